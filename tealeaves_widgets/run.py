@@ -7,10 +7,19 @@ Dimension names: layer, head, query, pos, vocab, region, tracked, k.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
+
+from .errors import TealeavesError
+
+NORMALIZATIONS = ("raw", "share", "per-region", "density")
+"""Valid values of `Run.curves(normalize=...)`."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,7 @@ class Lens:
     """Decoded text of every token id that appears in `top_ids` or `tracked_ids`."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Run:
     """One captured forward pass over one rendered prompt."""
 
@@ -91,3 +100,195 @@ class Run:
     """The case as given (roles and text), so nothing typed is lost."""
     region_spec: dict = field(default_factory=dict)
     """The region definition as given, in the regions.json schema."""
+
+    # -- sizes and lookups -------------------------------------------------
+
+    @property
+    def n_layers(self) -> int:
+        """Number of decoder layers captured."""
+        return int(self.attention.shape[0])
+
+    @property
+    def n_heads(self) -> int:
+        """Number of query heads per layer."""
+        return int(self.attention_heads.shape[1])
+
+    @property
+    def n_queries(self) -> int:
+        """Number of query positions captured."""
+        return len(self.queries)
+
+    @property
+    def n_tokens(self) -> int:
+        """Number of tokens in the rendered prompt."""
+        return len(self.tokens)
+
+    def query_index(self, query: str | int) -> int:
+        """Row of `query` in the (query) axis: a query name, or an int index
+        into `queries` order (negative counts from the end). Not a token position."""
+        names = list(self.queries)
+        if isinstance(query, str):
+            if query in self.queries:
+                return names.index(query)
+            raise TealeavesError(
+                f"Unknown query {query!r}; this run has queries {names}. "
+                "Pass one of those names or an index into that list."
+            )
+        if isinstance(query, bool):
+            raise TealeavesError(f"Expected a query name or int index, got {query!r}.")
+        try:
+            index = operator.index(query)
+        except TypeError:
+            raise TealeavesError(
+                f"Expected a query name or int index, got {type(query).__name__} {query!r}; "
+                f"valid names are {names}."
+            ) from None
+        if not -len(names) <= index < len(names):
+            raise TealeavesError(
+                f"Query index {index} is out of range for {len(names)} queries {names}; "
+                "an int indexes the queries in order, it is not a token position."
+            )
+        return index % len(names)
+
+    def _default_query(self) -> str | int:
+        return "final" if "final" in self.queries else 0
+
+    def _region_names(self, regions: list[str] | tuple[str, ...] | None) -> list[str]:
+        if regions is None:
+            return list(self.regions)
+        if isinstance(regions, str):
+            regions = [regions]
+        names = list(regions)
+        unknown = [name for name in names if name not in self.regions]
+        if unknown:
+            raise TealeavesError(
+                f"Unknown region(s) {unknown}; this run has regions {list(self.regions)}."
+            )
+        if not names:
+            raise TealeavesError(
+                f"regions=[] selects nothing; pass None for all of {list(self.regions)}."
+            )
+        if len(set(names)) != len(names):
+            raise TealeavesError(f"regions={names} names a region twice; list each once.")
+        return names
+
+    # -- tables ------------------------------------------------------------
+
+    def curves(
+        self,
+        query: str | int | None = None,
+        normalize: str = "raw",
+        regions: list[str] | tuple[str, ...] | None = None,
+        head: int | None = None,
+    ) -> pd.DataFrame:
+        """Attention mass the query gives each region, per layer.
+
+        Mass is the sum of the attention row (head-averaged, or one `head`)
+        over the region's tokens. `normalize`:
+          - "raw": the mass itself.
+          - "share": each layer's masses divided by their sum over the selected
+            regions. Nested regions are counted in full alongside their parent,
+            so select non-overlapping regions for shares of the whole.
+            A layer whose masses sum to 0 gives 0.
+          - "per-region": each region min-max scaled to 0..1 across layers, as in
+            TeaLeaves; a constant region gives 0.
+          - "density": mass divided by the region's number of tokens (NaN for a
+            region without tokens).
+        Returns a (layer, region) frame: index "layer", one column per region in
+        `regions` order (default: all, in `self.regions` order).
+        """
+        if normalize not in NORMALIZATIONS:
+            raise TealeavesError(
+                f"Unknown normalize={normalize!r}; use one of {list(NORMALIZATIONS)}."
+            )
+        q = self.query_index(self._default_query() if query is None else query)
+        names = self._region_names(regions)
+        rows = self._attention_rows(q, head)  # (layer, pos)
+        mass = np.stack(
+            [rows[:, self.regions[name].token_indices].sum(axis=1) for name in names], axis=1
+        ).astype(np.float64)  # (layer, region)
+        values = _normalize(mass, normalize, [self.regions[n].token_indices.size for n in names])
+        frame = pd.DataFrame(values, columns=pd.Index(names, name="region"))
+        frame.index = pd.RangeIndex(self.n_layers, name="layer")
+        return frame
+
+    def _attention_rows(self, q: int, head: int | None) -> NDArray[np.float32]:
+        if head is None:
+            return self.attention[:, q, :]
+        if isinstance(head, bool) or not isinstance(head, (int, np.integer)):
+            raise TealeavesError(f"head must be None or an int, got {head!r}.")
+        if not 0 <= head < self.n_heads:
+            raise TealeavesError(
+                f"head={head} is out of range; this run has {self.n_heads} heads "
+                f"(0..{self.n_heads - 1}). Pass head=None for the average."
+            )
+        return self.attention_heads[:, int(head), q, :]
+
+    def lens_table(self, query: str | int | None = None, k: int = 5) -> pd.DataFrame:
+        """Logit-lens readings at one query, one row per layer.
+
+        Columns: `layer`, `top_1..top_k` (token text), `p_1..p_k`, `entropy`,
+        `kl_to_final`, then `rank[<tok>]` and `p[<tok>]` for each tracked token.
+        `k` larger than the top-k the run stored is cut to it. A token id missing
+        from `lens.vocab` shows as "<id N>".
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise TealeavesError(f"k must be a positive int, got {k!r}.")
+        k = min(int(k), int(self.lens.top_ids.shape[2]))
+        q = self.query_index(self._default_query() if query is None else query)
+        lens = self.lens
+        columns: dict[str, object] = {"layer": np.arange(self.n_layers)}
+        for j in range(k):
+            columns[f"top_{j + 1}"] = [self._token_text(i) for i in lens.top_ids[:, q, j]]
+        for j in range(k):
+            columns[f"p_{j + 1}"] = lens.top_probs[:, q, j]
+        columns["entropy"] = lens.entropy[:, q]
+        columns["kl_to_final"] = lens.kl_to_final[:, q]
+        for t, token in enumerate(lens.tracked_tokens):
+            columns[f"rank[{token}]"] = lens.tracked_ranks[:, q, t]
+            columns[f"p[{token}]"] = lens.tracked_probs[:, q, t]
+        return pd.DataFrame(columns)
+
+    def _token_text(self, token_id: int) -> str:
+        return self.lens.vocab.get(int(token_id), f"<id {int(token_id)}>")
+
+    # -- display and files -------------------------------------------------
+
+    def __repr__(self) -> str:
+        model = self.model_info.get("model_id", "unknown model")
+        queries = ", ".join(
+            f"{name} @{pos} {self.tokens[pos]!r}" if 0 <= pos < self.n_tokens else f"{name} @{pos}"
+            for name, pos in self.queries.items()
+        )
+        regions = ", ".join(
+            f"{name} ({info.token_indices.size} tok"
+            + (f", in {info.parent})" if info.parent else ")")
+            for name, info in self.regions.items()
+        )
+        return (
+            f"Run({model}: {self.n_tokens} tokens, {self.n_layers} layers x {self.n_heads} heads)\n"
+            f"  queries: {queries or '(none)'}\n"
+            f"  regions: {regions or '(none)'}"
+        )
+
+    def save(self, path: str | PathLike[str]) -> Path:
+        """Write this run to `path` (any suffix; ".tlrun" is suggested) as one
+        safetensors file; reopen it with `open_run`. Returns the path written."""
+        from .runfile import save_run
+
+        return save_run(self, path)
+
+
+def _normalize(mass: NDArray[np.float64], normalize: str, sizes: list[int]) -> NDArray:
+    """Apply one of `NORMALIZATIONS` to a (layer, region) mass table."""
+    if normalize == "raw":
+        return mass
+    if normalize == "share":
+        total = mass.sum(axis=1, keepdims=True)
+        return np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
+    if normalize == "per-region":
+        low, high = mass.min(axis=0), mass.max(axis=0)
+        span = high - low
+        return np.divide(mass - low, span, out=np.zeros_like(mass), where=span > 0)
+    counts = np.asarray(sizes, dtype=np.float64)
+    return np.divide(mass, counts, out=np.full_like(mass, np.nan), where=counts > 0)
