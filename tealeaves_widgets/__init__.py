@@ -1,7 +1,58 @@
-"""tealeaves-widgets: see how a language model reads a prompt, inside Jupyter."""
+"""tealeaves-widgets: see how a language model reads a prompt, inside Jupyter.
 
-from .errors import TealeavesError
+    import tealeaves_widgets as tw
+    model = tw.load_model()                      # embedded SmolLM2-135M-Instruct
+    run = model.capture(tw.Case(system=..., user=...), regions)
+    run.curves(query="final", normalize="share")  # pandas, layer x region
+
+Importing the package does not import torch; loading a model does.
+"""
+
+__version__ = "0.1.0"
+
+from .architectures import Architecture, register_architecture
+from .errors import (
+    ChatTemplateError,
+    EmptyRegionError,
+    MarkerNotFoundError,
+    ModelNotInstalledError,
+    PromptTooLongError,
+    QueryNotFoundError,
+    RegionError,
+    RegionOrderError,
+    RegionOverlapError,
+    RunFileError,
+    TealeavesError,
+    UnknownArchitectureError,
+)
 from .loading import load_model
+from .prompt import Case, RenderedPrompt
+from .regions import Region, RegionSpec, load_regions
 from .run import Lens, RegionInfo, Run
+from .runfile import open_run
 
-__all__ = ["Lens", "RegionInfo", "Run", "TealeavesError", "load_model"]
+__all__ = [
+    "Architecture",
+    "Case",
+    "ChatTemplateError",
+    "EmptyRegionError",
+    "Lens",
+    "MarkerNotFoundError",
+    "ModelNotInstalledError",
+    "PromptTooLongError",
+    "QueryNotFoundError",
+    "Region",
+    "RegionError",
+    "RegionInfo",
+    "RegionOrderError",
+    "RegionOverlapError",
+    "RegionSpec",
+    "Run",
+    "RunFileError",
+    "TealeavesError",
+    "UnknownArchitectureError",
+    "load_model",
+    "load_regions",
+    "open_run",
+    "register_architecture",
+]

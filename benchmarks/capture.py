@@ -1,0 +1,219 @@
+"""Capture cost on the embedded model: time and peak memory against a plain
+SDPA forward pass and eager `output_attentions=True`.
+
+    python benchmarks/capture.py            # T = 512, 2048, 8192
+    python benchmarks/capture.py --lengths 512 --reps 3
+
+Times are medians of interleaved runs (plain, capture, eager, plain, ...) in
+one process. Peak memory is measured in a fresh subprocess per (mode, T):
+the process's peak resident set after loading the model and running one
+pass, minus its resident set after loading; "total" adds the loaded model.
+Capture = `Model.capture` with 8 query positions, every layer and head, the
+lens with top-10 and 4 tracked tokens. Eager at T=8192 would need ~72 GB for
+the attention maps alone on this model and is not attempted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+FILLER = (
+    "The committee reviewed the quarterly figures, asked for the missing receipts, "
+    "and agreed to meet again after the audit. Each member read the summary aloud; "
+    "nobody objected to the new travel policy, though several wanted clearer rules "
+    "for shared expenses and for the use of personal vehicles on company business. "
+)
+TRACKED = [" Paris", " Yes", " No", " the"]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_case(model, n_tokens: int):
+    """A case whose rendered prompt has exactly `n_tokens` tokens."""
+    import tealeaves_widgets as tw
+
+    tok = model.tokenizer
+    filler_ids = tok(FILLER * (n_tokens // 40 + 10), add_special_tokens=False)["input_ids"]
+    overhead = len(model.render(tw.Case(system="Answer briefly.", user="x")).token_ids) - 1
+    n = n_tokens - overhead
+    for _ in range(20):
+        user = tok.decode(filler_ids[:n]) + " Question: what is the capital of France?"
+        case = tw.Case(system="Answer briefly.", user=user)
+        got = len(model.render(case).token_ids)
+        if got == n_tokens:
+            return case
+        n += n_tokens - got
+    raise RuntimeError(f"could not build a prompt of exactly {n_tokens} tokens")
+
+
+def regions_for(n_tokens: int) -> dict:
+    step = n_tokens // 7
+    queries = ["final", "last_token", {"after_text": "Question:"}] + [step * i for i in range(1, 6)]
+    return {
+        "user_message": {"regions": [{"name": "question", "start_marker": "Question:"}]},
+        "query_positions": queries,
+        "tracked_tokens": TRACKED,
+    }
+
+
+def run_mode(model, mode: str, case, regions) -> None:
+    import torch
+
+    hf = model.hf_model
+    if mode == "capture":
+        model.capture(case, regions)
+        return
+    ids = torch.as_tensor(model.render(case).token_ids)[None]
+    with torch.no_grad():
+        if mode == "plain":
+            hf(input_ids=ids, use_cache=False)
+        elif mode == "eager":
+            previous = hf.config._attn_implementation
+            hf.set_attn_implementation("eager")
+            try:
+                hf(input_ids=ids, use_cache=False, output_attentions=True)
+            finally:
+                hf.set_attn_implementation(previous)
+
+
+def modes_for(n_tokens: int) -> list[str]:
+    return ["plain", "capture"] + (["eager"] if n_tokens <= 4096 else [])
+
+
+def memory_child(mode: str, n_tokens: int) -> None:
+    """Subprocess body: load, measure resident set, run once, report peak."""
+    import torch
+
+    import tealeaves_widgets as tw
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = tw.load_model()
+    case = make_case(model, n_tokens)
+    regions = regions_for(n_tokens)
+    base = rss_mb()
+    run_mode(model, mode, case, regions)
+    print(json.dumps({"base_mb": base, "peak_mb": peak_rss_mb()}))
+
+
+def measure_memory(mode: str, n_tokens: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-child", mode, str(n_tokens)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_times(model, n_tokens: int, reps: int) -> dict[str, float]:
+    case = make_case(model, n_tokens)
+    regions = regions_for(n_tokens)
+    modes = modes_for(n_tokens)
+    for mode in modes:  # warm-up
+        run_mode(model, mode, case, regions)
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    for _ in range(reps):
+        for mode in modes:
+            start = time.perf_counter()
+            run_mode(model, mode, case, regions)
+            times[mode].append(time.perf_counter() - start)
+    return {m: statistics.median(v) for m, v in times.items()}
+
+
+def load_times() -> tuple[float, float]:
+    """Cold (GGUF -> safetensors cache) and warm (from the cache) load times."""
+    code = (
+        "import time, tealeaves_widgets as tw; t = time.perf_counter(); tw.load_model(); "
+        "print(time.perf_counter() - t)"
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, TEALEAVES_CACHE_DIR=cache)
+        cold, warm = (
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", code],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            for _ in range(2)
+        )
+    return cold, warm
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lengths", type=int, nargs="+", default=[512, 2048, 8192])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--no-load", action="store_true")
+    ap.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child[0], int(args.memory_child[1]))
+        return
+
+    import torch
+
+    import tealeaves_widgets as tw
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, float32")
+    if not args.no_load:
+        cold, warm = load_times()
+        print(f"load embedded model: cold {cold:.1f} s (GGUF -> cache), warm {warm:.2f} s")
+    model = tw.load_model()
+    print(model)
+    header = (
+        f"{'T':>6} {'plain s':>8} {'capture s':>10} {'eager s':>8} "
+        f"{'cap/plain':>9} {'eager/cap':>9}"
+    )
+    if not args.no_memory:
+        header += f" {'plain MB':>9} {'capture MB':>10} {'eager MB':>9} {'cap/plain mem':>13}"
+    print(header)
+    for n_tokens in args.lengths:
+        t = measure_times(model, n_tokens, args.reps)
+        eager = t.get("eager")
+        line = (
+            f"{n_tokens:>6} {t['plain']:>8.2f} {t['capture']:>10.2f} "
+            f"{eager if eager else float('nan'):>8.2f} {t['capture'] / t['plain']:>9.2f} "
+            f"{(eager / t['capture']) if eager else float('nan'):>9.2f}"
+        )
+        if not args.no_memory:
+            mem = {m: measure_memory(m, n_tokens) for m in modes_for(n_tokens)}
+            extra = {m: v["peak_mb"] - v["base_mb"] for m, v in mem.items()}
+            total = {m: v["peak_mb"] for m, v in mem.items()}
+            line += (
+                f" {extra['plain']:>9.0f} {extra['capture']:>10.0f} "
+                f"{extra.get('eager', float('nan')):>9.0f} "
+                f"{total['capture'] / total['plain']:>13.2f}"
+            )
+        print(line, flush=True)
+    print(
+        "MB columns: peak resident memory added by one pass over the loaded model; "
+        "cap/plain mem compares whole-process peaks (model weights included). "
+        "Eager is not run above T=4096 (its attention maps alone need "
+        "layers x heads x T^2 x 4 bytes: 72 GB at T=8192)."
+    )
+
+
+if __name__ == "__main__":
+    main()
