@@ -47,6 +47,7 @@ __all__ = [
     "RegionOrderError",
     "RegionOverlapError",
     "RegionSpec",
+    "RenderedPrompt",
     "Run",
     "RunFileError",
     "TealeavesError",
