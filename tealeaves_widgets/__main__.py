@@ -18,9 +18,11 @@ def demo(args: argparse.Namespace) -> int:
     run = model.capture(EXAMPLE_CASE, EXAMPLE_REGIONS)
     print(run)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        for query in run.queries:
-            print(f"\nCooking curves at query {query!r} (attention share per region):")
-            print(run.curves(query=query, normalize="share").round(3).to_string())
+        print(
+            f"\nCooking curves at query {args.query!r}: attention mass on each region, "
+            "by layer (nested regions count inside their parents too):"
+        )
+        print(run.curves(query=args.query, normalize="raw").round(3).to_string())
         print(f"\nLogit lens at query {args.query!r}:")
         print(run.lens_table(query=args.query, k=3).to_string(index=False))
     if args.save:
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         help="capture the bundled example on the embedded SmolLM2-135M-Instruct and print "
         "its cooking curves and logit lens",
     )
-    p_demo.add_argument("--query", default="final", help="query position for the lens table")
+    p_demo.add_argument("--query", default="final", help="query for the curves and lens tables (a name from the run's queries)")
     p_demo.add_argument("--save", default=None, help="also save the run to this file")
     p_demo.set_defaults(func=demo)
     args = parser.parse_args(argv)
