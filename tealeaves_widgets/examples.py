@@ -42,5 +42,5 @@ EXAMPLE_REGIONS = {
         "regions": [{"name": "instruction", "start_marker": "Answer with"}],
     },
     "query_positions": ["final", "last_token", {"after_text": "data centres?"}],
-    "tracked_tokens": ["Paris", "Oslo", " Paris", "I"],
+    "tracked_tokens": ["Paris", " Oslo", " Paris", "I"],
 }
