@@ -43,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         help="capture the bundled example on the embedded SmolLM2-135M-Instruct and print "
         "its cooking curves and logit lens",
     )
-    p_demo.add_argument("--query", default="final", help="query for the curves and lens tables (a name from the run's queries)")
+    p_demo.add_argument(
+        "--query",
+        default="final",
+        help="query for the curves and lens tables (a name from the run's queries)",
+    )
     p_demo.add_argument("--save", default=None, help="also save the run to this file")
     p_demo.set_defaults(func=demo)
     args = parser.parse_args(argv)
