@@ -1,0 +1,6 @@
+"""Jupyter widgets that show a `Run`. They consume results, never a model,
+and import neither torch nor transformers."""
+
+from .wire import SCHEMA_VERSION, PayloadOptions, run_payload
+
+__all__ = ["SCHEMA_VERSION", "PayloadOptions", "run_payload"]

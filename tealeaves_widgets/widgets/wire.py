@@ -1,0 +1,324 @@
+"""Wire format: how a `Run` travels from Python to the browser.
+
+Arrays cross as `{"dtype", "shape", "data": memoryview}`; anywidget sends
+every memoryview inside a synced value as a binary buffer (a numpy array would
+be serialized as JSON, so we never pass one). The front end (`js/src/wire.ts`)
+maps the dtype to a TypedArray over the same bytes. Both sides check
+`SCHEMA_VERSION`; bump it whenever a field changes meaning or shape.
+
+`run_payload` builds what the explorer needs to render from synced state
+alone, within a byte budget. Per-head rows are the one part that may not fit:
+they are included query by query, as uint8 of round(255 * sqrt(p)) (attention
+is dominated by the first-token sink, so a linear uint8 scale would round most
+weights to 0; the square root keeps the small ones apart), and the rest are
+sent on request (`head_rows_message`).
+
+No torch or transformers here: this module runs where only the results are.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import TealeavesError
+from ..run import Run
+
+SCHEMA_VERSION = 1
+"""Version of the payload layout; `js/src/wire.ts` refuses any other."""
+
+DEFAULT_MAX_BYTES = 4_000_000
+"""Default budget of one payload: binary buffers plus the JSON around them."""
+
+WIRE_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float16", "float32")
+"""Dtypes the front end maps to a TypedArray (64-bit types would need BigInt or
+a copy, so callers cast explicitly; nothing is downcast silently)."""
+
+HEAD_ENCODINGS = ("sqrt-uint8", "float16")
+"""How per-head rows are stored: uint8 of round(255 * sqrt(p)), or float16."""
+
+TEMPLATE_COLOR = "#9ca3af"
+REGION_PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#b07aa1",
+    "#76b7b2",
+    "#edc948",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+"""Tableau 10: distinguishable region colours, assigned in region order."""
+
+
+class WireError(TealeavesError, ValueError):
+    """An array or run cannot be put on the wire as asked."""
+
+
+@dataclass(frozen=True)
+class PayloadOptions:
+    """What `run_payload` puts on the wire and how many bytes it may use."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    """Budget for the whole payload. Everything except per-head rows must fit;
+    per-head rows are added query by query while the total stays within it."""
+    head_queries: tuple[str, ...] | None = None
+    """Queries whose per-head rows go first, in this order; the others follow
+    in run order. None: the default query ("final" if present) first."""
+    head_encoding: str = "sqrt-uint8"
+    """Encoding of the per-head rows in the payload, one of `HEAD_ENCODINGS`."""
+    attention_dtype: str = "float16"
+    """Dtype of the head-averaged rows: "float16" or "float32"."""
+
+
+# -- arrays ----------------------------------------------------------------
+
+
+def encode_array(array: NDArray) -> dict[str, Any]:
+    """`{"dtype", "shape", "data"}` for one array: little-endian, C order, with
+    `data` a flat byte memoryview over it (no copy when already so laid out)."""
+    array = np.asarray(array)
+    name = array.dtype.name
+    if name not in WIRE_DTYPES:
+        raise WireError(
+            f"Cannot send a {name} array; the wire carries {list(WIRE_DTYPES)}. "
+            "Cast it first (e.g. int64 ids to int32 after checking their range)."
+        )
+    array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    return {"dtype": name, "shape": list(array.shape), "data": memoryview(array).cast("B")}
+
+
+def decode_array(value: dict[str, Any]) -> NDArray:
+    """Inverse of `encode_array` (for tests and tools; the browser has its own)."""
+    dtype = value.get("dtype")
+    if dtype not in WIRE_DTYPES:
+        raise WireError(f"Unknown wire dtype {dtype!r}; expected one of {list(WIRE_DTYPES)}.")
+    data = np.frombuffer(value["data"], dtype=np.dtype(dtype).newbyteorder("<"))
+    return data.reshape(value["shape"])
+
+
+def payload_bytes(payload: Any) -> int:
+    """Bytes the payload takes: its binary buffers plus its JSON without them."""
+    buffers: list[int] = []
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, (memoryview, bytes, bytearray)):
+            buffers.append(memoryview(value).nbytes)
+            return None
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [strip(v) for v in value]
+        return value
+
+    text = json.dumps(strip(payload), ensure_ascii=False, separators=(",", ":"))
+    return sum(buffers) + len(text.encode("utf-8"))
+
+
+def _int32(array: NDArray, what: str) -> NDArray[np.int32]:
+    array = np.asarray(array)
+    info = np.iinfo(np.int32)
+    if array.size and (array.min() < info.min or array.max() > info.max):
+        raise WireError(f"{what} has values outside int32; the wire carries ids as int32.")
+    return array.astype(np.int32)
+
+
+def encode_head_rows(rows: NDArray[np.float32], encoding: str) -> dict[str, Any]:
+    """(layer, head, pos) attention rows of one query, encoded for the wire.
+
+    Columns after the last non-zero weight are dropped (a causal row is zero
+    after its query position), so the stored shape is (layer, head, width)
+    and the front end reads the missing columns as 0.
+    """
+    nonzero = np.flatnonzero(np.any(rows != 0, axis=(0, 1)))
+    rows = rows[:, :, : int(nonzero[-1]) + 1 if nonzero.size else 0]
+    if encoding == "sqrt-uint8":
+        quantized = np.rint(255.0 * np.sqrt(np.clip(rows, 0.0, 1.0))).astype(np.uint8)
+        return {"encoding": encoding, "rows": encode_array(quantized)}
+    if encoding == "float16":
+        return {"encoding": encoding, "rows": encode_array(rows.astype(np.float16))}
+    raise WireError(f"Unknown head encoding {encoding!r}; use one of {list(HEAD_ENCODINGS)}.")
+
+
+def decode_head_rows(value: dict[str, Any], n_tokens: int) -> NDArray[np.float32]:
+    """Inverse of `encode_head_rows` (up to its rounding): (layer, head, pos)."""
+    stored = decode_array(value["rows"]).astype(np.float32)
+    if value["encoding"] == "sqrt-uint8":
+        stored = (stored / 255.0) ** 2
+    rows = np.zeros((*stored.shape[:2], n_tokens), dtype=np.float32)
+    rows[:, :, : stored.shape[2]] = stored
+    return rows
+
+
+# -- the run ---------------------------------------------------------------
+
+
+def region_colors(run: Run) -> dict[str, str]:
+    """Colour of each region: grey for the template, the palette for the rest."""
+    colors: dict[str, str] = {}
+    others = [name for name, info in run.regions.items() if info.section != "template"]
+    for name, info in run.regions.items():
+        if info.section == "template":
+            colors[name] = TEMPLATE_COLOR
+    for i, name in enumerate(others):
+        colors[name] = REGION_PALETTE[i % len(REGION_PALETTE)]
+    return colors
+
+
+def token_regions(run: Run) -> NDArray[np.int16]:
+    """(pos,) index into `run.regions` of the innermost region owning each
+    token, -1 for none. Children come after their parents, so the last wins."""
+    owner = np.full(run.n_tokens, -1, dtype=np.int16)
+    for index, info in enumerate(run.regions.values()):
+        owner[info.token_indices] = index
+    return owner
+
+
+def region_masses(run: Run) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Raw cooking curves: attention mass per region, head-averaged
+    (layer, query, region) and per head (layer, head, query, region)."""
+    membership = np.zeros((run.n_tokens, len(run.regions)), dtype=np.float32)
+    for r, info in enumerate(run.regions.values()):
+        membership[info.token_indices, r] = 1.0
+    averaged = run.attention.astype(np.float32) @ membership
+    per_head = run.attention_heads.astype(np.float32) @ membership
+    return averaged, per_head
+
+
+def _token_gaps(run: Run) -> list[list]:
+    """[pos, text] for prompt text that no token covers, shown before `pos`
+    so the page reads as the prompt (e.g. a space dropped by the tokenizer)."""
+    gaps, previous_end = [], 0
+    for pos, (start, end) in enumerate(run.offsets.tolist()):
+        if start > previous_end:
+            gaps.append([pos, run.text[previous_end:start]])
+        previous_end = max(previous_end, end)
+    if previous_end < len(run.text):
+        gaps.append([run.n_tokens, run.text[previous_end:]])
+    return gaps
+
+
+def _lens_payload(run: Run) -> dict[str, Any]:
+    lens = run.lens
+    ids = set(np.unique(lens.top_ids).tolist()) | set(np.asarray(lens.tracked_ids).tolist())
+    vocab = {str(i): lens.vocab.get(i, f"<id {i}>") for i in sorted(ids)}
+    return {
+        "k": int(lens.top_ids.shape[2]),
+        "top_ids": encode_array(_int32(lens.top_ids, "lens.top_ids")),
+        "top_probs": encode_array(lens.top_probs.astype(np.float32)),
+        "entropy": encode_array(lens.entropy.astype(np.float32)),
+        "kl_to_final": encode_array(lens.kl_to_final.astype(np.float32)),
+        "tracked_tokens": list(lens.tracked_tokens),
+        "tracked_ids": encode_array(_int32(lens.tracked_ids, "lens.tracked_ids")),
+        "tracked_ranks": encode_array(_int32(lens.tracked_ranks, "lens.tracked_ranks")),
+        "tracked_probs": encode_array(lens.tracked_probs.astype(np.float32)),
+        "vocab": vocab,
+    }
+
+
+def default_query(run: Run) -> str:
+    """The query a view opens on: "final" when the run has it, else the first."""
+    return "final" if "final" in run.queries else next(iter(run.queries))
+
+
+def head_query_order(run: Run, options: PayloadOptions) -> list[int]:
+    """Query rows in the order their per-head rows claim the budget."""
+    first = list(options.head_queries) if options.head_queries is not None else []
+    if options.head_queries is None and run.n_queries:
+        first = [default_query(run)]
+    order = [run.query_index(q) for q in first]
+    return order + [q for q in range(run.n_queries) if q not in order]
+
+
+def _check_options(run: Run, options: PayloadOptions) -> None:
+    if options.attention_dtype not in ("float16", "float32"):
+        raise WireError(f"attention_dtype={options.attention_dtype!r}; use 'float16' or 'float32'.")
+    if options.head_encoding not in HEAD_ENCODINGS:
+        raise WireError(
+            f"head_encoding={options.head_encoding!r}; use one of {list(HEAD_ENCODINGS)}."
+        )
+    if run.n_queries == 0:
+        raise WireError("This run has no query rows; capture it with at least one query.")
+
+
+def run_payload(run: Run, options: PayloadOptions | None = None) -> dict[str, Any]:
+    """Everything the explorer renders, as one synced value.
+
+    Raises `WireError` when even the part without per-head rows exceeds
+    `options.max_bytes`; per-head rows of the queries that do not fit are
+    left as None (the front end asks for them with a live kernel).
+    """
+    options = options or PayloadOptions()
+    _check_options(run, options)
+    colors = region_colors(run)
+    averaged, per_head = region_masses(run)
+    payload: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "model": {
+            "model_id": str(run.model_info.get("model_id", "unknown model")),
+            "n_layers": run.n_layers,
+            "n_heads": run.n_heads,
+        },
+        "n_tokens": run.n_tokens,
+        "tokens": list(run.tokens),
+        "token_ids": encode_array(_int32(run.token_ids, "token_ids")),
+        "gaps": _token_gaps(run),
+        "token_region": encode_array(token_regions(run)),
+        "regions": [
+            {
+                "name": name,
+                "section": info.section,
+                "color": colors[name],
+                "char_span": [int(info.char_span[0]), int(info.char_span[1])],
+                "token_indices": encode_array(_int32(info.token_indices, f"region {name}")),
+                "parent": info.parent,
+                "builtin": bool(info.builtin),
+            }
+            for name, info in run.regions.items()
+        ],
+        "queries": [{"name": name, "pos": int(pos)} for name, pos in run.queries.items()],
+        "default_query": run.query_index(default_query(run)),
+        "attention": encode_array(run.attention.astype(options.attention_dtype)),
+        "curves": encode_array(averaged),
+        "curves_heads": encode_array(per_head),
+        "lens": _lens_payload(run),
+        "heads": [None] * run.n_queries,
+        "budget": {"max_bytes": int(options.max_bytes), "bytes": 0},
+    }
+    used = payload_bytes(payload)
+    if used > options.max_bytes:
+        raise WireError(
+            f"The run needs {used:,} bytes without per-head rows, over max_bytes="
+            f"{options.max_bytes:,}. Raise PayloadOptions.max_bytes or capture fewer queries."
+        )
+    payload["budget"]["bytes"] = options.max_bytes  # as many digits as it may get
+    for q in head_query_order(run, options):
+        rows = run.attention_heads[:, :, q, :]
+        payload["heads"][q] = encode_head_rows(rows, options.head_encoding)
+        if payload_bytes(payload) > options.max_bytes:
+            payload["heads"][q] = None
+            break
+    payload["budget"]["bytes"] = payload_bytes(payload)
+    return payload
+
+
+def head_rows_message(run: Run, query: int) -> tuple[dict[str, Any], list[memoryview]]:
+    """Reply to a front-end request for one query's full per-head rows:
+    (content, buffers) for `AnyWidget.send`, float16 (layer, head, pos)."""
+    if not 0 <= query < run.n_queries:
+        raise WireError(f"Query row {query} is out of range for {run.n_queries} queries.")
+    rows = encode_head_rows(run.attention_heads[:, :, query, :], "float16")
+    array = rows["rows"]
+    content = {
+        "kind": "head_rows",
+        "query": query,
+        "encoding": rows["encoding"],
+        "rows": {"dtype": array["dtype"], "shape": array["shape"], "buffer": 0},
+    }
+    return content, [array["data"]]
