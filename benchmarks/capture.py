@@ -5,9 +5,10 @@ SDPA forward pass and eager `output_attentions=True`.
     python benchmarks/capture.py --lengths 512 --reps 3
 
 Times are medians of interleaved runs (plain, capture, eager, plain, ...) in
-one process. Peak memory is measured in a fresh subprocess per (mode, T):
-the process's peak resident set after loading the model and running one
-pass, minus its resident set after loading; "total" adds the loaded model.
+one process. Peak memory is measured in a fresh subprocess per (mode, T): the model
+is loaded, the kernel's resident-set high-water mark is reset, one pass runs,
+and the new high-water mark minus the resident set before the pass is the
+pass's peak; the whole-process ratio adds the loaded model to both.
 Capture = `Model.capture` with 8 query positions, every layer and head, the
 lens with top-10 and 4 tracked tokens. Eager at T=8192 would need ~72 GB for
 the attention maps alone on this model and is not attempted.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -39,8 +39,18 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def reset_peak_rss() -> None:
+    """Reset the kernel's resident-set high-water mark (VmHWM) of this process."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def make_case(model, n_tokens: int):
@@ -76,7 +86,7 @@ def run_mode(model, mode: str, case, regions) -> None:
 
     hf = model.hf_model
     if mode == "capture":
-        model.capture(case, regions)
+        model.capture(case, regions, progress=False)
         return
     ids = torch.as_tensor(model.render(case).token_ids)[None]
     with torch.no_grad():
@@ -106,6 +116,7 @@ def memory_child(mode: str, n_tokens: int) -> None:
     case = make_case(model, n_tokens)
     regions = regions_for(n_tokens)
     base = rss_mb()
+    reset_peak_rss()
     run_mode(model, mode, case, regions)
     print(json.dumps({"base_mb": base, "peak_mb": peak_rss_mb()}))
 
@@ -135,29 +146,26 @@ def measure_times(model, n_tokens: int, reps: int) -> dict[str, float]:
     return {m: statistics.median(v) for m, v in times.items()}
 
 
-def load_times() -> tuple[float, float]:
-    """Cold (GGUF -> safetensors cache) and warm (from the cache) load times."""
+def load_times() -> list[tuple[float, float]]:
+    """(imports, load) seconds of a cold (GGUF -> cache) and a warm (from the
+    cache) load, each in a fresh process. "imports" is the one-time import of
+    torch and transformers' model machinery, which any use of a model pays."""
     code = (
-        "import time, tealeaves_widgets as tw; t = time.perf_counter(); tw.load_model(); "
-        "print(time.perf_counter() - t)"
+        "import time; t = time.perf_counter(); import torch, transformers.modeling_utils; "
+        "import tealeaves_widgets as tw, tealeaves_widgets.model; "
+        "i = time.perf_counter() - t; t = time.perf_counter(); tw.load_model(); "
+        "print(i, time.perf_counter() - t)"
     )
+    results = []
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, TEALEAVES_CACHE_DIR=cache)
-        cold, warm = (
-            float(
-                subprocess.run(
-                    [sys.executable, "-c", code],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                .stdout.strip()
-                .splitlines()[-1]
+        for _ in range(2):
+            out = subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
             )
-            for _ in range(2)
-        )
-    return cold, warm
+            imports, load = out.stdout.strip().splitlines()[-1].split()
+            results.append((float(imports), float(load)))
+    return results
 
 
 def main() -> None:
@@ -178,8 +186,12 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, float32")
     if not args.no_load:
-        cold, warm = load_times()
-        print(f"load embedded model: cold {cold:.1f} s (GGUF -> cache), warm {warm:.2f} s")
+        (cold_imp, cold), (warm_imp, warm) = load_times()
+        print(
+            f"load embedded model: cold {cold:.1f} s (GGUF -> cache), warm {warm:.2f} s "
+            f"(from the cache); plus one-time imports of torch+transformers "
+            f"{cold_imp:.1f} / {warm_imp:.1f} s"
+        )
     model = tw.load_model()
     print(model)
     header = (

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-LENS_ELEMENTS_PER_CHUNK = 64 * 1024 * 1024
+LENS_ELEMENTS_PER_CHUNK = 4 * 1024 * 1024
 """Logits computed at once (layer x query x vocab); bounds the lens's memory
 for large vocabularies and many layers."""
 

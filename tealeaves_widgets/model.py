@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import platform
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +20,8 @@ from .regions import RegionSpec, resolve_regions, tracked_token_ids
 from .run import Lens, Run
 
 DEFAULT_TOP_K = 10
+PROGRESS_MIN_TOKENS = 2048
+"""Prompts at least this long show a per-layer progress bar by default."""
 
 
 def as_case(case: Case | str | dict) -> Case:
@@ -50,7 +54,12 @@ class Model:
         self.unembedding = get_path(hf_model, self.arch.unembedding)
         self.shape = model_shape(self.arch, hf_model.config, len(self.layers))
         self.model_id = model_id or getattr(hf_model.config, "name_or_path", "") or "model"
-        self._system_role: bool | None = None
+        # Captures read the model, never train it: dropout must be off.
+        hf_model.eval()
+        self._forward_kwargs = {"use_cache": False}
+        if "logits_to_keep" in inspect.signature(hf_model.forward).parameters:
+            # The lens computes its own logits; the model need not build (pos, vocab) ones.
+            self._forward_kwargs["logits_to_keep"] = 1
 
     def __repr__(self) -> str:
         s = self.shape
@@ -90,19 +99,25 @@ class Model:
         *,
         top_k: int = DEFAULT_TOP_K,
         on_layer: Callable[[int], None] | None = None,
+        progress: bool | None = None,
     ) -> Run:
         """Run one captured forward pass over `case` and return a `Run`.
 
         `regions` is a TeaLeaves-schema dict or a `RegionSpec`; it also names
         the query positions (default: "final", the last position) and the
         tracked tokens. `on_layer(layer)` is called as each block finishes.
+        `progress` shows a per-layer bar (default: for prompts of at least
+        `PROGRESS_MIN_TOKENS` tokens).
         """
         case = as_case(case)
         rendered = self.render(case)
         resolved = resolve_regions(rendered, regions)
         tracked_ids, tracked_labels = tracked_token_ids(resolved.tracked_tokens, self.tokenizer)
         positions = np.array(list(resolved.queries.values()), dtype=np.int64)
-        heads, residuals = self._forward(rendered.token_ids, positions, on_layer)
+        if progress is None:
+            progress = len(rendered.token_ids) >= PROGRESS_MIN_TOKENS
+        with _layer_progress(progress, self.shape.n_layers, on_layer) as callback:
+            heads, residuals = self._forward(rendered.token_ids, positions, callback)
         lens = read_lens(
             residuals,
             self.final_norm,
@@ -152,9 +167,7 @@ class Model:
         input_ids = torch.as_tensor(token_ids, dtype=torch.long, device=self.device)[None]
         query_positions = torch.as_tensor(positions, dtype=torch.long, device=self.device)[None]
         with capturing(self.hf_model, self.arch, query_positions, on_layer=on_layer) as rec:
-            # Only the last position's logits are needed from the model itself;
-            # the lens computes its own at the query positions.
-            self.hf_model(input_ids=input_ids, use_cache=False, logits_to_keep=1)
+            self.hf_model(input_ids=input_ids, **self._forward_kwargs)
         rows = torch.stack([r[0].to("cpu") for r in rec.rows])  # (layer, head, query, pos)
         residuals = torch.stack([r[0] for r in _same_device(rec.residuals)])
         return rows.numpy(), residuals
@@ -184,6 +197,24 @@ class Model:
                 "python": platform.python_version(),
             },
         }
+
+
+@contextlib.contextmanager
+def _layer_progress(show: bool, n_layers: int, on_layer: Callable[[int], None] | None):
+    """A per-layer callback that also advances a tqdm bar when `show`."""
+    if not show:
+        yield on_layer
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=n_layers, desc="capture", unit="layer") as bar:
+
+        def callback(layer: int) -> None:
+            bar.update(1)
+            if on_layer is not None:
+                on_layer(layer)
+
+        yield callback
 
 
 def _same_device(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
