@@ -1,0 +1,430 @@
+// Token heatmap: the prompt as flowing text, each token's background coloured
+// by the attention the selected query pays it at the selected layer.
+//
+// Spans are built once; a layer change recomputes one row of colour indices
+// and assigns precomputed CSS strings only where an index changed.
+
+import { COLOURS, DARK, LOG_DECADES, SCALES, SCALE_LABELS, colourIndices, maxUnmasked, rankOf, type Scale } from "./colour";
+import { type AnyModel, type RenderProps, h, showError } from "./model";
+import { addStyle } from "./style";
+import { type Payload, WireError, attentionRow, decodeHeadRows, decodePayload } from "./wire";
+
+export interface HeatmapState {
+  payload: unknown;
+  layer: number;
+  query: string;
+  head: number | null;
+  scale: Scale;
+  mask_template: boolean;
+  mask_sink: boolean;
+}
+
+const PLAY_INTERVAL_MS = 350;
+const HEAD_REQUEST_TIMEOUT_MS = 4000;
+
+/** What a token shows: newlines get a visible mark and stay line breaks. */
+export function displayText(token: string): string {
+  if (token === "") return "\u2205";
+  return token.replace(/\n/g, "\u21b5\n");
+}
+
+function formatWeight(w: number): string {
+  if (w === 0) return "0";
+  return w >= 0.001 ? w.toFixed(4) : w.toExponential(2);
+}
+
+function option(value: string, text: string): HTMLOptionElement {
+  const node = h("option", "", text);
+  node.value = value;
+  return node;
+}
+
+export class HeatmapView {
+  readonly root: HTMLDivElement;
+  private p: Payload;
+  private spans: HTMLSpanElement[] = [];
+  private row: Float32Array;
+  private indices: Uint8Array;
+  private shown: Int16Array; // colour index on screen per span, -1 = not yet drawn
+  private masked: Uint8Array;
+  private vmax = 0;
+  private rowLoaded = true;
+  private pending = new Set<number>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private cleanups: (() => void)[] = [];
+
+  // controls
+  private slider!: HTMLInputElement;
+  private layerLabel!: HTMLSpanElement;
+  private playButton!: HTMLButtonElement;
+  private querySelect!: HTMLSelectElement;
+  private headSelect!: HTMLSelectElement;
+  private scaleSelect!: HTMLSelectElement;
+  private maskTemplate!: HTMLInputElement;
+  private maskSink!: HTMLInputElement;
+  private barMax!: HTMLSpanElement;
+  private barMin!: HTMLSpanElement;
+  private status!: HTMLDivElement;
+  private text!: HTMLDivElement;
+  private tip!: HTMLDivElement;
+
+  constructor(
+    private model: AnyModel<HeatmapState>,
+    el: HTMLElement,
+  ) {
+    this.p = decodePayload(model.get("payload"));
+    const T = this.p.nTokens;
+    this.row = new Float32Array(T);
+    this.indices = new Uint8Array(T);
+    this.shown = new Int16Array(T).fill(-1);
+    this.masked = new Uint8Array(T);
+    this.root = h("div", "tw-root tw-heatmap");
+    addStyle(this.root);
+    this.buildControls();
+    this.buildLegend();
+    this.status = this.root.appendChild(h("div", "tw-status"));
+    this.buildText();
+    this.tip = this.root.appendChild(h("div", "tw-tip"));
+    el.replaceChildren(this.root);
+    this.listen();
+    this.syncControls();
+    this.updateQueryMarks();
+    this.updateMask();
+  }
+
+  // -- state -----------------------------------------------------------------
+
+  get layer(): number {
+    return Math.min(Math.max(this.model.get("layer") | 0, 0), this.p.nLayers - 1);
+  }
+
+  get query(): number {
+    const index = this.p.queries.findIndex((q) => q.name === this.model.get("query"));
+    return index >= 0 ? index : this.p.defaultQuery;
+  }
+
+  get head(): number | null {
+    const head = this.model.get("head");
+    return head === null || head === undefined || head < 0 || head >= this.p.nHeads ? null : head;
+  }
+
+  get scale(): Scale {
+    const scale = this.model.get("scale");
+    return SCALES.includes(scale) ? scale : "linear";
+  }
+
+  private set<K extends keyof HeatmapState>(key: K, value: HeatmapState[K]): void {
+    this.model.set(key, value);
+    this.model.save_changes();
+  }
+
+  // -- building ----------------------------------------------------------------
+
+  private buildControls(): void {
+    const p = this.p;
+    const bar = this.root.appendChild(h("div", "tw-controls"));
+
+    const layer = bar.appendChild(h("label"));
+    this.playButton = layer.appendChild(h("button", "tw-play", "\u25b6"));
+    this.playButton.type = "button";
+    this.playButton.title = "Play through the layers";
+    this.slider = layer.appendChild(h("input", "tw-layer"));
+    this.slider.type = "range";
+    this.slider.min = "0";
+    this.slider.max = String(p.nLayers - 1);
+    this.slider.step = "1";
+    this.slider.setAttribute("aria-label", "layer");
+    this.layerLabel = layer.appendChild(h("span", "tw-layer-label"));
+
+    const query = bar.appendChild(h("label", "", "query "));
+    this.querySelect = query.appendChild(h("select", "tw-query-select"));
+    for (const q of p.queries) {
+      const token = JSON.stringify(p.tokens[q.pos] ?? "");
+      this.querySelect.appendChild(option(q.name, `${q.name} @${q.pos} ${token}`));
+    }
+
+    const head = bar.appendChild(h("label", "", "head "));
+    this.headSelect = head.appendChild(h("select", "tw-head-select"));
+    this.headSelect.appendChild(option("avg", "average"));
+    for (let i = 0; i < p.nHeads; i++) this.headSelect.appendChild(option(String(i), `head ${i}`));
+
+    const scale = bar.appendChild(h("label", "", "scale "));
+    this.scaleSelect = scale.appendChild(h("select", "tw-scale-select"));
+    for (const s of SCALES) this.scaleSelect.appendChild(option(s, SCALE_LABELS[s]));
+
+    const maskTemplate = bar.appendChild(h("label", "", ""));
+    this.maskTemplate = maskTemplate.appendChild(h("input", "tw-mask-template"));
+    this.maskTemplate.type = "checkbox";
+    maskTemplate.append("mask template");
+    const maskSink = bar.appendChild(h("label", "", ""));
+    this.maskSink = maskSink.appendChild(h("input", "tw-mask-sink"));
+    this.maskSink.type = "checkbox";
+    maskSink.append("mask first token");
+    maskSink.title = "Leave the first token (the attention sink) out of the colour scale";
+  }
+
+  private buildLegend(): void {
+    const legend = this.root.appendChild(h("div", "tw-legend"));
+    for (const region of this.p.regions) {
+      const chip = legend.appendChild(h("span", "tw-chip"));
+      const swatch = chip.appendChild(h("span", "tw-swatch"));
+      swatch.style.backgroundColor = region.color;
+      chip.append(region.parent ? `${region.name} (in ${region.parent})` : region.name);
+    }
+    const scale = legend.appendChild(h("span", "tw-chip"));
+    this.barMin = scale.appendChild(h("span", "tw-bar-label", "0"));
+    const gradient = scale.appendChild(h("span", "tw-bar"));
+    gradient.style.background = `linear-gradient(to right, ${[0, 64, 128, 192, 255].map((i) => COLOURS[i]).join(", ")})`;
+    this.barMax = scale.appendChild(h("span", "tw-bar-label"));
+  }
+
+  private buildText(): void {
+    const p = this.p;
+    this.text = this.root.appendChild(h("div", "tw-text"));
+    const fragment = document.createDocumentFragment();
+    for (let i = 0; i < p.nTokens; i++) {
+      const gap = p.gaps.get(i);
+      if (gap) fragment.append(gap);
+      const span = h("span", "tw-tok", displayText(p.tokens[i]));
+      if (p.tokens[i] === "") span.classList.add("tw-empty");
+      span.dataset.i = String(i);
+      const region = p.tokenRegion[i];
+      if (region >= 0) span.style.borderBottomColor = p.regions[region].color;
+      fragment.appendChild(span);
+      this.spans.push(span);
+    }
+    const tail = p.gaps.get(p.nTokens);
+    if (tail) fragment.append(tail);
+    this.text.appendChild(fragment);
+  }
+
+  // -- events -----------------------------------------------------------------
+
+  private on<E extends Event>(target: EventTarget, type: string, handler: (event: E) => void): void {
+    target.addEventListener(type, handler as EventListener);
+    this.cleanups.push(() => target.removeEventListener(type, handler as EventListener));
+  }
+
+  private listen(): void {
+    // the model's change event (fired synchronously by set) does the redraw
+    this.on(this.slider, "input", () => this.set("layer", Number(this.slider.value)));
+    this.on(this.playButton, "click", () => (this.timer ? this.stop() : this.play()));
+    this.on(this.querySelect, "change", () => this.set("query", this.querySelect.value));
+    this.on(this.headSelect, "change", () => {
+      const value = this.headSelect.value;
+      this.set("head", value === "avg" ? null : Number(value));
+    });
+    this.on(this.scaleSelect, "change", () => this.set("scale", this.scaleSelect.value as Scale));
+    this.on(this.maskTemplate, "change", () => this.set("mask_template", this.maskTemplate.checked));
+    this.on(this.maskSink, "change", () => this.set("mask_sink", this.maskSink.checked));
+    this.on<MouseEvent>(this.text, "mouseover", (e) => this.showTip(e));
+    this.on<MouseEvent>(this.text, "mouseleave", () => (this.tip.style.display = "none"));
+
+    const onModel = (event: string, handler: (...args: any[]) => void) => {
+      this.model.on(event, handler);
+      this.cleanups.push(() => this.model.off(event, handler));
+    };
+    onModel("change:layer", () => {
+      this.syncControls();
+      this.redraw();
+    });
+    onModel("change:query", () => {
+      this.syncControls();
+      this.updateQueryMarks();
+      this.rescale();
+    });
+    onModel("change:head", () => {
+      this.syncControls();
+      this.rescale();
+    });
+    onModel("change:scale", () => {
+      this.syncControls();
+      this.rescale();
+    });
+    onModel("change:mask_template", () => this.updateMask());
+    onModel("change:mask_sink", () => this.updateMask());
+    onModel("change:payload", () => this.reload());
+    onModel("msg:custom", (content: any, buffers: (DataView | ArrayBuffer)[]) => this.receive(content, buffers));
+  }
+
+  destroy(): void {
+    this.stop();
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+  }
+
+  private reload(): void {
+    try {
+      const parent = this.root.parentElement;
+      this.destroy();
+      if (parent) new HeatmapView(this.model, parent);
+    } catch (error) {
+      if (this.root.parentElement) showError(this.root.parentElement, error);
+    }
+  }
+
+  private play(): void {
+    if (this.layer >= this.p.nLayers - 1) this.set("layer", 0);
+    this.playButton.textContent = "\u23f8";
+    this.timer = setInterval(() => {
+      if (this.layer >= this.p.nLayers - 1) return this.stop();
+      this.set("layer", this.layer + 1);
+    }, PLAY_INTERVAL_MS);
+  }
+
+  private stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.playButton.textContent = "\u25b6";
+  }
+
+  private syncControls(): void {
+    this.slider.value = String(this.layer);
+    this.layerLabel.textContent = `layer ${this.layer} / ${this.p.nLayers - 1}`;
+    this.querySelect.value = this.p.queries[this.query].name;
+    this.headSelect.value = this.head === null ? "avg" : String(this.head);
+    this.scaleSelect.value = this.scale;
+    this.maskTemplate.checked = !!this.model.get("mask_template");
+    this.maskSink.checked = !!this.model.get("mask_sink");
+  }
+
+  // -- drawing ----------------------------------------------------------------
+
+  private updateQueryMarks(): void {
+    const pos = this.p.queries[this.query].pos;
+    for (let i = 0; i < this.spans.length; i++) {
+      this.spans[i].classList.toggle("tw-future", i > pos);
+      this.spans[i].classList.toggle("tw-query", i === pos);
+    }
+  }
+
+  private updateMask(): void {
+    this.syncControls();
+    this.masked.fill(0);
+    if (this.model.get("mask_template")) {
+      for (const region of this.p.regions) {
+        if (region.section === "template") for (const i of region.tokenIndices) this.masked[i] = 1;
+      }
+    }
+    if (this.model.get("mask_sink") && this.p.nTokens) this.masked[0] = 1;
+    for (let i = 0; i < this.spans.length; i++) this.spans[i].classList.toggle("tw-masked", this.masked[i] === 1);
+    this.rescale();
+  }
+
+  /** Scale maximum for the selection: over all layers, or the current one. */
+  private rescale(): void {
+    this.rowLoaded = attentionRow(this.p, 0, this.query, this.head, this.row);
+    this.requestHeads();
+    let vmax = 0;
+    if (this.rowLoaded && this.scale !== "layer") {
+      for (let layer = 0; layer < this.p.nLayers; layer++) {
+        attentionRow(this.p, layer, this.query, this.head, this.row);
+        vmax = Math.max(vmax, maxUnmasked(this.row, this.masked));
+      }
+    }
+    this.vmax = vmax;
+    this.redraw();
+  }
+
+  /** Recolour the tokens for the current layer. The hot path of the slider. */
+  redraw(): void {
+    const head = this.rowLoaded ? this.head : null;
+    attentionRow(this.p, this.layer, this.query, head, this.row);
+    const vmax = this.scale === "layer" || !this.rowLoaded ? maxUnmasked(this.row, this.masked) : this.vmax;
+    colourIndices(this.row, this.masked, vmax, this.scale === "log", this.indices);
+    const { spans, indices, shown } = this;
+    for (let i = 0; i < spans.length; i++) {
+      const index = indices[i];
+      const before = shown[i];
+      if (index === before) continue;
+      const style = spans[i].style;
+      style.backgroundColor = COLOURS[index];
+      if (before < 0 || DARK[index] !== DARK[before]) style.color = DARK[index] ? "#fff" : "";
+      shown[i] = index;
+    }
+    this.barMax.textContent = formatWeight(vmax);
+    this.barMin.textContent = this.scale === "log" ? formatWeight(vmax / 10 ** LOG_DECADES) : "0";
+    this.layerLabel.textContent = `layer ${this.layer} / ${this.p.nLayers - 1}`;
+  }
+
+  private showTip(event: MouseEvent): void {
+    const target = (event.target as HTMLElement).closest?.(".tw-tok") as HTMLElement | null;
+    if (!target || target.dataset.i === undefined) return;
+    const i = Number(target.dataset.i);
+    const p = this.p;
+    const region = p.tokenRegion[i] >= 0 ? p.regions[p.tokenRegion[i]].name : "(none)";
+    const weight = this.row[i];
+    const lines: [string, string][] = [
+      ["token", JSON.stringify(p.tokens[i])],
+      ["id", String(p.tokenIds[i])],
+      ["index", String(i)],
+      ["region", region],
+      ["weight", formatWeight(weight)],
+      ["rank", `${rankOf(this.row, i)} of ${p.queries[this.query].pos + 1}`],
+    ];
+    if (this.masked[i]) lines.push(["scale", "masked out of the colour scale"]);
+    this.tip.replaceChildren();
+    for (const [key, value] of lines) {
+      const line = this.tip.appendChild(h("div"));
+      line.appendChild(h("b", "", `${key}: `));
+      line.append(value);
+    }
+    const box = this.root.getBoundingClientRect();
+    const at = target.getBoundingClientRect();
+    this.tip.style.left = `${Math.max(0, at.left - box.left)}px`;
+    this.tip.style.top = `${at.bottom - box.top + 4}px`;
+    this.tip.style.display = "block";
+  }
+
+  // -- per-head rows beyond the payload -----------------------------------------
+
+  private requestHeads(): void {
+    const query = this.query;
+    if (this.rowLoaded || this.head === null) {
+      this.status.textContent = "";
+      return;
+    }
+    this.status.textContent = `Loading the per-head rows of query "${this.p.queries[query].name}" from the kernel\u2026`;
+    if (this.pending.has(query)) return;
+    this.pending.add(query);
+    try {
+      this.model.send({ kind: "head_rows", query });
+    } catch {
+      // no kernel (an exported page): the timeout below explains
+    }
+    setTimeout(() => {
+      if (!this.pending.has(query)) return;
+      this.pending.delete(query);
+      if (query === this.query && !this.p.heads[query]) {
+        this.status.textContent =
+          `The per-head rows of query "${this.p.queries[query].name}" are not in this page (they were over ` +
+          `the payload budget) and no kernel answered; showing the head average.`;
+      }
+    }, HEAD_REQUEST_TIMEOUT_MS);
+  }
+
+  private receive(content: any, buffers: (DataView | ArrayBuffer)[]): void {
+    if (content?.kind !== "head_rows") return;
+    const query: number = content.query;
+    try {
+      const rows = { ...content.rows, data: buffers[content.rows.buffer] };
+      this.p.heads[query] = decodeHeadRows({ encoding: content.encoding, rows }, this.p.nLayers, this.p.nHeads, "head_rows");
+    } catch (error) {
+      this.status.textContent = error instanceof WireError ? error.message : String(error);
+      return;
+    }
+    this.pending.delete(query);
+    if (query === this.query) this.rescale();
+  }
+}
+
+function render({ model, el }: RenderProps<HeatmapState>): () => void {
+  try {
+    const view = new HeatmapView(model, el);
+    return () => view.destroy();
+  } catch (error) {
+    showError(el, error);
+    return () => {};
+  }
+}
+
+export default { render };

@@ -1,0 +1,38 @@
+// The part of anywidget's model that the views use, typed by their state.
+
+export type Callback = (...args: any[]) => void;
+
+export interface AnyModel<State> {
+  get<K extends keyof State>(key: K): State[K];
+  set<K extends keyof State>(key: K, value: State[K]): void;
+  save_changes(): void;
+  on(event: string, callback: Callback): void;
+  off(event?: string | null, callback?: Callback | null): void;
+  send(content: unknown, callbacks?: unknown, buffers?: ArrayBuffer[] | ArrayBufferView[]): void;
+}
+
+export interface RenderProps<State> {
+  model: AnyModel<State>;
+  el: HTMLElement;
+}
+
+/** Show an error inside the widget instead of leaving a blank cell. */
+export function showError(el: HTMLElement, error: unknown): void {
+  const box = document.createElement("div");
+  box.className = "tw-error";
+  box.setAttribute("role", "alert");
+  const message = error instanceof Error ? error.message : String(error);
+  box.textContent = `tealeaves-widgets could not draw this view. ${message}`;
+  box.style.cssText =
+    "border:1px solid #d33;background:#fff4f4;color:#900;padding:8px 10px;font:13px/1.4 system-ui,sans-serif;white-space:pre-wrap";
+  el.replaceChildren(box);
+  console.error("tealeaves-widgets:", error);
+}
+
+/** Create an element with a class and optional text (always textContent). */
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text?: string): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}

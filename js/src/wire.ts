@@ -1,0 +1,303 @@
+// Decoder of the wire format written by tealeaves_widgets/widgets/wire.py.
+//
+// An array arrives as {dtype, shape, data} where anywidget has turned the
+// Python memoryview into a DataView (a live kernel) or the html-manager has
+// decoded it from base64 (an exported page). We view the same bytes as a
+// TypedArray when the offset is aligned, and copy only when it is not.
+
+export const SCHEMA_VERSION = 1;
+
+export type DType = "uint8" | "int8" | "uint16" | "int16" | "uint32" | "int32" | "float16" | "float32";
+
+export interface WireArray {
+  dtype: DType;
+  shape: number[];
+  data: DataView | ArrayBuffer | ArrayBufferView;
+}
+
+/** The payload failed a check; the message says what to do. */
+export class WireError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WireError";
+  }
+}
+
+type Ctor<T> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number };
+
+const CTORS = {
+  uint8: Uint8Array,
+  int8: Int8Array,
+  uint16: Uint16Array,
+  int16: Int16Array,
+  uint32: Uint32Array,
+  int32: Int32Array,
+  float16: Uint16Array, // raw bits; see float16ToFloat32
+  float32: Float32Array,
+} as const;
+
+type Decoded = {
+  uint8: Uint8Array;
+  int8: Int8Array;
+  uint16: Uint16Array;
+  int16: Int16Array;
+  uint32: Uint32Array;
+  int32: Int32Array;
+  float16: Uint16Array;
+  float32: Float32Array;
+};
+
+function bytesOf(data: WireArray["data"]): { buffer: ArrayBufferLike; byteOffset: number; byteLength: number } {
+  if (data instanceof ArrayBuffer) return { buffer: data, byteOffset: 0, byteLength: data.byteLength };
+  if (ArrayBuffer.isView(data)) return data;
+  throw new WireError(`Expected binary data (DataView or ArrayBuffer), got ${typeof data}.`);
+}
+
+function count(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** A TypedArray over the array's bytes (a copy only when misaligned). */
+export function decodeArray<D extends DType>(value: WireArray & { dtype: D }, what = "array"): Decoded[D] {
+  if (value === null || typeof value !== "object" || !(value.dtype in CTORS)) {
+    throw new WireError(`${what}: expected {dtype, shape, data} with a dtype in ${Object.keys(CTORS).join(", ")}.`);
+  }
+  const ctor = CTORS[value.dtype] as unknown as Ctor<Decoded[D]>;
+  const { buffer, byteOffset, byteLength } = bytesOf(value.data);
+  const length = count(value.shape);
+  if (length * ctor.BYTES_PER_ELEMENT !== byteLength) {
+    throw new WireError(
+      `${what}: shape [${value.shape}] of ${value.dtype} needs ${length * ctor.BYTES_PER_ELEMENT} bytes, got ${byteLength}.`,
+    );
+  }
+  if (byteOffset % ctor.BYTES_PER_ELEMENT === 0) return new ctor(buffer, byteOffset, length);
+  const copy = new Uint8Array(byteLength);
+  copy.set(new Uint8Array(buffer, byteOffset, byteLength));
+  return new ctor(copy.buffer, 0, length);
+}
+
+let float16Table: Float32Array | null = null;
+
+/** Value of every float16 bit pattern (256 KiB, built once). */
+function float16Values(): Float32Array {
+  if (float16Table) return float16Table;
+  const table = new Float32Array(65536);
+  for (let bits = 0; bits < 65536; bits++) {
+    const sign = bits & 0x8000 ? -1 : 1;
+    const exponent = (bits >> 10) & 0x1f;
+    const fraction = bits & 0x3ff;
+    let value: number;
+    if (exponent === 0) value = fraction * 2 ** -24;
+    else if (exponent === 31) value = fraction ? NaN : Infinity;
+    else value = (1 + fraction / 1024) * 2 ** (exponent - 15);
+    table[bits] = sign * value;
+  }
+  float16Table = table;
+  return table;
+}
+
+export function float16ToFloat32(bits: Uint16Array): Float32Array {
+  const table = float16Values();
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]];
+  return out;
+}
+
+/** A float array as Float32Array: a view for float32, a conversion for float16. */
+export function decodeFloat(value: WireArray, what = "array"): Float32Array {
+  if (value?.dtype === "float16") return float16ToFloat32(decodeArray(value as WireArray & { dtype: "float16" }, what));
+  if (value?.dtype === "float32") return decodeArray(value as WireArray & { dtype: "float32" }, what);
+  throw new WireError(`${what}: expected float16 or float32, got ${value?.dtype}.`);
+}
+
+function decodeInt32(value: WireArray, what: string): Int32Array {
+  if (value?.dtype !== "int32") throw new WireError(`${what}: expected int32, got ${value?.dtype}.`);
+  return decodeArray(value as WireArray & { dtype: "int32" }, what);
+}
+
+// -- the payload -----------------------------------------------------------
+
+export interface Region {
+  name: string;
+  section: string;
+  color: string;
+  charSpan: [number, number];
+  tokenIndices: Int32Array;
+  parent: string | null;
+  builtin: boolean;
+}
+
+export interface Query {
+  name: string;
+  pos: number;
+}
+
+/** One query's per-head rows, (layer, head, width); columns >= width are 0. */
+export interface HeadRows {
+  encoding: "sqrt-uint8" | "float16";
+  width: number;
+  values: Uint8Array | Float32Array;
+}
+
+export interface Lens {
+  k: number;
+  topIds: Int32Array; // (layer, query, k)
+  topProbs: Float32Array;
+  entropy: Float32Array; // (layer, query)
+  klToFinal: Float32Array;
+  trackedTokens: string[];
+  trackedIds: Int32Array;
+  trackedRanks: Int32Array; // (layer, query, tracked)
+  trackedProbs: Float32Array;
+  vocab: Map<number, string>;
+}
+
+export interface Payload {
+  schemaVersion: number;
+  modelId: string;
+  nLayers: number;
+  nHeads: number;
+  nTokens: number;
+  nQueries: number;
+  tokens: string[];
+  tokenIds: Int32Array;
+  /** Prompt text no token covers, shown before token `pos` (pos may be nTokens). */
+  gaps: Map<number, string>;
+  /** Innermost region index per token, -1 for none. */
+  tokenRegion: Int16Array;
+  regions: Region[];
+  queries: Query[];
+  defaultQuery: number;
+  attention: Float32Array; // (layer, query, pos), head-averaged
+  curves: Float32Array; // (layer, query, region), raw mass
+  curvesHeads: Float32Array; // (layer, head, query, region)
+  lens: Lens;
+  heads: (HeadRows | null)[];
+  budget: { maxBytes: number; bytes: number };
+}
+
+type Raw = Record<string, any>;
+
+/** Check the schema version before anything else, so a mismatch reads as one. */
+export function checkSchema(raw: unknown): Raw {
+  if (raw === null || typeof raw !== "object") {
+    throw new WireError("The widget received no data; re-run the cell that created it.");
+  }
+  const version = (raw as Raw).schema_version;
+  if (version !== SCHEMA_VERSION) {
+    throw new WireError(
+      `Data schema mismatch: the Python package sent schema ${String(version)}, this page's ` +
+        `JavaScript reads schema ${SCHEMA_VERSION}. Reinstall tealeaves-widgets so both come from ` +
+        `the same version (pip install -e . rebuilds the JavaScript), then restart the kernel.`,
+    );
+  }
+  return raw as Raw;
+}
+
+export function decodeHeadRows(raw: Raw, nLayers: number, nHeads: number, what: string): HeadRows {
+  const rows = raw.rows as WireArray;
+  const [layers, heads, width] = rows.shape;
+  if (layers !== nLayers || heads !== nHeads) {
+    throw new WireError(`${what}: expected (${nLayers}, ${nHeads}, width) rows, got [${rows.shape}].`);
+  }
+  if (raw.encoding === "sqrt-uint8") {
+    if (rows.dtype !== "uint8") throw new WireError(`${what}: sqrt-uint8 rows must be uint8, got ${rows.dtype}.`);
+    return { encoding: "sqrt-uint8", width, values: decodeArray(rows as WireArray & { dtype: "uint8" }, what) };
+  }
+  if (raw.encoding === "float16") return { encoding: "float16", width, values: decodeFloat(rows, what) };
+  throw new WireError(`${what}: unknown head encoding ${String(raw.encoding)}.`);
+}
+
+function decodeLens(raw: Raw): Lens {
+  const vocab = new Map<number, string>();
+  for (const [id, text] of Object.entries(raw.vocab as Record<string, string>)) vocab.set(Number(id), text);
+  return {
+    k: raw.k,
+    topIds: decodeInt32(raw.top_ids, "lens.top_ids"),
+    topProbs: decodeFloat(raw.top_probs, "lens.top_probs"),
+    entropy: decodeFloat(raw.entropy, "lens.entropy"),
+    klToFinal: decodeFloat(raw.kl_to_final, "lens.kl_to_final"),
+    trackedTokens: raw.tracked_tokens,
+    trackedIds: decodeInt32(raw.tracked_ids, "lens.tracked_ids"),
+    trackedRanks: decodeInt32(raw.tracked_ranks, "lens.tracked_ranks"),
+    trackedProbs: decodeFloat(raw.tracked_probs, "lens.tracked_probs"),
+    vocab,
+  };
+}
+
+export function decodePayload(value: unknown): Payload {
+  const raw = checkSchema(value);
+  const nLayers: number = raw.model.n_layers;
+  const nHeads: number = raw.model.n_heads;
+  const nTokens: number = raw.n_tokens;
+  const queries: Query[] = raw.queries;
+  const attention = decodeFloat(raw.attention, "attention");
+  if (attention.length !== nLayers * queries.length * nTokens) {
+    throw new WireError(`attention: expected (${nLayers}, ${queries.length}, ${nTokens}), got [${raw.attention.shape}].`);
+  }
+  if (raw.tokens.length !== nTokens) {
+    throw new WireError(`tokens: expected ${nTokens} token texts, got ${raw.tokens.length}.`);
+  }
+  const tokenRegion = decodeArray(raw.token_region as WireArray & { dtype: "int16" }, "token_region");
+  return {
+    schemaVersion: raw.schema_version,
+    modelId: raw.model.model_id,
+    nLayers,
+    nHeads,
+    nTokens,
+    nQueries: queries.length,
+    tokens: raw.tokens,
+    tokenIds: decodeInt32(raw.token_ids, "token_ids"),
+    gaps: new Map((raw.gaps as [number, string][]).map(([pos, text]) => [pos, text])),
+    tokenRegion,
+    regions: (raw.regions as Raw[]).map((r) => ({
+      name: r.name,
+      section: r.section,
+      color: r.color,
+      charSpan: r.char_span,
+      tokenIndices: decodeInt32(r.token_indices, `region ${r.name}`),
+      parent: r.parent,
+      builtin: r.builtin,
+    })),
+    queries,
+    defaultQuery: raw.default_query,
+    attention,
+    curves: decodeFloat(raw.curves, "curves"),
+    curvesHeads: decodeFloat(raw.curves_heads, "curves_heads"),
+    lens: decodeLens(raw.lens),
+    heads: (raw.heads as (Raw | null)[]).map((h, q) => (h ? decodeHeadRows(h, nLayers, nHeads, `heads[${q}]`) : null)),
+    budget: { maxBytes: raw.budget.max_bytes, bytes: raw.budget.bytes },
+  };
+}
+
+const SQRT_UINT8 = (() => {
+  const table = new Float32Array(256);
+  for (let v = 0; v < 256; v++) table[v] = (v / 255) ** 2;
+  return table;
+})();
+
+/**
+ * Fill `out` (length nTokens) with the attention row of one query at one
+ * layer: head-averaged (`head` null) or one head. Returns false when that
+ * head's rows are not loaded (the caller asks the kernel or says so).
+ */
+export function attentionRow(p: Payload, layer: number, query: number, head: number | null, out: Float32Array): boolean {
+  const T = p.nTokens;
+  if (head === null) {
+    const start = (layer * p.nQueries + query) * T;
+    out.set(p.attention.subarray(start, start + T));
+    return true;
+  }
+  const rows = p.heads[query];
+  if (!rows) return false;
+  const w = rows.width;
+  const start = (layer * p.nHeads + head) * w;
+  if (rows.encoding === "float16") {
+    out.set((rows.values as Float32Array).subarray(start, start + w));
+  } else {
+    const values = rows.values as Uint8Array;
+    for (let i = 0; i < w; i++) out[i] = SQRT_UINT8[values[start + i]];
+  }
+  out.fill(0, w);
+  return true;
+}
