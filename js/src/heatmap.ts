@@ -1,9 +1,11 @@
 // Token heatmap: the prompt as flowing text, each token's background coloured
 // by the attention the selected query pays it at the selected layer.
 //
-// Spans are built once; a layer change recomputes one row of colour indices
-// and assigns precomputed CSS strings only where an index changed.
+// Spans are built once and keep the text; a layer change recomputes one row
+// of colour indices and repaints the backgrounds on a canvas behind the text
+// (see backdrop.ts). Only spans whose text must turn light or dark are touched.
 
+import { Backdrop } from "./backdrop";
 import { COLOURS, DARK, LOG_DECADES, SCALES, SCALE_LABELS, colourIndices, maxUnmasked, rankOf, type Scale } from "./colour";
 import { type AnyModel, type RenderProps, h, showError } from "./model";
 import { addStyle } from "./style";
@@ -45,7 +47,8 @@ export class HeatmapView {
   private spans: HTMLSpanElement[] = [];
   private row: Float32Array;
   private indices: Uint8Array;
-  private shown: Int16Array; // colour index on screen per span, -1 = not yet drawn
+  private shown: Int16Array; // colour index drawn per token, -1 = not yet drawn
+  private backdrop!: Backdrop;
   private masked: Uint8Array;
   private vmax = 0;
   private rowLoaded = true;
@@ -86,6 +89,7 @@ export class HeatmapView {
     this.buildText();
     this.tip = this.root.appendChild(h("div", "tw-tip"));
     el.replaceChildren(this.root);
+    this.cleanups.push(this.backdrop.watch(() => this.backdrop.paint(this.shown, COLOURS)));
     this.listen();
     this.syncControls();
     this.updateQueryMarks();
@@ -196,6 +200,7 @@ export class HeatmapView {
     const tail = p.gaps.get(p.nTokens);
     if (tail) fragment.append(tail);
     this.text.appendChild(fragment);
+    this.backdrop = new Backdrop(this.text, this.spans);
   }
 
   // -- events -----------------------------------------------------------------
@@ -335,15 +340,22 @@ export class HeatmapView {
     for (let i = 0; i < spans.length; i++) {
       const index = indices[i];
       const before = shown[i];
-      if (index === before) continue;
-      const style = spans[i].style;
-      style.backgroundColor = COLOURS[index];
-      if (before < 0 || DARK[index] !== DARK[before]) style.color = DARK[index] ? "#fff" : "";
+      if (before >= 0 && DARK[index] === DARK[before]) {
+        shown[i] = index;
+        continue;
+      }
+      if (before >= 0 || DARK[index]) spans[i].style.color = DARK[index] ? "#fff" : "";
       shown[i] = index;
     }
+    this.backdrop.paint(shown, COLOURS);
     this.barMax.textContent = formatWeight(vmax);
     this.barMin.textContent = this.scale === "log" ? formatWeight(vmax / 10 ** LOG_DECADES) : "0";
     this.layerLabel.textContent = `layer ${this.layer} / ${this.p.nLayers - 1}`;
+  }
+
+  /** CSS colour drawn behind token `i` (for tests and tools). */
+  colourOf(i: number): string {
+    return COLOURS[Math.max(0, this.shown[i])];
   }
 
   private showTip(event: MouseEvent): void {

@@ -15,8 +15,9 @@ export const CSS = `
 .tw-bar { display: inline-block; width: 120px; height: 10px; border: 1px solid #ccc; vertical-align: middle; }
 .tw-bar-label { font-variant-numeric: tabular-nums; color: #555; }
 .tw-status { color: #8a5a00; font-size: 12px; min-height: 0; }
-.tw-text { white-space: pre-wrap; word-break: break-word; font: 13px/1.9 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+.tw-text { position: relative; isolation: isolate; background: #fff; white-space: pre-wrap; word-break: break-word; font: 13px/1.9 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   max-height: 520px; overflow: auto; border: 1px solid #e3e3e3; border-radius: 4px; padding: 6px 8px; }
+.tw-backdrop { position: absolute; left: 0; top: 0; z-index: -1; pointer-events: none; }
 .tw-tok { border-bottom: 3px solid transparent; box-decoration-break: clone; -webkit-box-decoration-break: clone;
   border-radius: 2px; cursor: default; }
 .tw-tok:hover { outline: 1px solid #333; }

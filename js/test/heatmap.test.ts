@@ -1,6 +1,6 @@
 // @vitest-environment jsdom
 import { afterEach, describe, expect, it, vi } from "vitest";
-import widget, { type HeatmapState, displayText } from "../src/heatmap";
+import widget, { type HeatmapState, HeatmapView, displayText } from "../src/heatmap";
 import { FakeModel } from "./fake-model";
 import { QUERIES, TOKENS, payload } from "./fixture";
 
@@ -17,11 +17,15 @@ function mount(overrides: Partial<HeatmapState> = {}, data: Record<string, unkno
   });
   const el = document.createElement("div");
   document.body.appendChild(el);
-  const cleanup = widget.render({ model, el });
+  const view = new HeatmapView(model, el);
+  const cleanup = () => view.destroy();
   const spans = () => Array.from(el.querySelectorAll<HTMLSpanElement>(".tw-tok"));
-  const colour = (i: number) => spans()[i].style.backgroundColor;
+  const colour = (i: number) => view.colourOf(i);
   return { model, el, cleanup, spans, colour };
 }
+
+// jsdom has no canvas; the view then skips painting and keeps its colour state
+HTMLCanvasElement.prototype.getContext = (() => null) as any;
 
 afterEach(() => {
   document.body.replaceChildren();
@@ -60,14 +64,14 @@ describe("token heatmap", () => {
   });
 
   it("greys out tokens after the query and marks the query token", () => {
-    const { el, spans } = mount();
+    const { el, spans, colour } = mount();
     const select = el.querySelector<HTMLSelectElement>(".tw-query-select")!;
     expect(Array.from(select.options).map((o) => o.value)).toEqual(QUERIES.map((q) => q.name));
     select.value = "answer";
     select.dispatchEvent(new Event("change"));
     expect(spans()[6].classList.contains("tw-future")).toBe(true);
     expect(spans()[5].classList.contains("tw-query")).toBe(true);
-    expect(spans()[6].style.backgroundColor).toBe("rgb(255, 255, 255)");
+    expect(colour(6)).toBe("rgb(255, 255, 255)");
   });
 
   it("masks the sink and the template from the scale on request", () => {
@@ -123,7 +127,9 @@ describe("token heatmap", () => {
   });
 
   it("shows a readable error instead of a blank cell on a schema mismatch", () => {
-    const { el } = mount({}, payload({ schema_version: 99 }));
+    const el = document.createElement("div");
+    const model = new FakeModel<HeatmapState>({ payload: payload({ schema_version: 99 }) } as HeatmapState);
+    widget.render({ model, el });
     const error = el.querySelector(".tw-error");
     expect(error?.textContent).toMatch(/schema 99.*reads schema 1.*Reinstall/);
   });
@@ -142,6 +148,15 @@ describe("token heatmap", () => {
     vi.advanceTimersByTime(2000);
     expect(model.get("layer")).toBe(2);
     expect(el.querySelector(".tw-play")?.textContent).toBe("\u25b6");
+  });
+
+  it("turns the text light on dark backgrounds only", () => {
+    const { spans, colour } = mount();
+    const dark = spans().filter((_, i) => colour(i) === "rgb(128, 0, 38)");
+    expect(dark.length).toBeGreaterThan(0);
+    for (const span of dark) expect(span.style.color).toBe("rgb(255, 255, 255)");
+    expect(spans()[5].style.color).toBe("");
+    expect(spans().every((s) => s.style.backgroundColor === "")).toBe(true);
   });
 
   it("marks line breaks and empty tokens but keeps the line break", () => {

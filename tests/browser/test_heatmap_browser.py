@@ -20,13 +20,31 @@ def run():
     return synthetic_run(n_tokens=300, n_layers=6, n_heads=3, n_queries=3, seed=3, extra_text=XSS)
 
 
+# What is drawn behind each token: the canvas pixel at the centre of its first box.
+READ_BACKDROP = """() => {
+  const canvas = document.querySelector('.tw-backdrop');
+  const origin = canvas.getBoundingClientRect();
+  const k = canvas.width / origin.width;
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  return Array.from(document.querySelectorAll('.tw-tok'), (span) => {
+    const r = span.getClientRects()[0];
+    const x = Math.floor((r.left + r.width / 2 - origin.left) * k);
+    const y = Math.floor((r.top + r.height / 2 - origin.top) * k);
+    const o = (y * canvas.width + x) * 4;
+    return data[o + 3] === 0 ? WHITE : `rgb(${data[o]}, ${data[o + 1]}, ${data[o + 2]})`;
+  });
+}""".replace("WHITE", "'rgb(255, 255, 255)'")
+
+
 def colours(page) -> list[str]:
-    return page.eval_on_selector_all(".tw-tok", "spans => spans.map(s => s.style.backgroundColor)")
+    return page.evaluate(READ_BACKDROP)
 
 
 def wait_drawn(page, n_tokens: int) -> None:
     page.wait_for_function(
-        f"document.querySelectorAll('.tw-tok').length === {n_tokens}", timeout=20_000
+        f"document.querySelectorAll('.tw-tok').length === {n_tokens}"
+        " && document.querySelector('.tw-backdrop').width > 1",
+        timeout=20_000,
     )
 
 
@@ -66,6 +84,19 @@ def test_darkest_token_is_the_most_attended_unmasked_one(heatmap, run):
     drawn = colours(page)
     assert drawn[int(row.argmax())] == DARKEST
     assert drawn[0] == "rgb(255, 255, 255)"
+
+
+def test_backgrounds_follow_the_text_when_it_rewraps(heatmap, run):
+    page, _ = heatmap
+    page.select_option(".tw-scale-select", "layer")
+    row = run.attention[0, run.query_index("final")].copy()
+    row[0] = 0
+    darkest = int(row.argmax())
+    top_before = page.locator(".tw-tok").nth(darkest).bounding_box()["y"]
+    page.set_viewport_size({"width": 520, "height": 900})
+    page.wait_for_timeout(300)
+    assert page.locator(".tw-tok").nth(darkest).bounding_box()["y"] > top_before  # it rewrapped
+    assert colours(page)[darkest] == DARKEST
 
 
 def test_picking_a_query_greys_the_tokens_after_it(heatmap, run):

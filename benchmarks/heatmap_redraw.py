@@ -1,0 +1,173 @@
+"""Heatmap redraw time and explorer payload size for a T=2048 run.
+
+Usage: python benchmarks/heatmap_redraw.py [--tokens 2048] [--changes 60]
+
+1. Bytes of the default explorer payload (`run_payload`) for a synthetic run
+   shaped like the embedded model (30 layers x 9 heads) with 8 queries.
+   Target: <= 4 MB.
+2. Redraw after a layer change, in headless Chromium (/usr/bin/chromium) on an
+   exported page with no kernel. Target: median <= 16 ms. Two figures per
+   setting, each over `--changes` changes to a random other layer:
+     - sync: the slider's input event (our handler recolours the spans) plus
+       the style recalculation and layout it causes, forced by reading layout;
+     - frame: from the input event until the next frame has been produced
+       (requestAnimationFrame, then a task), so it includes paint and up to
+       one vsync interval of waiting; printed next to an idle frame (the same
+       wait with nothing changed) for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tealeaves_widgets.widgets import TokenHeatmap
+from tealeaves_widgets.widgets.export import page_html
+from tealeaves_widgets.widgets.synthetic import synthetic_run
+from tealeaves_widgets.widgets.wire import payload_bytes, run_payload
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+]
+
+MEASURE = """
+async ({changes, scale, head}) => {
+  const slider = document.querySelector('input[type=range]');
+  const pick = (selector, value) => {
+    const el = document.querySelector(selector);
+    el.value = value;
+    el.dispatchEvent(new Event('change', {bubbles: true}));
+  };
+  pick('.tw-scale-select', scale);
+  pick('.tw-head-select', head);
+  const spans = Array.from(document.querySelectorAll('.tw-tok'));
+  const nLayers = Number(slider.max) + 1;
+  const nextFrame = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+  let layer = Number(slider.value);
+  let seed = 12345;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const sync = [], frame = [], idle = [];
+  for (let i = 0; i < 20; i++) {  // a frame with nothing to do: the vsync wait alone
+    await nextFrame();
+    const t0 = performance.now();
+    await nextFrame();
+    idle.push(performance.now() - t0);
+  }
+  for (let i = 0; i < changes; i++) {
+    let next = layer;
+    while (next === layer) next = Math.floor(random() * nLayers);
+    layer = next;
+    const t0 = performance.now();
+    slider.value = String(layer);
+    slider.dispatchEvent(new Event('input', {bubbles: true}));
+    document.body.offsetHeight;  // force style recalculation and layout
+    const t1 = performance.now();
+    await nextFrame();
+    const t2 = performance.now();
+    sync.push(t1 - t0);
+    frame.push(t2 - t0);
+  }
+  return {sync, frame, idle, tokens: spans.length};
+}
+"""
+
+
+def payload_report(run) -> dict:
+    payload = run_payload(run)
+    parts = {key: payload_bytes(value) for key, value in payload.items()}
+    return {
+        "total": payload_bytes(payload),
+        "parts": dict(sorted(parts.items(), key=lambda kv: -kv[1])),
+        "queries_with_head_rows": sum(rows is not None for rows in payload["heads"]),
+    }
+
+
+def redraw_report(run, changes: int) -> list[dict]:
+    from playwright.sync_api import sync_playwright
+
+    html = page_html(TokenHeatmap(run))
+    results = []
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+        path = Path(folder) / "heatmap.html"
+        path.write_text(html, encoding="utf-8")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(path.as_uri())
+        page.wait_for_function(
+            f"document.querySelectorAll('.tw-tok').length === {run.n_tokens}", timeout=60_000
+        )
+        version = browser.version
+        for scale, head in [("linear", "avg"), ("layer", "avg"), ("linear", "4"), ("log", "avg")]:
+            measured = page.evaluate(MEASURE, {"changes": changes, "scale": scale, "head": head})
+            results.append(
+                {
+                    "scale": scale,
+                    "head": head,
+                    "sync_median_ms": statistics.median(measured["sync"]),
+                    "sync_p90_ms": sorted(measured["sync"])[int(0.9 * changes)],
+                    "frame_median_ms": statistics.median(measured["frame"]),
+                    "idle_frame_median_ms": statistics.median(measured["idle"]),
+                    "tokens": measured["tokens"],
+                    "chromium": version,
+                }
+            )
+        browser.close()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=2048)
+    parser.add_argument("--queries", type=int, default=8)
+    parser.add_argument("--changes", type=int, default=60)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    run = synthetic_run(n_tokens=args.tokens, n_queries=args.queries)
+    started = time.perf_counter()
+    payload = payload_report(run)
+    payload["seconds"] = time.perf_counter() - started
+    redraw = redraw_report(run, args.changes)
+    if args.json:
+        print(json.dumps({"payload": payload, "redraw": redraw}, indent=2))
+        return 0
+
+    print(
+        f"run: T={run.n_tokens}, {run.n_layers} layers x {run.n_heads} heads, "
+        f"{run.n_queries} queries (synthetic)"
+    )
+    print(
+        f"payload: {payload['total'] / 1e6:.2f} MB (target <= 4 MB), "
+        f"per-head rows for {payload['queries_with_head_rows']}/{run.n_queries} queries, "
+        f"built in {payload['seconds']:.2f} s"
+    )
+    for key, size in list(payload["parts"].items())[:6]:
+        print(f"  {key:<14} {size / 1e6:7.3f} MB")
+    print(f"redraw after a layer change, {args.changes} changes, {redraw[0]['chromium']}:")
+    for row in redraw:
+        print(
+            f"  scale={row['scale']:<6} head={row['head']:<3}  "
+            f"sync median {row['sync_median_ms']:5.2f} ms (p90 {row['sync_p90_ms']:5.2f})  "
+            f"to next frame median {row['frame_median_ms']:5.2f} ms "
+            f"(an idle frame: {row['idle_frame_median_ms']:5.2f} ms)"
+        )
+    worst = max(row["sync_median_ms"] for row in redraw)
+    print(
+        f"target median <= 16 ms: {'met' if worst <= 16 else 'NOT met'} (worst sync median "
+        f"{worst:.2f} ms)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
