@@ -20,6 +20,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 JS_INPUTS = ("src", "scripts", "package.json", "package-lock.json", "tsconfig.json")
 STATIC_OUTPUTS = (
     "heatmap.js",
+    "explorer.js",
     "vendor/require.js",
     "vendor/html-manager-embed-amd.js",
 )

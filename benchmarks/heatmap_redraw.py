@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tealeaves_widgets.widgets import TokenHeatmap
+from tealeaves_widgets.widgets import Explorer, TokenHeatmap
 from tealeaves_widgets.widgets.export import page_html
 from tealeaves_widgets.widgets.synthetic import synthetic_run
 from tealeaves_widgets.widgets.wire import payload_bytes, run_payload
@@ -92,25 +92,39 @@ def payload_report(run) -> dict:
     }
 
 
+SETTINGS = [
+    (TokenHeatmap, "linear", "avg"),
+    (TokenHeatmap, "layer", "avg"),
+    (TokenHeatmap, "linear", "4"),
+    (TokenHeatmap, "log", "avg"),
+    (Explorer, "linear", "avg"),  # also moves the curve cursor and the lens row
+]
+
+
 def redraw_report(run, changes: int) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
-    html = page_html(TokenHeatmap(run))
     results = []
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
-        path = Path(folder) / "heatmap.html"
-        path.write_text(html, encoding="utf-8")
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(path.as_uri())
-        page.wait_for_function(
-            f"document.querySelectorAll('.tw-tok').length === {run.n_tokens}", timeout=60_000
-        )
-        version = browser.version
-        for scale, head in [("linear", "avg"), ("layer", "avg"), ("linear", "4"), ("log", "avg")]:
-            measured = page.evaluate(MEASURE, {"changes": changes, "scale": scale, "head": head})
+        pages = {}
+        for widget in (TokenHeatmap, Explorer):
+            path = Path(folder) / f"{widget.__name__}.html"
+            path.write_text(page_html(widget(run)), encoding="utf-8")
+            page = pages[widget] = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(path.as_uri())
+            page.wait_for_function(
+                f"document.querySelectorAll('.tw-tok').length === {run.n_tokens}"
+                " && document.querySelector('.tw-backdrop').width > 1",
+                timeout=60_000,
+            )
+        for widget, scale, head in SETTINGS:
+            measured = pages[widget].evaluate(
+                MEASURE, {"changes": changes, "scale": scale, "head": head}
+            )
             results.append(
                 {
+                    "widget": widget.__name__,
                     "scale": scale,
                     "head": head,
                     "sync_median_ms": statistics.median(measured["sync"]),
@@ -118,7 +132,7 @@ def redraw_report(run, changes: int) -> list[dict]:
                     "frame_median_ms": statistics.median(measured["frame"]),
                     "idle_frame_median_ms": statistics.median(measured["idle"]),
                     "tokens": measured["tokens"],
-                    "chromium": version,
+                    "chromium": browser.version,
                 }
             )
         browser.close()
@@ -156,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"redraw after a layer change, {args.changes} changes, {redraw[0]['chromium']}:")
     for row in redraw:
         print(
-            f"  scale={row['scale']:<6} head={row['head']:<3}  "
+            f"  {row['widget']:<12} scale={row['scale']:<6} head={row['head']:<3}  "
             f"sync median {row['sync_median_ms']:5.2f} ms (p90 {row['sync_p90_ms']:5.2f})  "
             f"to next frame median {row['frame_median_ms']:5.2f} ms "
             f"(an idle frame: {row['idle_frame_median_ms']:5.2f} ms)"

@@ -57,3 +57,15 @@ __all__ = [
     "open_run",
     "register_architecture",
 ]
+
+# The widgets load on first use (they import anywidget and ipywidgets, never torch).
+_WIDGETS = ("Explorer", "TokenHeatmap", "export_html")
+__all__ += list(_WIDGETS)
+
+
+def __getattr__(name: str):
+    if name in _WIDGETS:
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'tealeaves_widgets' has no attribute {name!r}")

@@ -7,7 +7,7 @@
 
 import { Backdrop } from "./backdrop";
 import { COLOURS, DARK, LOG_DECADES, SCALES, SCALE_LABELS, colourIndices, maxUnmasked, rankOf, type Scale } from "./colour";
-import { type AnyModel, type RenderProps, h, showError } from "./model";
+import { type AnyModel, type RenderProps, h, mount } from "./model";
 import { addStyle } from "./style";
 import { type Payload, WireError, attentionRow, decodeHeadRows, decodePayload } from "./wire";
 
@@ -43,7 +43,7 @@ function option(value: string, text: string): HTMLOptionElement {
 
 export class HeatmapView {
   readonly root: HTMLDivElement;
-  private p: Payload;
+  readonly p: Payload;
   private spans: HTMLSpanElement[] = [];
   private row: Float32Array;
   private indices: Uint8Array;
@@ -248,23 +248,12 @@ export class HeatmapView {
     });
     onModel("change:mask_template", () => this.updateMask());
     onModel("change:mask_sink", () => this.updateMask());
-    onModel("change:payload", () => this.reload());
     onModel("msg:custom", (content: any, buffers: (DataView | ArrayBuffer)[]) => this.receive(content, buffers));
   }
 
   destroy(): void {
     this.stop();
     for (const cleanup of this.cleanups.splice(0)) cleanup();
-  }
-
-  private reload(): void {
-    try {
-      const parent = this.root.parentElement;
-      this.destroy();
-      if (parent) new HeatmapView(this.model, parent);
-    } catch (error) {
-      if (this.root.parentElement) showError(this.root.parentElement, error);
-    }
   }
 
   private play(): void {
@@ -429,14 +418,4 @@ export class HeatmapView {
   }
 }
 
-function render({ model, el }: RenderProps<HeatmapState>): () => void {
-  try {
-    const view = new HeatmapView(model, el);
-    return () => view.destroy();
-  } catch (error) {
-    showError(el, error);
-    return () => {};
-  }
-}
-
-export default { render };
+export default { render: ({ model, el }: RenderProps<HeatmapState>) => mount(model, el, () => new HeatmapView(model, el)) };

@@ -36,3 +36,30 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, className = "",
   if (text !== undefined) node.textContent = text;
   return node;
 }
+
+/**
+ * Build a view into `el`, rebuild it when the payload changes, and show any
+ * error inside the widget. Returns anywidget's cleanup function.
+ */
+export function mount<State extends { payload: unknown }>(
+  model: AnyModel<State>,
+  el: HTMLElement,
+  build: () => { destroy(): void },
+): () => void {
+  let view: { destroy(): void } | null = null;
+  const draw = () => {
+    view?.destroy();
+    view = null;
+    try {
+      view = build();
+    } catch (error) {
+      showError(el, error);
+    }
+  };
+  draw();
+  model.on("change:payload", draw);
+  return () => {
+    model.off("change:payload", draw);
+    view?.destroy();
+  };
+}

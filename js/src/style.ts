@@ -28,6 +28,25 @@ export const CSS = `
 .tw-tip { position: absolute; z-index: 10; pointer-events: none; background: #1f2328; color: #fff; padding: 6px 8px;
   border-radius: 4px; font-size: 12px; line-height: 1.4; white-space: pre; max-width: 420px; display: none; }
 .tw-tip b { font-weight: 600; }
+.tw-panels { display: flex; flex-wrap: wrap; gap: 14px; margin-top: 10px; align-items: flex-start; }
+.tw-panel { border: 1px solid #e3e3e3; border-radius: 4px; padding: 6px 8px; }
+.tw-panel-header { display: flex; gap: 8px; align-items: center; margin-bottom: 4px; color: #555; }
+.tw-panel-header b { color: #1f2328; }
+.tw-chart { display: block; cursor: crosshair; touch-action: none; }
+.tw-tick { font-size: 10px; fill: #666; }
+.tw-readout { font-size: 11px; color: #444; max-width: 460px; min-height: 1.4em; }
+.tw-toggle { border: 1px solid #ddd; background: #fafafa; border-radius: 10px; padding: 0 6px; font: inherit; font-size: 11px; cursor: pointer; }
+.tw-toggle.tw-off { opacity: 0.4; text-decoration: line-through; }
+.tw-lens-scroll { max-height: 300px; overflow: auto; position: relative; }
+.tw-lens-table { border-collapse: collapse; font-size: 11px; }
+.tw-lens-table th { position: sticky; top: 0; background: #fff; text-align: left; font-weight: 600; padding: 2px 6px; border-bottom: 1px solid #ddd; }
+.tw-lens-table td { padding: 1px 6px; white-space: pre; cursor: pointer; }
+.tw-lens-table tr.tw-current td { outline: 1px solid #1f6feb; background-clip: padding-box; font-weight: 600; }
+.tw-lens-table tr.tw-current td.tw-num:first-child { background: #1f6feb; color: #fff; }
+.tw-lens-text { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+.tw-lens-p { color: #555; }
+.tw-num { text-align: right; font-variant-numeric: tabular-nums; }
+.tw-top { color: #0a7a2f; font-weight: 600; }
 `;
 
 export function addStyle(root: HTMLElement): void {

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets
-from ipywidgets.embed import embed_data, escape_script
+from ipywidgets.embed import dependency_state, embed_data, escape_script
 
 from ..errors import TealeavesError
 from ..run import Run
@@ -84,9 +84,9 @@ def anywidget_amd() -> str:
 
 def _widgets(obj: Any) -> list[ipywidgets.Widget]:
     if isinstance(obj, Run):
-        from .heatmap import TokenHeatmap
+        from .explorer import Explorer
 
-        return [TokenHeatmap(obj)]
+        return [Explorer(obj)]
     if isinstance(obj, ipywidgets.Widget):
         return [obj]
     if isinstance(obj, Iterable) and not isinstance(obj, (str, bytes)):
@@ -99,9 +99,12 @@ def _widgets(obj: Any) -> list[ipywidgets.Widget]:
 
 
 def page_html(obj: Any, title: str = "tealeaves-widgets") -> str:
-    """The standalone page of `obj` (a widget, a Run, or a list of them)."""
+    """The standalone page of `obj`: a widget, a Run (shown in an `Explorer`),
+    or a list of them."""
     views = _widgets(obj)
-    data = embed_data(views, drop_defaults=False)
+    # only these widgets: by default ipywidgets embeds every live widget
+    state = dependency_state(views, drop_defaults=False)
+    data = embed_data(views, drop_defaults=False, state=state)
     view_tags = "\n".join(
         '<script type="application/vnd.jupyter.widget-view+json">'
         + escape_script(json.dumps(spec))
@@ -119,8 +122,9 @@ def page_html(obj: Any, title: str = "tealeaves-widgets") -> str:
 
 
 def export_html(obj: Any, path: str | PathLike[str], title: str = "tealeaves-widgets") -> Path:
-    """Write `obj` (a widget, a Run, or a list of them) as one HTML file that
-    renders with no kernel and makes no network request. Returns the path."""
+    """Write `obj` (a widget, a Run shown in an `Explorer`, or a list of them)
+    as one HTML file that renders with no kernel and makes no network request.
+    Returns the path written."""
     path = Path(path)
     path.write_text(page_html(obj, title), encoding="utf-8")
     return path

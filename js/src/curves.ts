@@ -1,0 +1,261 @@
+// Cooking curves: attention mass the query gives each region, per layer, as a
+// light SVG line chart with a cursor at the selected layer. The payload holds
+// raw masses; normalisation happens here, with Run.curves' definitions.
+
+import type { AnyModel } from "./model";
+import { h } from "./model";
+import type { Payload } from "./wire";
+
+export type Normalize = "raw" | "share" | "per-region" | "density";
+export const NORMALIZATIONS: Normalize[] = ["raw", "share", "per-region", "density"];
+
+export interface CurvesState {
+  layer: number;
+  query: string;
+  head: number | null;
+  normalize: Normalize;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const WIDTH = 460;
+const HEIGHT = 230;
+const MARGIN = { left: 46, right: 12, top: 10, bottom: 30 };
+
+/** (layer, region) raw masses of one query, head-averaged or one head. */
+export function rawMasses(p: Payload, query: number, head: number | null): Float64Array {
+  const R = p.regions.length;
+  const out = new Float64Array(p.nLayers * R);
+  for (let l = 0; l < p.nLayers; l++) {
+    for (let r = 0; r < R; r++) {
+      out[l * R + r] =
+        head === null
+          ? p.curves[(l * p.nQueries + query) * R + r]
+          : p.curvesHeads[((l * p.nHeads + head) * p.nQueries + query) * R + r];
+    }
+  }
+  return out;
+}
+
+/**
+ * Normalise a (layer, region) mass table over the regions in `keep`, as
+ * Run.curves does: share of each layer's sum (0 when the sum is 0),
+ * min-max per region across layers (0 when constant), or mass per token
+ * (NaN for a region without tokens). Columns not in `keep` are NaN.
+ */
+export function normalize(mass: Float64Array, nLayers: number, sizes: number[], mode: Normalize, keep: boolean[]): Float64Array {
+  const R = sizes.length;
+  const out = new Float64Array(mass.length).fill(NaN);
+  for (let r = 0; r < R; r++) {
+    if (!keep[r]) continue;
+    let low = Infinity;
+    let high = -Infinity;
+    for (let l = 0; l < nLayers; l++) {
+      low = Math.min(low, mass[l * R + r]);
+      high = Math.max(high, mass[l * R + r]);
+    }
+    for (let l = 0; l < nLayers; l++) {
+      const m = mass[l * R + r];
+      if (mode === "raw") out[l * R + r] = m;
+      else if (mode === "per-region") out[l * R + r] = high > low ? (m - low) / (high - low) : 0;
+      else if (mode === "density") out[l * R + r] = sizes[r] > 0 ? m / sizes[r] : NaN;
+    }
+  }
+  if (mode === "share") {
+    for (let l = 0; l < nLayers; l++) {
+      let total = 0;
+      for (let r = 0; r < R; r++) if (keep[r]) total += mass[l * R + r];
+      for (let r = 0; r < R; r++) if (keep[r]) out[l * R + r] = total > 0 ? mass[l * R + r] / total : 0;
+    }
+  }
+  return out;
+}
+
+function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number> = {}): SVGElementTagNameMap[K] {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
+  return node;
+}
+
+function format(value: number): string {
+  if (!Number.isFinite(value)) return "\u2013";
+  return Math.abs(value) >= 0.01 || value === 0 ? value.toFixed(3) : value.toExponential(1);
+}
+
+export class CurvesPanel {
+  readonly root: HTMLDivElement;
+  private chart: SVGSVGElement;
+  private lines: SVGPolylineElement[] = [];
+  private cursor: SVGLineElement;
+  private yLabels: SVGTextElement[] = [];
+  private readout: HTMLDivElement;
+  private select: HTMLSelectElement;
+  private hidden: boolean[];
+  private values: Float64Array = new Float64Array(0);
+  private yMax = 1;
+  private cleanups: (() => void)[] = [];
+
+  constructor(
+    private model: AnyModel<CurvesState>,
+    private p: Payload,
+    private queryIndex: () => number,
+    private headIndex: () => number | null,
+  ) {
+    this.hidden = p.regions.map(() => false);
+    this.root = h("div", "tw-panel tw-curves");
+    const header = this.root.appendChild(h("div", "tw-panel-header"));
+    header.appendChild(h("b", "", "Cooking curves"));
+    const label = header.appendChild(h("label", "", " normalise "));
+    this.select = label.appendChild(h("select", "tw-normalize-select"));
+    for (const mode of NORMALIZATIONS) {
+      const option = this.select.appendChild(h("option", "", mode));
+      option.value = mode;
+    }
+    this.chart = this.root.appendChild(svg("svg", { width: WIDTH, height: HEIGHT, viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "tw-chart" }));
+    this.buildAxes();
+    for (const region of p.regions) {
+      const line = this.chart.appendChild(svg("polyline", { fill: "none", stroke: region.color, "stroke-width": 1.8 }));
+      line.appendChild(svg("title")).textContent = region.name;
+      this.lines.push(line);
+    }
+    this.cursor = this.chart.appendChild(svg("line", { y1: MARGIN.top, y2: HEIGHT - MARGIN.bottom, stroke: "#1f6feb", "stroke-width": 1.5, class: "tw-cursor" }));
+    this.buildLegend();
+    this.readout = this.root.appendChild(h("div", "tw-readout"));
+    this.listen();
+    this.update();
+  }
+
+  private x(layer: number): number {
+    const span = Math.max(this.p.nLayers - 1, 1);
+    return MARGIN.left + (layer / span) * (WIDTH - MARGIN.left - MARGIN.right);
+  }
+
+  private y(value: number): number {
+    return HEIGHT - MARGIN.bottom - (value / this.yMax) * (HEIGHT - MARGIN.top - MARGIN.bottom);
+  }
+
+  private buildAxes(): void {
+    const bottom = HEIGHT - MARGIN.bottom;
+    this.chart.appendChild(svg("line", { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: bottom, y2: bottom, stroke: "#999" }));
+    this.chart.appendChild(svg("line", { x1: MARGIN.left, x2: MARGIN.left, y1: MARGIN.top, y2: bottom, stroke: "#999" }));
+    const last = this.p.nLayers - 1;
+    const step = Math.max(1, Math.ceil(last / 6));
+    for (let layer = 0; layer <= last; layer += step) {
+      const tick = this.chart.appendChild(svg("text", { x: this.x(layer), y: bottom + 14, "text-anchor": "middle", class: "tw-tick" }));
+      tick.textContent = String(layer);
+    }
+    this.chart.appendChild(svg("text", { x: WIDTH - MARGIN.right, y: HEIGHT - 3, "text-anchor": "end", class: "tw-tick" })).textContent = "layer";
+    for (const fraction of [0, 0.5, 1]) {
+      const y = bottom - fraction * (bottom - MARGIN.top);
+      this.chart.appendChild(svg("line", { x1: MARGIN.left - 3, x2: WIDTH - MARGIN.right, y1: y, y2: y, stroke: "#eee" }));
+      const label = this.chart.appendChild(svg("text", { x: MARGIN.left - 5, y: y + 4, "text-anchor": "end", class: "tw-tick" }));
+      this.yLabels.push(label);
+    }
+  }
+
+  private buildLegend(): void {
+    const legend = this.root.appendChild(h("div", "tw-legend"));
+    this.p.regions.forEach((region, r) => {
+      const chip = legend.appendChild(h("button", "tw-chip tw-toggle"));
+      chip.type = "button";
+      chip.title = "Show or hide this region's curve";
+      chip.appendChild(h("span", "tw-swatch")).style.backgroundColor = region.color;
+      chip.append(region.name);
+      this.on(chip, "click", () => {
+        this.hidden[r] = !this.hidden[r];
+        chip.classList.toggle("tw-off", this.hidden[r]);
+        this.update();
+      });
+    });
+  }
+
+  private on(target: EventTarget, type: string, handler: (event: any) => void): void {
+    target.addEventListener(type, handler);
+    this.cleanups.push(() => target.removeEventListener(type, handler));
+  }
+
+  private listen(): void {
+    this.on(this.select, "change", () => {
+      this.model.set("normalize", this.select.value as Normalize);
+      this.model.save_changes();
+    });
+    const layerAt = (event: PointerEvent) => {
+      const box = this.chart.getBoundingClientRect();
+      const x = ((event.clientX - box.left) / Math.max(box.width, 1)) * WIDTH;
+      const span = WIDTH - MARGIN.left - MARGIN.right;
+      const layer = Math.round(((x - MARGIN.left) / span) * (this.p.nLayers - 1));
+      return Math.min(Math.max(layer, 0), this.p.nLayers - 1);
+    };
+    this.on(this.chart, "pointerdown", (event: PointerEvent) => this.setLayer(layerAt(event)));
+    this.on(this.chart, "pointermove", (event: PointerEvent) => {
+      if (event.buttons & 1) this.setLayer(layerAt(event));
+      else this.showReadout(layerAt(event));
+    });
+    this.on(this.chart, "pointerleave", () => this.showReadout(this.layer));
+    for (const name of ["change:query", "change:head", "change:normalize"]) {
+      const handler = () => this.update();
+      this.model.on(name, handler);
+      this.cleanups.push(() => this.model.off(name, handler));
+    }
+    const moved = () => this.moveCursor();
+    this.model.on("change:layer", moved);
+    this.cleanups.push(() => this.model.off("change:layer", moved));
+  }
+
+  private get layer(): number {
+    return Math.min(Math.max(this.model.get("layer") | 0, 0), this.p.nLayers - 1);
+  }
+
+  private setLayer(layer: number): void {
+    if (layer === this.layer) return;
+    this.model.set("layer", layer);
+    this.model.save_changes();
+  }
+
+  destroy(): void {
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+  }
+
+  /** Recompute the curves (query, head, normalisation or hidden regions changed). */
+  update(): void {
+    const p = this.p;
+    const mode = NORMALIZATIONS.includes(this.model.get("normalize")) ? this.model.get("normalize") : "raw";
+    this.select.value = mode;
+    const sizes = p.regions.map((r) => r.tokenIndices.length);
+    const keep = this.hidden.map((hidden) => !hidden);
+    const R = p.regions.length;
+    this.values = normalize(rawMasses(p, this.queryIndex(), this.headIndex()), p.nLayers, sizes, mode, keep);
+    let max = 0;
+    for (const v of this.values) if (Number.isFinite(v) && v > max) max = v;
+    this.yMax = max > 0 ? max : 1;
+    this.yLabels.forEach((label, i) => (label.textContent = format([0, 0.5, 1][i] * this.yMax)));
+    for (let r = 0; r < R; r++) {
+      const points: string[] = [];
+      for (let l = 0; l < p.nLayers; l++) {
+        const v = this.values[l * R + r];
+        if (Number.isFinite(v)) points.push(`${this.x(l).toFixed(1)},${this.y(v).toFixed(1)}`);
+      }
+      this.lines[r].setAttribute("points", points.join(" "));
+    }
+    this.moveCursor();
+  }
+
+  private moveCursor(): void {
+    const x = this.x(this.layer).toFixed(1);
+    this.cursor.setAttribute("x1", x);
+    this.cursor.setAttribute("x2", x);
+    this.showReadout(this.layer);
+  }
+
+  private showReadout(layer: number): void {
+    const R = this.p.regions.length;
+    const parts = this.p.regions
+      .map((region, r) => (this.hidden[r] ? "" : `${region.name} ${format(this.values[layer * R + r])}`))
+      .filter(Boolean);
+    this.readout.textContent = `layer ${layer}: ${parts.join(" \u00b7 ")}`;
+  }
+
+  /** Normalised value drawn for (layer, region), for tests and tools. */
+  value(layer: number, region: number): number {
+    return this.values[layer * this.p.regions.length + region];
+  }
+}

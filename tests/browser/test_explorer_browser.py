@@ -1,0 +1,78 @@
+"""The explorer (heatmap, cooking curves, logit lens) in headless Chromium from
+an exported page: one layer cursor shared by the slider, the curves and the lens."""
+
+from __future__ import annotations
+
+import pytest
+
+from tealeaves_widgets.widgets.export import page_html
+from tealeaves_widgets.widgets.synthetic import synthetic_run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run():
+    return synthetic_run(n_tokens=200, n_layers=8, n_heads=3, n_queries=3, seed=4)
+
+
+@pytest.fixture
+def explorer(open_page, run):
+    page, log = open_page(page_html(run))  # a Run exports as an Explorer
+    page.wait_for_function(
+        "document.querySelectorAll('.tw-lens tbody tr').length > 0"
+        " && document.querySelector('.tw-backdrop').width > 1",
+        timeout=20_000,
+    )
+    return page, log
+
+
+def slider_value(page) -> str:
+    return page.locator("input[type=range]").input_value()
+
+
+def test_renders_all_panels_offline(explorer, run):
+    page, log = explorer
+    assert log.requests == [] and log.errors == []
+    assert page.locator(".tw-curves polyline").count() == len(run.regions)
+    assert page.locator(".tw-lens tbody tr").count() == run.n_layers
+    current = page.locator(".tw-lens tr.tw-current td").first.text_content()
+    assert current == slider_value(page) == str(run.n_layers // 2)
+
+
+def test_clicking_a_curve_moves_every_cursor(explorer):
+    page, _ = explorer
+    chart = page.locator(".tw-chart")
+    box = chart.bounding_box()
+    page.mouse.click(box["x"] + 47, box["y"] + box["height"] / 2)  # the left edge: layer 0
+    assert slider_value(page) == "0"
+    assert page.locator(".tw-layer-label").text_content().startswith("layer 0 ")
+    assert page.locator(".tw-lens tr.tw-current td").first.text_content() == "0"
+
+
+def test_clicking_a_lens_row_and_the_slider_move_the_curve_cursor(explorer, run):
+    page, _ = explorer
+    cursor = page.locator(".tw-cursor")
+    before = cursor.get_attribute("x1")
+    page.locator(".tw-lens tbody tr").nth(2).locator("td").first.click()
+    assert slider_value(page) == "2"
+    after_click = cursor.get_attribute("x1")
+    assert after_click != before
+    page.locator("input[type=range]").evaluate(
+        f"el => {{ el.value = '{run.n_layers - 1}';"
+        " el.dispatchEvent(new Event('input', {bubbles: true})); }"
+    )
+    assert float(cursor.get_attribute("x1")) > float(after_click)
+    assert page.locator(".tw-lens tr.tw-current td").first.text_content() == str(run.n_layers - 1)
+
+
+def test_normalisation_and_query_redraw_the_curves(explorer, run):
+    page, _ = explorer
+    line = page.locator(".tw-curves polyline").nth(1)
+    raw = line.get_attribute("points")
+    page.select_option(".tw-normalize-select", "share")
+    shared = line.get_attribute("points")
+    assert shared != raw
+    page.select_option(".tw-query-select", "q0")
+    assert line.get_attribute("points") != shared
+    assert page.locator(".tw-readout").text_content().startswith("layer ")
