@@ -109,3 +109,41 @@ def test_the_built_bundle_is_used_when_present():
     path = _bundle.bundle_path("heatmap")
     assert path.is_file(), f"{path} is missing: {_bundle.BUILD_HINT}"
     assert "innerHTML" not in path.read_text(encoding="utf-8")
+
+
+def front_end(widget, data):
+    """Deliver a message as the browser's comm would."""
+    widget._handle_msg({"content": {"data": data}, "buffers": []})
+
+
+def test_front_end_updates_reach_python_without_an_echo(run):
+    widget = TokenHeatmap(run)
+    sent = []
+    widget.comm.send = lambda data=None, metadata=None, buffers=None: sent.append(data)
+    front_end(
+        widget,
+        {"method": "update", "state": {"layer": 3, "head": 1, "query": "q0"}, "buffer_paths": []},
+    )
+    assert (widget.layer, widget.head, widget.query) == (3, 1, "q0")
+    assert sent == []  # echo_update=False: nothing goes back
+
+
+def test_an_invalid_front_end_update_is_rolled_back(run):
+    widget = TokenHeatmap(run, layer=1)
+    state = {"layer": 99, "head": 0}
+    try:
+        front_end(widget, {"method": "update", "state": state, "buffer_paths": []})
+    except TealeavesError:
+        pass  # ipykernel logs it; the state must stay valid either way
+    assert (widget.layer, widget.head) == (1, None)
+
+
+def test_a_front_end_request_for_head_rows_gets_one_buffer(run):
+    widget = TokenHeatmap(run)
+    sent = []
+    widget.comm.send = lambda data=None, metadata=None, buffers=None: sent.append((data, buffers))
+    front_end(widget, {"method": "custom", "content": {"kind": "head_rows", "query": 0}})
+    ((data, buffers),) = sent
+    assert data["method"] == "custom" and data["content"]["kind"] == "head_rows"
+    width = run.queries["q0"] + 1  # a causal row ends at its query
+    assert len(buffers) == 1 and len(buffers[0]) == 2 * run.n_layers * run.n_heads * width

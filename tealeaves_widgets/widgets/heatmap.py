@@ -11,11 +11,16 @@ import traitlets as t
 from ..errors import TealeavesError
 from ..run import Run
 from ._bundle import esm
-from .wire import PayloadOptions, WireError, default_query, head_rows_message, run_payload
+from .wire import PayloadOptions, default_query, head_rows_message, run_payload
 
 SCALES = ("linear", "log", "layer")
 """Colour scales: linear over all layers, log (4 decades below the maximum
 over all layers), or linear normalised to each layer's maximum."""
+
+
+class SelectionError(TealeavesError, t.TraitError):
+    """A selection (layer, query, head) outside the run. A TraitError, so
+    traitlets rolls back a batch of updates that contains one."""
 
 
 class TokenHeatmap(anywidget.AnyWidget):
@@ -81,7 +86,7 @@ class TokenHeatmap(anywidget.AnyWidget):
         layer = proposal["value"]
         n_layers = self._run.n_layers
         if not 0 <= layer < n_layers:
-            raise WireError(
+            raise SelectionError(
                 f"layer={layer} is out of range; this run has layers 0..{n_layers - 1}."
             )
         return layer
@@ -91,7 +96,7 @@ class TokenHeatmap(anywidget.AnyWidget):
         query = proposal["value"]
         if query not in self._run.queries:
             names = list(self._run.queries)
-            raise WireError(f"Unknown query {query!r}; this run has queries {names}.")
+            raise SelectionError(f"Unknown query {query!r}; this run has queries {names}.")
         return query
 
     @t.validate("head")
@@ -99,7 +104,7 @@ class TokenHeatmap(anywidget.AnyWidget):
         head = proposal["value"]
         n_heads = self._run.n_heads
         if head is not None and not 0 <= head < n_heads:
-            raise WireError(
+            raise SelectionError(
                 f"head={head} is out of range; this run has heads 0..{n_heads - 1}, "
                 "or None for the average."
             )
