@@ -98,14 +98,16 @@ class Model:
         regions: RegionSpec | dict | None = None,
         *,
         top_k: int = DEFAULT_TOP_K,
-        on_layer: Callable[[int], None] | None = None,
+        on_layer: Callable[[int, np.ndarray], None] | None = None,
         progress: bool | None = None,
     ) -> Run:
         """Run one captured forward pass over `case` and return a `Run`.
 
         `regions` is a TeaLeaves-schema dict or a `RegionSpec`; it also names
         the query positions (default: "final", the last position) and the
-        tracked tokens. `on_layer(layer)` is called as each block finishes.
+        tracked tokens. `on_layer(layer, rows)` is called as each block
+        finishes, with that layer's (head, query, pos) float32 attention rows,
+        so a view can fill in while the pass runs.
         `progress` shows a per-layer bar (default: for prompts of at least
         `PROGRESS_MIN_TOKENS` tokens).
         """
@@ -157,7 +159,7 @@ class Model:
         self,
         token_ids: np.ndarray,
         positions: np.ndarray,
-        on_layer: Callable[[int], None] | None,
+        on_layer: Callable[[int, np.ndarray], None] | None,
     ) -> tuple[np.ndarray, torch.Tensor]:
         """One captured forward pass of a single sequence.
 
@@ -166,7 +168,9 @@ class Model:
         """
         input_ids = torch.as_tensor(token_ids, dtype=torch.long, device=self.device)[None]
         query_positions = torch.as_tensor(positions, dtype=torch.long, device=self.device)[None]
-        with capturing(self.hf_model, self.arch, query_positions, on_layer=on_layer) as rec:
+        with capturing(self.hf_model, self.arch, query_positions) as rec:
+            if on_layer is not None:
+                rec.on_layer = lambda layer: on_layer(layer, rec.rows[layer][0].cpu().numpy())
             self.hf_model(input_ids=input_ids, **self._forward_kwargs)
         rows = torch.stack([r[0].to("cpu") for r in rec.rows])  # (layer, head, query, pos)
         residuals = torch.stack([r[0] for r in _same_device(rec.residuals)])
@@ -200,7 +204,7 @@ class Model:
 
 
 @contextlib.contextmanager
-def _layer_progress(show: bool, n_layers: int, on_layer: Callable[[int], None] | None):
+def _layer_progress(show: bool, n_layers: int, on_layer: Callable[[int, np.ndarray], None] | None):
     """A per-layer callback that also advances a tqdm bar when `show`."""
     if not show:
         yield on_layer
@@ -209,10 +213,10 @@ def _layer_progress(show: bool, n_layers: int, on_layer: Callable[[int], None] |
 
     with tqdm(total=n_layers, desc="capture", unit="layer") as bar:
 
-        def callback(layer: int) -> None:
+        def callback(layer: int, rows: np.ndarray) -> None:
             bar.update(1)
             if on_layer is not None:
-                on_layer(layer)
+                on_layer(layer, rows)
 
         yield callback
 

@@ -120,9 +120,11 @@ def test_capture_error_leaves_attention_restored(smol_tokenizer):
 
 def test_on_layer_reports_every_layer(smol_tokenizer):
     model = tw.load_model(make_tiny_model("mistral"), tokenizer=smol_tokenizer)
-    seen = []
-    model.capture("Hello", on_layer=seen.append)
-    assert seen == list(range(model.shape.n_layers))
+    seen = {}
+    run = model.capture("Hello", on_layer=lambda layer, rows: seen.setdefault(layer, rows))
+    assert list(seen) == list(range(model.shape.n_layers))
+    for layer, rows in seen.items():
+        np.testing.assert_array_equal(rows, run.attention_heads[layer])
 
 
 @pytest.mark.slow
