@@ -4,6 +4,9 @@
     model = tw.load_model()                      # embedded SmolLM2-135M-Instruct
     run = model.capture(tw.Case(system=..., user=...), regions)
     run.curves(query="final", normalize="share")  # pandas, layer x region
+    cmp = model.compare({"baseline": case_a, "terse": case_b}, regions)
+    cmp.deltas; cmp.report()                      # per-region changes, markdown
+    runs = model.capture_many(tw.load_cases("conversations.json"), regions)
 
 Importing the package does not import torch; loading a model does.
 """
@@ -11,6 +14,7 @@ Importing the package does not import torch; loading a model does.
 __version__ = "0.1.0"
 
 from .architectures import Architecture, register_architecture
+from .compare import CompareOptions, Comparison, TokenAlignment, compare
 from .errors import (
     ChatTemplateError,
     EmptyRegionError,
@@ -30,12 +34,16 @@ from .prompt import Case, RenderedPrompt
 from .regions import Region, RegionSpec, load_regions
 from .run import Lens, RegionInfo, Run
 from .runfile import open_run
+from .runset import Generate, RunSet, load_cases
 
 __all__ = [
     "Architecture",
     "Case",
     "ChatTemplateError",
+    "CompareOptions",
+    "Comparison",
     "EmptyRegionError",
+    "Generate",
     "Lens",
     "MarkerNotFoundError",
     "ModelNotInstalledError",
@@ -50,8 +58,12 @@ __all__ = [
     "RenderedPrompt",
     "Run",
     "RunFileError",
+    "RunSet",
     "TealeavesError",
+    "TokenAlignment",
     "UnknownArchitectureError",
+    "compare",
+    "load_cases",
     "load_model",
     "load_regions",
     "open_run",

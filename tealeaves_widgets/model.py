@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,15 +15,42 @@ import torch
 
 from .architectures import architecture_for, get_path, model_shape
 from .capture import capturing
-from .errors import PromptTooLongError
+from .compare import Comparison, compare_options
+from .errors import PromptTooLongError, TealeavesError
 from .lens import read_lens
 from .prompt import Case, RenderedPrompt, render_case
-from .regions import RegionSpec, resolve_regions, tracked_token_ids
+from .regions import SPEC_KEYS, RegionSpec, ResolvedRegions, resolve_regions, tracked_token_ids
 from .run import Lens, Run
+from .runset import DEFAULT_BATCH_TOKENS, Generate, RunSet, plan_batches
 
 DEFAULT_TOP_K = 10
 PROGRESS_MIN_TOKENS = 2048
 """Prompts at least this long show a per-layer progress bar by default."""
+
+
+CaseLike = Case | str | dict
+RegionsLike = RegionSpec | dict | None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One case rendered and its regions resolved, ready for a forward pass."""
+
+    case: Case
+    rendered: RenderedPrompt
+    resolved: ResolvedRegions
+    tracked_ids: np.ndarray
+    """(tracked,) token ids the lens tracks."""
+    tracked_labels: tuple[str, ...]
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.rendered.token_ids)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """(query,) token positions of the queries."""
+        return np.array(list(self.resolved.queries.values()), dtype=np.int64)
 
 
 def as_case(case: Case | str | dict) -> Case:
@@ -111,25 +140,227 @@ class Model:
         `progress` shows a per-layer bar (default: for prompts of at least
         `PROGRESS_MIN_TOKENS` tokens).
         """
-        case = as_case(case)
+        prepared = self._prepare(as_case(case), regions)
+        if progress is None:
+            progress = prepared.n_tokens >= PROGRESS_MIN_TOKENS
+        with _layer_progress(progress, self.shape.n_layers, on_layer) as callback:
+            [(heads, residuals)] = self._forward([prepared], callback)
+        return self._finish(prepared, heads, residuals, top_k)
+
+    @torch.no_grad()
+    def capture_many(
+        self,
+        cases: Sequence[CaseLike],
+        regions: RegionsLike = None,
+        *,
+        generate: Generate | None = None,
+        top_k: int = DEFAULT_TOP_K,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        progress: bool = True,
+    ) -> RunSet:
+        """Capture every case with one region spec and return a `RunSet`.
+
+        Cases run in batches: sorted by length, grouped so that batch size x
+        longest case stays within `batch_tokens`, right-padded with an
+        attention mask (positions of real tokens unchanged). Each case still
+        yields its own `Run`, equal to `capture` of that case up to float
+        noise. With `generate`, each case without a response is sampled once per
+        seed and captured with that response (see `Generate`). `progress`
+        shows a bar over the cases. `tw.load_cases(path)` reads a conversations file.
+        """
+        cases, labels, seeds = self._expand(cases, generate, progress)
+        items = [
+            self._prepare_labelled(c, regions, label)
+            for c, label in zip(cases, labels, strict=True)
+        ]
+        runs = self._capture_prepared(items, top_k, batch_tokens, progress)
+        return RunSet(tuple(runs), tuple(labels), tuple(seeds))
+
+    @torch.no_grad()
+    def compare(
+        self,
+        variants: Mapping[str, CaseLike | Sequence[CaseLike]],
+        regions: RegionsLike | Mapping[str, RegionsLike] = None,
+        *,
+        baseline: str | None = None,
+        generate: Generate | None = None,
+        top_k: int = DEFAULT_TOP_K,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        progress: bool = True,
+        **options,
+    ) -> Comparison:
+        """Capture each variant and compare them (see `tw.compare`).
+
+        A variant is one case (-> a `Run`, or a `RunSet` of seeds with
+        `generate`) or a list of cases (-> a `RunSet`). `regions` is one spec for
+        every variant, or a dict variant name -> spec (every variant named).
+        All captures share the batches. Other keywords are `CompareOptions`.
+        """
+        compare_options(**options)  # fail before capturing
+        if not isinstance(variants, Mapping) or len(variants) < 2:
+            raise TealeavesError(
+                "model.compare needs a dict of at least two variants, name -> case or list of "
+                "cases, e.g. {'baseline': case_a, 'terse': case_b}."
+            )
+        specs = _variant_specs(regions, list(variants))
+        groups, items = {}, []
+        for name, value in variants.items():
+            many = isinstance(value, Sequence) and not isinstance(value, str)
+            cases, labels, seeds = self._expand(value if many else [value], generate, progress)
+            start = len(items)
+            items += [
+                self._prepare_labelled(c, specs[name], f"{name}/{label}")
+                for c, label in zip(cases, labels, strict=True)
+            ]
+            groups[name] = (start, labels, seeds, many or len(cases) > 1)
+        runs = self._capture_prepared(items, top_k, batch_tokens, progress)
+        captured = {}
+        for name, (start, labels, seeds, as_set) in groups.items():
+            chunk = tuple(runs[start : start + len(labels)])
+            captured[name] = RunSet(chunk, tuple(labels), tuple(seeds)) if as_set else chunk[0]
+        return Comparison(captured, baseline, compare_options(**options))
+
+    @torch.no_grad()
+    def sample_response(self, case: CaseLike, seed: int, options: Generate | None = None) -> str:
+        """Sample a response to `case` with `seed` (the global torch RNG is left
+        as it was); the decoded text, special tokens dropped."""
+        options = options or Generate()
+        rendered = self.render(as_case(case))
+        input_ids = torch.as_tensor(rendered.token_ids, device=self.device)[None]
+        pad = self._pad_id()
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            output = self.hf_model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                do_sample=True,
+                temperature=options.temperature,
+                top_p=options.top_p,
+                top_k=None,
+                max_new_tokens=options.max_new_tokens,
+                pad_token_id=pad,
+            )
+        return self.tokenizer.decode(output[0, input_ids.shape[1] :], skip_special_tokens=True)
+
+    # -- the captured forward pass ---------------------------------------------
+
+    def _prepare(self, case: Case, regions: RegionsLike) -> _Prepared:
         rendered = self.render(case)
         resolved = resolve_regions(rendered, regions)
         tracked_ids, tracked_labels = tracked_token_ids(resolved.tracked_tokens, self.tokenizer)
-        positions = np.array(list(resolved.queries.values()), dtype=np.int64)
-        if progress is None:
-            progress = len(rendered.token_ids) >= PROGRESS_MIN_TOKENS
-        with _layer_progress(progress, self.shape.n_layers, on_layer) as callback:
-            heads, residuals = self._forward(rendered.token_ids, positions, callback)
+        return _Prepared(case, rendered, resolved, tracked_ids, tracked_labels)
+
+    def _prepare_labelled(self, case: Case, regions: RegionsLike, label: str) -> _Prepared:
+        """`_prepare`, with the case's label put in front of any error."""
+        try:
+            return self._prepare(case, regions)
+        except TealeavesError as error:
+            raise type(error)(f"Case {label!r}: {error}") from error
+
+    def _expand(
+        self, cases: Sequence[CaseLike], generate: Generate | None, progress: bool
+    ) -> tuple[list[Case], list[str], list[int | None]]:
+        """Cases, their labels and seeds; with `generate`, each case without a
+        response becomes one case per seed with a sampled response."""
+        if isinstance(cases, (str, Case, Mapping)) or not isinstance(cases, Sequence) or not cases:
+            raise TealeavesError(
+                "Expected a non-empty list of cases (tw.Case, str or dict); got "
+                f"{type(cases).__name__}. Wrap a single case in a list, or use capture()."
+            )
+        checked = []
+        for i, case in enumerate(cases):
+            try:
+                checked.append(as_case(case))
+            except TypeError as error:
+                raise TealeavesError(f"cases[{i}]: {error}") from error
+        labels = [case.name or f"case{i}" for i, case in enumerate(checked)]
+        if generate is None:
+            return checked, labels, [None] * len(checked)
+        if not isinstance(generate, Generate):
+            raise TealeavesError(
+                f"generate must be a tw.Generate, got {type(generate).__name__}; e.g. "
+                "generate=tw.Generate(seeds=(0, 1, 2), max_new_tokens=48)."
+            )
+        out: tuple[list, list, list] = ([], [], [])
+        todo = sum(len(generate.seeds) for case in checked if not case.has_response)
+        with _count_progress(progress and todo > 0, todo, "sample") as advance:
+            for case, label in zip(checked, labels, strict=True):
+                seeds = [None] if case.has_response else list(generate.seeds)
+                for seed in seeds:
+                    text = None if seed is None else self.sample_response(case, seed, generate)
+                    out[0].append(case if seed is None else _with_response(case, text))
+                    out[1].append(label)
+                    out[2].append(seed)
+                    advance(0 if seed is None else 1)
+        return out
+
+    def _capture_prepared(
+        self, items: list[_Prepared], top_k: int, batch_tokens: int, progress: bool
+    ) -> list[Run]:
+        """Runs of `items`, in their order, computed in length-sorted batches."""
+        runs: list[Run | None] = [None] * len(items)
+        batches = plan_batches([item.n_tokens for item in items], batch_tokens)
+        with _count_progress(progress, len(items), "capture") as advance:
+            for batch in batches:
+                outputs = self._forward([items[i] for i in batch], None)
+                for i, (heads, residuals) in zip(batch, outputs, strict=True):
+                    runs[i] = self._finish(items[i], heads, residuals, top_k)
+                advance(len(batch))
+        return runs  # type: ignore[return-value]
+
+    def _forward(
+        self, items: list[_Prepared], on_layer: Callable[[int, np.ndarray], None] | None
+    ) -> list[tuple[np.ndarray, torch.Tensor]]:
+        """One captured forward pass of a batch of sequences, right-padded.
+
+        Returns per item the (layer, head, query, pos) float32 rows as numpy,
+        cut to its own queries and tokens, and its (layer, query, hidden)
+        residuals as a tensor. Without padding no attention mask is passed,
+        so one sequence runs exactly as a plain forward pass.
+        """
+        lengths = [item.n_tokens for item in items]
+        n_queries = [len(item.positions) for item in items]
+        input_ids = torch.full((len(items), max(lengths)), self._pad_id(), dtype=torch.long)
+        mask = torch.zeros_like(input_ids)
+        positions = torch.zeros((len(items), max(n_queries)), dtype=torch.long)
+        for b, item in enumerate(items):
+            input_ids[b, : lengths[b]] = torch.as_tensor(item.rendered.token_ids)
+            mask[b, : lengths[b]] = 1
+            positions[b, : n_queries[b]] = torch.as_tensor(item.positions)
+        padded = min(lengths) != max(lengths)
+        kwargs = {"attention_mask": mask.to(self.device)} if padded else {}
+        query_positions = positions.to(self.device)
+        with capturing(self.hf_model, self.arch, query_positions) as rec:
+            if on_layer is not None:  # rows of the first sequence (capture passes one)
+                rec.on_layer = lambda layer: on_layer(layer, rec.rows[layer][0].cpu().numpy())
+            self.hf_model(input_ids=input_ids.to(self.device), **kwargs, **self._forward_kwargs)
+        rows = torch.stack([r.to("cpu") for r in rec.rows]).numpy()  # (layer, b, head, query, pos)
+        residuals = torch.stack(_same_device(rec.residuals))  # (layer, b, query, hidden)
+        return [
+            (
+                np.ascontiguousarray(rows[:, b, :, : n_queries[b], : lengths[b]]),
+                residuals[:, b, : n_queries[b]],
+            )
+            for b in range(len(items))
+        ]
+
+    def _finish(
+        self, prepared: _Prepared, heads: np.ndarray, residuals: torch.Tensor, top_k: int
+    ) -> Run:
+        """The lens of one case and its `Run`."""
         lens = read_lens(
             residuals,
             self.final_norm,
             self.unembedding,
             self.shape.final_logit_softcap,
-            tracked_ids,
+            prepared.tracked_ids,
             top_k,
         )
+        tracked_ids = prepared.tracked_ids
         vocab_ids = sorted(set(lens.top_ids.ravel().tolist()) | set(tracked_ids.tolist()))
         vocab = {i: self.tokenizer.decode([i]) for i in vocab_ids}
+        rendered, resolved = prepared.rendered, prepared.resolved
         return Run(
             text=rendered.text,
             tokens=rendered.tokens,
@@ -145,36 +376,23 @@ class Model:
                 entropy=lens.entropy,
                 kl_to_final=lens.kl_to_final,
                 tracked_ids=tracked_ids,
-                tracked_tokens=tracked_labels,
+                tracked_tokens=prepared.tracked_labels,
                 tracked_ranks=lens.tracked_ranks,
                 tracked_probs=lens.tracked_probs,
                 vocab=vocab,
             ),
             model_info=self.info(),
-            case=case.to_dict(),
+            case=prepared.case.to_dict(),
             region_spec=resolved.spec,
         )
 
-    def _forward(
-        self,
-        token_ids: np.ndarray,
-        positions: np.ndarray,
-        on_layer: Callable[[int, np.ndarray], None] | None,
-    ) -> tuple[np.ndarray, torch.Tensor]:
-        """One captured forward pass of a single sequence.
-
-        Returns the (layer, head, query, pos) float32 rows as numpy and the
-        (layer, query, hidden) residuals as a tensor.
-        """
-        input_ids = torch.as_tensor(token_ids, dtype=torch.long, device=self.device)[None]
-        query_positions = torch.as_tensor(positions, dtype=torch.long, device=self.device)[None]
-        with capturing(self.hf_model, self.arch, query_positions) as rec:
-            if on_layer is not None:
-                rec.on_layer = lambda layer: on_layer(layer, rec.rows[layer][0].cpu().numpy())
-            self.hf_model(input_ids=input_ids, **self._forward_kwargs)
-        rows = torch.stack([r[0].to("cpu") for r in rec.rows])  # (layer, head, query, pos)
-        residuals = torch.stack([r[0] for r in _same_device(rec.residuals)])
-        return rows.numpy(), residuals
+    def _pad_id(self) -> int:
+        """A token id for padding (masked out, so any valid id serves)."""
+        for name in ("pad_token_id", "eos_token_id"):
+            value = getattr(self.tokenizer, name, None)
+            if isinstance(value, int):
+                return value
+        return 0
 
     def info(self) -> dict:
         """Model id, architecture, dtype, device and versions, for `Run.model_info`."""
@@ -219,6 +437,46 @@ def _layer_progress(show: bool, n_layers: int, on_layer: Callable[[int, np.ndarr
                 on_layer(layer, rows)
 
         yield callback
+
+
+@contextlib.contextmanager
+def _count_progress(show: bool, total: int, desc: str):
+    """A callback `advance(n)` that moves a tqdm bar over `total` items when `show`."""
+    if not show:
+        yield lambda n: None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc=desc, unit="case") as bar:
+        yield bar.update
+
+
+def _with_response(case: Case, text: str) -> Case:
+    """`case` with `text` as its (prefilled) response."""
+    if case.messages is None:
+        return dataclasses.replace(case, response=text)
+    messages = [*case.to_messages(), {"role": "assistant", "content": text}]
+    return Case(messages=messages, name=case.name)
+
+
+def _variant_specs(regions: Any, names: list[str]) -> dict[str, Any]:
+    """Variant name -> region spec: one spec for all, or a dict keyed by every
+    variant name (and by no regions.json key)."""
+    per_variant = (
+        isinstance(regions, Mapping)
+        and bool(regions)
+        and set(regions) <= set(names)
+        and not set(regions) & set(SPEC_KEYS)
+    )
+    if not per_variant:
+        return {name: regions for name in names}
+    missing = [name for name in names if name not in regions]
+    if missing:
+        raise TealeavesError(
+            f"regions gives specs per variant but not for {missing}; name every variant "
+            "(None for built-in regions only), or pass one spec for all."
+        )
+    return dict(regions)
 
 
 def _same_device(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
