@@ -824,9 +824,9 @@ class _Report:
             cells = [f"`{_md(repr(token))}`"]
             for name in cmp.names:
                 rank, prob = rows.loc[name, "rank"], rows.loc[name, "prob"]
-                cell = f"{rank:.3g} ({prob:.3g})"
+                cell = f"{_num(rank)} (p {prob:.3g})"
                 if name != cmp.baseline:
-                    cell += f", Δrank {_signed(rows.loc[name, 'rank_delta'], '.3g')}"
+                    cell += f", Δrank {_signed(rows.loc[name, 'rank_delta'])}"
                 cells.append(cell)
             lines.append(_row(cells))
         return "\n".join(lines)
@@ -885,13 +885,17 @@ def _row(cells: list[str]) -> str:
 
 
 def _num(value: float) -> str:
-    return "—" if pd.isna(value) else f"{value:.4f}"
-
-
-def _signed(value: float, spec: str = "+.4f") -> str:
+    """A value for a table: "—" if missing, whole numbers (layers, ranks) as ints."""
     if pd.isna(value):
         return "—"
-    return format(value, spec if spec.startswith("+") else "+" + spec)
+    if float(value).is_integer() and abs(value) < 1e9:
+        return str(int(value))
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+
+
+def _signed(value: float) -> str:
+    text = _num(value)
+    return text if text == "—" or text.startswith("-") else "+" + text
 
 
 def _delta_cell(row) -> str:
@@ -900,7 +904,7 @@ def _delta_cell(row) -> str:
     if pd.isna(delta):
         return "—"
     rel = row["rel_change"]
-    cell = _signed(delta) + ("" if pd.isna(rel) else f" ({rel:+.0%})")
+    cell = _signed(delta) + ("" if pd.isna(rel) else f" ({rel:+.1%})")
     if _flag(row["significant"]) is True:
         cell += " *"
     if _flag(row["above_noise"]) is False:
