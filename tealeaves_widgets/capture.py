@@ -77,7 +77,6 @@ def _eager_function_of(module: torch.nn.Module) -> Callable:
 
 def _allowed_mask(
     attention_mask: torch.Tensor | None,
-    batch: int,
     q_len: int,
     kv_len: int,
     device: torch.device,
@@ -92,10 +91,31 @@ def _allowed_mask(
     return attention_mask > torch.finfo(attention_mask.dtype).min / 2
 
 
+def _allowed_rows(
+    attention_mask: torch.Tensor | None,
+    positions: torch.Tensor,
+    q_len: int,
+    kv_len: int,
+) -> torch.Tensor:
+    """(batch, 1, query, kv) bool mask rows of the chosen query positions only,
+    so a plain causal mask is never built at (q x kv)."""
+    batch, n_q = positions.shape
+    if attention_mask is None:
+        q_abs = positions + (kv_len - q_len)
+        keys = torch.arange(kv_len, device=positions.device)
+        return (keys[None, None, :] <= q_abs[:, :, None])[:, None]
+    mask = attention_mask.expand(batch, -1, -1, -1)
+    index = positions[:, None, :, None].expand(batch, mask.shape[1], n_q, mask.shape[3])
+    rows = mask.gather(2, index)
+    if rows.dtype != torch.bool:
+        rows = rows > torch.finfo(rows.dtype).min / 2
+    return rows
+
+
 def _query_rows(
     query: torch.Tensor,
     key: torch.Tensor,
-    allowed: torch.Tensor,
+    row_allowed: torch.Tensor,
     positions: torch.Tensor,
     scaling: float,
     softcap: float | None,
@@ -104,8 +124,8 @@ def _query_rows(
     """Softmax rows of the chosen query positions, every head, float32.
 
     query (batch, head, q, dim); key (batch, kv_head, kv, dim), GQA not yet
-    expanded: query head h reads kv head h // n_rep. positions (batch, query).
-    Returns (batch, head, query, kv).
+    expanded: query head h reads kv head h // n_rep. positions (batch, query);
+    row_allowed (batch, 1, query, kv). Returns (batch, head, query, kv).
     """
     batch, n_heads, _, dim = query.shape
     n_kv = key.shape[1]
@@ -117,10 +137,6 @@ def _query_rows(
     scores = scores.reshape(batch, n_heads, n_q, -1)
     if softcap is not None:
         scores = torch.tanh(scores / softcap) * softcap
-    allowed = allowed.expand(batch, -1, -1, -1)
-    row_allowed = allowed.gather(
-        2, positions[:, None, :, None].expand(batch, allowed.shape[1], n_q, allowed.shape[3])
-    )
     scores = scores.masked_fill(~row_allowed, torch.finfo(torch.float32).min)
     if sinks is None:
         return torch.softmax(scores, dim=-1)
@@ -186,13 +202,9 @@ def capture_attention(
         scaling = query.shape[-1] ** -0.5
     softcap = kwargs.get("softcap")
     sinks = kwargs.get("s_aux")
-    batch, _, q_len, _ = query.shape
-    kv_len = key.shape[2]
-    needs_eager = softcap is not None or sinks is not None
-    allowed = None
-    if needs_eager or _ACTIVE is not None:
-        allowed = _allowed_mask(attention_mask, batch, q_len, kv_len, query.device)
-    if needs_eager:
+    q_len, kv_len = query.shape[2], key.shape[2]
+    if softcap is not None or sinks is not None:
+        allowed = _allowed_mask(attention_mask, q_len, kv_len, query.device)
         output = _chunked_eager(module, query, key, value, allowed, dropout, scaling, kwargs)
     else:
         output, _ = sdpa_attention_forward(
@@ -202,7 +214,8 @@ def capture_attention(
     if recorder is not None and recorder.keep_rows and id(module) in recorder.layer_of:
         layer = recorder.layer_of[id(module)]
         positions = recorder.query_positions.to(query.device)
-        rows = _query_rows(query, key, allowed, positions, scaling, softcap, sinks)
+        row_allowed = _allowed_rows(attention_mask, positions, q_len, kv_len)
+        rows = _query_rows(query, key, row_allowed, positions, scaling, softcap, sinks)
         recorder.rows[layer] = rows.detach()
     return output, None
 
