@@ -21,6 +21,8 @@ JS_INPUTS = ("src", "scripts", "package.json", "package-lock.json", "tsconfig.js
 STATIC_OUTPUTS = (
     "heatmap.js",
     "explorer.js",
+    "curves_view.js",
+    "lens_view.js",
     "vendor/require.js",
     "vendor/html-manager-embed-amd.js",
 )

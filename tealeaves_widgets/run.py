@@ -8,15 +8,22 @@ Dimension names: layer, head, query, pos, vocab, region, tracked, k.
 from __future__ import annotations
 
 import operator
+import sys
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from .errors import TealeavesError
+
+if TYPE_CHECKING:  # the views are imported on first use, never with this module
+    import plotly.graph_objects as go
+
+    from .widgets import CurvesView, Explorer, LensView, TokenHeatmap
 
 NORMALIZATIONS = ("raw", "share", "per-region", "density")
 """Valid values of `Run.curves(normalize=...)`."""
@@ -271,12 +278,99 @@ class Run:
             f"  regions: {regions or '(none)'}"
         )
 
+    # -- views: imported on first use, so this module needs neither the widgets
+    # (anywidget) nor plotly
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel a run displays as an `Explorer`; the text repr
+        stays in the bundle for plain-text front ends."""
+        text = {"text/plain": repr(self)}
+        if not _in_kernel():
+            return text
+        try:
+            view = self.explorer()
+        except ImportError:  # widgets not installed: the text is all we can show
+            return text
+        bundle = view._repr_mimebundle_(include=include, exclude=exclude)
+        if isinstance(bundle, tuple):  # (data, metadata), as anywidget returns it
+            return ({**bundle[0], **text}, bundle[1])
+        return {**bundle, **text}
+
+    def explorer(self, **options: Any) -> Explorer:
+        """Token heatmap, cooking curves and logit lens, linked: one layer, one
+        query and one region selection. `options`: `tw.Explorer`'s (query=,
+        layer=, head=, scale=, normalize=, region=, ...). `display(run)` shows one."""
+        from .widgets import Explorer
+
+        return Explorer(self, **options)
+
+    def heatmap(self, **options: Any) -> TokenHeatmap:
+        """The token heatmap alone (`tw.TokenHeatmap`: query=, layer=, head=, scale=)."""
+        from .widgets import TokenHeatmap
+
+        return TokenHeatmap(self, **options)
+
+    def curves_view(self, **options: Any) -> CurvesView:
+        """The cooking curves alone, as a widget (`tw.CurvesView`: query=, head=,
+        normalize=, region=, hidden=)."""
+        from .widgets import CurvesView
+
+        return CurvesView(self, **options)
+
+    def lens_view(self, **options: Any) -> LensView:
+        """The logit lens alone, as a widget (`tw.LensView`: query=, layer=)."""
+        from .widgets import LensView
+
+        return LensView(self, **options)
+
+    def curves_figure(
+        self,
+        query: str | int | None = None,
+        normalize: str = "raw",
+        regions: list[str] | tuple[str, ...] | None = None,
+        head: int | None = None,
+    ) -> go.Figure:
+        """Static plotly figure of `curves(query, normalize, regions, head)`."""
+        from .figures import curves_figure
+
+        return curves_figure(self, query=query, normalize=normalize, regions=regions, head=head)
+
+    def lens_figure(self, query: str | int | None = None, k: int = 5) -> go.Figure:
+        """Static plotly figure of the logit lens at `query`: top-k grid per
+        layer and the tracked tokens' rank trajectories."""
+        from .figures import lens_figure
+
+        return lens_figure(self, query=query, k=k)
+
+    def heatmap_figure(
+        self,
+        layer: int | None = None,
+        query: str | int | None = None,
+        head: int | None = None,
+        per_row: int = 16,
+    ) -> go.Figure:
+        """Static plotly figure of the tokens shaded by the attention `query`
+        pays them at `layer` (default: the middle layer, as the widgets)."""
+        from .figures import heatmap_figure
+
+        return heatmap_figure(self, layer=layer, query=query, head=head, per_row=per_row)
+
     def save(self, path: str | PathLike[str]) -> Path:
         """Write this run to `path` (any suffix; ".tlrun" is suggested) as one
         safetensors file; reopen it with `open_run`. Returns the path written."""
         from .runfile import save_run
 
         return save_run(self, path)
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (not a terminal IPython or plain Python),
+    the one place a widget can be shown."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
 
 
 def _normalize(mass: NDArray[np.float64], normalize: str, sizes: list[int]) -> NDArray:

@@ -4,7 +4,7 @@
 
 import type { AnyModel } from "./model";
 import { h } from "./model";
-import type { Payload } from "./wire";
+import { type Payload, layersDone } from "./wire";
 
 export type Normalize = "raw" | "share" | "per-region" | "density";
 export const NORMALIZATIONS: Normalize[] = ["raw", "share", "per-region", "density"];
@@ -14,6 +14,8 @@ export interface CurvesState {
   query: string;
   head: number | null;
   normalize: Normalize;
+  region: string | null;
+  hidden: string[];
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -89,7 +91,9 @@ export class CurvesPanel {
   private yLabels: SVGTextElement[] = [];
   private readout: HTMLDivElement;
   private select: HTMLSelectElement;
-  private hidden: boolean[];
+  private chips: HTMLSpanElement[] = [];
+  private boxes: HTMLInputElement[] = [];
+  private picks: HTMLButtonElement[] = [];
   private values: Float64Array = new Float64Array(0);
   private yMax = 1;
   private cleanups: (() => void)[] = [];
@@ -100,7 +104,6 @@ export class CurvesPanel {
     private queryIndex: () => number,
     private headIndex: () => number | null,
   ) {
-    this.hidden = p.regions.map(() => false);
     this.root = h("div", "tw-panel tw-curves");
     const header = this.root.appendChild(h("div", "tw-panel-header"));
     header.appendChild(h("b", "", "Cooking curves"));
@@ -152,20 +155,46 @@ export class CurvesPanel {
     }
   }
 
+  /** Per region: a checkbox that shows or hides its curve (synced as
+   * `hidden`) and its name, which selects it (synced as `region`: the
+   * heatmap highlights its tokens, the chart draws its curve bold). */
   private buildLegend(): void {
     const legend = this.root.appendChild(h("div", "tw-legend"));
     this.p.regions.forEach((region, r) => {
-      const chip = legend.appendChild(h("button", "tw-chip tw-toggle"));
-      chip.type = "button";
-      chip.title = "Show or hide this region's curve";
-      chip.appendChild(h("span", "tw-swatch")).style.backgroundColor = region.color;
-      chip.append(region.name);
-      this.on(chip, "click", () => {
-        this.hidden[r] = !this.hidden[r];
-        chip.classList.toggle("tw-off", this.hidden[r]);
-        this.update();
+      const chip = legend.appendChild(h("span", "tw-chip tw-curve-chip"));
+      const box = chip.appendChild(h("input", "tw-visible"));
+      box.type = "checkbox";
+      box.title = `Show or hide the curve of ${region.name}`;
+      const pick = chip.appendChild(h("button", "tw-pick"));
+      pick.type = "button";
+      pick.title = "Select this region: its tokens are highlighted in the heatmap (click again to clear)";
+      pick.appendChild(h("span", "tw-swatch")).style.backgroundColor = region.color;
+      pick.append(region.name);
+      this.on(box, "change", () => this.setHidden(r, !box.checked));
+      this.on(pick, "click", () => {
+        this.model.set("region", this.model.get("region") === region.name ? null : region.name);
+        this.model.save_changes();
       });
+      this.chips.push(chip);
+      this.boxes.push(box);
+      this.picks.push(pick);
     });
+  }
+
+  /** Regions hidden, per region index (unknown names in `hidden` are ignored). */
+  private get hidden(): boolean[] {
+    const names = new Set(this.model.get("hidden") ?? []);
+    return this.p.regions.map((region) => names.has(region.name));
+  }
+
+  private setHidden(r: number, hide: boolean): void {
+    const hidden = this.hidden;
+    hidden[r] = hide;
+    this.model.set(
+      "hidden",
+      this.p.regions.filter((_, i) => hidden[i]).map((region) => region.name),
+    );
+    this.model.save_changes();
   }
 
   private on(target: EventTarget, type: string, handler: (event: any) => void): void {
@@ -191,7 +220,7 @@ export class CurvesPanel {
       else this.showReadout(layerAt(event));
     });
     this.on(this.chart, "pointerleave", () => this.showReadout(this.layer));
-    for (const name of ["change:query", "change:head", "change:normalize"]) {
+    for (const name of ["change:query", "change:head", "change:normalize", "change:hidden", "change:region"]) {
       const handler = () => this.update();
       this.model.on(name, handler);
       this.cleanups.push(() => this.model.off(name, handler));
@@ -215,15 +244,21 @@ export class CurvesPanel {
     for (const cleanup of this.cleanups.splice(0)) cleanup();
   }
 
-  /** Recompute the curves (query, head, normalisation or hidden regions changed). */
+  /** Recompute the curves (query, head, normalisation, hidden or selected
+   * regions changed, or a running capture sent more layers). */
   update(): void {
     const p = this.p;
     const mode = NORMALIZATIONS.includes(this.model.get("normalize")) ? this.model.get("normalize") : "raw";
     this.select.value = mode;
     const sizes = p.regions.map((r) => r.tokenIndices.length);
-    const keep = this.hidden.map((hidden) => !hidden);
+    const hidden = this.hidden;
+    const keep = hidden.map((hide) => !hide);
     const R = p.regions.length;
-    this.values = normalize(rawMasses(p, this.queryIndex(), this.headIndex()), p.nLayers, sizes, mode, keep);
+    // while a capture runs, only the layers computed so far are drawn and normalised
+    const done = layersDone(p);
+    const mass = rawMasses(p, this.queryIndex(), this.headIndex()).subarray(0, done * R);
+    this.values = new Float64Array(p.nLayers * R).fill(NaN);
+    this.values.set(normalize(mass, done, sizes, mode, keep));
     let max = 0;
     for (const v of this.values) if (Number.isFinite(v) && v > max) max = v;
     this.yMax = max > 0 ? max : 1;
@@ -236,7 +271,22 @@ export class CurvesPanel {
       }
       this.lines[r].setAttribute("points", points.join(" "));
     }
+    this.styleLegend(hidden);
     this.moveCursor();
+  }
+
+  private styleLegend(hidden: boolean[]): void {
+    const selected = this.p.regions.findIndex((region) => region.name === this.model.get("region"));
+    for (let r = 0; r < this.p.regions.length; r++) {
+      this.boxes[r].checked = !hidden[r];
+      this.chips[r].classList.toggle("tw-off", hidden[r]);
+      this.picks[r].classList.toggle("tw-selected", r === selected);
+      const line = this.lines[r];
+      line.setAttribute("stroke-width", r === selected ? "3.4" : "1.8");
+      line.setAttribute("stroke-opacity", selected < 0 || r === selected ? "1" : "0.35");
+    }
+    // the selected curve on top
+    if (selected >= 0) this.chart.insertBefore(this.lines[selected], this.cursor);
   }
 
   private moveCursor(): void {
@@ -248,8 +298,13 @@ export class CurvesPanel {
 
   private showReadout(layer: number): void {
     const R = this.p.regions.length;
+    if (layer >= layersDone(this.p)) {
+      this.readout.textContent = `layer ${layer}: not computed yet`;
+      return;
+    }
+    const hidden = this.hidden;
     const parts = this.p.regions
-      .map((region, r) => (this.hidden[r] ? "" : `${region.name} ${format(this.values[layer * R + r])}`))
+      .map((region, r) => (hidden[r] ? "" : `${region.name} ${format(this.values[layer * R + r])}`))
       .filter(Boolean);
     this.readout.textContent = `layer ${layer}: ${parts.join(" \u00b7 ")}`;
   }

@@ -1,20 +1,28 @@
 // Explorer: the token heatmap with the cooking curves and the logit lens
-// under it, all driven by one synced selection (layer, query, head). Moving
-// the slider, clicking a curve or a lens row moves every cursor.
+// under it, all driven by one synced selection (layer, query, head, region).
+// Moving the slider, clicking a curve or a lens row moves every cursor;
+// picking a region in either legend highlights its tokens and its curve.
+//
+// While model.explore runs the capture, the payload arrives with zeros and
+// `pending` set; "layers" messages fill it in, and the complete payload
+// (synced state, so an exported notebook has it) replaces it at the end.
 
 import { CurvesPanel, type Normalize } from "./curves";
 import { type HeatmapState, HeatmapView } from "./heatmap";
 import { LensPanel } from "./lens";
 import { type AnyModel, type RenderProps, h, mount } from "./model";
+import { type LayersMessage, applyLayers } from "./wire";
 
 export interface ExplorerState extends HeatmapState {
   normalize: Normalize;
+  hidden: string[];
 }
 
 export class ExplorerView {
   readonly heatmap: HeatmapView;
   readonly curves: CurvesPanel;
   readonly lens: LensPanel;
+  private cleanups: (() => void)[] = [];
 
   constructor(model: AnyModel<ExplorerState>, el: HTMLElement) {
     this.heatmap = new HeatmapView(model, el);
@@ -25,9 +33,28 @@ export class ExplorerView {
     this.lens = new LensPanel(model, p, query);
     const panels = this.heatmap.root.appendChild(h("div", "tw-panels"));
     panels.append(this.curves.root, this.lens.root);
+    const receive = (content: any, buffers: (DataView | ArrayBuffer)[]) => {
+      if (content?.kind === "layers") this.receiveLayers(content, buffers ?? []);
+    };
+    model.on("msg:custom", receive);
+    this.cleanups.push(() => model.off("msg:custom", receive));
+  }
+
+  /** Layers of a running capture: copy them in, redraw what depends on them. */
+  receiveLayers(message: LayersMessage, buffers: (DataView | ArrayBuffer)[]): void {
+    if (!this.heatmap.p.pending) return; // already complete
+    try {
+      applyLayers(this.heatmap.p, message, buffers);
+    } catch (error) {
+      this.heatmap.setStatus(error instanceof Error ? error.message : String(error));
+      return;
+    }
+    this.heatmap.refresh();
+    this.curves.update();
   }
 
   destroy(): void {
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
     this.curves.destroy();
     this.lens.destroy();
     this.heatmap.destroy();

@@ -9,7 +9,7 @@ import { Backdrop } from "./backdrop";
 import { COLOURS, DARK, LOG_DECADES, SCALES, SCALE_LABELS, colourIndices, maxUnmasked, rankOf, type Scale } from "./colour";
 import { type AnyModel, type RenderProps, h, mount } from "./model";
 import { addStyle } from "./style";
-import { type Payload, WireError, attentionRow, decodeHeadRows, decodePayload } from "./wire";
+import { type Payload, WireError, attentionRow, decodeHeadRows, decodePayload, layersDone } from "./wire";
 
 export interface HeatmapState {
   payload: unknown;
@@ -19,6 +19,7 @@ export interface HeatmapState {
   scale: Scale;
   mask_template: boolean;
   mask_sink: boolean;
+  region: string | null;
 }
 
 const PLAY_INTERVAL_MS = 350;
@@ -68,6 +69,8 @@ export class HeatmapView {
   private barMax!: HTMLSpanElement;
   private barMin!: HTMLSpanElement;
   private status!: HTMLDivElement;
+  private progress!: HTMLDivElement;
+  private regionChips: HTMLButtonElement[] = [];
   private text!: HTMLDivElement;
   private tip!: HTMLDivElement;
 
@@ -84,6 +87,7 @@ export class HeatmapView {
     this.root = h("div", "tw-root tw-heatmap");
     addStyle(this.root);
     this.buildControls();
+    this.progress = this.root.appendChild(h("div", "tw-progress"));
     this.buildLegend();
     this.status = this.root.appendChild(h("div", "tw-status"));
     this.buildText();
@@ -94,6 +98,8 @@ export class HeatmapView {
     this.syncControls();
     this.updateQueryMarks();
     this.updateMask();
+    this.updateRegion();
+    this.updateProgress();
   }
 
   // -- state -----------------------------------------------------------------
@@ -110,6 +116,12 @@ export class HeatmapView {
   get head(): number | null {
     const head = this.model.get("head");
     return head === null || head === undefined || head < 0 || head >= this.p.nHeads ? null : head;
+  }
+
+  /** Index of the selected region, -1 for none. */
+  get region(): number {
+    const name = this.model.get("region");
+    return name === null || name === undefined ? -1 : this.p.regions.findIndex((r) => r.name === name);
   }
 
   get scale(): Scale {
@@ -170,10 +182,13 @@ export class HeatmapView {
   private buildLegend(): void {
     const legend = this.root.appendChild(h("div", "tw-legend"));
     for (const region of this.p.regions) {
-      const chip = legend.appendChild(h("span", "tw-chip"));
+      const chip = legend.appendChild(h("button", "tw-chip tw-pick"));
+      chip.type = "button";
+      chip.title = "Highlight this region's tokens (click again to clear)";
       const swatch = chip.appendChild(h("span", "tw-swatch"));
       swatch.style.backgroundColor = region.color;
       chip.append(region.parent ? `${region.name} (in ${region.parent})` : region.name);
+      this.regionChips.push(chip);
     }
     const scale = legend.appendChild(h("span", "tw-chip"));
     this.barMin = scale.appendChild(h("span", "tw-bar-label", "0"));
@@ -222,6 +237,7 @@ export class HeatmapView {
     this.on(this.scaleSelect, "change", () => this.set("scale", this.scaleSelect.value as Scale));
     this.on(this.maskTemplate, "change", () => this.set("mask_template", this.maskTemplate.checked));
     this.on(this.maskSink, "change", () => this.set("mask_sink", this.maskSink.checked));
+    this.regionChips.forEach((chip, r) => this.on(chip, "click", () => this.pickRegion(r)));
     this.on<MouseEvent>(this.text, "mouseover", (e) => this.showTip(e));
     this.on<MouseEvent>(this.text, "mouseleave", () => (this.tip.style.display = "none"));
 
@@ -232,6 +248,7 @@ export class HeatmapView {
     onModel("change:layer", () => {
       this.syncControls();
       this.redraw();
+      if (this.p.pending) this.updateProgress();
     });
     onModel("change:query", () => {
       this.syncControls();
@@ -246,6 +263,7 @@ export class HeatmapView {
       this.syncControls();
       this.rescale();
     });
+    onModel("change:region", () => this.updateRegion());
     onModel("change:mask_template", () => this.updateMask());
     onModel("change:mask_sink", () => this.updateMask());
     onModel("msg:custom", (content: any, buffers: (DataView | ArrayBuffer)[]) => this.receive(content, buffers));
@@ -271,11 +289,18 @@ export class HeatmapView {
     this.playButton.textContent = "\u25b6";
   }
 
+  /** Select region `r`, or clear the selection when it is already selected. */
+  pickRegion(r: number): void {
+    this.set("region", this.region === r ? null : this.p.regions[r].name);
+  }
+
   private syncControls(): void {
     this.slider.value = String(this.layer);
     this.layerLabel.textContent = `layer ${this.layer} / ${this.p.nLayers - 1}`;
     this.querySelect.value = this.p.queries[this.query].name;
     this.headSelect.value = this.head === null ? "avg" : String(this.head);
+    this.headSelect.disabled = this.p.pending !== null;
+    this.headSelect.title = this.p.pending ? "Per-head rows arrive when the capture ends" : "";
     this.scaleSelect.value = this.scale;
     this.maskTemplate.checked = !!this.model.get("mask_template");
     this.maskSink.checked = !!this.model.get("mask_sink");
@@ -289,6 +314,43 @@ export class HeatmapView {
       this.spans[i].classList.toggle("tw-future", i > pos);
       this.spans[i].classList.toggle("tw-query", i === pos);
     }
+  }
+
+  /** Highlight the selected region's tokens and dim the others' text (the
+   * colours behind them stay, so the attention remains readable). */
+  private updateRegion(): void {
+    const r = this.region;
+    const inside = new Uint8Array(this.spans.length);
+    if (r >= 0) for (const i of this.p.regions[r].tokenIndices) inside[i] = 1;
+    this.text.classList.toggle("tw-region-mode", r >= 0);
+    if (r >= 0) this.text.style.setProperty("--tw-region", this.p.regions[r].color);
+    for (let i = 0; i < this.spans.length; i++) this.spans[i].classList.toggle("tw-in-region", inside[i] === 1);
+    this.regionChips.forEach((chip, i) => chip.classList.toggle("tw-selected", i === r));
+  }
+
+  /** "computing: layer k / N" while a capture streams its layers in. */
+  private updateProgress(): void {
+    const pending = this.p.pending;
+    this.progress.replaceChildren();
+    this.progress.style.display = pending ? "" : "none";
+    if (!pending) return;
+    const bar = this.progress.appendChild(h("progress"));
+    bar.max = pending.total;
+    bar.value = pending.done;
+    const text = pending.done >= pending.total ? `all ${pending.total} layers computed, reading the logit lens\u2026` : `computing: layer ${pending.done}/${pending.total}`;
+    this.progress.append(` ${text}`);
+    if (this.layer >= layersDone(this.p)) this.progress.append(` (layer ${this.layer} not computed yet)`);
+  }
+
+  /** A message under the controls (cleared by the next selection change). */
+  setStatus(text: string): void {
+    this.status.textContent = text;
+  }
+
+  /** New data arrived (layers of a running capture): rescale and redraw. */
+  refresh(): void {
+    this.rescale();
+    this.updateProgress();
   }
 
   private updateMask(): void {
@@ -380,7 +442,7 @@ export class HeatmapView {
 
   private requestHeads(): void {
     const query = this.query;
-    if (this.rowLoaded || this.head === null) {
+    if (this.rowLoaded || this.head === null || this.p.pending) {
       this.status.textContent = "";
       return;
     }

@@ -78,6 +78,15 @@ export class LensPanel {
     const T = lens.trackedTokens.length;
     this.rows = [];
     this.current = -1;
+    if (this.p.pending) {
+      // the lens reads every layer's residual at once, after the pass
+      const cell = h("td", "tw-lens-wait", "The logit lens is read when the last layer is computed\u2026");
+      cell.colSpan = 3 + k + T;
+      const row = h("tr");
+      row.appendChild(cell);
+      this.body.replaceChildren(row);
+      return;
+    }
     const fragment = document.createDocumentFragment();
     for (let layer = 0; layer < nLayers; layer++) {
       const row = fragment.appendChild(h("tr"));
@@ -109,7 +118,7 @@ export class LensPanel {
 
   private highlight(): void {
     const layer = Math.min(Math.max(this.model.get("layer") | 0, 0), this.p.nLayers - 1);
-    if (layer === this.current) return;
+    if (layer === this.current || !this.rows.length) return;
     this.rows[this.current]?.classList.remove("tw-current");
     const row = this.rows[layer];
     row.classList.add("tw-current");

@@ -35,8 +35,19 @@ export const CSS = `
 .tw-chart { display: block; cursor: crosshair; touch-action: none; }
 .tw-tick { font-size: 10px; fill: #666; }
 .tw-readout { font-size: 11px; color: #444; max-width: 460px; min-height: 1.4em; }
-.tw-toggle { border: 1px solid #ddd; background: #fafafa; border-radius: 10px; padding: 0 6px; font: inherit; font-size: 11px; cursor: pointer; }
-.tw-toggle.tw-off { opacity: 0.4; text-decoration: line-through; }
+.tw-pick { display: inline-flex; gap: 4px; align-items: center; border: 1px solid transparent; background: none; border-radius: 10px;
+  padding: 0 6px; font: inherit; font-size: 12px; color: inherit; cursor: pointer; }
+.tw-pick:hover { border-color: #ccc; }
+.tw-pick.tw-selected { border-color: #1f6feb; background: #e8f0fe; }
+.tw-curve-chip { gap: 0; font-size: 11px; }
+.tw-curve-chip .tw-pick { font-size: 11px; }
+.tw-curve-chip input { margin: 0 1px 0 0; }
+.tw-curve-chip.tw-off .tw-pick { opacity: 0.45; text-decoration: line-through; }
+.tw-region-mode .tw-tok:not(.tw-in-region) { opacity: 0.35; }
+.tw-region-mode .tw-tok.tw-in-region { text-decoration: underline 2px var(--tw-region, #1f6feb); text-underline-offset: 3px; }
+.tw-progress { display: flex; gap: 6px; align-items: center; font-size: 12px; color: #444; margin: 0 0 6px; font-variant-numeric: tabular-nums; }
+.tw-progress progress { width: 160px; }
+.tw-lens-wait { color: #666; font-style: italic; padding: 8px 6px; white-space: normal; cursor: default; }
 .tw-lens-scroll { max-height: 300px; overflow: auto; position: relative; }
 .tw-lens-table { border-collapse: collapse; font-size: 11px; }
 .tw-lens-table th { position: sticky; top: 0; background: #fff; text-align: left; font-weight: 600; padding: 2px 6px; border-bottom: 1px solid #ddd; }

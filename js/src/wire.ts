@@ -174,6 +174,9 @@ export interface Payload {
   lens: Lens;
   heads: (HeadRows | null)[];
   budget: { maxBytes: number; bytes: number };
+  /** Set while the capture runs (model.explore): layers 0..done-1 are filled
+   * in by "layers" messages; null once the payload is complete. */
+  pending: { done: number; total: number } | null;
 }
 
 type Raw = Record<string, any>;
@@ -267,7 +270,54 @@ export function decodePayload(value: unknown): Payload {
     lens: decodeLens(raw.lens),
     heads: (raw.heads as (Raw | null)[]).map((h, q) => (h ? decodeHeadRows(h, nLayers, nHeads, `heads[${q}]`) : null)),
     budget: { maxBytes: raw.budget.max_bytes, bytes: raw.budget.bytes },
+    pending: raw.pending ? { done: raw.pending.done | 0, total: raw.pending.total | 0 } : null,
   };
+}
+
+/** A message from a running capture: layers `layers` (consecutive), with
+ * their head-averaged rows (n, query, pos) and region masses, head-averaged
+ * (n, query, region) and per head (n, head, query, region). Buffers are
+ * referenced by index, as anywidget delivers them beside the content. */
+export interface LayersMessage {
+  kind: "layers";
+  layers: number[];
+  done: number;
+  total: number;
+  attention: { dtype: DType; shape: number[]; buffer: number };
+  curves: { dtype: DType; shape: number[]; buffer: number };
+  curves_heads: { dtype: DType; shape: number[]; buffer: number };
+}
+
+function fromBuffer(spec: { dtype: DType; shape: number[]; buffer: number }, buffers: (DataView | ArrayBuffer)[], what: string): Float32Array {
+  const data = buffers[spec.buffer];
+  if (data === undefined) throw new WireError(`${what}: buffer ${spec.buffer} is missing from the message.`);
+  return decodeFloat({ dtype: spec.dtype, shape: spec.shape, data }, what);
+}
+
+/** Copy the layers of a running capture into the payload's arrays (the
+ * payload was sent with zeros there) and advance `pending.done`. */
+export function applyLayers(p: Payload, message: LayersMessage, buffers: (DataView | ArrayBuffer)[]): void {
+  const { nQueries: Q, nTokens: T, nHeads: H } = p;
+  const R = p.regions.length;
+  const n = message.layers.length;
+  const attention = fromBuffer(message.attention, buffers, "layers.attention");
+  const curves = fromBuffer(message.curves, buffers, "layers.curves");
+  const curvesHeads = fromBuffer(message.curves_heads, buffers, "layers.curves_heads");
+  if (attention.length !== n * Q * T || curves.length !== n * Q * R || curvesHeads.length !== n * H * Q * R) {
+    throw new WireError(`layers: expected ${n} layers of (${Q}, ${T}) rows and (${H}, ${Q}, ${R}) masses, got [${message.attention.shape}].`);
+  }
+  message.layers.forEach((layer, i) => {
+    if (!(layer >= 0 && layer < p.nLayers)) throw new WireError(`layers: layer ${layer} is out of range.`);
+    p.attention.set(attention.subarray(i * Q * T, (i + 1) * Q * T), layer * Q * T);
+    p.curves.set(curves.subarray(i * Q * R, (i + 1) * Q * R), layer * Q * R);
+    p.curvesHeads.set(curvesHeads.subarray(i * H * Q * R, (i + 1) * H * Q * R), layer * H * Q * R);
+  });
+  if (p.pending) p.pending.done = Math.max(p.pending.done, Math.min(message.done, p.pending.total));
+}
+
+/** Layers with data: all of them, or the first `pending.done` while a capture runs. */
+export function layersDone(p: Payload): number {
+  return p.pending ? p.pending.done : p.nLayers;
 }
 
 const SQRT_UINT8 = (() => {

@@ -5,7 +5,7 @@ import { type ExplorerState, ExplorerView } from "../src/explorer";
 import { showToken } from "../src/lens";
 import { decodePayload } from "../src/wire";
 import { FakeModel } from "./fake-model";
-import { N_LAYERS, payload, wire } from "./fixture";
+import { N_HEADS, N_LAYERS, payload, wire } from "./fixture";
 
 HTMLCanvasElement.prototype.getContext = (() => null) as any;
 
@@ -21,6 +21,8 @@ function mount(overrides: Partial<ExplorerState> = {}, data = payload()) {
     mask_template: false,
     mask_sink: true,
     normalize: "raw",
+    region: null,
+    hidden: [],
     ...overrides,
   });
   const el = document.body.appendChild(document.createElement("div"));
@@ -91,12 +93,72 @@ describe("explorer", () => {
     expect(view.curves.value(0, 3)).toBeCloseTo(0.4);
   });
 
-  it("hides a region's curve from its legend chip", () => {
-    const { el } = mount({}, curvesPayload());
-    const chip = el.querySelectorAll<HTMLButtonElement>(".tw-curves .tw-toggle")[1];
-    chip.click();
-    expect(chip.classList.contains("tw-off")).toBe(true);
+  it("hides a region's curve from its legend checkbox, synced as hidden", () => {
+    const { el, model } = mount({}, curvesPayload());
+    const box = el.querySelectorAll<HTMLInputElement>(".tw-curves .tw-visible")[1];
+    box.click();
+    expect(model.get("hidden")).toEqual(["system"]);
+    expect(model.saved.at(-1)).toEqual({ hidden: ["system"] });
+    expect(el.querySelectorAll(".tw-curves .tw-curve-chip")[1].classList.contains("tw-off")).toBe(true);
     expect(el.querySelectorAll(".tw-curves polyline")[1].getAttribute("points")).toBe("");
+    model.set("hidden", []); // from Python
+    expect(box.checked).toBe(true);
+    expect(el.querySelectorAll(".tw-curves polyline")[1].getAttribute("points")).not.toBe("");
+  });
+
+  it("a region picked in the curves legend is highlighted in the heatmap", () => {
+    const { el, model } = mount({}, curvesPayload());
+    el.querySelectorAll<HTMLButtonElement>(".tw-curves .tw-pick")[3].click(); // "question": tokens 5, 6
+    expect(model.get("region")).toBe("question");
+    expect(el.querySelector(".tw-text")!.classList.contains("tw-region-mode")).toBe(true);
+    const inside = Array.from(el.querySelectorAll(".tw-tok"), (s) => s.classList.contains("tw-in-region"));
+    expect(inside).toEqual([false, false, false, false, false, true, true, false]);
+    const lines = el.querySelectorAll(".tw-curves polyline");
+    expect(lines[3].getAttribute("stroke-width")).toBe("3.4");
+    expect(lines[0].getAttribute("stroke-opacity")).toBe("0.35");
+    // the heatmap's own legend shows the same selection, and clears it
+    const chips = el.querySelectorAll<HTMLButtonElement>(".tw-heatmap > .tw-legend .tw-pick");
+    expect(chips[3].classList.contains("tw-selected")).toBe(true);
+    chips[3].click();
+    expect(model.get("region")).toBe(null);
+    expect(el.querySelector(".tw-text")!.classList.contains("tw-region-mode")).toBe(false);
+  });
+
+  it("fills in streamed layers and shows the progress", () => {
+    const data = curvesPayload();
+    const T = 8;
+    const pending = payload({
+      ...data,
+      attention: wire("float16", [N_LAYERS, 2, T], new Uint16Array(N_LAYERS * 2 * T)),
+      curves: wire("float32", [N_LAYERS, 2, 4], new Float32Array(N_LAYERS * 2 * 4)),
+      pending: { done: 0, total: N_LAYERS },
+    });
+    const { el, view } = mount({ query: "answer", layer: 1 }, pending);
+    const progress = () => el.querySelector(".tw-progress")!.textContent;
+    expect(progress()).toMatch(/computing: layer 0\/3 \(layer 1 not computed yet\)/);
+    expect(el.querySelector(".tw-lens-wait")).not.toBeNull();
+    expect(el.querySelector<HTMLSelectElement>(".tw-head-select")!.disabled).toBe(true);
+    // layer 0 and 1 arrive: 0.1 * (l + 1) * (r + 1) + q as in curvesPayload
+    const curves = new Float32Array(2 * 2 * 4);
+    for (let l = 0; l < 2; l++) for (let q = 0; q < 2; q++) for (let r = 0; r < 4; r++) curves[(l * 2 + q) * 4 + r] = 0.1 * (l + 1) * (r + 1) + q;
+    const rows = new Float32Array(2 * 2 * T).fill(0.125);
+    view.receiveLayers(
+      {
+        kind: "layers",
+        layers: [0, 1],
+        done: 2,
+        total: N_LAYERS,
+        attention: { dtype: "float32", shape: [2, 2, T], buffer: 0 },
+        curves: { dtype: "float32", shape: [2, 2, 4], buffer: 1 },
+        curves_heads: { dtype: "float32", shape: [2, N_HEADS, 2, 4], buffer: 2 },
+      },
+      [new DataView(rows.buffer), new DataView(curves.buffer), new DataView(new Float32Array(2 * N_HEADS * 2 * 4).buffer)],
+    );
+    expect(progress()).toMatch(/computing: layer 2\/3$/);
+    expect(view.curves.value(1, 2)).toBeCloseTo(0.6); // query "answer" is row 0
+    expect(Number.isNaN(view.curves.value(2, 2))).toBe(true); // not computed yet
+    expect(el.querySelectorAll(".tw-curves polyline")[0].getAttribute("points")!.split(" ")).toHaveLength(2);
+    expect(view.heatmap.p.attention[1 * 2 * T + T + 3]).toBeCloseTo(0.125);
   });
 
   it("lists the lens per layer and follows the layer", () => {

@@ -13,6 +13,7 @@ function mount(overrides: Partial<HeatmapState> = {}, data: Record<string, unkno
     scale: "layer",
     mask_template: false,
     mask_sink: true,
+    region: null,
     ...overrides,
   });
   const el = document.createElement("div");

@@ -3,21 +3,20 @@ following one synced selection."""
 
 from __future__ import annotations
 
-import traitlets as t
-
+from ..run import NORMALIZATIONS
 from ._bundle import esm
+from .base import CurvesOptions
 from .heatmap import TokenHeatmap
 
-NORMALIZATIONS = ("raw", "share", "per-region", "density")
-"""Normalisations of the cooking curves, as in `Run.curves`."""
+__all__ = ["NORMALIZATIONS", "Explorer"]
 
 
-class Explorer(TokenHeatmap):
+class Explorer(TokenHeatmap, CurvesOptions):
     """Token heatmap, cooking curves (attention mass per region and layer) and
-    logit lens of a `Run`. Clicking a curve or a lens row selects that layer
-    everywhere; `layer`, `query`, `head` and `normalize` are synced with Python."""
+    logit lens of a `Run`, linked: one layer, one query, one region selection.
+    Clicking a curve or a lens row selects that layer everywhere; clicking a
+    region's name in the curves legend highlights its tokens in the heatmap,
+    its checkbox hides its curve. `layer`, `query`, `head`, `region`,
+    `normalize` and `hidden` are synced with Python."""
 
     _esm = esm("explorer")
-
-    normalize = t.Enum(NORMALIZATIONS, default_value="raw").tag(sync=True, echo_update=False)
-    """Normalisation of the cooking curves, one of `NORMALIZATIONS`."""

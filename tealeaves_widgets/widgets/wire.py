@@ -26,6 +26,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import TealeavesError
+from ..palette import REGION_PALETTE as REGION_PALETTE  # re-exported: the core owns the palette
+from ..palette import TEMPLATE_COLOR as TEMPLATE_COLOR
+from ..palette import region_colors
 from ..run import Run
 
 SCHEMA_VERSION = 1
@@ -40,21 +43,6 @@ a copy, so callers cast explicitly; nothing is downcast silently)."""
 
 HEAD_ENCODINGS = ("sqrt-uint8", "float16")
 """How per-head rows are stored: uint8 of round(255 * sqrt(p)), or float16."""
-
-TEMPLATE_COLOR = "#9ca3af"
-REGION_PALETTE = (
-    "#4e79a7",
-    "#f28e2b",
-    "#59a14f",
-    "#e15759",
-    "#b07aa1",
-    "#76b7b2",
-    "#edc948",
-    "#ff9da7",
-    "#9c755f",
-    "#bab0ac",
-)
-"""Tableau 10: distinguishable region colours, assigned in region order."""
 
 
 class WireError(TealeavesError, ValueError):
@@ -157,18 +145,6 @@ def decode_head_rows(value: dict[str, Any], n_tokens: int) -> NDArray[np.float32
 
 
 # -- the run ---------------------------------------------------------------
-
-
-def region_colors(run: Run) -> dict[str, str]:
-    """Colour of each region: grey for the template, the palette for the rest."""
-    colors: dict[str, str] = {}
-    others = [name for name, info in run.regions.items() if info.section != "template"]
-    for name, info in run.regions.items():
-        if info.section == "template":
-            colors[name] = TEMPLATE_COLOR
-    for i, name in enumerate(others):
-        colors[name] = REGION_PALETTE[i % len(REGION_PALETTE)]
-    return colors
 
 
 def token_regions(run: Run) -> NDArray[np.int16]:

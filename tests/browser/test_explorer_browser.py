@@ -76,3 +76,55 @@ def test_normalisation_and_query_redraw_the_curves(explorer, run):
     page.select_option(".tw-query-select", "q0")
     assert line.get_attribute("points") != shared
     assert page.locator(".tw-readout").text_content().startswith("layer ")
+
+
+def test_a_region_picked_in_the_curves_legend_is_highlighted_in_the_heatmap(explorer, run):
+    page, log = explorer
+    names = list(run.regions)
+    question = names.index("question")
+    page.locator(".tw-curves .tw-pick").nth(question).click()
+    highlighted = page.eval_on_selector_all(
+        ".tw-tok",
+        "spans => spans.flatMap((s, i) => s.classList.contains('tw-in-region') ? [i] : [])",
+    )
+    assert highlighted == run.regions["question"].token_indices.tolist()
+    assert page.locator(".tw-text.tw-region-mode").count() == 1
+    outside = page.locator(".tw-tok").nth(int(run.regions["system"].token_indices[0]))
+    assert float(outside.evaluate("s => getComputedStyle(s).opacity")) < 0.5
+    line = page.locator(".tw-curves polyline").nth(question)
+    assert line.get_attribute("stroke-width") == "3.4"
+    selected = page.locator(".tw-heatmap > .tw-legend .tw-pick.tw-selected")
+    assert selected.count() == 1 and selected.text_content().startswith("question")
+    selected.click()  # clicking again clears the selection everywhere
+    assert page.locator(".tw-tok.tw-in-region").count() == 0
+    assert line.get_attribute("stroke-width") == "1.8"
+    assert log.errors == []
+
+
+def test_a_legend_checkbox_hides_a_region_curve(explorer, run):
+    page, _ = explorer
+    system = list(run.regions).index("system")
+    line = page.locator(".tw-curves polyline").nth(system)
+    assert line.get_attribute("points") != ""
+    page.locator(".tw-curves .tw-visible").nth(system).uncheck()
+    assert line.get_attribute("points") == ""
+    assert "system" not in page.locator(".tw-readout").text_content()
+    page.locator(".tw-curves .tw-visible").nth(system).check()
+    assert line.get_attribute("points") != ""
+
+
+def test_the_panels_alone_render_offline(open_page, run):
+    page, log = open_page(page_html([run.curves_view(query="q1"), run.lens_view(layer=1)]))
+    page.wait_for_function(
+        "document.querySelectorAll('.tw-lens tbody tr').length > 0"
+        " && document.querySelectorAll('.tw-curves polyline').length > 0",
+        timeout=20_000,
+    )
+    assert log.requests == [] and log.errors == []
+    assert page.locator(".tw-curves-view .tw-query-select").input_value() == "q1"
+    assert page.locator(".tw-lens tr.tw-current td").first.text_content() == "1"
+    page.locator(".tw-lens tbody tr").nth(3).locator("td").first.click()
+    assert (
+        page.locator(".tw-lens-view .tw-layer-label").text_content()
+        == f"layer 3 / {run.n_layers - 1}"
+    )
