@@ -8,7 +8,7 @@ import inspect
 import platform
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from .prompt import Case, RenderedPrompt, render_case
 from .regions import SPEC_KEYS, RegionSpec, ResolvedRegions, resolve_regions, tracked_token_ids
 from .run import Lens, Run
 from .runset import DEFAULT_BATCH_TOKENS, Generate, RunSet, plan_batches
+
+if TYPE_CHECKING:
+    from .widgets import Explorer
 
 DEFAULT_TOP_K = 10
 PROGRESS_MIN_TOKENS = 2048
@@ -146,6 +149,33 @@ class Model:
         with _layer_progress(progress, self.shape.n_layers, on_layer) as callback:
             [(heads, residuals)] = self._forward([prepared], callback)
         return self._finish(prepared, heads, residuals, top_k)
+
+    def explore(
+        self,
+        case: CaseLike,
+        regions: RegionsLike = None,
+        *,
+        top_k: int = DEFAULT_TOP_K,
+        **view_options: Any,
+    ) -> Explorer:
+        """Show an `Explorer` at once and fill it in layer by layer while the
+        captured pass runs (`capture` with `on_layer`), then with the complete
+        `Run` (`view.run`). Returns the Explorer, already displayed in a
+        notebook. `view_options` go to the Explorer (layer=, query=, ...)."""
+        # imported here: the core never imports the widgets at module level
+        from .widgets.live import LiveFeed, pending_run
+
+        case = as_case(case)
+        prompt = self.render(case)
+        feed = LiveFeed.start(
+            pending_run(prompt, resolve_regions(prompt, regions), self.info()), **view_options
+        )
+        try:
+            run = self.capture(case, regions, top_k=top_k, on_layer=feed, progress=False)
+        except BaseException as error:  # interrupted too: keep what arrived, say so
+            feed.stop(error)
+            raise
+        return feed.finish(run)
 
     @torch.no_grad()
     def capture_many(

@@ -68,6 +68,13 @@ def test_encode_shares_memory_with_a_contiguous_array():
     assert decode_array(encoded)[1, 2] == 7.0
 
 
+def test_empty_arrays_travel_too():
+    # e.g. the tracked-token arrays of a run that tracks no token: (layer, query, 0)
+    encoded = encode_array(np.zeros((3, 2, 0), dtype=np.int32))
+    assert encoded["shape"] == [3, 2, 0] and encoded["data"].nbytes == 0
+    assert decode_array(encoded).shape == (3, 2, 0)
+
+
 def test_big_endian_and_strided_arrays_arrive_little_endian_and_contiguous():
     array = np.arange(12, dtype=">i4").reshape(3, 4)[:, ::2]
     encoded = encode_array(array)

@@ -33,6 +33,8 @@ export class ExplorerView {
     this.lens = new LensPanel(model, p, query);
     const panels = this.heatmap.root.appendChild(h("div", "tw-panels"));
     panels.append(this.curves.root, this.lens.root);
+    // reachable from the page, for tests and tools (e.g. to replay messages)
+    Object.defineProperty(this.heatmap.root, "tealeavesView", { value: this, configurable: true });
     const receive = (content: any, buffers: (DataView | ArrayBuffer)[]) => {
       if (content?.kind === "layers") this.receiveLayers(content, buffers ?? []);
     };

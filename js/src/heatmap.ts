@@ -337,7 +337,11 @@ export class HeatmapView {
     const bar = this.progress.appendChild(h("progress"));
     bar.max = pending.total;
     bar.value = pending.done;
-    const text = pending.done >= pending.total ? `all ${pending.total} layers computed, reading the logit lens\u2026` : `computing: layer ${pending.done}/${pending.total}`;
+    const text = pending.stopped
+      ? `the capture stopped after ${pending.done} of ${pending.total} layers (${pending.stopped})`
+      : pending.done >= pending.total
+        ? `all ${pending.total} layers computed, reading the logit lens\u2026`
+        : `computing: layer ${pending.done}/${pending.total}`;
     this.progress.append(` ${text}`);
     if (this.layer >= layersDone(this.p)) this.progress.append(` (layer ${this.layer} not computed yet)`);
   }

@@ -80,7 +80,10 @@ export class LensPanel {
     this.current = -1;
     if (this.p.pending) {
       // the lens reads every layer's residual at once, after the pass
-      const cell = h("td", "tw-lens-wait", "The logit lens is read when the last layer is computed\u2026");
+      const text = this.p.pending.stopped
+        ? "The capture stopped before the logit lens was read."
+        : "The logit lens is read when the last layer is computed\u2026";
+      const cell = h("td", "tw-lens-wait", text);
       cell.colSpan = 3 + k + T;
       const row = h("tr");
       row.appendChild(cell);

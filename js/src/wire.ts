@@ -176,7 +176,7 @@ export interface Payload {
   budget: { maxBytes: number; bytes: number };
   /** Set while the capture runs (model.explore): layers 0..done-1 are filled
    * in by "layers" messages; null once the payload is complete. */
-  pending: { done: number; total: number } | null;
+  pending: { done: number; total: number; stopped: string | null } | null;
 }
 
 type Raw = Record<string, any>;
@@ -270,7 +270,7 @@ export function decodePayload(value: unknown): Payload {
     lens: decodeLens(raw.lens),
     heads: (raw.heads as (Raw | null)[]).map((h, q) => (h ? decodeHeadRows(h, nLayers, nHeads, `heads[${q}]`) : null)),
     budget: { maxBytes: raw.budget.max_bytes, bytes: raw.budget.bytes },
-    pending: raw.pending ? { done: raw.pending.done | 0, total: raw.pending.total | 0 } : null,
+    pending: raw.pending ? { done: raw.pending.done | 0, total: raw.pending.total | 0, stopped: raw.pending.stopped ?? null } : null,
   };
 }
 

@@ -48,9 +48,10 @@ class RunView(anywidget.AnyWidget):
                 f"{type(run).__name__}; capture one first, or open a saved one with open_run."
             )
         self._run = run
+        self._options = options
         name = default_query(run) if query is None else list(run.queries)[run.query_index(query)]
         super().__init__(
-            payload=run_payload(run, options),
+            payload=self._make_payload(run),
             query=name,
             layer=run.n_layers // 2 if layer is None else layer,
             **kwargs,
@@ -61,6 +62,33 @@ class RunView(anywidget.AnyWidget):
     def run(self) -> Run:
         """The run shown."""
         return self._run
+
+    def set_run(self, run: Run) -> None:
+        """Show `run` instead, keeping the selection where it still applies
+        (the same query name, the layer clamped, the region if it exists)."""
+        if not isinstance(run, Run):
+            raise TealeavesError(
+                f"set_run expects a tealeaves_widgets.Run, got {type(run).__name__}."
+            )
+        payload = self._make_payload(run)
+        query = self.query if self.query in run.queries else default_query(run)
+        with self.hold_sync():
+            self._run = run
+            self.query = query
+            self.layer = min(self.layer, run.n_layers - 1)
+            if self.head is not None and self.head >= run.n_heads:
+                self.head = None
+            if self.region is not None and self.region not in run.regions:
+                self.region = None
+            self._fit_options(run)
+            self.payload = payload
+
+    def _make_payload(self, run: Run) -> dict[str, Any]:
+        """What goes on the wire for `run` (a hook)."""
+        return run_payload(run, self._options)
+
+    def _fit_options(self, run: Run) -> None:
+        """Drop options of subclasses that `run` does not have (a hook)."""
 
     @t.validate("layer")
     def _check_layer(self, proposal: t.Bunch) -> int:
@@ -110,13 +138,18 @@ class RunView(anywidget.AnyWidget):
 
 
 class CurvesOptions(t.HasTraits):
-    """Options of the cooking curves, shared by `Explorer` and `CurvesView`."""
+    """Options of the cooking curves, shared by `Explorer` and `CurvesView`
+    (listed before the `RunView` base, so its `_fit_options` runs first)."""
 
     normalize = t.Enum(NORMALIZATIONS, default_value="raw").tag(sync=True, echo_update=False)
     """Normalisation of the cooking curves, one of `Run.curves`' (raw, share,
     per-region, density)."""
     hidden = t.List(t.Unicode()).tag(sync=True, echo_update=False)
     """Regions whose curves are hidden (their legend entry was clicked off)."""
+
+    def _fit_options(self, run: Run) -> None:
+        super()._fit_options(run)  # type: ignore[misc]
+        self.hidden = [name for name in self.hidden if name in run.regions]
 
     @t.validate("hidden")
     def _check_hidden(self, proposal: t.Bunch) -> list[str]:

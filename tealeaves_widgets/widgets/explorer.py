@@ -11,7 +11,7 @@ from .heatmap import TokenHeatmap
 __all__ = ["NORMALIZATIONS", "Explorer"]
 
 
-class Explorer(TokenHeatmap, CurvesOptions):
+class Explorer(CurvesOptions, TokenHeatmap):
     """Token heatmap, cooking curves (attention mass per region and layer) and
     logit lens of a `Run`, linked: one layer, one query, one region selection.
     Clicking a curve or a lens row selects that layer everywhere; clicking a

@@ -8,7 +8,7 @@ from ._bundle import esm
 from .base import CurvesOptions, RunView
 
 
-class CurvesView(RunView, CurvesOptions):
+class CurvesView(CurvesOptions, RunView):
     """Cooking curves of a `Run`: attention mass per region against layer,
     for one query (head average or one head). Clicking the chart selects a
     layer; a region's name selects it, its checkbox hides its curve."""

@@ -79,7 +79,9 @@ def encode_array(array: NDArray) -> dict[str, Any]:
             "Cast it first (e.g. int64 ids to int32 after checking their range)."
         )
     array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-    return {"dtype": name, "shape": list(array.shape), "data": memoryview(array).cast("B")}
+    # a memoryview with a 0 in its shape cannot be cast; an empty one stands in
+    data = memoryview(array).cast("B") if array.size else memoryview(b"")
+    return {"dtype": name, "shape": list(array.shape), "data": data}
 
 
 def decode_array(value: dict[str, Any]) -> NDArray:
