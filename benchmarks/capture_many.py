@@ -1,0 +1,130 @@
+"""Batched `Model.capture_many` against one `Model.capture` per case, on the
+embedded SmolLM2-135M-Instruct.
+
+    python benchmarks/capture_many.py                     # 32 cases of ~300 tokens
+    python benchmarks/capture_many.py --reps 3 --batch-tokens 2048 4096 9600
+
+Cases are a short system prompt and a user message of filler text, 280-320
+tokens each (lengths differ, so batches are padded), with 3 query positions
+and 4 tracked tokens. Times are medians of interleaved repetitions (separate,
+batched, separate, ...) after one warm-up of each; the batched runs are also
+checked against the separate ones (max |difference| of every attention row
+and lens probability).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+FILLER = (
+    "The committee reviewed the quarterly figures, asked for the missing receipts, "
+    "and agreed to meet again after the audit. Each member read the summary aloud; "
+    "nobody objected to the new travel policy, though several wanted clearer rules "
+    "for shared expenses and for the use of personal vehicles on company business. "
+)
+QUESTIONS = ["What is the capital of France?", "Who wrote the summary?", "When is the audit?"]
+REGIONS = {
+    "user_message": {"regions": [{"name": "question", "start_marker": "Question:"}]},
+    "query_positions": ["final", "last_token", {"after_text": "Question:"}],
+    "tracked_tokens": [" Paris", " Yes", " No", " the"],
+}
+
+
+def make_cases(model, n_cases: int, mean_tokens: int, spread: int) -> list:
+    """`n_cases` cases whose rendered prompts have mean_tokens +- spread tokens."""
+    import tealeaves_widgets as tw
+
+    tok = model.tokenizer
+    filler_ids = tok(FILLER * (mean_tokens // 40 + 10), add_special_tokens=False)["input_ids"]
+    overhead = len(model.render(tw.Case(system="Answer briefly.", user="x")).token_ids)
+    cases = []
+    for i in range(n_cases):
+        target = mean_tokens - spread + (2 * spread * i) // max(1, n_cases - 1)
+        question = QUESTIONS[i % len(QUESTIONS)]
+        n = max(1, target - overhead - len(tok(" Question: " + question)["input_ids"]))
+        user = tok.decode(filler_ids[i : i + n]) + " Question: " + question
+        cases.append(tw.Case(system="Answer briefly.", user=user, name=f"case{i}"))
+    return cases
+
+
+def max_difference(batched, separate) -> float:
+    import numpy as np
+
+    worst = 0.0
+    for a, b in zip(batched, separate, strict=True):
+        worst = max(
+            worst,
+            float(np.abs(a.attention_heads - b.attention_heads).max()),
+            float(np.abs(a.lens.top_probs - b.lens.top_probs).max()),
+            float(np.abs(a.lens.tracked_probs - b.lens.tracked_probs).max()),
+        )
+    return worst
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=32)
+    ap.add_argument("--tokens", type=int, default=300, help="mean rendered length")
+    ap.add_argument("--spread", type=int, default=20, help="lengths vary by +- this")
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--batch-tokens", type=int, nargs="+", default=[4096])
+    args = ap.parse_args()
+
+    import torch
+
+    import tealeaves_widgets as tw
+
+    model = tw.load_model()
+    cases = make_cases(model, args.cases, args.tokens, args.spread)
+    lengths = [len(model.render(case).token_ids) for case in cases]
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads on {os.cpu_count()} "
+        f"CPUs, {model.device}, {model.dtype}; {model.model_id}"
+    )
+    print(
+        f"{len(cases)} cases of {min(lengths)}-{max(lengths)} tokens "
+        f"(mean {statistics.mean(lengths):.0f})"
+    )
+
+    def separate():
+        return [model.capture(case, REGIONS, progress=False) for case in cases]
+
+    def batched(budget: int):
+        return model.capture_many(cases, REGIONS, batch_tokens=budget, progress=False)
+
+    modes = {"separate": separate}
+    for budget in args.batch_tokens:
+        modes[f"batched {budget}"] = lambda budget=budget: batched(budget)
+    results = {name: fn() for name, fn in modes.items()}  # warm-up, and kept for the check
+    times: dict[str, list[float]] = {name: [] for name in modes}
+    for _ in range(args.reps):
+        for name, fn in modes.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    base = statistics.median(times["separate"])
+    print(
+        f"{'mode':>16} {'batch':>6} {'median s':>9} {'per case s':>10} {'ratio':>6} "
+        f"{'max |diff|':>10}"
+    )
+    print(f"{'separate':>16} {1:>6} {base:>9.2f} {base / len(cases):>10.3f} {1:>6.2f} {'':>10}")
+    for budget in args.batch_tokens:
+        name = f"batched {budget}"
+        t = statistics.median(times[name])
+        size = max(1, budget // max(lengths))
+        diff = max_difference(results[name], results["separate"])
+        print(
+            f"{name:>16} {size:>6} {t:>9.2f} {t / len(cases):>10.3f} {t / base:>6.2f} {diff:>10.1e}"
+        )
+    print(
+        "ratio = batched / separate (target <= 0.70); batch = cases per batch at the longest "
+        "length; times over all reps: "
+        + "; ".join(f"{k} {', '.join(f'{v:.2f}' for v in vs)}" for k, vs in times.items())
+    )
+
+
+if __name__ == "__main__":
+    main()
