@@ -1,9 +1,13 @@
-"""Command line: `python -m tealeaves_widgets demo` (and `tealeaves-widgets demo`)."""
+"""Command line: `python -m tealeaves_widgets quickstart|demo` (and
+`tealeaves-widgets quickstart|demo`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -31,6 +35,34 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def quickstart(args: argparse.Namespace) -> int:
+    """Execute the quickstart notebook and write it as one standalone HTML file."""
+    from tealeaves_widgets.notebooks import execute_notebook, quickstart_path
+    from tealeaves_widgets.widgets.export import export_html
+
+    notebook = Path(args.notebook) if args.notebook else quickstart_path()
+    print(f"executing {notebook} (loads the embedded model; about a minute on a laptop CPU)")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tealeaves-quickstart-") as workdir:
+        nb = execute_notebook(notebook, workdir)
+    seconds = time.perf_counter() - started
+    for target in (args.out, args.executed):
+        if target:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+    if args.executed:
+        import nbformat
+
+        nbformat.write(nb, args.executed)
+        print(f"wrote the executed notebook to {args.executed}")
+    out = export_html(nb, args.out)
+    print(
+        f"executed {len(nb.cells)} cells in {seconds:.0f} s; wrote {out} "
+        f"({out.stat().st_size / 1e6:.1f} MB). Open it in any browser: it needs no kernel "
+        "and no network."
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="tealeaves-widgets",
@@ -50,6 +82,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_demo.add_argument("--save", default=None, help="also save the run to this file")
     p_demo.set_defaults(func=demo)
+    p_quick = sub.add_parser(
+        "quickstart",
+        help="execute notebooks/quickstart.ipynb (capture on the embedded model, the "
+        "explorer, tables) and write it as one standalone HTML file",
+    )
+    p_quick.add_argument(
+        "--out", default="quickstart.html", help="HTML file to write (default: %(default)s)"
+    )
+    p_quick.add_argument(
+        "--notebook", default=None, help="notebook to run instead of the quickstart"
+    )
+    p_quick.add_argument(
+        "--executed", default=None, help="also save the executed notebook (.ipynb) here"
+    )
+    p_quick.set_defaults(func=quickstart)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -19,3 +19,13 @@ def smol_model():
     import tealeaves_widgets as tw
 
     return tw.load_model()
+
+
+@pytest.fixture(scope="session")
+def executed_quickstart(tmp_path_factory):
+    """notebooks/quickstart.ipynb executed once per test session, as
+    `python -m tealeaves_widgets quickstart` runs it: (notebook node, workdir)."""
+    from tealeaves_widgets.notebooks import execute_notebook, quickstart_path
+
+    workdir = tmp_path_factory.mktemp("quickstart")
+    return execute_notebook(quickstart_path(), workdir), workdir

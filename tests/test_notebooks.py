@@ -1,27 +1,18 @@
-"""The example notebooks run top to bottom on the embedded model."""
+"""The example notebooks run top to bottom on the embedded model, and export
+to one standalone HTML file."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
+import warnings
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+from tealeaves_widgets.widgets.export import WIDGET_STATE, network_references, notebook_html
 
-
-def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
-    shutil.copy(NOTEBOOKS / name, workdir / name)
-    nb = nbformat.read(workdir / name, as_version=4)
-    NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": workdir}}
-    ).execute()
-    return nb
+MAX_EXPORT_BYTES = 10_000_000
 
 
-def outputs_text(nb: nbformat.NotebookNode) -> str:
+def outputs_text(nb) -> str:
     parts = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -31,9 +22,38 @@ def outputs_text(nb: nbformat.NotebookNode) -> str:
 
 
 @pytest.mark.slow
-def test_quickstart_runs(tmp_path):
-    nb = execute("quickstart.ipynb", tmp_path)
+def test_quickstart_runs(executed_quickstart):
+    nb, workdir = executed_quickstart
     text = outputs_text(nb)
     assert "Run(SmolLM2-135M-Instruct" in text
     assert "billing_rule" in text and "rank[Paris]" in text
-    assert (tmp_path / "quickstart.tlrun").is_file()
+    assert (workdir / "quickstart.tlrun").is_file()
+    assert "True" in nb.cells[-1].outputs[-1]["data"]["text/plain"]  # reopened run, same curves
+
+
+@pytest.mark.slow
+def test_quickstart_shows_the_explorer_with_its_state_saved(executed_quickstart):
+    nb, _ = executed_quickstart
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and c.source == "run"]
+    (output,) = cell.outputs
+    model_id = output["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+    assert output["data"]["text/plain"].startswith("Run(SmolLM2-135M-Instruct")
+    state = nb.metadata.widgets[WIDGET_STATE]["state"][model_id]
+    assert state["model_module"] == "anywidget"
+    saved = state["state"]
+    assert saved["normalize"] == "raw" and saved["layer"] == 15  # an Explorer, middle layer
+    assert saved["payload"]["model"]["n_layers"] == 30
+    assert {b["path"][0] for b in state["buffers"]} == {"payload"}  # arrays as buffers
+
+
+@pytest.mark.slow
+def test_quickstart_exports_to_one_offline_page_under_10_mb(executed_quickstart):
+    nb, _ = executed_quickstart
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an ExportWarning would name a network fetch
+        page = notebook_html(nb, title="quickstart")
+    assert network_references(page) == []
+    assert "<title>quickstart</title>" in page
+    assert "cdn.jsdelivr" not in page.split(WIDGET_STATE)[-1]
+    assert "MathJax.js" not in page and "mathjax/2" not in page  # the CDN script is left out
+    assert len(page.encode("utf-8")) <= MAX_EXPORT_BYTES

@@ -1,13 +1,19 @@
-"""Standalone HTML: widgets that render and stay interactive with no kernel
-and no network.
+"""Standalone HTML: widgets, or a whole executed notebook, that render and
+stay interactive with no kernel and no network.
 
 A page needs three scripts besides the widget state: require.js, the
 html-manager (`embed-amd.js`, which renders saved widget state) and the
-anywidget runtime. `ipywidgets.embed` links the first two from CDNs and the
-third is fetched by module name from a CDN at render time; here all three are
-inlined from the installed package (`static/vendor/`, copied from js/node_modules
-at build time, and anywidget's own AMD module). Our bundles travel inside the
-widget state (`_esm`), so they need nothing else.
+anywidget runtime. `ipywidgets.embed` and nbconvert link the first two from
+CDNs and the third is fetched by module name from a CDN at render time; here
+all three are inlined from the installed package (`static/vendor/`, copied
+from js/node_modules at build time, and anywidget's own AMD module). Our
+bundles travel inside the widget state (`_esm`), so they need nothing else.
+
+A notebook goes through nbconvert's lab template with those scripts inlined
+and MathJax and Mermaid (CDN only) left out (`templates/tealeaves_offline`).
+Its widgets need their state saved in the notebook: nbclient saves it (the
+default `store_widget_state=True`); in JupyterLab, turn on "Save Widget State
+Automatically" in the Settings menu before saving.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from os import PathLike
 from pathlib import Path
@@ -51,8 +58,22 @@ _PAGE = """<!DOCTYPE html>
 """
 
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+"""nbconvert templates of this package (`tealeaves_offline`)."""
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+EXPORT_HINT = 'Exporting notebooks needs nbconvert: pip install "tealeaves-widgets[export]".'
+
+
 class ExportError(TealeavesError):
-    """A page cannot be exported: an asset is missing or the object is not a widget."""
+    """A page cannot be exported: an asset is missing, the object is not a
+    widget, or a notebook's widgets have no saved state."""
+
+
+class ExportWarning(UserWarning):
+    """The exported page would load something from the network."""
 
 
 def _inline(source: str) -> str:
@@ -98,7 +119,7 @@ def _widgets(obj: Any) -> list[ipywidgets.Widget]:
     )
 
 
-def page_html(obj: Any, title: str = "tealeaves-widgets") -> str:
+def page_html(obj: Any, title: str | None = None) -> str:
     """The standalone page of `obj`: a widget, a Run (shown in an `Explorer`),
     or a list of them."""
     views = _widgets(obj)
@@ -112,7 +133,7 @@ def page_html(obj: Any, title: str = "tealeaves-widgets") -> str:
         for spec in data["view_specs"]
     )
     return _PAGE.format(
-        title=html.escape(title),
+        title=html.escape(title or "tealeaves-widgets"),
         require_js=_inline(_vendor("require.js")),
         html_manager=_inline(_vendor("html-manager-embed-amd.js")),
         anywidget=_inline(anywidget_amd()),
@@ -121,10 +142,117 @@ def page_html(obj: Any, title: str = "tealeaves-widgets") -> str:
     )
 
 
-def export_html(obj: Any, path: str | PathLike[str], title: str = "tealeaves-widgets") -> Path:
-    """Write `obj` (a widget, a Run shown in an `Explorer`, or a list of them)
-    as one HTML file that renders with no kernel and makes no network request.
-    Returns the path written."""
+# -- notebooks ---------------------------------------------------------------
+
+
+def _is_notebook(obj: Any) -> bool:
+    if isinstance(obj, (str, PathLike)):
+        if Path(obj).suffix != ".ipynb":
+            raise ExportError(
+                f"export_html takes a path only to a notebook (.ipynb), got {str(obj)!r}; "
+                "pass a widget or a Run object to export a view."
+            )
+        return True
+    return isinstance(obj, Mapping) and "cells" in obj and "nbformat" in obj
+
+
+def _widget_views(nb: Mapping) -> list[str]:
+    """Model ids of the widgets the notebook's outputs display."""
+    ids = []
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if isinstance(view, Mapping) and "model_id" in view:
+                ids.append(view["model_id"])
+    return ids
+
+
+def _check_widget_state(nb: Mapping, name: str) -> None:
+    views = _widget_views(nb)
+    saved = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    missing = [model_id for model_id in views if model_id not in saved]
+    if missing:
+        raise ExportError(
+            f"{name}: {len(missing)} of the {len(views)} widgets its cells display have no "
+            "saved state, so they would show as blank cells. Execute the notebook with "
+            "nbclient (it saves widget state by default; `python -m tealeaves_widgets "
+            "quickstart --notebook PATH` does it), or in JupyterLab turn on Settings > "
+            '"Save Widget State Automatically", run all cells, save, and export again.'
+        )
+
+
+_SCRIPT_BODY = re.compile(r"(<script\b[^>]*>).*?(</script>)", re.DOTALL | re.IGNORECASE)
+_FETCHING_TAG = re.compile(
+    r"<(?:script|link|img|iframe|source|video|audio|embed|object)\b[^>]*?"
+    r"\b(?:src|href|data)\s*=\s*[\"']?\s*((?:https?:)?//[^\s\"'>]+)",
+    re.IGNORECASE,
+)
+_CSS_URL = re.compile(r"url\(\s*[\"']?((?:https?:)?//[^\s\"')]+)", re.IGNORECASE)
+
+
+def network_references(page: str) -> list[str]:
+    """URLs the page would fetch on opening: script, link, image and frame
+    sources and CSS `url(...)`s (links a reader may click are not requests).
+    Inline scripts are skipped, so URLs inside JavaScript or widget state
+    (a prompt that mentions one) do not count."""
+    markup = _SCRIPT_BODY.sub(r"\1\2", page)
+    return _FETCHING_TAG.findall(markup) + _CSS_URL.findall(markup)
+
+
+def _read_notebook(notebook: Any) -> tuple[Any, str]:
+    try:
+        import nbformat
+    except ImportError as error:
+        raise ExportError(EXPORT_HINT) from error
+    if isinstance(notebook, (str, PathLike)):
+        path = Path(notebook)
+        if not path.is_file():
+            raise ExportError(f"No notebook at {path}.")
+        return nbformat.read(path, as_version=4), path.stem
+    return nbformat.from_dict(dict(notebook)), "notebook"
+
+
+def notebook_html(notebook: Any, title: str | None = None) -> str:
+    """The standalone page of an executed notebook (a path or an nbformat
+    node): nbconvert's HTML with the widget state embedded and every script
+    inlined. Warns (`ExportWarning`) if the page would still fetch anything,
+    e.g. an image a markdown cell links from the web."""
+    nb, name = _read_notebook(notebook)
+    _check_widget_state(nb, name)
+    try:
+        from nbconvert import HTMLExporter
+    except ImportError as error:
+        raise ExportError(EXPORT_HINT) from error
+    exporter = HTMLExporter(
+        template_name="tealeaves_offline", extra_template_basedirs=[str(TEMPLATES)]
+    )
+    scripts = {
+        "require_js": _inline(_vendor("require.js")),
+        "html_manager": _inline(_vendor("html-manager-embed-amd.js")),
+        "anywidget": _inline(anywidget_amd()),
+    }
+    title = title or nb.get("metadata", {}).get("title") or name
+    page, _ = exporter.from_notebook_node(
+        nb, resources={"metadata": {"name": title}, "tealeaves": scripts}
+    )
+    fetched = network_references(page)
+    if fetched:
+        warnings.warn(
+            f"The exported page would fetch {len(fetched)} resource(s) from the network, "
+            f"e.g. {fetched[:3]}; offline they will be missing. Embed them in the notebook "
+            "(e.g. images as attachments) to make the page self-contained.",
+            ExportWarning,
+            stacklevel=3,
+        )
+    return page
+
+
+def export_html(obj: Any, path: str | PathLike[str], title: str | None = None) -> Path:
+    """Write one HTML file that renders with no kernel and makes no network
+    request, and return its path. `obj` is a widget, a Run (shown in an
+    `Explorer`), a list of them, or an executed notebook: a path to an
+    .ipynb file or an nbformat node, whose widgets must have saved state."""
     path = Path(path)
-    path.write_text(page_html(obj, title), encoding="utf-8")
+    page = notebook_html(obj, title) if _is_notebook(obj) else page_html(obj, title)
+    path.write_text(page, encoding="utf-8")
     return path
