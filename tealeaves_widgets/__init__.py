@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 # The widgets load on first use (they import anywidget and ipywidgets, never torch).
-_WIDGETS = ("Explorer", "TokenHeatmap", "export_html")
+_WIDGETS = ("CurvesView", "Explorer", "LensView", "TokenHeatmap", "export_html")
 __all__ += list(_WIDGETS)
 
 

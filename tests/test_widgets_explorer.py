@@ -63,6 +63,7 @@ def test_the_package_exposes_the_widgets_lazily():
 
     assert tw.export_html is widgets.export_html
     assert tw.Explorer is widgets.Explorer and tw.TokenHeatmap is widgets.TokenHeatmap
-    assert {"Explorer", "TokenHeatmap", "export_html"} <= set(tw.__all__)
+    assert tw.CurvesView is widgets.CurvesView and tw.LensView is widgets.LensView
+    assert {"CurvesView", "Explorer", "LensView", "TokenHeatmap", "export_html"} <= set(tw.__all__)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         tw.nope  # noqa: B018
