@@ -9,6 +9,10 @@ one process. Peak memory is measured in a fresh subprocess per (mode, T): the mo
 is loaded, the kernel's resident-set high-water mark is reset, one pass runs,
 and the new high-water mark minus the resident set before the pass is the
 pass's peak; the whole-process ratio adds the loaded model to both.
+"plain" is `model(ids)` as a user would call it, which builds logits at
+every position; "last" is the same pass with `logits_to_keep=1`, which is how
+the capture itself runs the model (the lens computes its own logits at the
+query positions), so cap/last isolates the capture's own overhead.
 Capture = `Model.capture` with 8 query positions, every layer and head, the
 lens with top-10 and 4 tracked tokens. Eager at T=8192 would need ~72 GB for
 the attention maps alone on this model and is not attempted.
@@ -56,15 +60,20 @@ def peak_rss_mb() -> float:
 def make_case(model, n_tokens: int):
     """A case whose rendered prompt has exactly `n_tokens` tokens."""
     import tealeaves_widgets as tw
+    from tealeaves_widgets.prompt import render_case
 
     tok = model.tokenizer
     filler_ids = tok(FILLER * (n_tokens // 40 + 10), add_special_tokens=False)["input_ids"]
-    overhead = len(model.render(tw.Case(system="Answer briefly.", user="x")).token_ids) - 1
+
+    def length(case) -> int:  # no context check while searching
+        return len(render_case(case, tok).token_ids)
+
+    overhead = length(tw.Case(system="Answer briefly.", user="x")) - 1
     n = n_tokens - overhead
     for _ in range(20):
         user = tok.decode(filler_ids[:n]) + " Question: what is the capital of France?"
         case = tw.Case(system="Answer briefly.", user=user)
-        got = len(model.render(case).token_ids)
+        got = length(case)
         if got == n_tokens:
             return case
         n += n_tokens - got
@@ -92,6 +101,8 @@ def run_mode(model, mode: str, case, regions) -> None:
     with torch.no_grad():
         if mode == "plain":
             hf(input_ids=ids, use_cache=False)
+        elif mode == "plain_last":
+            hf(input_ids=ids, use_cache=False, logits_to_keep=1)
         elif mode == "eager":
             previous = hf.config._attn_implementation
             hf.set_attn_implementation("eager")
@@ -102,7 +113,7 @@ def run_mode(model, mode: str, case, regions) -> None:
 
 
 def modes_for(n_tokens: int) -> list[str]:
-    return ["plain", "capture"] + (["eager"] if n_tokens <= 4096 else [])
+    return ["plain", "plain_last", "capture"] + (["eager"] if n_tokens <= 4096 else [])
 
 
 def memory_child(mode: str, n_tokens: int) -> None:
@@ -131,19 +142,25 @@ def measure_memory(mode: str, n_tokens: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure_times(model, n_tokens: int, reps: int) -> dict[str, float]:
+def measure_times(model, n_tokens: int, reps: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall-clock and median process CPU seconds per mode. CPU time is
+    reported too because it is far less disturbed by other load on the machine."""
     case = make_case(model, n_tokens)
     regions = regions_for(n_tokens)
     modes = modes_for(n_tokens)
-    for mode in modes:  # warm-up
-        run_mode(model, mode, case, regions)
-    times: dict[str, list[float]] = {m: [] for m in modes}
+    if n_tokens <= 2048:  # warm-up; long passes are not dominated by first-call costs
+        for mode in modes:
+            run_mode(model, mode, case, regions)
+    wall: dict[str, list[float]] = {m: [] for m in modes}
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
     for _ in range(reps):
         for mode in modes:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             run_mode(model, mode, case, regions)
-            times[mode].append(time.perf_counter() - start)
-    return {m: statistics.median(v) for m, v in times.items()}
+            wall[mode].append(time.perf_counter() - start)
+            cpu[mode].append(time.process_time() - start_cpu)
+    median = statistics.median
+    return {m: median(v) for m, v in wall.items()}, {m: median(v) for m, v in cpu.items()}
 
 
 def load_times() -> list[tuple[float, float]]:
@@ -195,18 +212,22 @@ def main() -> None:
     model = tw.load_model()
     print(model)
     header = (
-        f"{'T':>6} {'plain s':>8} {'capture s':>10} {'eager s':>8} "
-        f"{'cap/plain':>9} {'eager/cap':>9}"
+        f"{'T':>6} {'plain s':>8} {'last s':>7} {'capture s':>10} {'eager s':>8} "
+        f"{'cap/plain':>9} {'cap/last':>8} {'eager/cap':>9}"
     )
     if not args.no_memory:
-        header += f" {'plain MB':>9} {'capture MB':>10} {'eager MB':>9} {'cap/plain mem':>13}"
+        header += (
+            f" {'plain MB':>9} {'last MB':>8} {'capture MB':>10} {'eager MB':>9} "
+            f"{'cap/plain mem':>13} {'cap/last mem':>12}"
+        )
     print(header)
     for n_tokens in args.lengths:
-        t = measure_times(model, n_tokens, args.reps)
+        t, cpu = measure_times(model, n_tokens, args.reps)
         eager = t.get("eager")
         line = (
-            f"{n_tokens:>6} {t['plain']:>8.2f} {t['capture']:>10.2f} "
+            f"{n_tokens:>6} {t['plain']:>8.2f} {t['plain_last']:>7.2f} {t['capture']:>10.2f} "
             f"{eager if eager else float('nan'):>8.2f} {t['capture'] / t['plain']:>9.2f} "
+            f"{t['capture'] / t['plain_last']:>8.2f} "
             f"{(eager / t['capture']) if eager else float('nan'):>9.2f}"
         )
         if not args.no_memory:
@@ -214,12 +235,25 @@ def main() -> None:
             extra = {m: v["peak_mb"] - v["base_mb"] for m, v in mem.items()}
             total = {m: v["peak_mb"] for m, v in mem.items()}
             line += (
-                f" {extra['plain']:>9.0f} {extra['capture']:>10.0f} "
+                f" {extra['plain']:>9.0f} {extra['plain_last']:>8.0f} {extra['capture']:>10.0f} "
                 f"{extra.get('eager', float('nan')):>9.0f} "
-                f"{total['capture'] / total['plain']:>13.2f}"
+                f"{total['capture'] / total['plain']:>13.2f} "
+                f"{total['capture'] / total['plain_last']:>12.2f}"
             )
         print(line, flush=True)
+        cpu_eager = cpu.get("eager")
+        print(
+            f"{'cpu':>6} {cpu['plain']:>8.2f} {cpu['plain_last']:>7.2f} {cpu['capture']:>10.2f} "
+            f"{cpu_eager if cpu_eager else float('nan'):>8.2f} "
+            f"{cpu['capture'] / cpu['plain']:>9.2f} {cpu['capture'] / cpu['plain_last']:>8.2f} "
+            f"{(cpu_eager / cpu['capture']) if cpu_eager else float('nan'):>9.2f}",
+            flush=True,
+        )
     print(
+        "Rows 'cpu': the same medians in process CPU seconds (user+system, both threads), "
+        "which other load on the machine disturbs far less than wall-clock time. "
+        "plain = model(ids) as a user calls it (logits at every position); last = the same "
+        "with logits_to_keep=1, as the capture runs it. "
         "MB columns: peak resident memory added by one pass over the loaded model; "
         "cap/plain mem compares whole-process peaks (model weights included). "
         "Eager is not run above T=4096 (its attention maps alone need "
