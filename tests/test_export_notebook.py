@@ -61,6 +61,13 @@ def test_a_markdown_image_from_the_web_is_warned_about():
         notebook_html(nb)
 
 
+def test_an_output_the_page_cannot_draw_is_warned_about():
+    figure = new_output("display_data", data={"application/vnd.plotly.v1+json": {"data": []}})
+    nb = new_notebook(cells=[new_code_cell("run.curves_figure()", outputs=[figure])])
+    with pytest.warns(ExportWarning, match=r"1 output\(s\) .* application/vnd.plotly.v1\+json"):
+        notebook_html(nb)
+
+
 def test_network_references_count_fetches_not_links_or_script_text():
     page = (
         '<a href="https://example.org">a link</a>'

@@ -199,6 +199,18 @@ def network_references(page: str) -> list[str]:
     return _FETCHING_TAG.findall(markup) + _CSS_URL.findall(markup)
 
 
+def _undrawable(nb: Mapping, shown: list[str]) -> list[str]:
+    """Mimetypes of outputs that offer none of the `shown` formats (e.g. a
+    plotly figure saved as application/vnd.plotly.v1+json alone)."""
+    missing = []
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if data and not set(data) & set(shown):
+                missing.append(next(iter(data)))
+    return missing
+
+
 def _read_notebook(notebook: Any) -> tuple[Any, str]:
     try:
         import nbformat
@@ -235,6 +247,15 @@ def notebook_html(notebook: Any, title: str | None = None) -> str:
     page, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": title}, "tealeaves": scripts}
     )
+    undrawable = _undrawable(nb, exporter.default_config.NbConvertBase.display_data_priority)
+    if undrawable:
+        warnings.warn(
+            f"{len(undrawable)} output(s) have no format an HTML page shows (e.g. "
+            f"{undrawable[0]}) and are left out of the page. A plotly figure can be written "
+            "on its own with fig.write_html(path, include_plotlyjs=True).",
+            ExportWarning,
+            stacklevel=3,
+        )
     fetched = network_references(page)
     if fetched:
         warnings.warn(
