@@ -250,7 +250,8 @@ def test_head_rows_message_sends_float16_rows_as_one_buffer(run):
 
 def test_widgets_import_without_torch_or_transformers():
     code = (
-        "import sys, tealeaves_widgets, tealeaves_widgets.widgets;"
+        "import sys, tealeaves_widgets, tealeaves_widgets.widgets, tealeaves_widgets.widgets.live;"
+        "import tealeaves_widgets.figures, tealeaves_widgets.notebooks;"
         "bad = [m for m in ('torch', 'transformers') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
