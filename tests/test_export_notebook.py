@@ -55,6 +55,16 @@ def test_a_notebook_without_widgets_exports_offline(tmp_path):
     assert "<title>plain</title>" in page and "MathJax" not in page
 
 
+def test_nbconvert_templates_are_found_outside_the_jupyter_path(monkeypatch, tmp_path):
+    # a virtual environment borrowing nbconvert from the system looks only in its own prefix
+    monkeypatch.setattr("jupyter_core.paths.jupyter_path", lambda *parts: [str(tmp_path)])
+    monkeypatch.setattr(
+        "nbconvert.exporters.templateexporter.jupyter_path", lambda *parts: [str(tmp_path)]
+    )
+    page = notebook_html(new_notebook(cells=[new_markdown_cell("# Found")]), title="t")
+    assert 'id="Found"' in page and ".jp-Notebook" in page  # lab template and its CSS
+
+
 def test_a_markdown_image_from_the_web_is_warned_about():
     nb = new_notebook(cells=[new_markdown_cell("![logo](https://example.org/logo.png)")])
     with pytest.warns(ExportWarning, match=r"fetch 1 resource.*https://example.org/logo.png"):

@@ -224,6 +224,25 @@ def _read_notebook(notebook: Any) -> tuple[Any, str]:
     return nbformat.from_dict(dict(notebook)), "notebook"
 
 
+def _template_dirs() -> tuple[list[str], list[str]]:
+    """(extra_template_basedirs, extra_template_paths) of the exporter: ours,
+    and nbconvert's own templates when the Jupyter data path does not reach
+    them (a virtual environment that borrows nbconvert from the system's
+    site-packages looks only under its own prefix)."""
+    import nbconvert
+    from jupyter_core.paths import jupyter_path
+
+    basedirs, paths = [str(TEMPLATES)], []
+    if not any((Path(p) / "nbconvert" / "templates" / "lab").is_dir() for p in jupyter_path()):
+        for parent in Path(nbconvert.__file__).resolve().parents:
+            templates = parent / "share" / "jupyter" / "nbconvert" / "templates"
+            if (templates / "lab").is_dir():
+                basedirs.append(str(templates))
+                paths.append(str(templates))  # for {% extends 'lab/index.html.j2' %}
+                break
+    return basedirs, paths
+
+
 def notebook_html(notebook: Any, title: str | None = None) -> str:
     """The standalone page of an executed notebook (a path or an nbformat
     node): nbconvert's HTML with the widget state embedded and every script
@@ -235,8 +254,11 @@ def notebook_html(notebook: Any, title: str | None = None) -> str:
         from nbconvert import HTMLExporter
     except ImportError as error:
         raise ExportError(EXPORT_HINT) from error
+    basedirs, paths = _template_dirs()
     exporter = HTMLExporter(
-        template_name="tealeaves_offline", extra_template_basedirs=[str(TEMPLATES)]
+        template_name="tealeaves_offline",
+        extra_template_basedirs=basedirs,
+        extra_template_paths=paths,
     )
     scripts = {
         "require_js": _inline(_vendor("require.js")),
