@@ -9,6 +9,7 @@ so later loads take well under a second.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -155,10 +156,30 @@ def load_model(
         kwargs["dtype"] = torch.float32
     if device_map is not None:
         kwargs["device_map"] = device_map
-    hf_model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    if model is None:
+        # The cached copy loads in well under a second: a progress bar would
+        # only add a line (and, in a notebook, a widget) to every load.
+        with _quiet_progress():
+            hf_model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    else:
+        hf_model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     hf_model.eval()
     tok = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(source)
     return Model(hf_model, tok, model_id=model_id)
+
+
+@contextlib.contextmanager
+def _quiet_progress():
+    """Hide transformers' progress bars for the duration, restoring the setting."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def load_embedded_tokenizer() -> Any:
