@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from functools import cached_property
 from os import PathLike
 from pathlib import Path
@@ -288,7 +288,8 @@ class Comparison:
 
     def with_options(self, **changes) -> Comparison:
         """The same variants with some `CompareOptions` changed (e.g. layers="bands")."""
-        return Comparison(self.variants, self.baseline, replace(self.options, **changes))
+        current = {f.name: getattr(self.options, f.name) for f in fields(CompareOptions)}
+        return Comparison(self.variants, self.baseline, compare_options(**(current | changes)))
 
     # -- what is compared ---------------------------------------------------
 
@@ -832,41 +833,56 @@ class _Report:
         return "\n".join(lines)
 
     def _stability_section(self) -> str:
-        lines = ["## Stability", ""]
+        lines = []
         changes = self.changes
-        noise = self.layers["seed_sd"]
-        if noise.notna().any():
-            sd = self.layers[self.layers["query"] == self.query].groupby("region", sort=False)
-            typical = sd["seed_sd"].median().dropna()
-            above = int(changes["above_noise"].fillna(False).sum())
+        if changes.empty:
+            lines.append("**Verdict:** nothing to judge: no region's mass differs.")
+        has_seeds = not changes.empty and self.layers["seed_sd"].notna().any()
+        has_intervals = not changes.empty and self.layers["delta_low"].notna().any()
+        if has_seeds:
+            here = self.layers[self.layers["query"] == self.query]
+            typical = here.groupby("region", sort=False)["seed_sd"].median().dropna()
             lines.append(
-                f"Seed noise (sd of one run's mass across sampled responses, median over "
+                "Seed noise (sd of one run's mass across sampled responses, median over "
                 f"layers): {', '.join(f'`{_md(r)}` {v:.3g}' for r, v in typical.items())}."
             )
-            verdict = "all exceed" if above == len(changes) else f"{above} of {len(changes)} exceed"
             lines.append(
-                f"**Verdict:** of the {len(changes)} largest changes, {verdict} twice the seed "
-                "noise; "
-                + (
-                    "they are beyond sampling noise."
-                    if above == len(changes)
-                    else "the others are within sampling noise."
+                _verdict(
+                    "Verdict (seeds)",
+                    changes["above_noise"],
+                    "exceed twice the seed noise",
+                    "within sampling noise",
                 )
             )
-        if self.layers["delta_low"].notna().any():
-            significant = int(changes["significant"].fillna(False).sum())
+        if has_intervals:
+            level = f"{self.cmp.options.level:.0%}"
             lines.append(
-                f"{significant} of the {len(changes)} largest changes have a "
-                f"{self.cmp.options.level:.0%} interval that excludes 0."
+                _verdict(
+                    "Verdict (cases)",
+                    changes["significant"],
+                    f"have a {level} interval that excludes 0",
+                    "could be noise across cases",
+                )
             )
-        if len(lines) == 2:
+        if not (has_seeds or has_intervals) and not changes.empty:
             lines.append(
                 "**Verdict:** unknown. These are single runs, so there is no estimate of noise: "
                 "a delta may be within what resampling the response or changing the case would "
                 "give. Capture several cases (model.capture_many) or several seeds "
                 "(generate=tw.Generate(seeds=(0, 1, 2))) to know."
             )
-        return "\n".join(lines)
+        return "\n\n".join(["## Stability", *lines])
+
+
+def _verdict(label: str, flags: pd.Series, yes: str, no: str) -> str:
+    """ "**label:** k of the n largest changes <yes>; the other m are <no>." over
+    the changes that could be judged (flags not NA)."""
+    judged = flags.dropna().astype(bool)
+    k, n = int(judged.sum()), len(judged)
+    if n == 0:
+        return f"**{label}:** none of the largest changes can be judged."
+    text = f"**{label}:** {k} of the {n} largest changes {yes}"
+    return text + ("." if k == n else f"; the other {n - k} are {no}.")
 
 
 _LEGEND = (

@@ -17,7 +17,7 @@ from .architectures import architecture_for, get_path, model_shape
 from .capture import capturing
 from .compare import Comparison, compare_options
 from .errors import PromptTooLongError, TealeavesError
-from .lens import read_lens
+from .lens import LensArrays, read_lens
 from .prompt import Case, RenderedPrompt, render_case
 from .regions import SPEC_KEYS, RegionSpec, ResolvedRegions, resolve_regions, tracked_token_ids
 from .run import Lens, Run
@@ -148,7 +148,8 @@ class Model:
             progress = prepared.n_tokens >= PROGRESS_MIN_TOKENS
         with _layer_progress(progress, self.shape.n_layers, on_layer) as callback:
             [(heads, residuals)] = self._forward([prepared], callback)
-        return self._finish(prepared, heads, residuals, top_k)
+        [lens] = self._lenses([prepared], [residuals], top_k)
+        return self._finish(prepared, heads, lens)
 
     def explore(
         self,
@@ -333,9 +334,11 @@ class Model:
         batches = plan_batches([item.n_tokens for item in items], batch_tokens)
         with _count_progress(progress, len(items), "capture") as advance:
             for batch in batches:
-                outputs = self._forward([items[i] for i in batch], None)
-                for i, (heads, residuals) in zip(batch, outputs, strict=True):
-                    runs[i] = self._finish(items[i], heads, residuals, top_k)
+                members = [items[i] for i in batch]
+                heads, residuals = zip(*self._forward(members, None), strict=True)
+                lenses = self._lenses(members, list(residuals), top_k)
+                for k, i in enumerate(batch):
+                    runs[i] = self._finish(items[i], heads[k], lenses[k])
                 advance(len(batch))
         return runs  # type: ignore[return-value]
 
@@ -375,18 +378,32 @@ class Model:
             for b in range(len(items))
         ]
 
-    def _finish(
-        self, prepared: _Prepared, heads: np.ndarray, residuals: torch.Tensor, top_k: int
-    ) -> Run:
-        """The lens of one case and its `Run`."""
-        lens = read_lens(
-            residuals,
-            self.final_norm,
-            self.unembedding,
-            self.shape.final_logit_softcap,
-            prepared.tracked_ids,
-            top_k,
-        )
+    def _lenses(
+        self, items: list[_Prepared], residuals: list[torch.Tensor], top_k: int
+    ) -> list[LensArrays]:
+        """The lens of each item from its (layer, query, hidden) residuals, in one
+        pass per set of tracked tokens: the queries of a batch are stacked, which
+        makes the unembedding one larger matmul."""
+        out: list[LensArrays | None] = [None] * len(items)
+        groups: dict[tuple, list[int]] = {}
+        for i, item in enumerate(items):
+            groups.setdefault(tuple(item.tracked_ids.tolist()), []).append(i)
+        for members in groups.values():
+            lens = read_lens(
+                torch.cat([residuals[i] for i in members], dim=1),
+                self.final_norm,
+                self.unembedding,
+                self.shape.final_logit_softcap,
+                items[members[0]].tracked_ids,
+                top_k,
+            )
+            bounds = np.cumsum([0] + [residuals[i].shape[1] for i in members])
+            for k, i in enumerate(members):
+                out[i] = _query_slice(lens, int(bounds[k]), int(bounds[k + 1]))
+        return out  # type: ignore[return-value]
+
+    def _finish(self, prepared: _Prepared, heads: np.ndarray, lens: LensArrays) -> Run:
+        """The `Run` of one case from its attention rows and lens."""
         tracked_ids = prepared.tracked_ids
         vocab_ids = sorted(set(lens.top_ids.ravel().tolist()) | set(tracked_ids.tolist()))
         vocab = {i: self.tokenizer.decode([i]) for i in vocab_ids}
@@ -479,6 +496,16 @@ def _count_progress(show: bool, total: int, desc: str):
 
     with tqdm(total=total, desc=desc, unit="case") as bar:
         yield bar.update
+
+
+def _query_slice(lens: LensArrays, start: int, stop: int) -> LensArrays:
+    """Queries [start, stop) of a lens (every array has queries on axis 1)."""
+    return LensArrays(
+        **{
+            f.name: np.ascontiguousarray(getattr(lens, f.name)[:, start:stop])
+            for f in dataclasses.fields(lens)
+        }
+    )
 
 
 def _with_response(case: Case, text: str) -> Case:

@@ -274,13 +274,16 @@ def test_report_for_single_runs(pair, tmp_path):
 
 def test_report_with_intervals_and_seeds():
     base, terse = runset(False, 4, 0), runset(True, 4, 100)
-    assert "interval that excludes 0" in tw.compare({"a": base, "b": terse}).report()
+    report = tw.compare({"a": base, "b": terse}).report()
+    assert "**Verdict (cases):**" in report and "interval that excludes 0" in report
     seeded = [
         tw.RunSet([run_of(t, 10 * t + s) for s in range(3)], ("q",) * 3, (0, 1, 2))
         for t in (False, True)
     ]
     report = tw.compare({"a": seeded[0], "b": seeded[1]}).report()
-    assert "Seed noise" in report and "**Verdict:**" in report
+    assert "Seed noise" in report and "**Verdict (seeds):**" in report
+    same = tw.compare({"a": seeded[0], "b": seeded[0]}).report()
+    assert "nothing to judge" in same
 
 
 def test_compare_errors(pair):
@@ -300,6 +303,8 @@ def test_compare_errors(pair):
     cmp = tw.compare({"a": base, "b": terse}, baseline="b")
     assert cmp.names == ["b", "a"] and "[baseline]" in repr(cmp)
     assert cmp.with_options(layers="bands").deltas["layer"].iloc[0] == "early"
+    with pytest.raises(tw.TealeavesError, match="Unknown option"):
+        cmp.with_options(bands=True)
 
 
 # ---------------------------------------------------------------- on a model
