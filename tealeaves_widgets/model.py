@@ -233,6 +233,10 @@ class Model:
                 "model.compare needs a dict of at least two variants, name -> case or list of "
                 "cases, e.g. {'baseline': case_a, 'terse': case_b}."
             )
+        if baseline is not None and baseline not in variants:
+            raise TealeavesError(
+                f"baseline={baseline!r} is not a variant; the variants are {list(variants)}."
+            )
         specs = _variant_specs(regions, list(variants))
         groups, items = {}, []
         for name, value in variants.items():

@@ -346,5 +346,7 @@ def test_model_compare_batches_variants_with_their_own_specs(smol_tokenizer):
         assert_same_run(run, model.capture(case))
     with pytest.raises(tw.TealeavesError, match="Unknown option"):
         model.compare(variants, specs, progress=False, bands=True)
+    with pytest.raises(tw.TealeavesError, match="baseline='nope'"):
+        model.compare(variants, specs, progress=False, baseline="nope")
     with pytest.raises(tw.TealeavesError, match=r"not for \['many'\]"):
         model.compare(variants, {"baseline": None, "terse": None}, progress=False)
