@@ -265,7 +265,15 @@ class RunSet:
                     f"Unknown query {query!r}; every run of this RunSet has {list(common)}."
                 )
             return query
-        return common[self.runs[0].query_index(query)]
+        if (
+            isinstance(query, bool)
+            or not isinstance(query, int)
+            or not -len(common) <= query < len(common)
+        ):
+            raise TealeavesError(
+                f"query={query!r} is neither a query name nor an index into {list(common)}."
+            )
+        return common[query]
 
     def _regions(self, regions: Sequence[str] | str | None) -> list[str]:
         common = self.region_names

@@ -209,6 +209,9 @@ def test_runset_curve_stats_and_errors():
         words = variant_words(False)
         tw.RunSet([runs[0], fake_run(words, regions_of(words), n_layers=3)])
     assert "3 runs of 3 cases" in repr(tw.RunSet(runs))
+    assert tw.RunSet(runs).curves(query=1).equals(tw.RunSet(runs).curves("last_token"))
+    with pytest.raises(tw.TealeavesError, match="neither a query name nor an index"):
+        tw.RunSet(runs).curves(query=2)
 
 
 # ---------------------------------------------------------------- capture_many on models
