@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 from functools import cached_property
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,9 @@ from .stats import (
     difference_interval,
     mean_interval,
 )
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 BANDS = ("early", "middle", "late")
 """Names of the three equal thirds of the layers, `layers="bands"`."""
@@ -466,18 +470,46 @@ class Comparison:
         table["delta"] = table["variant_attention"] - table["baseline_attention"]
         return table
 
-    # -- report -----------------------------------------------------------------
+    # -- report and figures ---------------------------------------------------------
 
     def report(self, top: int = 5) -> str:
         """A markdown report: summary table, largest changes, curve stats,
         tracked tokens and the stability verdict."""
-        return _Report(self, top).render()
+        from .report import markdown_report
 
-    def save_report(self, path: str | PathLike[str], top: int = 5) -> Path:
-        """Write `report()` as markdown to `path`; returns the path."""
-        path = Path(path)
-        path.write_text(self.report(top), encoding="utf-8")
-        return path
+        return markdown_report(self, top)
+
+    def save_report(self, path: str | PathLike[str], top: int = 5, views: bool = True) -> Path:
+        """Write the report to `path` and return the path: markdown (`report()`)
+        for .md; for .html/.htm one standalone page with the same tables, static
+        plotly figures and (with `views`) the interactive views, which renders
+        offline with no kernel (see `tealeaves_widgets.report`)."""
+        from .report import save_report
+
+        return save_report(self, path, top, views=views)
+
+    def curves_figure(
+        self, query: str | None = None, regions: list[str] | None = None
+    ) -> go.Figure:
+        """Static plotly figure of each region's cooking curve per variant (baseline
+        dashed), with confidence bands for RunSets."""
+        from .figures import comparison_curves_figure
+
+        return comparison_curves_figure(self, query=query, regions=regions)
+
+    def delta_figure(self, query: str | None = None, regions: list[str] | None = None) -> go.Figure:
+        """Static plotly figure of each variant's delta per region and layer, with
+        its interval."""
+        from .figures import delta_figure
+
+        return delta_figure(self, query=query, regions=regions)
+
+    def lens_figure(self, query: str | None = None) -> go.Figure:
+        """Static plotly figure of the tracked tokens' rank and probability per
+        layer, per variant (baseline dashed)."""
+        from .figures import comparison_lens_figure
+
+        return comparison_lens_figure(self, query=query)
 
     def __repr__(self) -> str:
         parts = [
@@ -652,282 +684,3 @@ def _attention_row(run: Run, query: str, layer: int | None) -> NDArray[np.float3
     if not 0 <= layer < run.n_layers:
         raise TealeavesError(f"layer={layer} is out of range 0..{run.n_layers - 1}.")
     return run.attention[layer, q]
-
-
-# ---------------------------------------------------------------- report
-
-
-class _Report:
-    """Markdown report of a comparison: header, summary, largest changes, curve
-    statistics, tracked tokens, stability verdict."""
-
-    def __init__(self, comparison: Comparison, top: int) -> None:
-        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-            raise TealeavesError(f"top must be a positive int, got {top!r}.")
-        self.cmp = comparison
-        self.top = top
-        self.query = comparison._query(None)
-        self.layers = comparison.with_options(layers=None).deltas
-        self.changes = self._largest_changes()
-
-    def render(self) -> str:
-        sections = [
-            self._header(),
-            self._summary(),
-            self._changes_section(),
-            self._stats_section(),
-            self._lens_section(),
-            self._stability_section(),
-        ]
-        return "\n\n".join(s for s in sections if s) + "\n"
-
-    def _header(self) -> str:
-        cmp = self.cmp
-        base = _runs(cmp.variants[cmp.baseline])[0]
-        lines = [
-            "# Prompt comparison",
-            "",
-            f"- Model: {base.model_info.get('model_id', 'unknown')} ({cmp.n_layers} layers)",
-            f"- Baseline: **{_md(cmp.baseline)}** ({_describe(cmp.variants[cmp.baseline])})",
-        ]
-        for name in cmp.names[1:]:
-            align = cmp.alignment(name)
-            lines.append(
-                f"- Variant **{_md(name)}** ({_describe(cmp.variants[name])}): "
-                f"{align.n_shared} tokens shared with the baseline, {align.n_inserted} "
-                f"inserted, {align.n_deleted} deleted"
-            )
-        other = [q for q in cmp.queries if q != self.query]
-        opts = cmp.options
-        lines.append(
-            f"- Query `{_md(self.query)}`"
-            + (f" (also compared: {', '.join(f'`{_md(q)}`' for q in other)})" if other else "")
-            + f"; attention mass normalize={opts.normalize!r}; intervals: "
-            f"{opts.level:.0%} {opts.interval}"
-        )
-        absent = cmp.region_presence
-        partial = [r for r in absent.index if not absent.loc[r].all()]
-        if partial:
-            lines.append(
-                "- Regions missing from some variants (no delta there): "
-                + ", ".join(
-                    f"`{_md(r)}` (in {', '.join(n for n in cmp.names if absent.loc[r, n])})"
-                    for r in partial
-                )
-            )
-        return "\n".join(lines)
-
-    def _summary(self) -> str:
-        cmp = self.cmp
-        layers = cmp.options.layers
-        if not (isinstance(layers, Mapping) or (isinstance(layers, str) and layers == "bands")):
-            layers = "bands" if cmp.n_layers >= len(BANDS) else None
-        table = cmp.with_options(layers=layers).deltas
-        table = table[table["query"] == self.query]
-        header = ["region", "layers", _md(cmp.baseline)] + [f"{_md(n)} Δ" for n in cmp.names[1:]]
-        lines = [
-            f"## Summary: attention mass per region (query `{_md(self.query)}`)",
-            "",
-            _row(header),
-            _row(["---"] * len(header)),
-        ]
-        for (region, band), group in table.groupby(["region", "layer"], sort=False):
-            by_variant = group.set_index("variant")
-            cells = [f"`{_md(region)}`", str(band), _num(by_variant.loc[cmp.baseline, "mass"])]
-            cells += [_delta_cell(by_variant.loc[name]) for name in cmp.names[1:]]
-            lines.append(_row(cells))
-        lines += ["", _LEGEND]
-        return "\n".join(lines)
-
-    def _largest_changes(self) -> pd.DataFrame:
-        table = self.layers[self.layers["variant"] != self.cmp.baseline].dropna(subset=["delta"])
-        table = table.assign(size=table["delta"].abs())
-        peaks = table.loc[table.groupby(["variant", "query", "region"])["size"].idxmax()]
-        peaks = peaks[peaks["size"] > 0]
-        return peaks.sort_values("size", ascending=False).head(self.top)
-
-    def _changes_section(self) -> str:
-        lines = ["## Largest changes", ""]
-        if self.changes.empty:
-            return "\n".join([*lines, "No region's attention mass differs from the baseline."])
-        for i, change in enumerate(self.changes.itertuples(), start=1):
-            start, stop = self._span(change)
-            where = f"layer {change.layer}" + (
-                f"; at least half of that over layers {start}-{stop}" if stop > start else ""
-            )
-            lines.append(
-                f"{i}. **{_md(change.variant)}**, region `{_md(change.region)}`, query "
-                f"`{_md(change.query)}`: {_delta_cell(change._asdict())} at {where}"
-            )
-        return "\n".join(lines)
-
-    def _span(self, change) -> tuple[int, int]:
-        """Contiguous layers around the peak where the delta keeps its sign and at
-        least half its peak size."""
-        curve = self.layers[
-            (self.layers["variant"] == change.variant)
-            & (self.layers["query"] == change.query)
-            & (self.layers["region"] == change.region)
-        ]["delta"].to_numpy()
-        strong = np.sign(curve) == np.sign(change.delta)
-        strong &= np.abs(curve) >= np.abs(change.delta) / 2
-        start = stop = int(change.layer)
-        while start > 0 and strong[start - 1]:
-            start -= 1
-        while stop < len(curve) - 1 and strong[stop + 1]:
-            stop += 1
-        return start, stop
-
-    def _stats_section(self) -> str:
-        cmp = self.cmp
-        table = cmp.curve_stats
-        table = table[table["query"] == self.query]
-        header = ["region", *CURVE_STATS]
-        lines = [
-            f"## Cooking curves (query `{_md(self.query)}`)",
-            "",
-            "Each cell: baseline value, then each variant's change. peak_layer: layer of the "
-            "largest mass; area: mass summed over layers; first_above: first layer reaching "
-            + (
-                "half the curve's peak."
-                if cmp.options.threshold is None
-                else f"{cmp.options.threshold}."
-            ),
-            "",
-            _row(header),
-            _row(["---"] * len(header)),
-        ]
-        for region, group in table.groupby("region", sort=False):
-            cells = [f"`{_md(region)}`"]
-            for stat in CURVE_STATS:
-                rows = group[group["stat"] == stat].set_index("variant")
-                parts = [_num(rows.loc[cmp.baseline, "value"])]
-                parts += [f"{_md(n)} {_signed(rows.loc[n, 'delta'])}" for n in cmp.names[1:]]
-                cells.append("; ".join(parts))
-            lines.append(_row(cells))
-        return "\n".join(lines)
-
-    def _lens_section(self) -> str:
-        cmp = self.cmp
-        if not cmp.tracked_tokens:
-            return ""
-        table = cmp.with_options(layers=[cmp.n_layers - 1]).lens_deltas
-        table = table[table["query"] == self.query]
-        header = ["token"] + [f"{_md(n)} rank (p)" for n in cmp.names]
-        lines = [
-            f"## Tracked tokens (last layer, query `{_md(self.query)}`)",
-            "",
-            _row(header),
-            _row(["---"] * len(header)),
-        ]
-        for token, group in table.groupby("token", sort=False):
-            rows = group.set_index("variant")
-            cells = [f"`{_md(repr(token))}`"]
-            for name in cmp.names:
-                rank, prob = rows.loc[name, "rank"], rows.loc[name, "prob"]
-                cell = f"{_num(rank)} (p {prob:.3g})"
-                if name != cmp.baseline:
-                    cell += f", Δrank {_signed(rows.loc[name, 'rank_delta'])}"
-                cells.append(cell)
-            lines.append(_row(cells))
-        return "\n".join(lines)
-
-    def _stability_section(self) -> str:
-        lines = []
-        changes = self.changes
-        if changes.empty:
-            lines.append("**Verdict:** nothing to judge: no region's mass differs.")
-        has_seeds = not changes.empty and self.layers["seed_sd"].notna().any()
-        has_intervals = not changes.empty and self.layers["delta_low"].notna().any()
-        if has_seeds:
-            here = self.layers[self.layers["query"] == self.query]
-            typical = here.groupby("region", sort=False)["seed_sd"].median().dropna()
-            lines.append(
-                "Seed noise (sd of one run's mass across sampled responses, median over "
-                f"layers): {', '.join(f'`{_md(r)}` {v:.3g}' for r, v in typical.items())}."
-            )
-            lines.append(
-                _verdict(
-                    "Verdict (seeds)",
-                    changes["above_noise"],
-                    "exceed twice the seed noise",
-                    "within sampling noise",
-                )
-            )
-        if has_intervals:
-            level = f"{self.cmp.options.level:.0%}"
-            lines.append(
-                _verdict(
-                    "Verdict (cases)",
-                    changes["significant"],
-                    f"have a {level} interval that excludes 0",
-                    "could be noise across cases",
-                )
-            )
-        if not (has_seeds or has_intervals) and not changes.empty:
-            lines.append(
-                "**Verdict:** unknown. These are single runs, so there is no estimate of noise: "
-                "a delta may be within what resampling the response or changing the case would "
-                "give. Capture several cases (model.capture_many) or several seeds "
-                "(generate=tw.Generate(seeds=(0, 1, 2))) to know."
-            )
-        return "\n\n".join(["## Stability", *lines])
-
-
-def _verdict(label: str, flags: pd.Series, yes: str, no: str) -> str:
-    """ "**label:** k of the n largest changes <yes>; the other m are <no>." over
-    the changes that could be judged (flags not NA)."""
-    judged = flags.dropna().astype(bool)
-    k, n = int(judged.sum()), len(judged)
-    if n == 0:
-        return f"**{label}:** none of the largest changes can be judged."
-    text = f"**{label}:** {k} of the {n} largest changes {yes}"
-    return text + ("." if k == n else f"; the other {n - k} are {no}.")
-
-
-_LEGEND = (
-    "Δ: change of the mean mass against the baseline (relative change in brackets); "
-    "`*` its interval excludes 0; `~` within twice the seed noise; — region absent."
-)
-
-
-def _md(text: object) -> str:
-    """Text safe inside a markdown table cell or inline code."""
-    return str(text).replace("|", "\\|").replace("\n", "\\n").replace("`", "'")
-
-
-def _row(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def _num(value: float) -> str:
-    """A value for a table: "—" if missing, whole numbers (layers, ranks) as ints."""
-    if pd.isna(value):
-        return "—"
-    if float(value).is_integer() and abs(value) < 1e9:
-        return str(int(value))
-    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
-
-
-def _signed(value: float) -> str:
-    text = _num(value)
-    return text if text == "—" or text.startswith("-") else "+" + text
-
-
-def _delta_cell(row) -> str:
-    """ "+0.0123 (+8%) *" for one variant's delta row (a Series or a dict)."""
-    delta = row["delta"]
-    if pd.isna(delta):
-        return "—"
-    rel = row["rel_change"]
-    cell = _signed(delta) + ("" if pd.isna(rel) else f" ({rel:+.1%})")
-    if _flag(row["significant"]) is True:
-        cell += " *"
-    if _flag(row["above_noise"]) is False:
-        cell += " ~"
-    return cell
-
-
-def _flag(value: object) -> bool | None:
-    """A nullable boolean cell as True, False or None (NA)."""
-    return None if pd.isna(value) else bool(value)

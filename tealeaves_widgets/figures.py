@@ -1,7 +1,9 @@
-"""Static plotly figures of a `Run`: cooking curves, logit lens, token heatmap.
+"""Static plotly figures of a `Run` (cooking curves, logit lens, token heatmap),
+of a `Comparison` (curves per variant, deltas, tracked tokens) and of RunSets
+(mean curves with confidence bands).
 
 The same views as the widgets, for papers, reports and places without a
-kernel or anywidget. They read a `Run` (plain numpy), never a model. Token
+kernel or anywidget. They read results (plain numpy, pandas), never a model. Token
 text goes through `html.escape`, because plotly reads a subset of HTML in
 labels (`<br>`, `<b>`, `<a href>`): a prompt containing markup shows as text.
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,6 +22,10 @@ from plotly.subplots import make_subplots
 from .errors import TealeavesError
 from .palette import region_colors
 from .run import Run
+from .runset import RunSet
+
+if TYPE_CHECKING:
+    from .compare import Comparison
 
 Y_TITLES = {
     "raw": "attention mass",
@@ -219,3 +227,364 @@ def heatmap_figure(
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False, autorange="reversed")
     return figure
+
+
+# ---------------------------------------------------------------- comparisons and run sets
+
+VARIANT_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+"""Colours of the variants after the baseline (drawn dark grey, dashed)."""
+BASELINE_COLOR = "#374151"
+VARIANT_DASHES = ("solid", "dot", "dashdot", "longdash")
+"""Line styles of the variants in figures coloured by token (the baseline is dashed)."""
+FACET_COLUMNS = 3
+"""Regions per row in the per-region figures."""
+
+
+def _rgba(color: str, alpha: float) -> str:
+    """ "#rrggbb" as an rgba() string with `alpha`."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def _line_with_band(
+    x: np.ndarray,
+    mean: np.ndarray,
+    low: np.ndarray | None,
+    high: np.ndarray | None,
+    *,
+    name: str,
+    color: str,
+    dash: str = "solid",
+    group: str,
+    show_legend: bool,
+    hover: str,
+) -> list[go.Scatter]:
+    """A line and, where `low`/`high` are known, the band between them drawn
+    under it (one closed polygon; NaN gaps are left out). `name` and `hover`
+    are already escaped."""
+    traces = []
+    if low is not None and high is not None:
+        known = ~(np.isnan(low) | np.isnan(high))
+        if known.any():
+            xs, lo, hi = x[known], low[known], high[known]
+            traces.append(
+                go.Scatter(
+                    x=np.concatenate([xs, xs[::-1]]),
+                    y=np.concatenate([hi, lo[::-1]]),
+                    fill="toself",
+                    fillcolor=_rgba(color, 0.15),
+                    line={"width": 0},
+                    mode="lines",
+                    hoverinfo="skip",
+                    showlegend=False,
+                    legendgroup=group,
+                    name=name,
+                )
+            )
+    traces.append(
+        go.Scatter(
+            x=x,
+            y=mean,
+            name=name,
+            mode="lines",
+            line={"color": color, "width": 2, "dash": dash},
+            legendgroup=group,
+            showlegend=show_legend,
+            hovertemplate=hover + "<br>layer %{x}: %{y:.4g}<extra></extra>",
+        )
+    )
+    return traces
+
+
+def _facets(names: list[str], title: str, y_title: str) -> go.Figure:
+    """An empty grid with one subplot per name (FACET_COLUMNS to a row)."""
+    cols = min(FACET_COLUMNS, max(len(names), 1))
+    rows = max(math.ceil(len(names) / cols), 1)
+    figure = make_subplots(
+        rows=rows,
+        cols=cols,
+        shared_xaxes=True,
+        subplot_titles=[_label(n) for n in names],
+        horizontal_spacing=0.06,
+        vertical_spacing=min(0.12, 0.5 / rows),
+    )
+    figure.update_xaxes(title_text="layer", row=rows)
+    figure.update_yaxes(title_text=y_title, col=1)
+    figure.update_layout(title=_label(title), template="plotly_white", height=120 + 260 * rows)
+    return figure
+
+
+def _cell(index: int) -> dict[str, int]:
+    return {"row": index // FACET_COLUMNS + 1, "col": index % FACET_COLUMNS + 1}
+
+
+def _variant_color(cmp: Comparison, name: str) -> str:
+    if name == cmp.baseline:
+        return BASELINE_COLOR
+    return VARIANT_COLORS[(cmp.names.index(name) - 1) % len(VARIANT_COLORS)]
+
+
+def _band_name(options) -> str:
+    return f"{options.level:.0%} {options.interval}-interval"
+
+
+def _comparison_regions(cmp: Comparison, regions: list[str] | None) -> list[str]:
+    if regions is None:
+        return list(cmp.regions)
+    unknown = [r for r in regions if r not in cmp.regions]
+    if unknown or not regions:
+        raise TealeavesError(
+            f"regions={regions!r} must name some of the comparison's regions {cmp.regions}."
+        )
+    return list(regions)
+
+
+def comparison_curves_figure(
+    cmp: Comparison, query: str | None = None, regions: list[str] | None = None
+) -> go.Figure:
+    """Cooking curves of a comparison: one subplot per region, a line per
+    variant (the baseline dashed, each variant solid), attention mass as in
+    `cmp.deltas` with every layer. Variants that are RunSets carry their
+    confidence band (the interval of the mean, `cmp.options`). Clicking a
+    legend entry hides that variant in every subplot."""
+    query = cmp._query(query)
+    names = _comparison_regions(cmp, regions)
+    table = cmp.with_options(layers=None).deltas
+    table = table[table["query"] == query]
+    opts = cmp.options
+    has_bands = table["mass_low"].notna().any()
+    title = f"Cooking curves per region at query {query!r} (baseline dashed"
+    title += f"; bands: {_band_name(opts)} of the mean)" if has_bands else ")"
+    figure = _facets(names, title, Y_TITLES[opts.normalize])
+    for i, region in enumerate(names):
+        for name in cmp.names:
+            rows = table[(table["variant"] == name) & (table["region"] == region)]
+            label = _label(name)
+            for trace in _line_with_band(
+                rows["layer"].to_numpy(),
+                rows["mass"].to_numpy(),
+                rows["mass_low"].to_numpy(),
+                rows["mass_high"].to_numpy(),
+                name=label,
+                color=_variant_color(cmp, name),
+                dash="dash" if name == cmp.baseline else "solid",
+                group=name,
+                show_legend=i == 0,
+                hover=f"{label}, {_label(region)}",
+            ):
+                figure.add_trace(trace, **_cell(i))
+    figure.update_layout(legend_title_text="variant (click to hide)")
+    return figure
+
+
+def delta_figure(
+    cmp: Comparison, query: str | None = None, regions: list[str] | None = None
+) -> go.Figure:
+    """Change of each region's attention mass against the baseline, per layer:
+    one subplot per variant, a line per region (`cmp.deltas["delta"]` with
+    every layer) and, where known, its interval (paired per case or Welch, see
+    `Comparison.deltas`). A region absent from either side has no line."""
+    query = cmp._query(query)
+    names = _comparison_regions(cmp, regions)
+    variants = cmp.names[1:]
+    table = cmp.with_options(layers=None).deltas
+    table = table[table["query"] == query]
+    colors = _comparison_region_colors(cmp)
+    figure = make_subplots(
+        rows=len(variants),
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=[_label(f"{n} − {cmp.baseline}") for n in variants],
+        vertical_spacing=min(0.12, 0.5 / len(variants)),
+    )
+    for row, name in enumerate(variants, start=1):
+        for region in names:
+            rows = table[(table["variant"] == name) & (table["region"] == region)]
+            if rows["delta"].isna().all():
+                continue
+            label = _label(region)
+            for trace in _line_with_band(
+                rows["layer"].to_numpy(),
+                rows["delta"].to_numpy(),
+                rows["delta_low"].to_numpy(),
+                rows["delta_high"].to_numpy(),
+                name=label,
+                color=colors[region],
+                group=region,
+                show_legend=row == 1,
+                hover=f"{_label(name)}, {label}: Δ",
+            ):
+                figure.add_trace(trace, row=row, col=1)
+        figure.add_hline(y=0, line={"color": "#9ca3af", "width": 1}, row=row, col=1)
+    has_bands = table["delta_low"].notna().any()
+    title = f"Change of attention mass against {cmp.baseline!r} at query {query!r}"
+    title += f" (bands: {_band_name(cmp.options)} of the delta)" if has_bands else ""
+    figure.update_xaxes(title_text="layer", row=len(variants))
+    figure.update_yaxes(title_text=f"Δ {Y_TITLES[cmp.options.normalize]}")
+    figure.update_layout(
+        title=_label(title),
+        template="plotly_white",
+        height=140 + 280 * len(variants),
+        legend_title_text="region (click to hide)",
+    )
+    return figure
+
+
+def _comparison_region_colors(cmp: Comparison) -> dict[str, str]:
+    """A colour per region of the comparison: the baseline's own colours
+    (as in its widgets), then the palette for regions only variants have."""
+    colors: dict[str, str] = {}
+    for value in cmp.variants.values():
+        for run in value.runs if isinstance(value, RunSet) else (value,):
+            for name, color in region_colors(run).items():
+                colors.setdefault(name, color)
+    return colors
+
+
+def comparison_lens_figure(cmp: Comparison, query: str | None = None) -> go.Figure:
+    """Tracked tokens per layer in each variant: rank (log scale, 1 = the
+    model's top prediction) on the left, probability on the right; a colour
+    per token, the baseline dashed. Values are `cmp.lens_deltas` with every
+    layer (means over the cases for RunSets)."""
+    query = cmp._query(query)
+    table = cmp.with_options(layers=None).lens_deltas
+    table = table[table["query"] == query]
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        shared_xaxes=True,
+        horizontal_spacing=0.08,
+        subplot_titles=("rank of the tracked tokens", "probability of the tracked tokens"),
+    )
+    for t, token in enumerate(cmp.tracked_tokens):
+        color = VARIANT_COLORS[t % len(VARIANT_COLORS)]
+        for v, name in enumerate(cmp.names):
+            rows = table[(table["variant"] == name) & (table["token"] == token)]
+            label = _label(f"{token!r} {name}")
+            dash = "dash" if v == 0 else VARIANT_DASHES[(v - 1) % len(VARIANT_DASHES)]
+            for col, column in ((1, "rank"), (2, "prob")):
+                figure.add_trace(
+                    go.Scatter(
+                        x=rows["layer"].to_numpy(),
+                        y=rows[column].to_numpy(),
+                        name=label,
+                        mode="lines+markers",
+                        marker={"size": 4},
+                        line={"color": color, "dash": dash, "width": 2},
+                        legendgroup=f"token{t}-variant{v}",
+                        showlegend=col == 1,
+                        hovertemplate=f"{label}<br>layer %{{x}}: {column} %{{y:.4g}}"
+                        "<extra></extra>",
+                    ),
+                    row=1,
+                    col=col,
+                )
+    if not cmp.tracked_tokens:
+        figure.add_annotation(
+            text="no tracked tokens<br>(regions: tracked_tokens)",
+            showarrow=False,
+            x=0.5,
+            y=0.5,
+            xref="paper",
+            yref="paper",
+        )
+    figure.update_yaxes(type="log", title_text="rank (log)", row=1, col=1)
+    figure.update_yaxes(title_text="probability", row=1, col=2)
+    figure.update_xaxes(title_text="layer")
+    figure.update_layout(
+        title=_label(f"Tracked tokens at query {query!r} (baseline dashed)"),
+        template="plotly_white",
+        height=440,
+        legend_title_text="token, variant",
+    )
+    return figure
+
+
+def aggregate_figure(
+    runsets: RunSet | Mapping[str, RunSet] | Sequence[RunSet],
+    query: str | int | None = None,
+    normalize: str = "raw",
+    regions: Sequence[str] | None = None,
+    *,
+    level: float = 0.95,
+    interval: str = "t",
+) -> go.Figure:
+    """Mean cooking curves of RunSets with their confidence bands (`RunSet.aggregate`).
+
+    One RunSet: a line per region in one panel. Several (a dict name ->
+    RunSet, or a list): one subplot per region, a line and band per set,
+    overlaid. `level` and `interval` ("t" or "bootstrap") set the band."""
+    sets = _named_sets(runsets)
+    tables = {
+        name: rs.aggregate(query, normalize, regions, level=level, interval=interval)
+        for name, rs in sets.items()
+    }
+    first = next(iter(sets.values()))
+    query_name = first._query(query)
+    band = f"{level:.0%} {interval}-interval of the mean over the cases"
+    if len(sets) == 1:
+        (table,) = tables.values()
+        colors = region_colors(first[0])
+        figure = go.Figure()
+        for region, rows in table.groupby("region", sort=False):
+            label = _label(region)
+            for trace in _line_with_band(
+                rows["layer"].to_numpy(),
+                rows["mean"].to_numpy(),
+                rows["low"].to_numpy(),
+                rows["high"].to_numpy(),
+                name=label,
+                color=colors[region],
+                group=region,
+                show_legend=True,
+                hover=label,
+            ):
+                figure.add_trace(trace)
+        n = len(first.cases)
+        figure.update_layout(
+            title=_label(f"Cooking curves of {n} cases at query {query_name!r} (bands: {band})"),
+            xaxis_title="layer",
+            yaxis_title=Y_TITLES[normalize],
+            legend_title_text="region (click to hide)",
+            template="plotly_white",
+            height=440,
+        )
+        return figure
+    names = list(dict.fromkeys(r for table in tables.values() for r in table["region"]))
+    title = f"Cooking curves per region at query {query_name!r} (bands: {band})"
+    figure = _facets(names, title, Y_TITLES[normalize])
+    for i, region in enumerate(names):
+        for s, (name, table) in enumerate(tables.items()):
+            rows = table[table["region"] == region]
+            label = _label(name)
+            for trace in _line_with_band(
+                rows["layer"].to_numpy(),
+                rows["mean"].to_numpy(),
+                rows["low"].to_numpy(),
+                rows["high"].to_numpy(),
+                name=label,
+                color=VARIANT_COLORS[s % len(VARIANT_COLORS)],
+                group=name,
+                show_legend=i == 0,
+                hover=f"{label}, {_label(region)}",
+            ):
+                figure.add_trace(trace, **_cell(i))
+    figure.update_layout(legend_title_text="run set (click to hide)")
+    return figure
+
+
+def _named_sets(runsets: object) -> dict[str, RunSet]:
+    if isinstance(runsets, RunSet):
+        return {"runs": runsets}
+    if isinstance(runsets, Mapping):
+        sets = {str(name): value for name, value in runsets.items()}
+    elif isinstance(runsets, Sequence) and not isinstance(runsets, str):
+        sets = {f"set {i}": value for i, value in enumerate(runsets)}
+    else:
+        sets = {}
+    if not sets or not all(isinstance(v, RunSet) for v in sets.values()):
+        raise TealeavesError(
+            "aggregate_figure takes a tw.RunSet, a dict name -> RunSet or a list of RunSets, got "
+            f"{type(runsets).__name__}. Wrap single runs as tw.RunSet([run, ...])."
+        )
+    return sets
