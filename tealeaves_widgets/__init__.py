@@ -33,6 +33,7 @@ from .loading import load_model
 from .prompt import Case, RenderedPrompt
 from .regions import Region, RegionSpec, load_regions
 from .run import Lens, RegionInfo, Run
+from .rundir import open_runs
 from .runfile import open_run
 from .runset import Generate, RunSet, load_cases
 
@@ -67,6 +68,7 @@ __all__ = [
     "load_model",
     "load_regions",
     "open_run",
+    "open_runs",
     "register_architecture",
 ]
 

@@ -70,8 +70,13 @@ def save_run(run: Run, path: str | PathLike[str]) -> Path:
             f"Could not encode the run's arrays as safetensors ({error}); got dtypes {dtypes}. "
             "Use numeric numpy arrays (float32 / int64) in the Run."
         ) from error
-    _write_atomic(path, data)
+    write_atomic(path, data)
     return path
+
+
+def run_digest(run: Run) -> str:
+    """The sha256 that `save_run` stores in the run's file (and `open_run` checks)."""
+    return _digest(_arrays(run), _fields(run))
 
 
 def open_run(path: str | PathLike[str]) -> Run:
@@ -174,12 +179,14 @@ def _digest(arrays: dict[str, NDArray], fields: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, fsync, then rename over `path`:
+    readers see the old file or the whole new one, never a part."""
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
         raise RunFileError(
-            f"Cannot write a run file into {path.parent} ({error.strerror or error}); "
+            f"Cannot write {path.name} into {path.parent} ({error.strerror or error}); "
             "create the folder first or choose a writable one."
         ) from error
     try:
@@ -194,7 +201,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
             os.unlink(temp)
         if isinstance(error, OSError):
             raise RunFileError(
-                f"Could not write the run file {path} ({error.strerror or error}); "
+                f"Could not write {path} ({error.strerror or error}); "
                 "check that the path is not a folder and that you may write there."
             ) from error
         raise

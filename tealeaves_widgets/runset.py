@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ from .errors import ChatTemplateError, TealeavesError
 from .prompt import Case
 from .run import Run
 from .stats import CURVE_STATS, IntervalOptions, curve_stats, mean_interval, pooled_sd
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 DEFAULT_BATCH_TOKENS = 4096
 """Padded tokens per batch in `Model.capture_many` (batch size x longest case)."""
@@ -394,6 +398,30 @@ class RunSet:
         )
         columns = {"mean": estimate.mean, "low": estimate.low, "high": estimate.high}
         return _tidy(names, "region", list(CURVE_STATS), "stat", columns, estimate.n)
+
+    def aggregate_figure(
+        self,
+        query: str | int | None = None,
+        normalize: str = "raw",
+        regions: Sequence[str] | str | None = None,
+        *,
+        level: float = 0.95,
+        interval: str = "t",
+    ) -> go.Figure:
+        """Static plotly figure of `aggregate(...)`: each region's mean curve
+        with its confidence band. `figures.aggregate_figure` overlays several
+        RunSets."""
+        from .figures import aggregate_figure
+
+        names = None if regions is None else self._regions(regions)
+        return aggregate_figure(self, query, normalize, names, level=level, interval=interval)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write every run to `directory` (one run file each) and an index.json;
+        `tw.open_runs(directory)` gives this RunSet back. Returns the directory."""
+        from .rundir import save_runs
+
+        return save_runs(self, directory)
 
     def __repr__(self) -> str:
         runs = self.runs[0]
