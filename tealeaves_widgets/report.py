@@ -521,7 +521,9 @@ def report_views(comparison: Comparison) -> list[tuple[str, Any]]:
         aggregate = getattr(widgets, "AggregateView", None)
         sets = {n: v for n, v in comparison.variants.items() if isinstance(v, RunSet)}
         if aggregate is not None and sets:
-            views.append(("Cooking curves over the cases, with confidence bands", aggregate(sets)))
+            opts = comparison.options
+            view = aggregate(sets, level=opts.level, interval=opts.interval)
+            views.append(("Cooking curves over the cases, with confidence bands", view))
         return views
     views = []
     for name in comparison.names:
