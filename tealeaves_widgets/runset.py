@@ -30,9 +30,6 @@ from .stats import CURVE_STATS, IntervalOptions, curve_stats, mean_interval, poo
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
-
 DEFAULT_BATCH_TOKENS = 4096
 """Padded tokens per batch in `Model.capture_many` (batch size x longest case)."""
 
@@ -401,23 +398,6 @@ class RunSet:
         )
         columns = {"mean": estimate.mean, "low": estimate.low, "high": estimate.high}
         return _tidy(names, "region", list(CURVE_STATS), "stat", columns, estimate.n)
-
-    def aggregate_figure(
-        self,
-        query: str | int | None = None,
-        normalize: str = "raw",
-        regions: Sequence[str] | str | None = None,
-        *,
-        level: float = 0.95,
-        interval: str = "t",
-    ) -> go.Figure:
-        """Static plotly figure of `aggregate(...)`: each region's mean curve
-        with its confidence band. `figures.aggregate_figure` overlays several
-        RunSets."""
-        from .figures import aggregate_figure
-
-        names = None if regions is None else self._regions(regions)
-        return aggregate_figure(self, query, normalize, names, level=level, interval=interval)
 
     def aggregate_figure(
         self,
