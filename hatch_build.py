@@ -23,6 +23,8 @@ STATIC_OUTPUTS = (
     "explorer.js",
     "curves_view.js",
     "lens_view.js",
+    "variant_diff.js",
+    "aggregate_view.js",
     "vendor/require.js",
     "vendor/html-manager-embed-amd.js",
 )

@@ -73,7 +73,15 @@ __all__ = [
 ]
 
 # The widgets load on first use (they import anywidget and ipywidgets, never torch).
-_WIDGETS = ("CurvesView", "Explorer", "LensView", "TokenHeatmap", "export_html")
+_WIDGETS = (
+    "AggregateView",
+    "CurvesView",
+    "Explorer",
+    "LensView",
+    "TokenHeatmap",
+    "VariantDiff",
+    "export_html",
+)
 __all__ += list(_WIDGETS)
 
 

@@ -521,6 +521,25 @@ class Comparison:
             f"  queries: {self.queries}\n  regions: {self.regions}"
         )
 
+    def diff_view(self, **options):
+        """The variant diff widget (`tw.VariantDiff`: query=, layer=, variant=,
+        options=); `display(cmp)` shows one. Imports the widgets on first use."""
+        from .widgets import VariantDiff
+
+        return VariantDiff(self, **options)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """In a Jupyter kernel a comparison displays as a `VariantDiff`."""
+        from .run import _in_kernel
+
+        if not _in_kernel():
+            return {"text/plain": repr(self)}
+        try:
+            from .widgets.display import widget_bundle
+        except ImportError:  # widgets not installed: the text is all we can show
+            return {"text/plain": repr(self)}
+        return widget_bundle(self.diff_view(), repr(self), include, exclude)
+
     # -- engine -----------------------------------------------------------------
 
     def _variant(self, name: str) -> str:

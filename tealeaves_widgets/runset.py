@@ -435,6 +435,26 @@ class RunSet:
             + f")\n  queries: {list(self.queries)}\n  regions: {list(self.region_names)}"
         )
 
+    def aggregate_view(self, **options):
+        """Mean curves with confidence bands, as a widget (`tw.AggregateView`:
+        query=, layer=, normalize=, band=, level=, interval=); `display(runset)`
+        shows one. Imports the widgets on first use."""
+        from .widgets import AggregateView
+
+        return AggregateView(self, **options)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """In a Jupyter kernel a run set displays as an `AggregateView`."""
+        from .run import _in_kernel
+
+        if not _in_kernel():
+            return {"text/plain": repr(self)}
+        try:
+            from .widgets.display import widget_bundle
+        except ImportError:  # widgets not installed: the text is all we can show
+            return {"text/plain": repr(self)}
+        return widget_bundle(self.aggregate_view(), repr(self), include, exclude)
+
 
 def _tidy(
     items: Sequence,

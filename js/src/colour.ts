@@ -80,3 +80,38 @@ export function rankOf(row: Float32Array, index: number): number {
   for (let i = 0; i < row.length; i++) if (row[i] > w) rank++;
   return rank;
 }
+
+// Diverging, for signed changes: blue (less) through white (0) to red (more),
+// close to ColorBrewer's RdBu reversed. Index DIVERGING_CENTRE is white.
+const DIVERGING_ANCHORS: [number, number, number][] = [
+  [33, 102, 172],
+  [103, 169, 207],
+  [209, 229, 240],
+  [255, 255, 255],
+  [253, 219, 199],
+  [239, 138, 98],
+  [178, 24, 43],
+];
+
+/** 255 CSS colours from -vmax (0) through 0 (DIVERGING_CENTRE) to +vmax (254). */
+export const DIVERGING: string[] = [];
+export const DIVERGING_DARK: boolean[] = [];
+export const DIVERGING_CENTRE = 127;
+for (let i = 0; i < 2 * DIVERGING_CENTRE + 1; i++) {
+  const x = (i / (2 * DIVERGING_CENTRE)) * (DIVERGING_ANCHORS.length - 1);
+  const k = Math.min(Math.floor(x), DIVERGING_ANCHORS.length - 2);
+  const f = x - k;
+  const [a, b] = [DIVERGING_ANCHORS[k], DIVERGING_ANCHORS[k + 1]];
+  const [r, g, bl] = [0, 1, 2].map((c) => Math.round(a[c] + f * (b[c] - a[c])));
+  DIVERGING.push(`rgb(${r}, ${g}, ${bl})`);
+  DIVERGING_DARK.push(0.299 * r + 0.587 * g + 0.114 * bl < 140);
+}
+
+/** Index into DIVERGING of a signed value on a scale symmetric around 0
+ * (clipped at +-vmax); -1 for NaN, the centre when vmax is not positive. */
+export function divergingIndex(value: number, vmax: number): number {
+  if (Number.isNaN(value)) return -1;
+  if (!(vmax > 0)) return DIVERGING_CENTRE;
+  const t = Math.max(-1, Math.min(1, value / vmax));
+  return Math.round(DIVERGING_CENTRE + t * DIVERGING_CENTRE);
+}

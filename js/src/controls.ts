@@ -83,3 +83,117 @@ export class SelectionBar {
     for (const cleanup of this.cleanups.splice(0)) cleanup();
   }
 }
+
+const PLAY_INTERVAL_MS = 350;
+
+/** The explorer's layer control for views without a heatmap: a play button,
+ * a range slider (class tw-layer) and "layer k / N-1", synced as `layer`. */
+export class LayerSlider {
+  readonly root: HTMLLabelElement;
+  readonly slider: HTMLInputElement;
+  private label: HTMLSpanElement;
+  private play: HTMLButtonElement;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private cleanups: (() => void)[] = [];
+
+  constructor(
+    private model: AnyModel<{ layer: number }>,
+    private nLayers: number,
+  ) {
+    this.root = h("label");
+    this.play = this.root.appendChild(h("button", "tw-play", "\u25b6"));
+    this.play.type = "button";
+    this.play.title = "Play through the layers";
+    this.slider = this.root.appendChild(h("input", "tw-layer"));
+    this.slider.type = "range";
+    this.slider.min = "0";
+    this.slider.max = String(nLayers - 1);
+    this.slider.step = "1";
+    this.slider.setAttribute("aria-label", "layer");
+    this.label = this.root.appendChild(h("span", "tw-layer-label"));
+    const input = () => this.set(Number(this.slider.value));
+    const click = () => (this.timer ? this.stop() : this.start());
+    this.slider.addEventListener("input", input);
+    this.play.addEventListener("click", click);
+    const changed = () => this.sync();
+    model.on("change:layer", changed);
+    this.cleanups.push(
+      () => this.slider.removeEventListener("input", input),
+      () => this.play.removeEventListener("click", click),
+      () => model.off("change:layer", changed),
+    );
+    this.sync();
+  }
+
+  /** The selected layer, clamped to the runs' layers. */
+  get layer(): number {
+    return Math.min(Math.max(this.model.get("layer") | 0, 0), this.nLayers - 1);
+  }
+
+  private set(layer: number): void {
+    this.model.set("layer", layer);
+    this.model.save_changes();
+  }
+
+  private start(): void {
+    if (this.layer >= this.nLayers - 1) this.set(0);
+    this.play.textContent = "\u23f8";
+    this.timer = setInterval(() => (this.layer >= this.nLayers - 1 ? this.stop() : this.set(this.layer + 1)), PLAY_INTERVAL_MS);
+  }
+
+  private stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.play.textContent = "\u25b6";
+  }
+
+  sync(): void {
+    this.slider.value = String(this.layer);
+    this.label.textContent = `layer ${this.layer} / ${this.nLayers - 1}`;
+  }
+
+  destroy(): void {
+    this.stop();
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+  }
+}
+
+/** A labelled <select> bound to one key of the model, in both directions. */
+export class ModelSelect<State, K extends keyof State> {
+  readonly root: HTMLLabelElement;
+  readonly select: HTMLSelectElement;
+  private cleanups: (() => void)[] = [];
+
+  constructor(
+    model: AnyModel<State>,
+    key: K,
+    label: string,
+    className: string,
+    choices: [State[K], string][],
+  ) {
+    this.root = h("label", "", `${label} `);
+    this.select = this.root.appendChild(h("select", className));
+    // a string value is its option's value (so a test can pick it by name)
+    const keys = choices.map(([value], i) => (typeof value === "string" ? value : `#${i}`));
+    choices.forEach(([, text], i) => this.select.appendChild(option(keys[i], text)));
+    const change = () => {
+      model.set(key, choices[keys.indexOf(this.select.value)][0]);
+      model.save_changes();
+    };
+    const sync = () => {
+      const index = choices.findIndex(([value]) => value === model.get(key));
+      this.select.value = keys[Math.max(index, 0)];
+    };
+    this.select.addEventListener("change", change);
+    model.on(`change:${String(key)}`, sync);
+    this.cleanups.push(
+      () => this.select.removeEventListener("change", change),
+      () => model.off(`change:${String(key)}`, sync),
+    );
+    sync();
+  }
+
+  destroy(): void {
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+  }
+}

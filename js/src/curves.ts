@@ -72,13 +72,13 @@ export function normalize(mass: Float64Array, nLayers: number, sizes: number[], 
   return out;
 }
 
-function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number> = {}): SVGElementTagNameMap[K] {
+export function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number> = {}): SVGElementTagNameMap[K] {
   const node = document.createElementNS(SVG, tag);
   for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
   return node;
 }
 
-function format(value: number): string {
+export function format(value: number): string {
   if (!Number.isFinite(value)) return "\u2013";
   return Math.abs(value) >= 0.01 || value === 0 ? value.toFixed(3) : value.toExponential(1);
 }

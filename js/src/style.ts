@@ -58,6 +58,23 @@ export const CSS = `
 .tw-lens-p { color: #555; }
 .tw-num { text-align: right; font-variant-numeric: tabular-nums; }
 .tw-top { color: #0a7a2f; font-weight: 600; }
+.tw-diff-title { color: #555; font-size: 12px; margin: 0 0 4px; }
+.tw-diff { display: grid; grid-template-columns: 1fr 1fr; column-gap: 0; padding: 0; }
+.tw-diff-row { display: contents; }
+.tw-diff-cell { padding: 1px 8px; min-width: 0; border-right: 1px solid #e3e3e3; }
+.tw-diff-row > .tw-diff-cell:last-child { border-right: none; }
+.tw-diff-head > .tw-diff-cell { position: sticky; top: 0; z-index: 1; background: #f6f8fa; color: #555; font: 12px/1.6 system-ui, sans-serif;
+  border-bottom: 1px solid #e3e3e3; white-space: normal; }
+.tw-diff-change > .tw-diff-cell:first-child { background: #fff5f5; box-shadow: inset 3px 0 0 #cf222e; }
+.tw-diff-change > .tw-diff-cell:last-child { background: #f3fff5; box-shadow: inset 3px 0 0 #1a7f37; }
+.tw-tok.tw-del { outline: 1px dashed #cf222e; text-decoration: line-through; text-decoration-color: #cf222e; }
+.tw-tok.tw-ins { outline: 1px dashed #1a7f37; }
+.tw-swatch.tw-dashed { background: repeating-linear-gradient(to right, currentColor 0 5px, transparent 5px 8px); }
+.tw-chart-grid { display: flex; flex-wrap: wrap; gap: 6px 10px; }
+.tw-region-title { display: flex; gap: 5px; align-items: center; font-size: 12px; color: #333; }
+.tw-delta-table td, .tw-tracked-table td { cursor: default; }
+.tw-lens-table tr.tw-significant td { background: #fff8c5; font-weight: 600; }
+.tw-aggregate-readout { margin-top: 8px; display: inline-block; }
 `;
 
 export function addStyle(root: HTMLElement): void {

@@ -31,8 +31,10 @@ from typing import Any
 import ipywidgets
 from ipywidgets.embed import dependency_state, embed_data, escape_script
 
+from ..compare import Comparison
 from ..errors import TealeavesError
 from ..run import Run
+from ..runset import RunSet
 from ._bundle import BUILD_HINT, STATIC
 
 _ANYWIDGET_DEFINE = re.compile(r'define\(\s*\[\s*"@jupyter-widgets/base"\s*\]\s*,')
@@ -108,6 +110,14 @@ def _widgets(obj: Any) -> list[ipywidgets.Widget]:
         from .explorer import Explorer
 
         return [Explorer(obj)]
+    if isinstance(obj, Comparison):
+        from .diff import VariantDiff
+
+        return [VariantDiff(obj)]
+    if isinstance(obj, RunSet):  # before the iterables: a RunSet iterates over its runs
+        from .aggregate import AggregateView
+
+        return [AggregateView(obj)]
     if isinstance(obj, ipywidgets.Widget):
         return [obj]
     if isinstance(obj, Iterable) and not isinstance(obj, (str, bytes)):
@@ -115,13 +125,15 @@ def _widgets(obj: Any) -> list[ipywidgets.Widget]:
         if widgets:
             return widgets
     raise ExportError(
-        f"export_html expects a widget, a Run or a list of them, got {type(obj).__name__}."
+        "export_html expects a widget, a Run, a RunSet, a Comparison or a list of them, got "
+        f"{type(obj).__name__}."
     )
 
 
 def page_html(obj: Any, title: str | None = None) -> str:
     """The standalone page of `obj`: a widget, a Run (shown in an `Explorer`),
-    or a list of them."""
+    a Comparison (a `VariantDiff`), a RunSet (an `AggregateView`), or a list
+    of them."""
     views = _widgets(obj)
     # only these widgets: by default ipywidgets embeds every live widget
     state = dependency_state(views, drop_defaults=False)
@@ -293,7 +305,8 @@ def notebook_html(notebook: Any, title: str | None = None) -> str:
 def export_html(obj: Any, path: str | PathLike[str], title: str | None = None) -> Path:
     """Write one HTML file that renders with no kernel and makes no network
     request, and return its path. `obj` is a widget, a Run (shown in an
-    `Explorer`), a list of them, or an executed notebook: a path to an
+    `Explorer`), a Comparison (a `VariantDiff`), a RunSet (an `AggregateView`),
+    a list of them, or an executed notebook: a path to an
     .ipynb file or an nbformat node, whose widgets must have saved state."""
     path = Path(path)
     page = notebook_html(obj, title) if _is_notebook(obj) else page_html(obj, title)

@@ -1,0 +1,182 @@
+// A small SVG line chart over the layers: curves with optional bands (a mean
+// and its interval), dashed or solid, and a cursor at the selected layer.
+// Clicking or dragging on it picks a layer. Used by the variant diff and the
+// aggregate view; the explorer's CurvesPanel draws plain curves itself.
+
+import { format, svg } from "./curves";
+
+export interface Series {
+  label: string;
+  color: string;
+  /** (layer,) values; NaN leaves a gap. */
+  values: ArrayLike<number>;
+  /** (layer,) band edges, or null for no band (NaN where unknown). */
+  low: ArrayLike<number> | null;
+  high: ArrayLike<number> | null;
+  dashed?: boolean;
+}
+
+export interface ChartSize {
+  width: number;
+  height: number;
+}
+
+/** Line colours of variants or sets: a baseline grey (drawn dashed), then distinct hues. */
+export const VARIANT_COLOURS = ["#57606a", "#cf222e", "#0969da", "#1a7f37", "#8250df", "#bf8700", "#e16f24", "#1b7c83"];
+
+/** Colour of variant `v`; 0 is the baseline's grey. */
+export function variantColour(v: number): string {
+  return v === 0 ? VARIANT_COLOURS[0] : VARIANT_COLOURS[1 + ((v - 1) % (VARIANT_COLOURS.length - 1))];
+}
+
+const MARGIN = { left: 44, right: 10, top: 8, bottom: 26 };
+
+/** Runs of consecutive layers where every given array is finite. */
+export function finiteRuns(n: number, ...arrays: ArrayLike<number>[]): [number, number][] {
+  const runs: [number, number][] = [];
+  let start = -1;
+  for (let l = 0; l <= n; l++) {
+    const ok = l < n && arrays.every((a) => Number.isFinite(a[l]));
+    if (ok && start < 0) start = l;
+    if (!ok && start >= 0) {
+      runs.push([start, l]);
+      start = -1;
+    }
+  }
+  return runs;
+}
+
+export class BandChart {
+  readonly root: SVGSVGElement;
+  private layer = 0;
+  private yMin = 0;
+  private yMax = 1;
+  private content: SVGGElement;
+  private cursor: SVGLineElement;
+  private yLabels: SVGTextElement[] = [];
+  private cleanups: (() => void)[] = [];
+
+  constructor(
+    private nLayers: number,
+    private size: ChartSize,
+    onLayer: (layer: number) => void,
+  ) {
+    const { width, height } = size;
+    this.root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "tw-chart tw-band-chart" });
+    this.buildAxes();
+    this.content = this.root.appendChild(svg("g", { class: "tw-series" }));
+    this.cursor = this.root.appendChild(
+      svg("line", { y1: MARGIN.top, y2: height - MARGIN.bottom, stroke: "#1f6feb", "stroke-width": 1.5, class: "tw-cursor" }),
+    );
+    const layerAt = (event: PointerEvent) => {
+      const box = this.root.getBoundingClientRect();
+      const x = ((event.clientX - box.left) / Math.max(box.width, 1)) * width;
+      const span = width - MARGIN.left - MARGIN.right;
+      const layer = Math.round(((x - MARGIN.left) / span) * (nLayers - 1));
+      return Math.min(Math.max(layer, 0), nLayers - 1);
+    };
+    const down = (event: PointerEvent) => onLayer(layerAt(event));
+    const move = (event: PointerEvent) => {
+      if (event.buttons & 1) onLayer(layerAt(event));
+    };
+    this.root.addEventListener("pointerdown", down);
+    this.root.addEventListener("pointermove", move);
+    this.cleanups.push(
+      () => this.root.removeEventListener("pointerdown", down),
+      () => this.root.removeEventListener("pointermove", move),
+    );
+  }
+
+  x(layer: number): number {
+    const span = Math.max(this.nLayers - 1, 1);
+    return MARGIN.left + (layer / span) * (this.size.width - MARGIN.left - MARGIN.right);
+  }
+
+  y(value: number): number {
+    const { height } = this.size;
+    const range = this.yMax - this.yMin || 1;
+    return height - MARGIN.bottom - ((value - this.yMin) / range) * (height - MARGIN.top - MARGIN.bottom);
+  }
+
+  private buildAxes(): void {
+    const { width, height } = this.size;
+    const bottom = height - MARGIN.bottom;
+    this.root.appendChild(svg("line", { x1: MARGIN.left, x2: width - MARGIN.right, y1: bottom, y2: bottom, stroke: "#999" }));
+    this.root.appendChild(svg("line", { x1: MARGIN.left, x2: MARGIN.left, y1: MARGIN.top, y2: bottom, stroke: "#999" }));
+    const last = this.nLayers - 1;
+    const step = Math.max(1, Math.ceil(last / 5));
+    for (let layer = 0; layer <= last; layer += step) {
+      const tick = this.root.appendChild(svg("text", { x: this.x(layer), y: bottom + 13, "text-anchor": "middle", class: "tw-tick" }));
+      tick.textContent = String(layer);
+    }
+    for (const fraction of [0, 0.5, 1]) {
+      const y = bottom - fraction * (bottom - MARGIN.top);
+      this.root.appendChild(svg("line", { x1: MARGIN.left - 3, x2: width - MARGIN.right, y1: y, y2: y, stroke: "#eee" }));
+      this.yLabels.push(this.root.appendChild(svg("text", { x: MARGIN.left - 5, y: y + 4, "text-anchor": "end", class: "tw-tick" })));
+    }
+  }
+
+  /** Draw these series (replacing the previous ones), scaled to fit them and 0. */
+  draw(series: Series[]): void {
+    let low = 0;
+    let high = 0;
+    for (const s of series) {
+      for (const a of [s.values, s.low, s.high]) {
+        if (!a) continue;
+        for (let l = 0; l < this.nLayers; l++) {
+          const v = a[l];
+          if (Number.isFinite(v)) {
+            low = Math.min(low, v);
+            high = Math.max(high, v);
+          }
+        }
+      }
+    }
+    this.yMin = low;
+    this.yMax = high > low ? high : low + 1;
+    this.yLabels.forEach((label, i) => (label.textContent = format(this.yMin + [0, 0.5, 1][i] * (this.yMax - this.yMin))));
+    this.content.replaceChildren();
+    if (this.yMin < 0) {
+      const zero = this.y(0).toFixed(1);
+      this.content.appendChild(svg("line", { x1: MARGIN.left, x2: this.size.width - MARGIN.right, y1: zero, y2: zero, stroke: "#bbb", "stroke-dasharray": "2 2" }));
+    }
+    for (const s of series) {
+      if (s.low && s.high) {
+        for (const [a, b] of finiteRuns(this.nLayers, s.low, s.high)) {
+          const points: string[] = [];
+          for (let l = a; l < b; l++) points.push(this.point(l, s.high[l]));
+          for (let l = b - 1; l >= a; l--) points.push(this.point(l, s.low[l]));
+          const band = this.content.appendChild(svg("polygon", { points: points.join(" "), fill: s.color, "fill-opacity": 0.16, stroke: "none", class: "tw-band" }));
+          band.appendChild(svg("title")).textContent = `${s.label} (band)`;
+        }
+      }
+    }
+    for (const s of series) {
+      for (const [a, b] of finiteRuns(this.nLayers, s.values)) {
+        const points: string[] = [];
+        for (let l = a; l < b; l++) points.push(this.point(l, s.values[l]));
+        const attributes: Record<string, string | number> = { points: points.join(" "), fill: "none", stroke: s.color, "stroke-width": 1.8, class: "tw-line" };
+        if (s.dashed) attributes["stroke-dasharray"] = "5 3";
+        const line = this.content.appendChild(svg("polyline", attributes));
+        line.dataset.series = s.label;
+        line.appendChild(svg("title")).textContent = s.label;
+      }
+    }
+    this.setLayer(this.layer);
+  }
+
+  private point(layer: number, value: number): string {
+    return `${this.x(layer).toFixed(1)},${this.y(value).toFixed(1)}`;
+  }
+
+  setLayer(layer: number): void {
+    this.layer = layer;
+    const x = this.x(layer).toFixed(1);
+    this.cursor.setAttribute("x1", x);
+    this.cursor.setAttribute("x2", x);
+  }
+
+  destroy(): void {
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+  }
+}

@@ -1,0 +1,604 @@
+// Variant diff: a Comparison in one view.
+//
+// - the baseline's and one variant's prompt side by side, aligned by the token
+//   diff (shared text on the same row, deleted and inserted text marked), each
+//   token shaded by the change of the attention it gets at the selected layer
+//   and query (diverging scale, symmetric around 0), or by its own attention;
+// - cooking curves, one small chart per region, every variant overlaid
+//   (baseline dashed; the band is the interval of the mean with RunSets);
+// - the delta table (Comparison.deltas at the query, the rows of the selected
+//   layer or its band; significant rows highlighted) and the tracked tokens
+//   (Comparison.lens_deltas).
+// One layer slider and query selector drive all of it, as in the explorer.
+
+import { BandChart, type Series, variantColour } from "./bands";
+import { COLOURS, DARK, DIVERGING, DIVERGING_DARK, divergingIndex } from "./colour";
+import { LayerSlider, ModelSelect } from "./controls";
+import {
+  type Alignment,
+  type DiffPayload,
+  type DiffRun,
+  OP_DELETE,
+  OP_EQUAL,
+  OP_INSERT,
+  attentionRow,
+  decodeDiff,
+  tokenShades,
+} from "./compare_wire";
+import { format } from "./curves";
+import { displayText } from "./heatmap";
+import { type AnyModel, type RenderProps, h, mount } from "./model";
+import { addStyle } from "./style";
+
+export interface DiffState {
+  payload: unknown;
+  layer: number;
+  query: string;
+  variant: string;
+  case: number;
+  hidden: string[];
+  scale: "linear" | "layer";
+  token_colour: "delta" | "attention";
+  mask_sink: boolean;
+}
+
+/** A variant's name, marked as the baseline when it is one and its name does not say so. */
+export function baselineName(name: string, v: number): string {
+  return v === 0 && name !== "baseline" ? `${name} (baseline)` : name;
+}
+
+function percent(value: number): string {
+  return Number.isFinite(value) ? `${value >= 0 ? "+" : ""}${(100 * value).toFixed(1)}%` : "\u2013";
+}
+
+function signed(value: number): string {
+  if (!Number.isFinite(value)) return "\u2013";
+  return (value > 0 ? "+" : "") + format(value);
+}
+
+function cell(row: HTMLTableRowElement, text: string, className = ""): HTMLTableCellElement {
+  return row.appendChild(h("td", className, text));
+}
+
+interface Side {
+  run: DiffRun;
+  spans: HTMLSpanElement[]; // by token position (absent positions stay undefined)
+  values: Float64Array; // shade per position, NaN for none
+}
+
+export class VariantDiffView {
+  readonly root: HTMLDivElement;
+  readonly p: DiffPayload;
+  private slider: LayerSlider;
+  private selects: { destroy(): void }[] = [];
+  private maskBox!: HTMLInputElement;
+  private tokenBox!: HTMLDivElement;
+  private scaleBar!: HTMLSpanElement;
+  private scaleLow!: HTMLSpanElement;
+  private scaleHigh!: HTMLSpanElement;
+  private scaleNote!: HTMLSpanElement;
+  private tip!: HTMLDivElement;
+  private left: Side | null = null;
+  private right: Side | null = null;
+  private alignment: Alignment | null = null;
+  private vmax = 0;
+  private charts: BandChart[] = [];
+  private chartBoxes: HTMLDivElement[] = [];
+  private regionBoxes: HTMLInputElement[] = [];
+  private tableBody!: HTMLTableSectionElement;
+  private tableTitle!: HTMLSpanElement;
+  private lensBody: HTMLTableSectionElement | null = null;
+  private cleanups: (() => void)[] = [];
+
+  constructor(
+    private model: AnyModel<DiffState>,
+    el: HTMLElement,
+  ) {
+    this.p = decodeDiff(model.get("payload"));
+    this.root = h("div", "tw-root tw-diff-view");
+    addStyle(this.root);
+    this.root.appendChild(h("div", "tw-diff-title", this.title()));
+    const bar = this.root.appendChild(h("div", "tw-controls"));
+    this.slider = new LayerSlider(model, this.p.nLayers);
+    bar.appendChild(this.slider.root);
+    this.buildSelects(bar);
+    this.buildScaleLegend();
+    this.tokenBox = this.root.appendChild(h("div", "tw-text tw-diff"));
+    this.tip = this.root.appendChild(h("div", "tw-tip"));
+    const panels = this.root.appendChild(h("div", "tw-panels"));
+    panels.appendChild(this.buildCurves());
+    panels.appendChild(this.buildTable());
+    if (this.p.lens && this.p.trackedTokens.length) panels.appendChild(this.buildLens());
+    el.replaceChildren(this.root);
+    Object.defineProperty(this.root, "tealeavesView", { value: this, configurable: true });
+    this.listen();
+    this.buildTokens();
+    this.updateCurves();
+    this.updateTables();
+  }
+
+  // -- selection -----------------------------------------------------------------
+
+  get layer(): number {
+    return this.slider.layer;
+  }
+
+  get query(): number {
+    const index = this.p.queries.indexOf(this.model.get("query"));
+    return index >= 0 ? index : this.p.defaultQuery;
+  }
+
+  /** Index of the variant set against the baseline (>= 1). */
+  get variant(): number {
+    const index = this.p.variants.indexOf(this.model.get("variant"));
+    return index >= 1 ? index : 1;
+  }
+
+  /** Index into payload.cases of the case shown. */
+  get caseIndex(): number {
+    const index = this.p.cases.findIndex((c) => c.case === this.model.get("case"));
+    return Math.max(index, 0);
+  }
+
+  private get hidden(): boolean[] {
+    const names = new Set(this.model.get("hidden") ?? []);
+    return this.p.regions.map((r) => names.has(r.name));
+  }
+
+  private title(): string {
+    const p = this.p;
+    const sides = p.variants.map((name, v) => `${baselineName(name, v)}${p.sets[v] ? " [RunSet]" : ""}`);
+    return `Comparing ${sides.join(" \u00b7 ")} \u2014 ${p.modelId}, attention mass normalize=${p.options.normalize}`;
+  }
+
+  // -- building --------------------------------------------------------------------
+
+  private buildSelects(bar: HTMLElement): void {
+    const p = this.p;
+    const add = <K extends keyof DiffState>(key: K, label: string, className: string, choices: [DiffState[K], string][]) => {
+      const select = new ModelSelect(this.model, key, label, className, choices);
+      bar.appendChild(select.root);
+      this.selects.push(select);
+    };
+    add("query", "query", "tw-query-select", p.queries.map((q) => [q, q]));
+    if (p.variants.length > 2) add("variant", "variant", "tw-variant-select", p.variants.slice(1).map((v) => [v, v]));
+    if (p.sets.some(Boolean)) {
+      add("case", "case", "tw-case-select", p.cases.map((c) => [c.case, p.caseLabels[c.case] ?? `case ${c.case}`]));
+    }
+    add("token_colour", "shade", "tw-colour-select", [
+      ["delta", "change of attention"],
+      ["attention", "attention (each side)"],
+    ]);
+    add("scale", "scale", "tw-scale-select", [
+      ["linear", "fixed over layers"],
+      ["layer", "per layer"],
+    ]);
+    const mask = bar.appendChild(h("label"));
+    this.maskBox = mask.appendChild(h("input", "tw-mask-sink"));
+    this.maskBox.type = "checkbox";
+    mask.append("mask first token");
+    mask.title = "Leave the first token (the attention sink) out of the colour scale";
+  }
+
+  private buildScaleLegend(): void {
+    const legend = this.root.appendChild(h("div", "tw-legend"));
+    const scale = legend.appendChild(h("span", "tw-chip"));
+    this.scaleLow = scale.appendChild(h("span", "tw-bar-label"));
+    this.scaleBar = scale.appendChild(h("span", "tw-bar"));
+    this.scaleHigh = scale.appendChild(h("span", "tw-bar-label"));
+    this.scaleNote = legend.appendChild(h("span", "tw-bar-label"));
+    const del = legend.appendChild(h("span", "tw-chip"));
+    del.appendChild(h("span", "tw-tok tw-del", "deleted"));
+    const ins = legend.appendChild(h("span", "tw-chip"));
+    ins.appendChild(h("span", "tw-tok tw-ins", "inserted"));
+  }
+
+  private buildCurves(): HTMLDivElement {
+    const p = this.p;
+    const panel = h("div", "tw-panel tw-diff-curves");
+    const header = panel.appendChild(h("div", "tw-panel-header"));
+    header.appendChild(h("b", "", "Cooking curves"));
+    header.append(` attention mass per region (${p.options.normalize})`);
+    const variants = panel.appendChild(h("div", "tw-legend"));
+    p.variants.forEach((name, v) => {
+      const chip = variants.appendChild(h("span", "tw-chip"));
+      const swatch = chip.appendChild(h("span", v === 0 ? "tw-swatch tw-dashed" : "tw-swatch"));
+      swatch.style.color = variantColour(v);
+      if (v !== 0) swatch.style.backgroundColor = variantColour(v);
+      chip.append(baselineName(name, v));
+    });
+    if (p.sets.some(Boolean)) variants.appendChild(h("span", "tw-bar-label", `bands: ${Math.round(p.options.level * 100)}% ${p.options.interval} interval of the mean`));
+    const regions = panel.appendChild(h("div", "tw-legend"));
+    const grid = panel.appendChild(h("div", "tw-chart-grid"));
+    p.regions.forEach((region, r) => {
+      const chip = regions.appendChild(h("label", "tw-chip tw-curve-chip"));
+      const box = chip.appendChild(h("input", "tw-visible"));
+      box.type = "checkbox";
+      box.title = `Show or hide the chart of ${region.name}`;
+      chip.appendChild(h("span", "tw-swatch")).style.backgroundColor = region.color;
+      chip.append(region.name);
+      this.on(box, "change", () => this.setHidden(r, !box.checked));
+      this.regionBoxes.push(box);
+      const box2 = grid.appendChild(h("div", "tw-region-chart"));
+      const title = box2.appendChild(h("div", "tw-region-title"));
+      title.appendChild(h("span", "tw-swatch")).style.backgroundColor = region.color;
+      title.append(region.name);
+      const chart = new BandChart(p.nLayers, { width: 250, height: 140 }, (layer) => this.setLayer(layer));
+      box2.appendChild(chart.root);
+      this.charts.push(chart);
+      this.chartBoxes.push(box2);
+    });
+    return panel;
+  }
+
+  private buildTable(): HTMLDivElement {
+    const panel = h("div", "tw-panel tw-diff-table");
+    const header = panel.appendChild(h("div", "tw-panel-header"));
+    header.appendChild(h("b", "", "Deltas"));
+    this.tableTitle = header.appendChild(h("span"));
+    const scroll = panel.appendChild(h("div", "tw-lens-scroll"));
+    const table = scroll.appendChild(h("table", "tw-lens-table tw-delta-table"));
+    const head = table.appendChild(h("thead")).appendChild(h("tr"));
+    const level = `${Math.round(this.p.options.level * 100)}% interval`;
+    for (const name of ["variant", "region", "layer", "baseline", "mass", "\u0394", level, "rel.", "n"]) head.appendChild(h("th", "", name));
+    this.tableBody = table.appendChild(h("tbody"));
+    panel.appendChild(h("div", "tw-bar-label", "* the interval of \u0394 excludes 0 (highlighted); ~ within twice the seed noise"));
+    return panel;
+  }
+
+  private buildLens(): HTMLDivElement {
+    const panel = h("div", "tw-panel tw-diff-lens");
+    const header = panel.appendChild(h("div", "tw-panel-header"));
+    header.appendChild(h("b", "", "Tracked tokens"));
+    header.append(" logit-lens rank and probability");
+    const table = panel.appendChild(h("table", "tw-lens-table tw-tracked-table"));
+    const head = table.appendChild(h("thead")).appendChild(h("tr"));
+    for (const name of ["token", "variant", "layer", "rank", "\u0394rank", "p", "\u0394p"]) head.appendChild(h("th", "", name));
+    this.lensBody = table.appendChild(h("tbody"));
+    return panel;
+  }
+
+  // -- events ------------------------------------------------------------------------
+
+  private on(target: EventTarget, type: string, handler: (event: any) => void): void {
+    target.addEventListener(type, handler);
+    this.cleanups.push(() => target.removeEventListener(type, handler));
+  }
+
+  private onModel(event: string, handler: () => void): void {
+    this.model.on(event, handler);
+    this.cleanups.push(() => this.model.off(event, handler));
+  }
+
+  private listen(): void {
+    this.on(this.maskBox, "change", () => {
+      this.model.set("mask_sink", this.maskBox.checked);
+      this.model.save_changes();
+    });
+    this.on(this.tokenBox, "mouseover", (e: MouseEvent) => this.showTip(e));
+    this.on(this.tokenBox, "mouseleave", () => (this.tip.style.display = "none"));
+    this.onModel("change:layer", () => {
+      this.paint();
+      for (const chart of this.charts) chart.setLayer(this.layer);
+      this.updateTables();
+    });
+    this.onModel("change:query", () => {
+      this.markQueries();
+      this.rescale();
+      this.updateCurves();
+      this.updateTables();
+    });
+    for (const key of ["variant", "case"]) this.onModel(`change:${key}`, () => this.buildTokens());
+    for (const key of ["scale", "token_colour", "mask_sink"]) this.onModel(`change:${key}`, () => this.rescale());
+    this.onModel("change:hidden", () => {
+      this.updateCurves();
+      this.updateTables();
+    });
+  }
+
+  private setLayer(layer: number): void {
+    if (layer === this.layer) return;
+    this.model.set("layer", layer);
+    this.model.save_changes();
+  }
+
+  private setHidden(r: number, hide: boolean): void {
+    const hidden = this.hidden;
+    hidden[r] = hide;
+    this.model.set("hidden", this.p.regions.filter((_, i) => hidden[i]).map((region) => region.name));
+    this.model.save_changes();
+  }
+
+  destroy(): void {
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    for (const select of this.selects) select.destroy();
+    for (const chart of this.charts) chart.destroy();
+    this.slider.destroy();
+  }
+
+  // -- tokens ------------------------------------------------------------------------
+
+  /** (Re)build the two aligned prompts for the selected variant and case. */
+  private buildTokens(): void {
+    const p = this.p;
+    const entry = p.cases[this.caseIndex];
+    const v = this.variant;
+    const alignment = entry.alignments[v];
+    if (!alignment) throw new Error(`No alignment for variant ${p.variants[v]}.`);
+    this.alignment = alignment;
+    const base = p.runs[entry.runs[0]];
+    const other = p.runs[entry.runs[v]];
+    this.left = { run: base, spans: new Array(base.nTokens), values: new Float64Array(base.nTokens) };
+    this.right = { run: other, spans: new Array(other.nTokens), values: new Float64Array(other.nTokens) };
+    const box = this.tokenBox;
+    box.replaceChildren();
+    let inserted = 0;
+    let deleted = 0;
+    for (const op of alignment.op) {
+      if (op === OP_INSERT) inserted++;
+      else if (op === OP_DELETE) deleted++;
+    }
+    const head = box.appendChild(h("div", "tw-diff-row tw-diff-head"));
+    head.appendChild(h("div", "tw-diff-cell", `${baselineName(p.variants[0], 0)}: ${base.nTokens} tokens, ${deleted} deleted`));
+    head.appendChild(h("div", "tw-diff-cell", `${p.variants[v]}: ${other.nTokens} tokens, ${inserted} inserted`));
+    // rows: runs of shared tokens, broken after each line break, and runs of changes
+    let row: { left: HTMLDivElement; right: HTMLDivElement } | null = null;
+    let rowKind = -1;
+    const newRow = (kind: number) => {
+      const element = box.appendChild(h("div", kind === OP_EQUAL ? "tw-diff-row" : "tw-diff-row tw-diff-change"));
+      row = { left: element.appendChild(h("div", "tw-diff-cell")), right: element.appendChild(h("div", "tw-diff-cell")) };
+      rowKind = kind;
+      return row;
+    };
+    for (let s = 0; s < alignment.op.length; s++) {
+      const op = alignment.op[s];
+      const kind = op === OP_EQUAL ? OP_EQUAL : OP_DELETE;
+      const current: { left: HTMLDivElement; right: HTMLDivElement } = row && rowKind === kind ? row : newRow(kind);
+      const b = alignment.baselinePos[s];
+      const w = alignment.variantPos[s];
+      if (op !== OP_INSERT) this.addToken(current.left, this.left, b, op === OP_DELETE ? "tw-del" : "", "b");
+      if (op !== OP_DELETE) this.addToken(current.right, this.right, w, op === OP_INSERT ? "tw-ins" : "", "v");
+      if (op === OP_EQUAL && base.tokens[b].includes("\n")) row = null;
+    }
+    const last = row ?? newRow(OP_EQUAL);
+    for (const [side, target] of [
+      [this.left, last.left],
+      [this.right, last.right],
+    ] as const) {
+      const tail = side.run.gaps.get(side.run.nTokens);
+      if (tail) target.append(tail);
+    }
+    this.markQueries();
+    this.rescale();
+  }
+
+  private addToken(target: HTMLElement, side: Side, pos: number, extra: string, key: string): void {
+    const gap = side.run.gaps.get(pos);
+    if (gap) target.append(gap);
+    const text = side.run.tokens[pos];
+    const span = target.appendChild(h("span", extra ? `tw-tok ${extra}` : "tw-tok", displayText(text)));
+    if (text === "") span.classList.add("tw-empty");
+    span.dataset.side = key;
+    span.dataset.i = String(pos);
+    const region = side.run.tokenRegion[pos];
+    if (region >= 0) span.style.borderBottomColor = this.p.regions[region].color;
+    side.spans[pos] = span;
+  }
+
+  private markQueries(): void {
+    const q = this.query;
+    for (const side of [this.left, this.right]) {
+      if (!side) continue;
+      const pos = side.run.queryPos[q];
+      side.spans.forEach((span, i) => {
+        span.classList.toggle("tw-future", i > pos);
+        span.classList.toggle("tw-query", i === pos);
+        span.classList.toggle("tw-masked", i === 0 && !!this.model.get("mask_sink"));
+      });
+    }
+  }
+
+  /** Fill both sides' shades at `layer` (delta or own attention). */
+  private shadesAt(layer: number): void {
+    const { left, right, alignment } = this;
+    if (!left || !right || !alignment) return;
+    const Q = this.p.queries.length;
+    const base = attentionRow(left.run, Q, layer, this.query);
+    const other = attentionRow(right.run, Q, layer, this.query);
+    if (this.model.get("token_colour") === "attention") {
+      left.values.set(base);
+      right.values.set(other);
+    } else {
+      const shades = tokenShades(alignment, base, other);
+      left.values.set(shades.left);
+      right.values.set(shades.right);
+    }
+  }
+
+  private largest(): number {
+    const skipFirst = !!this.model.get("mask_sink");
+    let max = 0;
+    for (const side of [this.left!, this.right!]) {
+      for (let i = skipFirst ? 1 : 0; i < side.values.length; i++) {
+        const v = Math.abs(side.values[i]);
+        if (v > max) max = v;
+      }
+    }
+    return max;
+  }
+
+  /** The scale's maximum for the selection: over every layer, or none (per layer). */
+  private rescale(): void {
+    if (!this.left) return;
+    this.markQueries();
+    this.maskBox.checked = !!this.model.get("mask_sink");
+    let vmax = 0;
+    if (this.model.get("scale") !== "layer") {
+      for (let layer = 0; layer < this.p.nLayers; layer++) {
+        this.shadesAt(layer);
+        vmax = Math.max(vmax, this.largest());
+      }
+    }
+    this.vmax = vmax;
+    this.paint();
+  }
+
+  /** Shade every token for the current layer. */
+  paint(): void {
+    if (!this.left || !this.right) return;
+    this.shadesAt(this.layer);
+    const delta = this.model.get("token_colour") !== "attention";
+    const vmax = this.model.get("scale") === "layer" ? this.largest() : this.vmax;
+    for (const side of [this.left, this.right]) {
+      side.spans.forEach((span, i) => {
+        const value = side.values[i];
+        let colour = "";
+        let dark = false;
+        if (delta) {
+          const index = divergingIndex(value, vmax);
+          if (index >= 0) [colour, dark] = [DIVERGING[index], DIVERGING_DARK[index]];
+        } else if (Number.isFinite(value) && vmax > 0) {
+          const index = Math.min(255, Math.round((Math.max(value, 0) / vmax) * 255));
+          [colour, dark] = [index > 0 ? COLOURS[index] : "", DARK[index]];
+        }
+        span.style.backgroundColor = colour;
+        span.style.color = dark ? "#fff" : "";
+      });
+    }
+    const stops = delta ? [0, 64, 127, 190, 254].map((i) => DIVERGING[i]) : [0, 64, 128, 192, 255].map((i) => COLOURS[i]);
+    this.scaleBar.style.background = `linear-gradient(to right, ${stops.join(", ")})`;
+    this.scaleLow.textContent = delta ? `\u2212${format(vmax)}` : "0";
+    this.scaleHigh.textContent = delta ? `+${format(vmax)}` : format(vmax);
+    this.scaleNote.textContent = delta
+      ? `attention in ${this.p.variants[this.variant]} minus baseline at layer ${this.layer} (deleted: minus its baseline attention; inserted: its attention)`
+      : `attention at layer ${this.layer}`;
+  }
+
+  /** Value a token is shaded by (for tests and tools): side "b" or "v". */
+  shadeOf(side: "b" | "v", pos: number): number {
+    return (side === "b" ? this.left : this.right)!.values[pos];
+  }
+
+  private showTip(event: MouseEvent): void {
+    const target = (event.target as HTMLElement).closest?.(".tw-tok") as HTMLElement | null;
+    if (!target || target.dataset.i === undefined || !this.left || !this.right) return;
+    const side = target.dataset.side === "b" ? this.left : this.right;
+    const i = Number(target.dataset.i);
+    const Q = this.p.queries.length;
+    const lines: [string, string][] = [
+      ["token", JSON.stringify(side.run.tokens[i])],
+      ["in", `${target.dataset.side === "b" ? baselineName(this.p.variants[0], 0) : this.p.variants[this.variant]}, position ${i}`],
+      ["attention", format(attentionRow(side.run, Q, this.layer, this.query)[i])],
+    ];
+    if (target.classList.contains("tw-del")) lines.push(["", "deleted: not in the variant"]);
+    else if (target.classList.contains("tw-ins")) lines.push(["", "inserted: not in the baseline"]);
+    else lines.push(["change", signed(side.values[i])]);
+    this.tip.replaceChildren();
+    for (const [key, value] of lines) {
+      const line = this.tip.appendChild(h("div"));
+      if (key) line.appendChild(h("b", "", `${key}: `));
+      line.append(value);
+    }
+    const box = this.root.getBoundingClientRect();
+    const at = target.getBoundingClientRect();
+    this.tip.style.left = `${Math.max(0, at.left - box.left)}px`;
+    this.tip.style.top = `${at.bottom - box.top + 4}px`;
+    this.tip.style.display = "block";
+  }
+
+  // -- curves and tables ----------------------------------------------------------------
+
+  private updateCurves(): void {
+    const p = this.p;
+    const q = this.query;
+    const hidden = this.hidden;
+    const { mass, mass_low: low, mass_high: high } = p.curves;
+    p.regions.forEach((region, r) => {
+      this.regionBoxes[r].checked = !hidden[r];
+      this.chartBoxes[r].style.display = hidden[r] ? "none" : "";
+      if (hidden[r]) return;
+      const series: Series[] = p.variants.map((name, v) => {
+        const pick = (grid: typeof mass) => Float64Array.from({ length: p.nLayers }, (_, l) => grid.get(v, q, l, r));
+        return { label: `${name}: ${region.name}`, color: variantColour(v), values: pick(mass), low: pick(low), high: pick(high), dashed: v === 0 };
+      });
+      this.charts[r].draw(series);
+      this.charts[r].setLayer(this.layer);
+    });
+  }
+
+  /** Row indices (layers or bands) shown at the current layer: those whose
+   * layers include it, else every row. */
+  rowsAtLayer(): number[] {
+    const at = this.p.rows.flatMap((row, k) => (row.layers.includes(this.layer) ? [k] : []));
+    return at.length ? at : this.p.rows.map((_, k) => k);
+  }
+
+  private rowLabel(k: number): string {
+    const row = this.p.rows[k];
+    if (typeof row.label === "number") return String(row.label);
+    const first = row.layers[0];
+    const last = row.layers[row.layers.length - 1];
+    return `${row.label} (${first}\u2013${last})`;
+  }
+
+  private updateTables(): void {
+    const p = this.p;
+    const q = this.query;
+    const rows = this.rowsAtLayer();
+    const hidden = this.hidden;
+    const t = p.table;
+    this.tableTitle.textContent = ` query ${p.queries[q]}, ${rows.length === 1 ? `layer ${this.rowLabel(rows[0])}` : `${rows.length} rows`}`;
+    this.tableBody.replaceChildren();
+    for (let v = 1; v < p.variants.length; v++) {
+      for (let r = 0; r < p.regions.length; r++) {
+        if (hidden[r]) continue;
+        for (const k of rows) {
+          const mass = t.mass.get(v, q, r, k);
+          const base = t.mass.get(0, q, r, k);
+          if (Number.isNaN(mass) && Number.isNaN(base)) continue;
+          const significant = t.significant.get(v, q, r, k) === 1;
+          const quiet = t.above_noise.get(v, q, r, k) === 0;
+          const tr = this.tableBody.appendChild(h("tr", significant ? "tw-significant" : ""));
+          cell(tr, p.variants[v]);
+          cell(tr, p.regions[r].name);
+          cell(tr, this.rowLabel(k), "tw-num");
+          cell(tr, format(base), "tw-num");
+          cell(tr, format(mass), "tw-num");
+          cell(tr, signed(t.delta.get(v, q, r, k)) + (significant ? " *" : "") + (quiet ? " ~" : ""), "tw-num tw-delta");
+          const low = t.delta_low.get(v, q, r, k);
+          const high = t.delta_high.get(v, q, r, k);
+          cell(tr, Number.isNaN(low) ? "\u2013" : `[${signed(low)}, ${signed(high)}]`, "tw-num");
+          cell(tr, percent(t.rel_change.get(v, q, r, k)), "tw-num");
+          cell(tr, String(t.n.get(v, q, r, k)), "tw-num");
+        }
+      }
+    }
+    this.updateLens(q, rows);
+  }
+
+  private updateLens(q: number, rows: number[]): void {
+    const p = this.p;
+    const lens = p.lens;
+    if (!lens || !this.lensBody) return;
+    this.lensBody.replaceChildren();
+    p.trackedTokens.forEach((token, t) => {
+      for (let v = 0; v < p.variants.length; v++) {
+        for (const k of rows) {
+          const significant = v > 0 && lens.significant.get(v, q, t, k) === 1;
+          const tr = this.lensBody!.appendChild(h("tr", significant ? "tw-significant" : ""));
+          cell(tr, JSON.stringify(token), "tw-lens-text");
+          cell(tr, baselineName(p.variants[v], v));
+          cell(tr, this.rowLabel(k), "tw-num");
+          cell(tr, format(lens.rank.get(v, q, t, k)).replace(/\.000$/, ""), "tw-num");
+          cell(tr, v === 0 ? "" : signed(lens.rank_delta.get(v, q, t, k)).replace(/\.000$/, ""), "tw-num");
+          cell(tr, format(lens.prob.get(v, q, t, k)), "tw-num");
+          cell(tr, v === 0 ? "" : signed(lens.prob_delta.get(v, q, t, k)) + (significant ? " *" : ""), "tw-num");
+        }
+      }
+    });
+  }
+}
+
+export default {
+  render: ({ model, el }: RenderProps<DiffState>) => mount(model, el, () => new VariantDiffView(model, el)),
+};
