@@ -1,5 +1,6 @@
-"""Command line: `python -m tealeaves_widgets quickstart|demo` (and
-`tealeaves-widgets quickstart|demo`)."""
+"""Command line: `tealeaves-widgets quickstart|demo|prep|capture|compare|report`
+(also `python -m tealeaves_widgets ...`). The batch commands live in
+`tealeaves_widgets.cli`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tealeaves_widgets.cli import add_commands
+from tealeaves_widgets.errors import TealeavesError
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="tealeaves-widgets",
         description="See how a language model reads a prompt: named regions, attention, "
-        "logit lens.",
+        "logit lens. Batch pipeline: prep -> capture -> compare/report.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser(
@@ -97,8 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         "--executed", default=None, help="also save the executed notebook (.ipynb) here"
     )
     p_quick.set_defaults(func=quickstart)
+    add_commands(sub)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except TealeavesError as error:
+        print(f"tealeaves-widgets {args.command}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -114,6 +114,8 @@ def load_model(
     tokenizer: Any = None,
     dtype: Any = None,
     device_map: Any = None,
+    max_memory: dict | None = None,
+    offload_folder: str | os.PathLike[str] | None = None,
     **from_pretrained_kwargs: Any,
 ) -> Model:
     """Load a causal LM and wrap it for capture.
@@ -124,6 +126,11 @@ def load_model(
       Hugging Face causal LM; `device_map` goes to accelerate, so "auto" spreads
       a large model over the node's GPUs.
     - `load_model(hf_model, tokenizer=tok)`: wrap a model already in memory.
+
+    `dtype` is a torch dtype or its name ("bfloat16", "float16", "float32");
+    the capture's attention rows and lens are float32 whatever it is.
+    `max_memory` ({0: "20GiB", "cpu": "60GiB"}) and `offload_folder` (weights
+    that fit nowhere else go to disk there) go to accelerate with `device_map`.
 
     The model keeps its own attention implementation (SDPA/flash); capture
     swaps in its function only for the duration of one forward pass.
@@ -148,8 +155,17 @@ def load_model(
         source = model
         model_id = str(model)
     if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
+        dtype = _torch_dtype(dtype)
     kwargs = dict(from_pretrained_kwargs)
+    if max_memory is not None:
+        kwargs["max_memory"] = max_memory
+    if offload_folder is not None:
+        kwargs["offload_folder"] = str(offload_folder)
+    if (max_memory is not None or offload_folder is not None) and device_map is None:
+        raise TealeavesError(
+            "max_memory and offload_folder place weights with accelerate, so they need a "
+            'device_map too; pass device_map="auto".'
+        )
     if dtype is not None:
         kwargs["dtype"] = dtype
     elif model is None:
@@ -166,6 +182,23 @@ def load_model(
     hf_model.eval()
     tok = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(source)
     return Model(hf_model, tok, model_id=model_id)
+
+
+DTYPES = ("bfloat16", "float16", "float32")
+"""The dtype names `load_model` and the command line accept."""
+
+
+def _torch_dtype(name: str) -> Any:
+    import torch
+
+    if name == "auto":
+        return "auto"
+    if name not in DTYPES:
+        raise TealeavesError(
+            f"dtype {name!r} is not one of {list(DTYPES)} (or 'auto': the checkpoint's own). "
+            "Pick one of those."
+        )
+    return getattr(torch, name)
 
 
 @contextlib.contextmanager
