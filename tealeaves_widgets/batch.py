@@ -93,14 +93,29 @@ class Problem:
 
 
 def problems_error(problems: Sequence[Problem], what: str) -> BatchError:
-    """One error listing every problem, grouped as found."""
+    """One error listing every problem; the same problem in several cases (a
+    shared region that is not found) is one line naming those cases."""
     cases = {p.case for p in problems if p.case is not None}
-    lines = "\n".join(f"  - {p}" for p in problems)
+    grouped: dict[tuple, list[str | None]] = {}
+    for p in problems:
+        grouped.setdefault((p.where, p.message), []).append(p.case)
+    lines = "\n".join(
+        f"  - {_group_line(where, message, labels)}" for (where, message), labels in grouped.items()
+    )
     return BatchError(
         f"{what}: {len(problems)} problem(s)"
         + (f" in {len(cases)} case(s)" if cases else "")
         + f":\n{lines}\nFix them and run again; nothing was written."
     )
+
+
+def _group_line(where: str | None, message: str, labels: list[str | None]) -> str:
+    named = [label for label in dict.fromkeys(labels) if label is not None]
+    if len(named) <= 1:
+        return str(Problem(message, named[0] if named else None, where))
+    shown = ", ".join(repr(label) for label in named[:5])
+    more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+    return f"cases {shown}{more} ({len(named)}), {where}: {message}"
 
 
 # ---------------------------------------------------------------- cases
