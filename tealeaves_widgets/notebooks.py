@@ -20,15 +20,26 @@ EXECUTE_HINT = (
 )
 
 
-def quickstart_path() -> Path:
-    """notebooks/quickstart.ipynb of the source checkout this package runs from."""
-    path = REPOSITORY_NOTEBOOKS / "quickstart.ipynb"
+EXAMPLES = ("quickstart", "compare_variants")
+"""The example notebooks (notebooks/<name>.ipynb), executed by the tests."""
+
+
+def example_path(name: str) -> Path:
+    """notebooks/<name>.ipynb of the source checkout this package runs from."""
+    if name not in EXAMPLES:
+        raise TealeavesError(f"Unknown example notebook {name!r}; the examples are {EXAMPLES}.")
+    path = REPOSITORY_NOTEBOOKS / f"{name}.ipynb"
     if not path.is_file():
         raise TealeavesError(
-            f"The quickstart notebook is not at {path}: this install has no source checkout. "
+            f"The {name} notebook is not at {path}: this install has no source checkout. "
             "Clone the repository and `pip install -e .` there, or pass --notebook PATH."
         )
     return path
+
+
+def quickstart_path() -> Path:
+    """notebooks/quickstart.ipynb of the source checkout this package runs from."""
+    return example_path("quickstart")
 
 
 def execute_notebook(
