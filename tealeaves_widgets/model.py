@@ -103,8 +103,16 @@ class Model:
 
     @property
     def device(self) -> torch.device:
-        """Device of the input embeddings (where the token ids go)."""
-        return self.hf_model.get_input_embeddings().weight.device
+        """Device of the input embeddings (where the token ids go). Embeddings
+        offloaded by accelerate sit on "meta"; their hook's execution device is
+        where they run."""
+        embeddings = self.hf_model.get_input_embeddings()
+        device = embeddings.weight.device
+        if device.type == "meta":
+            hook = getattr(embeddings, "_hf_hook", None) or getattr(self.hf_model, "_hf_hook", None)
+            execution = getattr(hook, "execution_device", None)
+            return torch.device(execution if execution is not None else "cpu")
+        return device
 
     @property
     def dtype(self) -> torch.dtype:
