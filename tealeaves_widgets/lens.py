@@ -46,6 +46,24 @@ def lens_logits(
     return logits
 
 
+def _log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """log_softmax over the last axis. (Not logits - logsumexp: torch's CPU
+    logsumexp is off by up to 2e-5 relative, log_softmax by 2e-6.)"""
+    return torch.log_softmax(logits, dim=-1)
+
+
+def _count_above(log_probs: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """(..., vocab) and (..., k) -> (..., k): how many entries exceed each value."""
+    if log_probs.device.type == "cpu":
+        # numpy counts a boolean mask about 10x faster than torch's CPU sum
+        # (measured: 54 ms vs 600 ms for 1440 x 49152)
+        a, v = log_probs.numpy(), values.numpy()
+        counts = [(a > v[..., i, None]).sum(-1) for i in range(v.shape[-1])]
+        shape = values.shape
+        return torch.from_numpy(np.stack(counts, -1) if counts else np.zeros(shape, np.int64))
+    return (log_probs[..., None, :] > values[..., :, None]).sum(-1)
+
+
 @torch.no_grad()
 def read_lens(
     residuals: torch.Tensor,
@@ -64,20 +82,22 @@ def read_lens(
     n_layers, n_queries, _ = residuals.shape
     vocab = unembedding.weight.shape[0]
     per_chunk = max(1, LENS_ELEMENTS_PER_CHUNK // max(1, n_queries * vocab))
-    final = torch.log_softmax(lens_logits(residuals[-1:], final_norm, unembedding, softcap), dim=-1)
+    final = _log_probs(lens_logits(residuals[-1:], final_norm, unembedding, softcap))[0]
+    final_probs = final.exp()  # (query, vocab)
     tracked = torch.as_tensor(tracked_ids, dtype=torch.long, device=final.device)
     parts: list[tuple[torch.Tensor, ...]] = []
     for start in range(0, n_layers, per_chunk):
         chunk = residuals[start : start + per_chunk]
-        log_probs = torch.log_softmax(lens_logits(chunk, final_norm, unembedding, softcap), dim=-1)
-        probs = log_probs.exp()
-        top_probs, top_ids = probs.topk(min(top_k, vocab), dim=-1)
-        entropy = -(probs * log_probs).sum(-1)
-        final_probs = final.exp()
-        kl = (final_probs * (final - log_probs)).sum(-1)
+        log_probs = _log_probs(lens_logits(chunk, final_norm, unembedding, softcap))
+        top_logp, top_ids = log_probs.topk(min(top_k, vocab), dim=-1)
         tracked_logp = log_probs[..., tracked]  # (layer, query, tracked)
-        ranks = (log_probs[..., None, :] > tracked_logp[..., :, None]).sum(-1) + 1
-        parts.append((top_ids, top_probs, entropy, kl, ranks, tracked_logp.exp()))
+        ranks = _count_above(log_probs, tracked_logp) + 1
+        # products taken in place (no temporaries beyond the probabilities);
+        # sum() rather than a batched dot product, whose float32 accumulation
+        # is ~10x less accurate over a large vocabulary
+        entropy = -log_probs.exp().mul_(log_probs).sum(-1)
+        kl = log_probs.neg_().add_(final).mul_(final_probs).sum(-1)
+        parts.append((top_ids, top_logp.exp(), entropy, kl, ranks, tracked_logp.exp()))
     cat = [torch.cat([p[i] for p in parts]).cpu() for i in range(6)]
     return LensArrays(
         top_ids=cat[0].numpy().astype(np.int64),
