@@ -694,7 +694,7 @@ def _dtype_name(options: CaptureOptions, model: Any, config: Any) -> str:
         return "float32"
     import torch
 
-    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    dtype = getattr(config, "dtype", None)
     if isinstance(dtype, torch.dtype):
         dtype = str(dtype).replace("torch.", "")
     return dtype if dtype in ("bfloat16", "float16", "float32") else "float32"

@@ -33,14 +33,16 @@ def test_estimate_parts():
 
     sizes = memory.model_sizes(make_tiny_config("llama"))
     assert sizes.n_params == sum(p.numel() for p in make_tiny_model("llama").parameters())
-    fp32 = memory.estimate_memory(sizes, n_tokens=1000, n_queries=2, dtype="float32")
-    bf16 = memory.estimate_memory(sizes, n_tokens=1000, n_queries=2, dtype="bfloat16")
+    fp32 = memory.estimate_memory(sizes, n_tokens=1000, n_queries=2, dtype="float32", on_gpu=True)
+    bf16 = memory.estimate_memory(sizes, n_tokens=1000, n_queries=2, dtype="bfloat16", on_gpu=True)
     assert fp32.weights == 2 * bf16.weights == sizes.n_params * 4
     assert fp32.activations == 2 * bf16.activations
     assert fp32.attention_rows == bf16.attention_rows  # rows are float32 whatever the dtype
     assert fp32.attention_rows == 3 * sizes.n_layers * sizes.n_heads * 2 * 1000 * 4
-    longer = memory.estimate_memory(sizes, n_tokens=2000, n_queries=2, dtype="float32")
+    longer = memory.estimate_memory(sizes, n_tokens=2000, n_queries=2, dtype="float32", on_gpu=True)
     assert longer.activations == 2 * fp32.activations and longer.weights == fp32.weights
+    on_cpu = memory.estimate_memory(sizes, n_tokens=1000, n_queries=2, dtype="float32")
+    assert on_cpu.activations == memory.CPU_ALLOCATOR_SLACK * fp32.activations
 
 
 def test_parameter_count_counts_tied_weights_once(smol_model):
