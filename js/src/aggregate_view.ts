@@ -1,10 +1,11 @@
 // Aggregate view: cooking curves of a RunSet as the mean over its cases with a
 // band (interval of the mean, +-1 sd, or min..max), or of several RunSets
-// overlaid, one small chart per region. Values are RunSet.aggregate's, for
+// overlaid, one small chart per region: the first set is the baseline, drawn
+// dashed grey, the others solid, as the variant diff draws its variants. Values are RunSet.aggregate's, for
 // every query and normalisation, so switching needs no kernel. A table under
 // the charts reads the values at the layer cursor.
 
-import { BandChart, type Series, variantColour } from "./bands";
+import { BandChart, type Series, variantChip, variantColour } from "./bands";
 import { type AggregatePayload, aggregateCurve, decodeAggregate } from "./compare_wire";
 import { LayerSlider, ModelSelect } from "./controls";
 import { format } from "./curves";
@@ -20,11 +21,6 @@ export interface AggregateState {
   normalize: string;
   band: Band;
   hidden: string[];
-}
-
-/** Line colour of set `s` (every set solid; colours as the variant diff's variants). */
-export function setColour(s: number): string {
-  return variantColour(s + 1);
 }
 
 export class AggregateViewUI {
@@ -121,11 +117,7 @@ export class AggregateViewUI {
     const p = this.p;
     if (!this.single) {
       const sets = this.root.appendChild(h("div", "tw-legend"));
-      p.sets.forEach((set, s) => {
-        const chip = sets.appendChild(h("span", "tw-chip"));
-        chip.appendChild(h("span", "tw-swatch")).style.backgroundColor = setColour(s);
-        chip.append(`${set.name} (n=${set.units})`);
-      });
+      p.sets.forEach((set, s) => sets.appendChild(variantChip(set.name, s, ` (n=${set.units})`)));
     }
     const legend = this.root.appendChild(h("div", "tw-legend"));
     p.regions.forEach((region, r) => {
@@ -180,10 +172,10 @@ export class AggregateViewUI {
     return null;
   }
 
-  private series(set: number, region: number, label: string, color: string): Series {
+  private series(set: number, region: number, label: string, color: string, dashed = false): Series {
     const band = this.band(set, region);
     const values = aggregateCurve(this.p, set, this.normalize, this.query, region, "mean");
-    return { label, color, values, low: band?.[0] ?? null, high: band?.[1] ?? null };
+    return { label, color, values, low: band?.[0] ?? null, high: band?.[1] ?? null, dashed };
   }
 
   update(): void {
@@ -197,7 +189,8 @@ export class AggregateViewUI {
       p.regions.forEach((region, r) => {
         this.chartBoxes[r].style.display = hidden[r] ? "none" : "";
         if (hidden[r]) return;
-        this.charts[r].draw(p.sets.map((set, s) => this.series(s, r, `${set.name}: ${region.name}`, setColour(s))));
+        // the first set is the baseline: dashed grey, as in the variant diff
+        this.charts[r].draw(p.sets.map((set, s) => this.series(s, r, `${set.name}: ${region.name}`, variantColour(s), s === 0)));
       });
     }
     for (const chart of this.charts) chart.setLayer(this.layer);

@@ -4,6 +4,7 @@
 // aggregate view; the explorer's CurvesPanel draws plain curves itself.
 
 import { format, svg } from "./curves";
+import { h } from "./model";
 
 export interface Series {
   label: string;
@@ -27,6 +28,23 @@ export const VARIANT_COLOURS = ["#57606a", "#cf222e", "#0969da", "#1a7f37", "#82
 /** Colour of variant `v`; 0 is the baseline's grey. */
 export function variantColour(v: number): string {
   return v === 0 ? VARIANT_COLOURS[0] : VARIANT_COLOURS[1 + ((v - 1) % (VARIANT_COLOURS.length - 1))];
+}
+
+/** A variant's name, marked as the baseline when it is one and its name does not say so. */
+export function baselineName(name: string, v: number): string {
+  return v === 0 && name !== "baseline" ? `${name} (baseline)` : name;
+}
+
+/** A legend chip of variant `v`: its line (dashed grey for the baseline, v = 0)
+ * and its name, `detail` appended. The variant diff and the aggregate view
+ * share it, so the two read the same way in one notebook. */
+export function variantChip(name: string, v: number, detail = ""): HTMLSpanElement {
+  const chip = h("span", "tw-chip");
+  const swatch = chip.appendChild(h("span", v === 0 ? "tw-swatch tw-dashed" : "tw-swatch"));
+  swatch.style.color = variantColour(v);
+  if (v !== 0) swatch.style.backgroundColor = variantColour(v);
+  chip.append(baselineName(name, v) + detail);
+  return chip;
 }
 
 const MARGIN = { left: 44, right: 10, top: 8, bottom: 26 };

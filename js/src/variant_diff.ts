@@ -11,7 +11,7 @@
 //   (Comparison.lens_deltas).
 // One layer slider and query selector drive all of it, as in the explorer.
 
-import { BandChart, type Series, variantColour } from "./bands";
+import { BandChart, type Series, baselineName, variantChip, variantColour } from "./bands";
 import { COLOURS, DARK, DIVERGING, DIVERGING_DARK, divergingIndex } from "./colour";
 import { LayerSlider, ModelSelect } from "./controls";
 import {
@@ -27,7 +27,7 @@ import {
 } from "./compare_wire";
 import { format } from "./curves";
 import { displayText } from "./heatmap";
-import { type AnyModel, type RenderProps, h, mount } from "./model";
+import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
 import { addStyle } from "./style";
 
 export interface DiffState {
@@ -40,11 +40,6 @@ export interface DiffState {
   scale: "linear" | "layer";
   token_colour: "delta" | "attention";
   mask_sink: boolean;
-}
-
-/** A variant's name, marked as the baseline when it is one and its name does not say so. */
-export function baselineName(name: string, v: number): string {
-  return v === 0 && name !== "baseline" ? `${name} (baseline)` : name;
 }
 
 function percent(value: number): string {
@@ -200,13 +195,7 @@ export class VariantDiffView {
     header.appendChild(h("b", "", "Cooking curves"));
     header.append(` attention mass per region (${p.options.normalize})`);
     const variants = panel.appendChild(h("div", "tw-legend"));
-    p.variants.forEach((name, v) => {
-      const chip = variants.appendChild(h("span", "tw-chip"));
-      const swatch = chip.appendChild(h("span", v === 0 ? "tw-swatch tw-dashed" : "tw-swatch"));
-      swatch.style.color = variantColour(v);
-      if (v !== 0) swatch.style.backgroundColor = variantColour(v);
-      chip.append(baselineName(name, v));
-    });
+    p.variants.forEach((name, v) => variants.appendChild(variantChip(name, v)));
     if (p.sets.some(Boolean)) variants.appendChild(h("span", "tw-bar-label", `bands: ${Math.round(p.options.level * 100)}% ${p.options.interval} interval of the mean`));
     const regions = panel.appendChild(h("div", "tw-legend"));
     const grid = panel.appendChild(h("div", "tw-chart-grid"));
@@ -493,17 +482,7 @@ export class VariantDiffView {
     if (target.classList.contains("tw-del")) lines.push(["", "deleted: not in the variant"]);
     else if (target.classList.contains("tw-ins")) lines.push(["", "inserted: not in the baseline"]);
     else lines.push(["change", signed(side.values[i])]);
-    this.tip.replaceChildren();
-    for (const [key, value] of lines) {
-      const line = this.tip.appendChild(h("div"));
-      if (key) line.appendChild(h("b", "", `${key}: `));
-      line.append(value);
-    }
-    const box = this.root.getBoundingClientRect();
-    const at = target.getBoundingClientRect();
-    this.tip.style.left = `${Math.max(0, at.left - box.left)}px`;
-    this.tip.style.top = `${at.bottom - box.top + 4}px`;
-    this.tip.style.display = "block";
+    showTip(this.tip, this.root, target, lines);
   }
 
   // -- curves and tables ----------------------------------------------------------------

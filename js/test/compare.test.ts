@@ -1,6 +1,6 @@
 // @vitest-environment jsdom
 import { afterEach, describe, expect, it } from "vitest";
-import { BandChart, finiteRuns } from "../src/bands";
+import { BandChart, finiteRuns, variantChip } from "../src/bands";
 import { DIVERGING, DIVERGING_CENTRE, divergingIndex } from "../src/colour";
 import { type Alignment, Grid, OP_DELETE, OP_EQUAL, OP_INSERT, decodeAggregate, decodeDiff, stepDeltas, tokenShades } from "../src/compare_wire";
 import { LayerSlider, ModelSelect } from "../src/controls";
@@ -130,5 +130,18 @@ describe("band chart", () => {
     chart.root.dispatchEvent(new MouseEvent("pointerdown", { clientX: 0 }) as PointerEvent);
     expect(picked).toEqual([0]);
     chart.destroy();
+  });
+});
+
+describe("variant chips", () => {
+  it("mark the baseline dashed grey and the variants solid in their colours", () => {
+    const base = variantChip("a", 0, " (n=4)");
+    expect(base.textContent).toBe("a (baseline) (n=4)");
+    expect(base.querySelector(".tw-swatch")!.classList.contains("tw-dashed")).toBe(true);
+    const variant = variantChip("b", 1);
+    expect(variant.textContent).toBe("b");
+    const swatch = variant.querySelector<HTMLElement>(".tw-swatch")!;
+    expect(swatch.classList.contains("tw-dashed")).toBe(false);
+    expect(swatch.style.backgroundColor).toBe("rgb(207, 34, 46)"); // VARIANT_COLOURS[1], #cf222e
   });
 });

@@ -139,6 +139,11 @@ def test_aggregate_view_renders_offline_and_redraws(open_page):
     assert page.locator(".tw-region-chart").count() == len(regions)
     assert page.locator(".tw-root img").count() == 0 and page.evaluate("window.__xss") is None
     assert "<b>q</b>" in page.locator(".tw-region-title").all_text_contents()[-1]
+    # the first set is the baseline, drawn as in the variant diff: dashed grey, the other solid
+    dashed = page.locator(".tw-region-chart polyline[stroke-dasharray]")
+    assert dashed.count() == len(regions)
+    assert {dashed.nth(i).get_attribute("stroke") for i in range(dashed.count())} == {"#57606a"}
+    assert page.locator(".tw-legend .tw-swatch.tw-dashed").count() == 1
     cursor = page.locator(".tw-cursor").first.get_attribute("x1")
     set_slider(page, 5)
     assert page.locator(".tw-cursor").first.get_attribute("x1") != cursor
