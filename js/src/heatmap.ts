@@ -7,7 +7,7 @@
 
 import { Backdrop } from "./backdrop";
 import { COLOURS, DARK, LOG_DECADES, SCALES, SCALE_LABELS, colourIndices, maxUnmasked, rankOf, type Scale } from "./colour";
-import { type AnyModel, type RenderProps, h, mount } from "./model";
+import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
 import { addStyle } from "./style";
 import { type Payload, WireError, attentionRow, decodeHeadRows, decodePayload, layersDone } from "./wire";
 
@@ -429,17 +429,7 @@ export class HeatmapView {
       ["rank", `${rankOf(this.row, i)} of ${p.queries[this.query].pos + 1}`],
     ];
     if (this.masked[i]) lines.push(["scale", "masked out of the colour scale"]);
-    this.tip.replaceChildren();
-    for (const [key, value] of lines) {
-      const line = this.tip.appendChild(h("div"));
-      line.appendChild(h("b", "", `${key}: `));
-      line.append(value);
-    }
-    const box = this.root.getBoundingClientRect();
-    const at = target.getBoundingClientRect();
-    this.tip.style.left = `${Math.max(0, at.left - box.left)}px`;
-    this.tip.style.top = `${at.bottom - box.top + 4}px`;
-    this.tip.style.display = "block";
+    showTip(this.tip, this.root, target, lines);
   }
 
   // -- per-head rows beyond the payload -----------------------------------------

@@ -1,4 +1,5 @@
-// The part of anywidget's model that the views use, typed by their state.
+// The part of anywidget's model that the views use, typed by their state, and the
+// DOM helpers every view shares.
 
 export type Callback = (...args: any[]) => void;
 
@@ -35,6 +36,22 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, className = "",
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
+}
+
+/** Fill the tooltip `tip` with "key: value" lines (a line with an empty key is
+ * the value alone) and show it under `target`, placed within `root`. */
+export function showTip(tip: HTMLElement, root: HTMLElement, target: HTMLElement, lines: [string, string][]): void {
+  tip.replaceChildren();
+  for (const [key, value] of lines) {
+    const line = tip.appendChild(h("div"));
+    if (key) line.appendChild(h("b", "", `${key}: `));
+    line.append(value);
+  }
+  const box = root.getBoundingClientRect();
+  const at = target.getBoundingClientRect();
+  tip.style.left = `${Math.max(0, at.left - box.left)}px`;
+  tip.style.top = `${at.bottom - box.top + 4}px`;
+  tip.style.display = "block";
 }
 
 /**
