@@ -32,7 +32,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from .errors import TealeavesError
-from .run import NORMALIZATIONS, Run
+from .run import NORMALIZATIONS, Run, widget_mimebundle
 from .runset import RunSet, _tidy, region_masses
 from .stats import (
     CURVE_STATS,
@@ -530,15 +530,7 @@ class Comparison:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """In a Jupyter kernel a comparison displays as a `VariantDiff`."""
-        from .run import _in_kernel
-
-        if not _in_kernel():
-            return {"text/plain": repr(self)}
-        try:
-            from .widgets.display import widget_bundle
-        except ImportError:  # widgets not installed: the text is all we can show
-            return {"text/plain": repr(self)}
-        return widget_bundle(self.diff_view(), repr(self), include, exclude)
+        return widget_mimebundle(repr(self), self.diff_view, include, exclude)
 
     # -- engine -----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -282,19 +283,8 @@ class Run:
     # (anywidget) nor plotly
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
-        """In a Jupyter kernel a run displays as an `Explorer`; the text repr
-        stays in the bundle for plain-text front ends."""
-        text = {"text/plain": repr(self)}
-        if not _in_kernel():
-            return text
-        try:
-            view = self.explorer()
-        except ImportError:  # widgets not installed: the text is all we can show
-            return text
-        bundle = view._repr_mimebundle_(include=include, exclude=exclude)
-        if isinstance(bundle, tuple):  # (data, metadata), as anywidget returns it
-            return ({**bundle[0], **text}, bundle[1])
-        return {**bundle, **text}
+        """In a Jupyter kernel a run displays as an `Explorer`."""
+        return widget_mimebundle(repr(self), self.explorer, include, exclude)
 
     def explorer(self, **options: Any) -> Explorer:
         """Token heatmap, cooking curves and logit lens, linked: one layer, one
@@ -371,6 +361,27 @@ def _in_kernel() -> bool:
     from IPython import get_ipython
 
     return getattr(get_ipython(), "kernel", None) is not None
+
+
+def widget_mimebundle(
+    text: str, make_view: Callable[[], Any], include: Any = None, exclude: Any = None
+) -> dict | tuple:
+    """The display of a core result (a Run, RunSet or Comparison): in a Jupyter
+    kernel, the mime bundle of the view `make_view()` builds with "text/plain"
+    set to `text` for plain-text front ends; elsewhere, or where the widgets
+    cannot be imported, the text alone. `make_view` imports the widgets, so
+    they load on display only."""
+    plain = {"text/plain": text}
+    if not _in_kernel():
+        return plain
+    try:
+        view = make_view()
+    except ImportError:  # widgets not installed: the text is all we can show
+        return plain
+    bundle = view._repr_mimebundle_(include=include, exclude=exclude)
+    if isinstance(bundle, tuple):  # (data, metadata), as anywidget returns it
+        return ({**bundle[0], **plain}, bundle[1])
+    return {**bundle, **plain}
 
 
 def _normalize(mass: NDArray[np.float64], normalize: str, sizes: list[int]) -> NDArray:

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from .errors import ChatTemplateError, TealeavesError
 from .prompt import Case
-from .run import Run
+from .run import Run, widget_mimebundle
 from .stats import CURVE_STATS, IntervalOptions, curve_stats, mean_interval, pooled_sd
 
 if TYPE_CHECKING:
@@ -445,15 +445,7 @@ class RunSet:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """In a Jupyter kernel a run set displays as an `AggregateView`."""
-        from .run import _in_kernel
-
-        if not _in_kernel():
-            return {"text/plain": repr(self)}
-        try:
-            from .widgets.display import widget_bundle
-        except ImportError:  # widgets not installed: the text is all we can show
-            return {"text/plain": repr(self)}
-        return widget_bundle(self.aggregate_view(), repr(self), include, exclude)
+        return widget_mimebundle(repr(self), self.aggregate_view, include, exclude)
 
 
 def _tidy(
