@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -247,10 +248,8 @@ def _rgba(color: str, alpha: float) -> str:
 
 
 def _line_with_band(
-    x: np.ndarray,
-    mean: np.ndarray,
-    low: np.ndarray | None,
-    high: np.ndarray | None,
+    rows: pd.DataFrame,
+    columns: tuple[str, str, str],
     *,
     name: str,
     color: str,
@@ -259,28 +258,30 @@ def _line_with_band(
     show_legend: bool,
     hover: str,
 ) -> list[go.Scatter]:
-    """A line and, where `low`/`high` are known, the band between them drawn
-    under it (one closed polygon; NaN gaps are left out). `name` and `hover`
-    are already escaped."""
+    """The line of `rows[columns[0]]` against `rows["layer"]` and, where the
+    band edges `columns[1:]` are known, the band between them drawn under it
+    (one closed polygon; NaN gaps are left out). `name` and `hover` are
+    already escaped."""
+    x = rows["layer"].to_numpy()
+    mean, low, high = (rows[column].to_numpy(dtype=np.float64) for column in columns)
     traces = []
-    if low is not None and high is not None:
-        known = ~(np.isnan(low) | np.isnan(high))
-        if known.any():
-            xs, lo, hi = x[known], low[known], high[known]
-            traces.append(
-                go.Scatter(
-                    x=np.concatenate([xs, xs[::-1]]),
-                    y=np.concatenate([hi, lo[::-1]]),
-                    fill="toself",
-                    fillcolor=_rgba(color, 0.15),
-                    line={"width": 0},
-                    mode="lines",
-                    hoverinfo="skip",
-                    showlegend=False,
-                    legendgroup=group,
-                    name=name,
-                )
+    known = ~(np.isnan(low) | np.isnan(high))
+    if known.any():
+        xs, lo, hi = x[known], low[known], high[known]
+        traces.append(
+            go.Scatter(
+                x=np.concatenate([xs, xs[::-1]]),
+                y=np.concatenate([hi, lo[::-1]]),
+                fill="toself",
+                fillcolor=_rgba(color, 0.15),
+                line={"width": 0},
+                mode="lines",
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=group,
+                name=name,
             )
+        )
     traces.append(
         go.Scatter(
             x=x,
@@ -318,10 +319,30 @@ def _cell(index: int) -> dict[str, int]:
     return {"row": index // FACET_COLUMNS + 1, "col": index % FACET_COLUMNS + 1}
 
 
-def _variant_color(cmp: Comparison, name: str) -> str:
-    if name == cmp.baseline:
-        return BASELINE_COLOR
-    return VARIANT_COLORS[(cmp.names.index(name) - 1) % len(VARIANT_COLORS)]
+def _overlay_by_region(
+    figure: go.Figure,
+    regions: list[str],
+    tables: Mapping[str, pd.DataFrame],
+    columns: tuple[str, str, str],
+) -> None:
+    """Into `figure`'s facets (one per region, `_facets`), a line and band per
+    named table (rows of region, layer and `columns`): the first table is the
+    baseline, dark grey and dashed; the others solid in VARIANT_COLORS, as
+    the widgets draw variants and RunSets."""
+    for i, region in enumerate(regions):
+        for s, (name, table) in enumerate(tables.items()):
+            label = _label(name)
+            for trace in _line_with_band(
+                table[table["region"] == region],
+                columns,
+                name=label,
+                color=BASELINE_COLOR if s == 0 else VARIANT_COLORS[(s - 1) % len(VARIANT_COLORS)],
+                dash="dash" if s == 0 else "solid",
+                group=name,
+                show_legend=i == 0,
+                hover=f"{label}, {_label(region)}",
+            ):
+                figure.add_trace(trace, **_cell(i))
 
 
 def _band_name(options) -> str:
@@ -356,23 +377,8 @@ def comparison_curves_figure(
     title = f"Cooking curves per region at query {query!r} (baseline dashed"
     title += f"; bands: {_band_name(opts)} of the mean)" if has_bands else ")"
     figure = _facets(names, title, Y_TITLES[opts.normalize])
-    for i, region in enumerate(names):
-        for name in cmp.names:
-            rows = table[(table["variant"] == name) & (table["region"] == region)]
-            label = _label(name)
-            for trace in _line_with_band(
-                rows["layer"].to_numpy(),
-                rows["mass"].to_numpy(),
-                rows["mass_low"].to_numpy(),
-                rows["mass_high"].to_numpy(),
-                name=label,
-                color=_variant_color(cmp, name),
-                dash="dash" if name == cmp.baseline else "solid",
-                group=name,
-                show_legend=i == 0,
-                hover=f"{label}, {_label(region)}",
-            ):
-                figure.add_trace(trace, **_cell(i))
+    tables = {name: table[table["variant"] == name] for name in cmp.names}  # baseline first
+    _overlay_by_region(figure, names, tables, ("mass", "mass_low", "mass_high"))
     figure.update_layout(legend_title_text="variant (click to hide)")
     return figure
 
@@ -404,10 +410,8 @@ def delta_figure(
                 continue
             label = _label(region)
             for trace in _line_with_band(
-                rows["layer"].to_numpy(),
-                rows["delta"].to_numpy(),
-                rows["delta_low"].to_numpy(),
-                rows["delta_high"].to_numpy(),
+                rows,
+                ("delta", "delta_low", "delta_high"),
                 name=label,
                 color=colors[region],
                 group=region,
@@ -513,7 +517,8 @@ def aggregate_figure(
 
     One RunSet: a line per region in one panel. Several (a dict name ->
     RunSet, or a list): one subplot per region, a line and band per set,
-    overlaid. `level` and `interval` ("t" or "bootstrap") set the band."""
+    overlaid, the first dashed as the baseline (as `comparison_curves_figure`
+    draws a comparison). `level` and `interval` ("t" or "bootstrap") set the band."""
     sets = _named_sets(runsets)
     tables = {
         name: rs.aggregate(query, normalize, regions, level=level, interval=interval)
@@ -529,10 +534,8 @@ def aggregate_figure(
         for region, rows in table.groupby("region", sort=False):
             label = _label(region)
             for trace in _line_with_band(
-                rows["layer"].to_numpy(),
-                rows["mean"].to_numpy(),
-                rows["low"].to_numpy(),
-                rows["high"].to_numpy(),
+                rows,
+                ("mean", "low", "high"),
                 name=label,
                 color=colors[region],
                 group=region,
@@ -551,24 +554,11 @@ def aggregate_figure(
         )
         return figure
     names = list(dict.fromkeys(r for table in tables.values() for r in table["region"]))
-    title = f"Cooking curves per region at query {query_name!r} (bands: {band})"
+    baseline = next(iter(tables))
+    title = f"Cooking curves per region at query {query_name!r}"
+    title += f" ({baseline} dashed, the baseline; bands: {band})"
     figure = _facets(names, title, Y_TITLES[normalize])
-    for i, region in enumerate(names):
-        for s, (name, table) in enumerate(tables.items()):
-            rows = table[table["region"] == region]
-            label = _label(name)
-            for trace in _line_with_band(
-                rows["layer"].to_numpy(),
-                rows["mean"].to_numpy(),
-                rows["low"].to_numpy(),
-                rows["high"].to_numpy(),
-                name=label,
-                color=VARIANT_COLORS[s % len(VARIANT_COLORS)],
-                group=name,
-                show_legend=i == 0,
-                hover=f"{label}, {_label(region)}",
-            ):
-                figure.add_trace(trace, **_cell(i))
+    _overlay_by_region(figure, names, tables, ("mean", "low", "high"))
     figure.update_layout(legend_title_text="run set (click to hide)")
     return figure
 

@@ -16,7 +16,7 @@ import pytest
 
 import tealeaves_widgets as tw
 from tealeaves_widgets import report as report_module
-from tealeaves_widgets.figures import aggregate_figure
+from tealeaves_widgets.figures import BASELINE_COLOR, VARIANT_COLORS, aggregate_figure
 from tealeaves_widgets.report import _num, _signed, html_report
 from tealeaves_widgets.widgets.export import network_references
 from tests.fake_runs import fake_run, regions_of, variant_words
@@ -232,6 +232,9 @@ def test_aggregate_figure_draws_runset_aggregate():
     both = aggregate_figure({"a": a, "b": b}, interval="bootstrap")
     lines = [t for t in both.data if t.fill != "toself"]
     assert [t.name for t in lines[:2]] == ["a", "b"] and len(lines) == 2 * len(a.region_names)
+    # the first set is the baseline, drawn as a comparison's: dark grey and dashed
+    assert [t.line.dash for t in lines[:2]] == ["dash", "solid"]
+    assert lines[0].line.color == BASELINE_COLOR and lines[1].line.color == VARIANT_COLORS[0]
     with pytest.raises(tw.TealeavesError, match="tw.RunSet"):
         aggregate_figure({"a": run_of(False)})
 
