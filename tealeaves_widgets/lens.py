@@ -31,6 +31,22 @@ class LensArrays:
     tracked_probs: NDArray[np.float32]
 
 
+def execution_device(
+    module: torch.nn.Module, fallback: torch.nn.Module | None = None
+) -> torch.device:
+    """Where `module` computes: its weights' device, or, for weights that
+    accelerate offloaded (on "meta" until its hook loads them), the hook's
+    execution device (looked up on `fallback` too, e.g. the whole model)."""
+    device = next(module.parameters()).device
+    if device.type != "meta":
+        return device
+    for owner in (module, fallback):
+        execution = getattr(getattr(owner, "_hf_hook", None), "execution_device", None)
+        if execution is not None:
+            return torch.device(execution)
+    return torch.device("cpu")
+
+
 def lens_logits(
     residuals: torch.Tensor,
     final_norm: torch.nn.Module,
@@ -38,7 +54,7 @@ def lens_logits(
     softcap: float | None,
 ) -> torch.Tensor:
     """(layer, query, hidden) residuals -> (layer, query, vocab) float32 logits."""
-    device = next(unembedding.parameters()).device
+    device = execution_device(unembedding)
     hidden = final_norm(residuals.to(device))
     logits = unembedding(hidden).float()
     if softcap is not None:

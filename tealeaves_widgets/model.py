@@ -17,7 +17,7 @@ from .architectures import architecture_for, get_path, model_shape
 from .capture import capturing
 from .compare import Comparison, compare_options
 from .errors import PromptTooLongError, TealeavesError
-from .lens import LensArrays, read_lens
+from .lens import LensArrays, execution_device, read_lens
 from .prompt import Case, RenderedPrompt, render_case
 from .regions import SPEC_KEYS, RegionSpec, ResolvedRegions, resolve_regions, tracked_token_ids
 from .run import Lens, Run
@@ -106,13 +106,7 @@ class Model:
         """Device of the input embeddings (where the token ids go). Embeddings
         offloaded by accelerate sit on "meta"; their hook's execution device is
         where they run."""
-        embeddings = self.hf_model.get_input_embeddings()
-        device = embeddings.weight.device
-        if device.type == "meta":
-            hook = getattr(embeddings, "_hf_hook", None) or getattr(self.hf_model, "_hf_hook", None)
-            execution = getattr(hook, "execution_device", None)
-            return torch.device(execution if execution is not None else "cpu")
-        return device
+        return execution_device(self.hf_model.get_input_embeddings(), self.hf_model)
 
     @property
     def dtype(self) -> torch.dtype:
