@@ -28,6 +28,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
@@ -651,7 +653,29 @@ def process_state() -> Any:
     import torch
     from accelerate import PartialState
 
-    return PartialState(cpu=not torch.cuda.is_available())
+    state = PartialState(cpu=not torch.cuda.is_available())
+    if state.num_processes == 1 and _lone_cpu_launch():
+        warnings.warn(
+            "accelerate launch --cpu started this as the only process: without MPI "
+            "(--mpirun_hostfile) accelerate runs a --cpu job in one process whatever "
+            "--num_processes says, so this process captures every case. For N processes on "
+            "one machine without CUDA use `accelerate launch --multi_gpu --num_processes N` "
+            "(it starts N CPU processes there) or `torchrun --nproc_per_node N`.",
+            stacklevel=2,
+        )
+    return state
+
+
+def _lone_cpu_launch() -> bool:
+    """`accelerate launch --cpu --num_processes N>1` without MPI: it sets a
+    rendezvous address for N processes but starts one, with no rank."""
+    env = os.environ
+    rank_vars = ("RANK", "WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+    return (
+        env.get("ACCELERATE_USE_CPU", "").lower() in ("true", "1")
+        and "MASTER_PORT" in env
+        and not any(name in env for name in rank_vars)
+    )
 
 
 def _clean_leftovers(out: Path) -> None:

@@ -69,3 +69,20 @@ def test_two_processes_match_one(setup):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "0 captured by this process now, 8 already there" in again.stdout
     assert len(tw.open_runs(root / "multi")) == 16
+
+
+def test_cpu_launch_without_mpi_says_it_runs_one_process(setup):
+    """The `--cpu` form captures every case in its one process and says how to get N."""
+    root, cases, model = setup
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "-m", "tealeaves_widgets", "capture", str(cases), "--model", str(model),
+        "--no-progress", "--out", str(root / "cpu"),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
+    done = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "--multi_gpu --num_processes N" in done.stderr
+    index = json.loads((root / "cpu" / "index.json").read_text())
+    assert index["n_processes"] == 1 and len(index["runs"]) == 16
