@@ -8,7 +8,7 @@ is never read as markup.
 
 The HTML page (`html_report`) adds static plotly figures (cooking curves per
 variant, deltas with their intervals, tracked tokens) and the interactive
-views, with their state embedded as `widgets.export.page_html` does, so the
+views, with their state embedded by `widgets.export.embed_widgets`, so the
 page stays interactive with no kernel. Every script is inlined (plotly.js
 once, require.js, the widget manager, anywidget): the page makes no network
 request. Widgets are imported inside the functions that embed them, never at
@@ -18,7 +18,6 @@ module import.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -564,35 +563,15 @@ def _figure_html(figure: go.Figure, first: bool) -> str:
 def _views_html(views: list[tuple[str, Any]]) -> tuple[str, str]:
     """(scripts, body) embedding `views`: the widget manager, anywidget and the
     widgets' state inlined, each view's tag under its caption."""
-    from ipywidgets.embed import dependency_state, embed_data, escape_script
+    from .widgets.export import embed_widgets
 
-    from .widgets.export import _inline, _vendor, anywidget_amd
-
-    widgets = [widget for _, widget in views]
-    # only these widgets: by default ipywidgets embeds every live widget
-    state = dependency_state(widgets, drop_defaults=False)
-    data = embed_data(widgets, drop_defaults=False, state=state)
-    scripts = (
-        '<script type="application/vnd.jupyter.widget-state+json">\n'
-        + escape_script(json.dumps(data["manager_state"], separators=(",", ":")))
-        + "\n</script>\n"
-    )
+    embedded = embed_widgets([widget for _, widget in views])
     # after every figure: once require.js defines `define.amd`, plotly.js would
     # register as an anonymous AMD module instead of setting `window.Plotly`
-    scripts += "\n".join(
-        f"<script>{_inline(source)}</script>"
-        for source in (
-            _vendor("require.js"),
-            _vendor("html-manager-embed-amd.js"),
-            anywidget_amd(),
-        )
-    )
+    scripts = embedded.state + "\n" + embedded.runtime
     body = "\n".join(
-        f'<h3>{html.escape(caption)}</h3>\n<div class="tl-view">'
-        '<script type="application/vnd.jupyter.widget-view+json">'
-        + escape_script(json.dumps(spec))
-        + "</script></div>"
-        for (caption, _), spec in zip(views, data["view_specs"], strict=True)
+        f'<h3>{html.escape(caption)}</h3>\n<div class="tl-view">{tag}</div>'
+        for (caption, _), tag in zip(views, embedded.views, strict=True)
     )
     return scripts, body
 
@@ -622,12 +601,13 @@ def html_report(
         )
         parts.append(body)
     page_title = title or f"Prompt comparison: {', '.join(comparison.names)}"
-    return _PAGE.format(
-        title=html.escape(page_title),
-        style=_STYLE,
-        body="\n".join(parts),
-        view_scripts=view_scripts,
-    )
+    return standalone_page(page_title, _STYLE, "\n".join([*parts, view_scripts]))
+
+
+def standalone_page(title: str, style: str, body: str) -> str:
+    """One HTML page: `title` escaped, `style` (CSS) and `body` (HTML) as given.
+    The report and `widgets.export.page_html` both write theirs with it."""
+    return _PAGE.format(title=html.escape(title), style=style, body=body)
 
 
 _PAGE = """<!DOCTYPE html>
@@ -640,7 +620,6 @@ _PAGE = """<!DOCTYPE html>
 </head>
 <body>
 {body}
-{view_scripts}
 </body>
 </html>
 """

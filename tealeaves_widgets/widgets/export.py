@@ -18,11 +18,11 @@ Automatically" in the Settings menu before saving.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import warnings
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from os import PathLike
 from pathlib import Path
@@ -33,31 +33,14 @@ from ipywidgets.embed import dependency_state, embed_data, escape_script
 
 from ..compare import Comparison
 from ..errors import TealeavesError
+from ..report import standalone_page
 from ..run import Run
 from ..runset import RunSet
 from ._bundle import BUILD_HINT, STATIC
 
 _ANYWIDGET_DEFINE = re.compile(r'define\(\s*\[\s*"@jupyter-widgets/base"\s*\]\s*,')
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>body {{ margin: 16px; background: #fff; }}</style>
-</head>
-<body>
-<script>{require_js}</script>
-<script>{html_manager}</script>
-<script>{anywidget}</script>
-<script type="application/vnd.jupyter.widget-state+json">
-{state}
-</script>
-{views}
-</body>
-</html>
-"""
+_PAGE_STYLE = "body { margin: 16px; background: #fff; }"
 
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -105,6 +88,36 @@ def anywidget_amd() -> str:
     return named
 
 
+@dataclass(frozen=True)
+class EmbeddedWidgets:
+    """Widgets ready to inline in a page that renders them with no kernel."""
+
+    state: str
+    """The <script> holding the widgets' state (JSON)."""
+    runtime: str
+    """The <script>s that render it: require.js, the html-manager and anywidget, inlined."""
+    views: list[str]
+    """A view <script> per widget, in order: where the page shows it."""
+
+
+def embed_widgets(widgets: list[ipywidgets.Widget]) -> EmbeddedWidgets:
+    """The state of `widgets` (and of the widgets they hold), the scripts that
+    render it and a view tag per widget, for `page_html` and the HTML report."""
+    # only these widgets: by default ipywidgets embeds every live widget
+    state = dependency_state(widgets, drop_defaults=False)
+    data = embed_data(widgets, drop_defaults=False, state=state)
+    state_json = escape_script(json.dumps(data["manager_state"], separators=(",", ":")))
+    runtime = (_vendor("require.js"), _vendor("html-manager-embed-amd.js"), anywidget_amd())
+    return EmbeddedWidgets(
+        state=f'<script type="{WIDGET_STATE}">\n{state_json}\n</script>',
+        runtime="\n".join(f"<script>{_inline(source)}</script>" for source in runtime),
+        views=[
+            f'<script type="{WIDGET_VIEW}">{escape_script(json.dumps(spec))}</script>'
+            for spec in data["view_specs"]
+        ],
+    )
+
+
 def _widgets(obj: Any) -> list[ipywidgets.Widget]:
     if isinstance(obj, Run):
         from .explorer import Explorer
@@ -134,24 +147,9 @@ def page_html(obj: Any, title: str | None = None) -> str:
     """The standalone page of `obj`: a widget, a Run (shown in an `Explorer`),
     a Comparison (a `VariantDiff`), a RunSet (an `AggregateView`), or a list
     of them."""
-    views = _widgets(obj)
-    # only these widgets: by default ipywidgets embeds every live widget
-    state = dependency_state(views, drop_defaults=False)
-    data = embed_data(views, drop_defaults=False, state=state)
-    view_tags = "\n".join(
-        '<script type="application/vnd.jupyter.widget-view+json">'
-        + escape_script(json.dumps(spec))
-        + "</script>"
-        for spec in data["view_specs"]
-    )
-    return _PAGE.format(
-        title=html.escape(title or "tealeaves-widgets"),
-        require_js=_inline(_vendor("require.js")),
-        html_manager=_inline(_vendor("html-manager-embed-amd.js")),
-        anywidget=_inline(anywidget_amd()),
-        state=escape_script(json.dumps(data["manager_state"], separators=(",", ":"))),
-        views=view_tags,
-    )
+    embedded = embed_widgets(_widgets(obj))
+    body = "\n".join([embedded.runtime, embedded.state, *embedded.views])
+    return standalone_page(title or "tealeaves-widgets", _PAGE_STYLE, body)
 
 
 # -- notebooks ---------------------------------------------------------------
