@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,13 +12,12 @@ import tealeaves_widgets as tw
 from tealeaves_widgets import loading
 from tealeaves_widgets.architectures import TABLE, architecture_for
 from tealeaves_widgets.examples import EXAMPLE_CASE, EXAMPLE_REGIONS
+from tests.isolated import loaded_after_import
 from tests.tiny_models import TINY_MODEL_TYPES, make_tiny_config, make_tiny_model
 
 
 def test_importing_the_package_does_not_import_torch():
-    code = "import sys, tealeaves_widgets; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.stdout.strip() == "False", out.stderr
+    assert loaded_after_import(["tealeaves_widgets"], ["torch"]) == []
 
 
 @pytest.mark.parametrize("model_type", TINY_MODEL_TYPES)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 
 import numpy as np
@@ -20,6 +18,7 @@ from tealeaves_widgets.figures import BASELINE_COLOR, VARIANT_COLORS, aggregate_
 from tealeaves_widgets.report import _num, _signed, html_report
 from tealeaves_widgets.widgets.export import network_references
 from tests.fake_runs import fake_run, regions_of, variant_words
+from tests.isolated import loaded_after_import
 
 XSS = "<img src=x onerror=window.__xss=1></script><script>window.__xss=2</script><!--"
 
@@ -240,10 +239,5 @@ def test_aggregate_figure_draws_runset_aggregate():
 
 
 def test_the_report_module_imports_no_widgets():
-    code = (
-        "import sys, tealeaves_widgets.report, tealeaves_widgets.figures\n"
-        "print(sorted(m for m in sys.modules if m.startswith('tealeaves_widgets.widgets')"
-        " or m in ('anywidget', 'torch')))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    modules = ["tealeaves_widgets.report", "tealeaves_widgets.figures"]
+    assert loaded_after_import(modules, ["tealeaves_widgets.widgets", "anywidget", "torch"]) == []

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -15,6 +13,7 @@ import safetensors.numpy
 from tealeaves_widgets.errors import RunFileError, TealeavesError
 from tealeaves_widgets.run import Lens, RegionInfo, Run
 from tealeaves_widgets.runfile import open_run
+from tests.isolated import loaded_after_import
 
 TOKENS = ("<s>", "Be", " kind", "<u>", "Why", " so", "?")
 N_LAYERS, N_HEADS = 3, 2
@@ -453,9 +452,5 @@ def test_save_refuses_values_that_would_not_round_trip(run, tmp_path):
 
 
 def test_no_torch_import():
-    code = (
-        "import sys, tealeaves_widgets.run, tealeaves_widgets.runfile; "
-        "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; "
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    modules = ["tealeaves_widgets.run", "tealeaves_widgets.runfile"]
+    assert loaded_after_import(modules, ["torch", "transformers"]) == []

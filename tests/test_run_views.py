@@ -3,9 +3,6 @@ plotly figures. No torch."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -13,6 +10,7 @@ from tealeaves_widgets import run as run_module
 from tealeaves_widgets.errors import TealeavesError
 from tealeaves_widgets.widgets import CurvesView, Explorer, LensView, TokenHeatmap
 from tealeaves_widgets.widgets.synthetic import synthetic_run
+from tests.isolated import loaded_after_import
 
 XSS = " <img src=x onerror=alert(1)></script>"
 
@@ -23,13 +21,8 @@ def run():
 
 
 def test_importing_run_loads_neither_torch_nor_widgets_nor_plotly():
-    code = (
-        "import sys, tealeaves_widgets.run; "
-        "heavy = ('torch', 'anywidget', 'ipywidgets', 'plotly'); "
-        "print(sorted(m for m in heavy if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    heavy = ["torch", "anywidget", "ipywidgets", "plotly"]
+    assert loaded_after_import(["tealeaves_widgets.run"], heavy) == []
 
 
 def test_outside_a_kernel_a_run_displays_as_text(run):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,6 +19,7 @@ from tealeaves_widgets.widgets.wire import (
     payload_bytes,
     run_payload,
 )
+from tests.isolated import loaded_after_import
 
 MB = 1_000_000
 
@@ -249,11 +248,11 @@ def test_head_rows_message_sends_float16_rows_as_one_buffer(run):
 
 
 def test_widgets_import_without_torch_or_transformers():
-    code = (
-        "import sys, tealeaves_widgets, tealeaves_widgets.widgets, tealeaves_widgets.widgets.live;"
-        "import tealeaves_widgets.figures, tealeaves_widgets.notebooks;"
-        "bad = [m for m in ('torch', 'transformers') if m in sys.modules];"
-        "print(bad); sys.exit(1 if bad else 0)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    modules = [
+        "tealeaves_widgets",
+        "tealeaves_widgets.widgets",
+        "tealeaves_widgets.widgets.live",
+        "tealeaves_widgets.figures",
+        "tealeaves_widgets.notebooks",
+    ]
+    assert loaded_after_import(modules, ["torch", "transformers"]) == []
