@@ -21,6 +21,18 @@ def outputs_text(nb) -> str:
     return "\n".join(parts)
 
 
+def offline_export(nb, title: str) -> str:
+    """`nb` exported to one page, checked to fetch nothing (no ExportWarning,
+    no network reference) and to stay under MAX_EXPORT_BYTES."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an ExportWarning would name a network fetch
+        page = notebook_html(nb, title=title)
+    assert network_references(page) == []
+    assert f"<title>{title}</title>" in page
+    assert len(page.encode("utf-8")) <= MAX_EXPORT_BYTES
+    return page
+
+
 @pytest.mark.slow
 def test_quickstart_runs(executed_quickstart):
     nb, workdir = executed_quickstart
@@ -49,11 +61,6 @@ def test_quickstart_shows_the_explorer_with_its_state_saved(executed_quickstart)
 @pytest.mark.slow
 def test_quickstart_exports_to_one_offline_page_under_10_mb(executed_quickstart):
     nb, _ = executed_quickstart
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # an ExportWarning would name a network fetch
-        page = notebook_html(nb, title="quickstart")
-    assert network_references(page) == []
-    assert "<title>quickstart</title>" in page
+    page = offline_export(nb, "quickstart")
     assert "cdn.jsdelivr" not in page.split(WIDGET_STATE)[-1]
     assert "MathJax.js" not in page and "mathjax/2" not in page  # the CDN script is left out
-    assert len(page.encode("utf-8")) <= MAX_EXPORT_BYTES
