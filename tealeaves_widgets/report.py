@@ -175,12 +175,13 @@ class _Content:
         presence = cmp.region_presence
         partial = [r for r in presence.index if not presence.loc[r].all()]
         if partial:
-            where = [
-                line(code(r), f" (in {', '.join(n for n in cmp.names if presence.loc[r, n])})")
-                for r in partial
-            ]
+            where = [line(code(r), f" ({_presence_counts(cmp, r)})") for r in partial]
             items.append(
-                line("Regions missing from some variants (no delta there): ") + _join(where, ", ")
+                line(
+                    "Regions not in every run (means use the runs that have them; a variant "
+                    "with none has no delta): "
+                )
+                + _join(where, ", ")
             )
         return (Heading(1, line("Prompt comparison")), ItemList(tuple(items)))
 
@@ -646,3 +647,12 @@ def save_report(
         text = html_report(comparison, top, views=views)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _presence_counts(cmp: Comparison, region: str) -> str:
+    """ "baseline 1/8 runs, terse 0/8 runs": how many runs of each variant have `region`."""
+    parts = []
+    for name, value in cmp.variants.items():
+        runs = list(value) if isinstance(value, RunSet) else [value]
+        parts.append(f"{name} {sum(region in run.regions for run in runs)}/{len(runs)} runs")
+    return ", ".join(parts)

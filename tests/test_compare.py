@@ -74,6 +74,7 @@ def test_a_region_of_one_variant_only_has_no_delta(pair):
     assert new[new["variant"] == "baseline"]["mass"].isna().all()
     assert new["delta"].isna().all()
     assert not new[new["variant"] == "terse"]["mass"].isna().any()
+    assert "`new` (baseline 0/1 runs, terse 1/1 runs)" in cmp.report()
 
 
 def test_layer_bands_phases_and_lists(pair):
