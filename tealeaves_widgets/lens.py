@@ -62,6 +62,13 @@ def lens_logits(
     return logits
 
 
+def chunk_layers(n_layers: int, n_queries: int, vocab: int) -> int:
+    """Layers per chunk of `read_lens`: chunks of equal size, each within
+    `LENS_ELEMENTS_PER_CHUNK` logits (at least one layer)."""
+    n_chunks = -(-n_layers * max(1, n_queries) * vocab // LENS_ELEMENTS_PER_CHUNK)
+    return -(-n_layers // max(1, n_chunks))
+
+
 def _log_probs(logits: torch.Tensor) -> torch.Tensor:
     """log_softmax over the last axis. (Not logits - logsumexp: torch's CPU
     logsumexp is off by up to 2e-5 relative, log_softmax by 2e-6.)"""
@@ -91,20 +98,26 @@ def read_lens(
 ) -> LensArrays:
     """Top-k, entropy, KL to the final layer and tracked-token rank/probability.
 
-    residuals: (layer, query, hidden). Layers are processed in chunks so that
-    at most `LENS_ELEMENTS_PER_CHUNK` logits exist at once; the final layer's
-    log-probabilities are kept for the KL.
+    residuals: (layer, query, hidden). Layers are processed in chunks of equal
+    size so that at most `LENS_ELEMENTS_PER_CHUNK` logits exist at once. The
+    chunk holding the final layer goes first: its log-probabilities are kept
+    for the KL, so the unembedding (a full read of its weights) runs once per
+    chunk and no more.
     """
     n_layers, n_queries, _ = residuals.shape
     vocab = unembedding.weight.shape[0]
-    per_chunk = max(1, LENS_ELEMENTS_PER_CHUNK // max(1, n_queries * vocab))
-    final = _log_probs(lens_logits(residuals[-1:], final_norm, unembedding, softcap))[0]
-    final_probs = final.exp()  # (query, vocab)
-    tracked = torch.as_tensor(tracked_ids, dtype=torch.long, device=final.device)
-    parts: list[tuple[torch.Tensor, ...]] = []
-    for start in range(0, n_layers, per_chunk):
+    per_chunk = chunk_layers(n_layers, n_queries, vocab)
+    starts = list(range(0, n_layers, per_chunk))
+    tracked = torch.as_tensor(tracked_ids, dtype=torch.long)
+    parts: dict[int, tuple[torch.Tensor, ...]] = {}
+    final = final_probs = None
+    for start in reversed(starts):
         chunk = residuals[start : start + per_chunk]
         log_probs = _log_probs(lens_logits(chunk, final_norm, unembedding, softcap))
+        if final is None:  # the last chunk, first
+            final = log_probs[-1].clone()  # (query, vocab)
+            final_probs = final.exp()
+            tracked = tracked.to(final.device)
         top_logp, top_ids = log_probs.topk(min(top_k, vocab), dim=-1)
         tracked_logp = log_probs[..., tracked]  # (layer, query, tracked)
         ranks = _count_above(log_probs, tracked_logp) + 1
@@ -113,8 +126,9 @@ def read_lens(
         # is ~10x less accurate over a large vocabulary
         entropy = -log_probs.exp().mul_(log_probs).sum(-1)
         kl = log_probs.neg_().add_(final).mul_(final_probs).sum(-1)
-        parts.append((top_ids, top_logp.exp(), entropy, kl, ranks, tracked_logp.exp()))
-    cat = [torch.cat([p[i] for p in parts]).cpu() for i in range(6)]
+        parts[start] = (top_ids, top_logp.exp(), entropy, kl, ranks, tracked_logp.exp())
+    ordered = [parts[start] for start in starts]
+    cat = [torch.cat([p[i] for p in ordered]).cpu() for i in range(6)]
     return LensArrays(
         top_ids=cat[0].numpy().astype(np.int64),
         top_probs=cat[1].numpy().astype(np.float32),

@@ -38,8 +38,10 @@ QKV_TENSORS = 2
 """Copies of q/k/v alive at once (projection and rotary output)."""
 ROW_COPIES = 3
 """The float32 rows exist about three times at the end: per layer, stacked, in the Run."""
-LENS_TENSORS = 5
-"""Chunk-sized float32 tensors the lens holds at once (logits, log-probs, probs, ...)."""
+LENS_TENSORS = 3
+"""Chunk-sized float32 tensors the lens holds at once (log-probs with the logits
+or the probabilities, and one for the allocator), plus a byte per logit and
+tracked token for the rank masks."""
 EAGER_CHUNK = 512
 """Query rows per block where the eager math runs (capture.EAGER_QUERY_CHUNK)."""
 CPU_ALLOCATOR_SLACK = 2.0
@@ -172,7 +174,7 @@ def estimate_memory(
     on_gpu: bool = False,
 ) -> MemoryEstimate:
     """What capturing one case of `n_tokens` tokens with `n_queries` queries needs."""
-    from .lens import LENS_ELEMENTS_PER_CHUNK
+    from .lens import chunk_layers
 
     dtype = dtype or sizes.default_dtype
     if dtype not in DTYPE_BYTES:
@@ -187,8 +189,8 @@ def estimate_memory(
     if not on_gpu:
         activations = int(activations * CPU_ALLOCATOR_SLACK)
     rows = ROW_COPIES * s.n_layers * s.n_heads * q * t * 4
-    chunk = min(LENS_ELEMENTS_PER_CHUNK, s.n_layers * q * s.vocab)
-    lens = LENS_TENSORS * chunk * 4 + max(0, n_tracked) * chunk * 9  # bool mask + int64 counts
+    chunk = chunk_layers(s.n_layers, q, s.vocab) * q * s.vocab
+    lens = LENS_TENSORS * chunk * 4 + max(0, n_tracked) * chunk  # + boolean rank masks
     return MemoryEstimate(
         weights=s.n_params * b,
         activations=activations,
