@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=300, help="mean rendered length")
     ap.add_argument("--spread", type=int, default=20, help="lengths vary by +- this")
     ap.add_argument("--reps", type=int, default=2)
-    ap.add_argument("--batch-tokens", type=int, nargs="+", default=[4096])
+    ap.add_argument("--batch-tokens", type=int, nargs="+", default=[2048, 4096])
     args = ap.parse_args()
 
     import torch

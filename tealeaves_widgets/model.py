@@ -188,13 +188,14 @@ class Model:
         *,
         generate: Generate | None = None,
         top_k: int = DEFAULT_TOP_K,
-        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        batch_tokens: int | None = None,
         progress: bool = True,
     ) -> RunSet:
         """Capture every case with one region spec and return a `RunSet`.
 
         Cases run in batches: sorted by length, grouped so that batch size x
-        longest case stays within `batch_tokens`, right-padded with an
+        longest case stays within `batch_tokens` (default by device:
+        `runset.DEFAULT_BATCH_TOKENS`), right-padded with an
         attention mask (positions of real tokens unchanged). Each case still
         yields its own `Run`, equal to `capture` of that case up to float
         noise. With `generate`, each case without a response is sampled once per
@@ -218,7 +219,7 @@ class Model:
         baseline: str | None = None,
         generate: Generate | None = None,
         top_k: int = DEFAULT_TOP_K,
-        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        batch_tokens: int | None = None,
         progress: bool = True,
         **options,
     ) -> Comparison:
@@ -333,10 +334,12 @@ class Model:
         return out
 
     def _capture_prepared(
-        self, items: list[_Prepared], top_k: int, batch_tokens: int, progress: bool
+        self, items: list[_Prepared], top_k: int, batch_tokens: int | None, progress: bool
     ) -> list[Run]:
         """Runs of `items`, in their order, computed in length-sorted batches."""
         runs: list[Run | None] = [None] * len(items)
+        if batch_tokens is None:
+            batch_tokens = DEFAULT_BATCH_TOKENS.get(self.device.type, DEFAULT_BATCH_TOKENS["cuda"])
         batches = plan_batches([item.n_tokens for item in items], batch_tokens)
         with _count_progress(progress, len(items), "capture") as advance:
             for batch in batches:

@@ -30,8 +30,11 @@ from .stats import CURVE_STATS, IntervalOptions, curve_stats, mean_interval, poo
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-DEFAULT_BATCH_TOKENS = 4096
-"""Padded tokens per batch in `Model.capture_many` (batch size x longest case)."""
+DEFAULT_BATCH_TOKENS = {"cpu": 2048, "cuda": 4096}
+"""Padded tokens per batch in `Model.capture_many` (batch size x longest case),
+by device type (others as "cuda"). On 2 CPU threads, 2048 was the fastest of
+2048/4096/9600 (`benchmarks/capture_many.py`); larger batches lose cache. The
+GPU figure is not measured yet."""
 
 
 # ---------------------------------------------------------------- inputs
