@@ -1,19 +1,13 @@
 // The query and head selectors of a panel shown alone (CurvesView, LensView);
 // in the explorer, the heatmap's control bar holds them.
 
-import { type AnyModel, h } from "./model";
+import { type AnyModel, h, option } from "./model";
 import type { Payload } from "./wire";
 
 export interface SelectionState {
   layer: number;
   query: string;
   head: number | null;
-}
-
-function option(value: string, text: string): HTMLOptionElement {
-  const node = h("option", "", text);
-  node.value = value;
-  return node;
 }
 
 /** A bar with a query selector, optionally a head selector, and the layer

@@ -3,7 +3,7 @@
 // raw masses; normalisation happens here, with Run.curves' definitions.
 
 import type { AnyModel } from "./model";
-import { h } from "./model";
+import { h, option } from "./model";
 import { type Payload, layersDone } from "./wire";
 
 export type Normalize = "raw" | "share" | "per-region" | "density";
@@ -109,10 +109,7 @@ export class CurvesPanel {
     header.appendChild(h("b", "", "Cooking curves"));
     const label = header.appendChild(h("label", "", " normalise "));
     this.select = label.appendChild(h("select", "tw-normalize-select"));
-    for (const mode of NORMALIZATIONS) {
-      const option = this.select.appendChild(h("option", "", mode));
-      option.value = mode;
-    }
+    for (const mode of NORMALIZATIONS) this.select.appendChild(option(mode, mode));
     this.chart = this.root.appendChild(svg("svg", { width: WIDTH, height: HEIGHT, viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "tw-chart" }));
     this.buildAxes();
     for (const region of p.regions) {

@@ -7,7 +7,7 @@
 
 import { Backdrop } from "./backdrop";
 import { COLOURS, DARK, LOG_DECADES, SCALES, SCALE_LABELS, colourIndices, maxUnmasked, rankOf, type Scale } from "./colour";
-import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
+import { type AnyModel, type RenderProps, h, mount, option, showTip } from "./model";
 import { addStyle } from "./style";
 import { type Payload, WireError, attentionRow, decodeHeadRows, decodePayload, layersDone } from "./wire";
 
@@ -34,12 +34,6 @@ export function displayText(token: string): string {
 function formatWeight(w: number): string {
   if (w === 0) return "0";
   return w >= 0.001 ? w.toFixed(4) : w.toExponential(2);
-}
-
-function option(value: string, text: string): HTMLOptionElement {
-  const node = h("option", "", text);
-  node.value = value;
-  return node;
 }
 
 export class HeatmapView {

@@ -38,6 +38,13 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, className = "",
   return node;
 }
 
+/** An <option> of a <select>: its value and the text shown. */
+export function option(value: string, text: string): HTMLOptionElement {
+  const node = h("option", "", text);
+  node.value = value;
+  return node;
+}
+
 /** Fill the tooltip `tip` with "key: value" lines (a line with an empty key is
  * the value alone) and show it under `target`, placed within `root`. */
 export function showTip(tip: HTMLElement, root: HTMLElement, target: HTMLElement, lines: [string, string][]): void {
