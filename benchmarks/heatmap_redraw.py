@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -31,7 +32,7 @@ from tealeaves_widgets.widgets.export import page_html
 from tealeaves_widgets.widgets.synthetic import synthetic_run
 from tealeaves_widgets.widgets.wire import payload_bytes, run_payload
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("TEALEAVES_CHROMIUM", "/usr/bin/chromium")  # as tests/browser
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
