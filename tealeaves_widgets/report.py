@@ -651,8 +651,9 @@ def save_report(
 
 def _presence_counts(cmp: Comparison, region: str) -> str:
     """ "baseline 1/8 runs, terse 0/8 runs": how many runs of each variant have `region`."""
-    parts = []
-    for name, value in cmp.variants.items():
-        runs = list(value) if isinstance(value, RunSet) else [value]
-        parts.append(f"{name} {sum(region in run.regions for run in runs)}/{len(runs)} runs")
-    return ", ".join(parts)
+    from .compare import _runs
+
+    return ", ".join(
+        f"{name} {sum(region in run.regions for run in _runs(value))}/{len(_runs(value))} runs"
+        for name, value in cmp.variants.items()
+    )
