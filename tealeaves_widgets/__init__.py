@@ -4,21 +4,36 @@
     model = tw.load_model()                      # embedded SmolLM2-135M-Instruct
     run = model.capture(tw.Case(system=..., user=...), regions)
     run.curves(query="final", normalize="share")  # pandas, layer x region
-    cmp = model.compare({"baseline": case_a, "terse": case_b}, regions)
+    tw.Explorer(run)                              # (or display(run)) the linked views
+    cmp = model.capture_comparison({"baseline": case_a, "terse": case_b}, regions)
     cmp.deltas; cmp.report()                      # per-region changes, markdown
     runs = model.capture_many(tw.load_cases("conversations.json"), regions)
 
-Importing the package does not import torch; loading a model does.
+The pipeline, one subpackage per step (see ARCHITECTURE.md): `prompt` (cases,
+chat template, regions) -> `models` (torch: the captured pass) -> `core`
+(results and their statistics) -> `io` (files), `present` (figures, reports),
+`widgets` (views); `batch` runs it as jobs. Importing the package does not
+import torch; loading a model does. The widgets load on first use.
 """
 
-__version__ = "0.1.0"
-
-from .architectures import Architecture, register_architecture
-from .compare import CompareOptions, Comparison, TokenAlignment, compare
+from ._version import __version__
+from .core import seam
+from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
+from .core.run import Lens, RegionInfo, Run
+from .core.runset import RunSet
 from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    BatchError,
+    CaptureError,
     ChatTemplateError,
     EmptyRegionError,
+    ExportError,
+    ExportWarning,
+    InputFileError,
+    InsufficientMemoryError,
     MarkerNotFoundError,
+    MissingExtensionError,
     ModelNotInstalledError,
     PromptTooLongError,
     QueryNotFoundError,
@@ -26,27 +41,67 @@ from .errors import (
     RegionOrderError,
     RegionOverlapError,
     RunFileError,
+    RunFileNotFoundError,
+    SelectionError,
     TealeavesError,
     UnknownArchitectureError,
+    WireError,
 )
-from .loading import load_model
-from .prompt import Case, RenderedPrompt
-from .regions import Region, RegionSpec, load_regions
-from .run import Lens, RegionInfo, Run
-from .rundir import open_runs
-from .runfile import open_run
-from .runset import Generate, RunSet, load_cases
+from .io.rundir import open_runs
+from .io.runfile import open_run
+from .models.architectures import Architecture, register_architecture
+from .models.batching import Generate
+from .models.loading import load_model
+from .prompt.case import Case, load_cases
+from .prompt.regions import Region, RegionSpec, load_regions
+from .prompt.render import RenderedPrompt
+
+# Where each operation a result reaches through the seam is implemented (the
+# module registers it when imported; see tealeaves_widgets/core/seam.py).
+seam.PROVIDERS.update(
+    {
+        **dict.fromkeys(
+            ("curves_figure", "lens_figure", "heatmap_figure", "delta_figure", "aggregate_figure"),
+            "tealeaves_widgets.present",
+        ),
+        "report": "tealeaves_widgets.present",
+        **dict.fromkeys(
+            (
+                "view",
+                "explore",
+                "save_report",
+                "Explorer",
+                "TokenHeatmap",
+                "CurvesView",
+                "LensView",
+                "VariantDiff",
+                "AggregateView",
+            ),
+            "tealeaves_widgets.widgets",
+        ),
+        "save": "tealeaves_widgets.io",
+    }
+)
 
 __all__ = [
     "Architecture",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "BatchError",
+    "CaptureError",
     "Case",
     "ChatTemplateError",
     "CompareOptions",
     "Comparison",
     "EmptyRegionError",
+    "ExportError",
+    "ExportWarning",
     "Generate",
+    "InputFileError",
+    "InsufficientMemoryError",
     "Lens",
     "MarkerNotFoundError",
+    "MissingExtensionError",
     "ModelNotInstalledError",
     "PromptTooLongError",
     "QueryNotFoundError",
@@ -59,10 +114,14 @@ __all__ = [
     "RenderedPrompt",
     "Run",
     "RunFileError",
+    "RunFileNotFoundError",
     "RunSet",
+    "SelectionError",
     "TealeavesError",
     "TokenAlignment",
     "UnknownArchitectureError",
+    "WireError",
+    "__version__",
     "compare",
     "load_cases",
     "load_model",

@@ -1,7 +1,10 @@
-"""Errors raised by tealeaves-widgets.
+"""Every error (and warning) tealeaves-widgets raises on purpose, in one place.
 
-Every error derives from `TealeavesError`, and every message says what was
-expected, what arrived and what to do next.
+Each error derives from `TealeavesError` and from the builtin it refines, so
+`except ValueError` (or `KeyError`, `OSError`, ...) catches it too. Every
+message says what was expected, what arrived and what to do next.
+
+Standard library only: every layer of the package may import this module.
 """
 
 from __future__ import annotations
@@ -9,6 +12,29 @@ from __future__ import annotations
 
 class TealeavesError(Exception):
     """Base class of every error this package raises on purpose."""
+
+
+# -- arguments and selections ----------------------------------------------------
+
+
+class ArgumentError(TealeavesError, ValueError):
+    """An argument has a value the function does not accept."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument is of a type the function does not accept."""
+
+
+class SelectionError(TealeavesError, LookupError):
+    """A selection names something the result does not have: a query, region,
+    layer, head, variant, case or tracked token."""
+
+
+# -- prompts and regions ---------------------------------------------------------
+
+
+class ChatTemplateError(TealeavesError, ValueError):
+    """The case cannot be rendered with the tokenizer's chat template."""
 
 
 class RegionError(TealeavesError, ValueError):
@@ -39,8 +65,7 @@ class PromptTooLongError(TealeavesError, ValueError):
     """The rendered prompt has more tokens than the model's context."""
 
 
-class ChatTemplateError(TealeavesError, ValueError):
-    """The case cannot be rendered with the tokenizer's chat template."""
+# -- models ---------------------------------------------------------------------------
 
 
 class UnknownArchitectureError(TealeavesError, KeyError):
@@ -54,5 +79,81 @@ class ModelNotInstalledError(TealeavesError, ImportError):
     """The embedded default model's package is not installed."""
 
 
+class InsufficientMemoryError(TealeavesError, MemoryError):
+    """The capture would not fit in the memory available."""
+
+
+class CaptureError(TealeavesError, RuntimeError):
+    """A captured forward pass cannot run as asked (another is running in this
+    process, or the model lacks what the capture needs)."""
+
+
+# -- files ------------------------------------------------------------------------------
+
+
 class RunFileError(TealeavesError, OSError):
-    """A saved run file is missing, truncated, tampered with or of another format."""
+    """A saved run file or run directory is missing, truncated, tampered with or
+    of another format."""
+
+
+class RunFileNotFoundError(RunFileError, FileNotFoundError):
+    """Nothing is at the path of a run file or run directory."""
+
+
+class InputFileError(TealeavesError, ValueError):
+    """A file the user wrote (regions, conversations, a cases file) cannot be
+    read or does not hold what it should."""
+
+
+class BatchError(InputFileError):
+    """Inputs of a batch step are invalid; the message lists every problem."""
+
+
+# -- widgets and pages -----------------------------------------------------------------
+
+
+class WireError(TealeavesError, ValueError):
+    """An array or result cannot be put on the wire to the browser as asked."""
+
+
+class ExportError(TealeavesError, ValueError):
+    """A page cannot be exported: an asset is missing, the object has no view,
+    or a notebook's widgets have no saved state."""
+
+
+class ExportWarning(UserWarning):
+    """The exported page would load something from the network, or leaves an
+    output out."""
+
+
+class MissingExtensionError(TealeavesError, ImportError):
+    """A result's view, figure or file format needs a part of the package that
+    could not be imported (see `tealeaves_widgets.core.seam`)."""
+
+
+__all__ = [
+    "ArgumentError",
+    "ArgumentTypeError",
+    "BatchError",
+    "CaptureError",
+    "ChatTemplateError",
+    "EmptyRegionError",
+    "ExportError",
+    "ExportWarning",
+    "InputFileError",
+    "InsufficientMemoryError",
+    "MarkerNotFoundError",
+    "MissingExtensionError",
+    "ModelNotInstalledError",
+    "PromptTooLongError",
+    "QueryNotFoundError",
+    "RegionError",
+    "RegionOrderError",
+    "RegionOverlapError",
+    "RunFileError",
+    "RunFileNotFoundError",
+    "SelectionError",
+    "TealeavesError",
+    "UnknownArchitectureError",
+    "WireError",
+]

@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="session")
 def smol_tokenizer():
     """The real SmolLM2-135M-Instruct tokenizer (ChatML template)."""
-    from tealeaves_widgets.loading import load_embedded_tokenizer
+    from tealeaves_widgets.models.loading import load_embedded_tokenizer
 
     return load_embedded_tokenizer()
 
@@ -25,7 +25,7 @@ def smol_model():
 def executed_quickstart(tmp_path_factory):
     """notebooks/quickstart.ipynb executed once per test session, as
     `python -m tealeaves_widgets quickstart` runs it: (notebook node, workdir)."""
-    from tealeaves_widgets.notebooks import execute_notebook, quickstart_path
+    from tealeaves_widgets.batch.notebooks import execute_notebook, quickstart_path
 
     workdir = tmp_path_factory.mktemp("quickstart")
     return execute_notebook(quickstart_path(), workdir), workdir

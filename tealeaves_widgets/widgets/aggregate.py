@@ -12,17 +12,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import anywidget
 import numpy as np
 import traitlets as t
 
-from ..errors import TealeavesError
-from ..run import NORMALIZATIONS, Run
-from ..runset import RunSet
+from ..core.run import NORMALIZATIONS, Run
+from ..core.runset import RunSet
+from ..core.selection import resolve_query
+from ..errors import ArgumentError, ArgumentTypeError
+from ..present.palette import union_region_colors
 from ._bundle import esm
-from .base import SelectionError
-from .tables import grid, pick_query, union_region_colors
-from .wire import SCHEMA_VERSION, encode_array, payload_bytes
+from .base import HiddenRegions, TraitSelectionError, View, _reject_unknown
+from .schema import SCHEMA_VERSION, AggregatePayload
+from .tables import grid
+from .wire import encode_array, payload_bytes
 
 __all__ = ["AGGREGATE_STATS", "BANDS", "AggregateView", "aggregate_payload", "as_runsets"]
 
@@ -39,7 +41,7 @@ def as_runsets(value: RunSet | Run | Mapping[str, RunSet | Run]) -> dict[str, Ru
     if isinstance(value, (RunSet, Run)):
         value = {"all cases" if isinstance(value, RunSet) else "run": value}
     if not isinstance(value, Mapping) or not value:
-        raise TealeavesError(
+        raise ArgumentTypeError(
             "AggregateView expects a tw.RunSet or a dict of them, name -> RunSet (e.g. "
             f'{{"baseline": runs_a, "terse": runs_b}}), got {type(value).__name__}.'
         )
@@ -48,14 +50,14 @@ def as_runsets(value: RunSet | Run | Mapping[str, RunSet | Run]) -> dict[str, Ru
         if isinstance(item, Run):
             item = RunSet((item,))
         if not isinstance(name, str) or not isinstance(item, RunSet):
-            raise TealeavesError(
+            raise ArgumentTypeError(
                 f"Entry {name!r} must be named by a str and hold a tw.RunSet, got "
                 f"{type(item).__name__}."
             )
         sets[name] = item
     depths = {name: rs.n_layers for name, rs in sets.items()}
     if len(set(depths.values())) > 1:
-        raise TealeavesError(
+        raise ArgumentError(
             f"The RunSets have different numbers of layers {depths}: overlay runs of one model."
         )
     return sets
@@ -72,21 +74,21 @@ def aggregate_payload(
     normalizations: Sequence[str] = NORMALIZATIONS,
     level: float = 0.95,
     interval: str = "t",
-) -> dict[str, Any]:
+) -> AggregatePayload:
     """Everything the aggregate view renders, as one synced value:
     `RunSet.aggregate` of every set, normalisation and query, as a float32
     array (set, normalize, query, layer, region, stat)."""
     normalizations = list(normalizations)
     unknown = [n for n in normalizations if n not in NORMALIZATIONS]
     if unknown or not normalizations:
-        raise TealeavesError(
+        raise ArgumentError(
             f"normalizations={normalizations!r}: give some of {list(NORMALIZATIONS)}."
         )
     queries = _queries(sets)
-    pick_query(None, queries, "These RunSets")  # refuses sets with no common query
+    default = resolve_query(None, queries, "these RunSets")  # refuses sets with no common query
     regions = list(dict.fromkeys(n for rs in sets.values() for n in rs.region_names))
     if not regions:
-        raise TealeavesError("The RunSets have no region that all runs of a set share.")
+        raise ArgumentError("The RunSets have no region that all runs of a set share.")
     n_layers = next(iter(sets.values())).n_layers
     shape = (len(sets), len(normalizations), len(queries), n_layers, len(regions))
     values = np.full((*shape, len(AGGREGATE_STATS)), np.nan, dtype=np.float32)
@@ -99,7 +101,7 @@ def aggregate_payload(
                     values[s, m, q, :, :, k] = grid(frame, keys, stat)
     runs = [run for rs in sets.values() for run in rs.runs]
     colors = union_region_colors(runs, regions)
-    payload = {
+    payload: AggregatePayload = {
         "schema_version": SCHEMA_VERSION,
         "kind": "aggregate",
         "model": {"model_id": str(runs[0].model_info.get("model_id", "unknown model"))},
@@ -109,19 +111,20 @@ def aggregate_payload(
             for name, rs in sets.items()
         ],
         "queries": queries,
-        "default_query": queries.index(pick_query(None, queries, "These RunSets")),
+        "default_query": queries.index(default),
         "regions": [{"name": name, "color": colors[name]} for name in regions],
         "normalizations": normalizations,
         "stats": list(AGGREGATE_STATS),
         "level": level,
         "interval": interval,
         "values": encode_array(values),
+        "bytes": 0,
     }
     payload["bytes"] = payload_bytes(payload)
     return payload
 
 
-class AggregateView(anywidget.AnyWidget):
+class AggregateView(HiddenRegions, View):
     """Cooking curves of a `RunSet`: per region, the mean over the cases with a
     band (confidence interval, +-1 sd or range), at one query and
     normalisation. Several RunSets, `AggregateView({"a": rs_a, "b": rs_b})`,
@@ -133,16 +136,10 @@ class AggregateView(anywidget.AnyWidget):
 
     payload = t.Dict().tag(sync=True)
     """The aggregates on the wire (`aggregate_payload`); set at construction."""
-    layer = t.Int(0).tag(sync=True, echo_update=False)
-    """Layer of the cursor, 0-based."""
-    query = t.Unicode("").tag(sync=True, echo_update=False)
-    """Query whose curves are shown."""
     normalize = t.Enum(NORMALIZATIONS, default_value="raw").tag(sync=True, echo_update=False)
     """Normalisation of the curves, as `Run.curves`."""
     band = t.Enum(BANDS, default_value="interval").tag(sync=True, echo_update=False)
     """What the band around each mean shows, one of `BANDS`."""
-    hidden = t.List(t.Unicode()).tag(sync=True, echo_update=False)
-    """Regions whose curves are hidden."""
 
     def __init__(
         self,
@@ -155,6 +152,7 @@ class AggregateView(anywidget.AnyWidget):
         interval: str = "t",
         **kwargs: Any,
     ) -> None:
+        _reject_unknown(type(self), kwargs)
         self._sets = as_runsets(runsets)
         payload = aggregate_payload(
             self._sets, normalizations=normalizations, level=level, interval=interval
@@ -162,12 +160,12 @@ class AggregateView(anywidget.AnyWidget):
         self._payload_queries = payload["queries"]
         self._normalizations = payload["normalizations"]
         self._regions = [r["name"] for r in payload["regions"]]
-        self._n_layers = payload["n_layers"]
+        self._layers = payload["n_layers"]
         kwargs.setdefault("normalize", self._normalizations[0])
         super().__init__(
             payload=payload,
-            query=pick_query(query, self._payload_queries, "These RunSets"),
-            layer=self._n_layers // 2 if layer is None else layer,
+            query=resolve_query(query, self._payload_queries, "these RunSets"),
+            layer=self._layers // 2 if layer is None else layer,
             **kwargs,
         )
 
@@ -176,36 +174,24 @@ class AggregateView(anywidget.AnyWidget):
         """The RunSets shown, by name."""
         return dict(self._sets)
 
-    @t.validate("layer")
-    def _check_layer(self, proposal: t.Bunch) -> int:
-        layer, n = proposal["value"], self._n_layers
-        if not 0 <= layer < n:
-            raise SelectionError(f"layer={layer} is out of range; the runs have layers 0..{n - 1}.")
-        return layer
+    @property
+    def _n_layers(self) -> int:
+        return self._layers
 
-    @t.validate("query")
-    def _check_query(self, proposal: t.Bunch) -> str:
-        query, queries = proposal["value"], self._payload_queries
-        if query not in queries:
-            raise SelectionError(f"Unknown query {query!r}; every run has {queries}.")
-        return query
+    @property
+    def _query_names(self) -> Sequence[str]:
+        return self._payload_queries
+
+    @property
+    def _region_names(self) -> Sequence[str]:
+        return self._regions
 
     @t.validate("normalize")
     def _check_normalize(self, proposal: t.Bunch) -> str:
         normalize = proposal["value"]
         if normalize not in self._normalizations:
-            raise SelectionError(
+            raise TraitSelectionError(
                 f"normalize={normalize!r} was not computed for this view; it has "
                 f"{self._normalizations} (pass normalizations= to compute others)."
             )
         return normalize
-
-    @t.validate("hidden")
-    def _check_hidden(self, proposal: t.Bunch) -> list[str]:
-        hidden = list(proposal["value"])
-        unknown = [name for name in hidden if name not in self._regions]
-        if unknown:
-            raise SelectionError(
-                f"Unknown region(s) {unknown} in hidden; the regions are {self._regions}."
-            )
-        return hidden

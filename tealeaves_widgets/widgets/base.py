@@ -1,33 +1,155 @@
-"""`RunView`: what every view of a `Run` shares. The run on the wire, and the
-selection (layer, query, head, region) synced both ways and validated here, so
-a bad value from Python or the browser is refused with the valid range."""
+"""What every view shares.
+
+`View`: the layer and query selection, synced both ways and validated here,
+so a bad value from Python or the browser is refused with the valid range;
+unknown keyword arguments refused; and the kernel side of the messages the
+front end sends (`{v, kind, id, ...}`), answered with a reply of the same
+`id` or an error reply that the front end shows.
+
+`RunView`: a view of one `Run` (the run on the wire, head and region).
+`CurvesOptions` and `HiddenRegions`: options several views share.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anywidget
 import traitlets as t
 
-from ..errors import TealeavesError
-from ..run import NORMALIZATIONS, Run
-from .wire import PayloadOptions, default_query, head_rows_message, run_payload
+from ..core.run import NORMALIZATIONS, Run
+from ..core.selection import resolve_query
+from ..errors import ArgumentError, ArgumentTypeError, SelectionError
+from .schema import MESSAGE_VERSION, ErrorReply, Request
+from .wire import PayloadOptions, head_rows_message, run_payload
 
 
-class SelectionError(TealeavesError, t.TraitError):
-    """A selection (layer, query, head, region) outside the run. A TraitError,
-    so traitlets rolls back a batch of updates that contains one."""
+class TraitSelectionError(SelectionError, t.TraitError):
+    """A `SelectionError` that is also a traitlets `TraitError`, so traitlets
+    rolls back a batch of updates that contains one. Catch it as
+    `tw.SelectionError`."""
 
 
-class RunView(anywidget.AnyWidget):
-    """A view of one `Run`; subclasses add their own options and `_esm`."""
+Handler = Callable[[dict[str, Any]], tuple[dict[str, Any], list[memoryview]]]
+"""Answers one request of the front end: (reply content, buffers)."""
 
-    payload = t.Dict().tag(sync=True)
-    """The run on the wire (`wire.run_payload`); set at construction."""
+
+class View(anywidget.AnyWidget):
+    """Base of every view: layer and query, kwargs checked, requests answered.
+
+    Subclasses say what the selection ranges over (`_n_layers`,
+    `_query_names`) and which requests they answer (`_handlers`)."""
+
     layer = t.Int(0).tag(sync=True, echo_update=False)
     """Layer shown, 0-based."""
     query = t.Unicode("").tag(sync=True, echo_update=False)
     """Name of the query whose attention the view shows."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # subclasses check the user's keywords (`_reject_unknown`) before adding the payload
+        super().__init__(**kwargs)
+        self.on_msg(self._on_message)
+
+    # -- what the selection ranges over (subclasses) ---------------------------
+
+    @property
+    def _n_layers(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def _query_names(self) -> Sequence[str]:
+        raise NotImplementedError
+
+    def _handlers(self) -> dict[str, Handler]:
+        """Request kind -> handler (none by default)."""
+        return {}
+
+    def _pick_query(self, query: str | int | None, what: str) -> str:
+        return resolve_query(query, list(self._query_names), what)
+
+    # -- validation ----------------------------------------------------------------
+
+    @t.validate("layer")
+    def _check_layer(self, proposal: t.Bunch) -> int:
+        layer, n = proposal["value"], self._n_layers
+        if not 0 <= layer < n:
+            raise TraitSelectionError(
+                f"layer={layer} is out of range; this view has layers 0..{n - 1}."
+            )
+        return layer
+
+    @t.validate("query")
+    def _check_query(self, proposal: t.Bunch) -> str:
+        query, names = proposal["value"], list(self._query_names)
+        if query not in names:
+            raise TraitSelectionError(f"Unknown query {query!r}; this view has queries {names}.")
+        return query
+
+    # -- requests from the front end ------------------------------------------------
+
+    def _on_message(self, _widget: Any, content: Any, _buffers: list) -> None:
+        """Answer a request `{v, kind, id, ...}` with a reply of the same kind
+        and id, or `{v, kind: "error", id, request, message}` when it fails."""
+        if not isinstance(content, dict):
+            return
+        request: Request = content  # type: ignore[assignment]
+        kind, request_id = request.get("kind"), request.get("id")
+        handler = self._handlers().get(str(kind))
+        try:
+            if request.get("v") != MESSAGE_VERSION:
+                raise ArgumentError(
+                    f"The front end sent message version {request.get('v')!r}; this kernel reads "
+                    f"version {MESSAGE_VERSION}. Reinstall tealeaves-widgets so both come from "
+                    "the same version, then restart the kernel and reload the page."
+                )
+            if handler is None:
+                raise ArgumentError(
+                    f"This view answers no request of kind {kind!r}; it answers "
+                    f"{sorted(self._handlers())}."
+                )
+            reply, buffers = handler(dict(request))
+        except Exception as error:  # the front end shows it instead of waiting
+            failure: ErrorReply = {
+                "v": MESSAGE_VERSION,
+                "kind": "error",
+                "id": request_id if isinstance(request_id, int) else -1,
+                "request": str(kind),
+                "message": f"{type(error).__name__}: {error}",
+            }
+            self.send(failure, [])
+            return
+        self.send({**reply, "v": MESSAGE_VERSION, "id": request_id}, buffers)
+
+
+def _reject_unknown(cls: type, kwargs: dict[str, Any]) -> None:
+    """Refuse keyword arguments that are not traits of `cls` (traitlets would
+    only warn, and a misspelt option would be silently ignored)."""
+    known = set(cls.class_trait_names())  # type: ignore[attr-defined]
+    unknown = sorted(
+        key for key in kwargs if key not in known or key.startswith("_") or key in _INTERNAL
+    )
+    if unknown:
+        public = sorted(
+            name
+            for name in cls.class_trait_names(sync=True)  # type: ignore[attr-defined]
+            if not name.startswith("_") and name not in _INTERNAL
+        )
+        raise ArgumentTypeError(
+            f"{cls.__name__} got unknown keyword argument(s) {unknown}; its options are "
+            f"{public}. Check the spelling."
+        )
+
+
+_INTERNAL = {"payload", "comm", "keys", "log"}
+"""Traits the user does not set at construction (the payload is built from the result)."""
+
+
+class RunView(View):
+    """A view of one `Run`; subclasses add their own options and `_esm`."""
+
+    payload = t.Dict().tag(sync=True)
+    """The run on the wire (`wire.run_payload`); set at construction."""
     head = t.Int(None, allow_none=True).tag(sync=True, echo_update=False)
     """Head shown, or None for the head average."""
     region = t.Unicode(None, allow_none=True).tag(sync=True, echo_update=False)
@@ -43,35 +165,46 @@ class RunView(anywidget.AnyWidget):
         **kwargs: Any,
     ) -> None:
         if not isinstance(run, Run):
-            raise TealeavesError(
+            raise ArgumentTypeError(
                 f"{type(self).__name__} expects a tealeaves_widgets.Run, got "
                 f"{type(run).__name__}; capture one first, or open a saved one with open_run."
             )
         self._run = run
         self._options = options
-        name = default_query(run) if query is None else list(run.queries)[run.query_index(query)]
+        _reject_unknown(type(self), kwargs)
         super().__init__(
             payload=self._make_payload(run),
-            query=name,
+            query=resolve_query(query, list(run.queries), "this run"),
             layer=run.n_layers // 2 if layer is None else layer,
             **kwargs,
         )
-        self.on_msg(self._on_message)
 
     @property
     def run(self) -> Run:
         """The run shown."""
         return self._run
 
+    @property
+    def _n_layers(self) -> int:
+        return self._run.n_layers
+
+    @property
+    def _query_names(self) -> Sequence[str]:
+        return list(self._run.queries)
+
+    @property
+    def _region_names(self) -> Sequence[str]:
+        return list(self._run.regions)
+
     def set_run(self, run: Run) -> None:
         """Show `run` instead, keeping the selection where it still applies
         (the same query name, the layer clamped, the region if it exists)."""
         if not isinstance(run, Run):
-            raise TealeavesError(
+            raise ArgumentTypeError(
                 f"set_run expects a tealeaves_widgets.Run, got {type(run).__name__}."
             )
         payload = self._make_payload(run)
-        query = self.query if self.query in run.queries else default_query(run)
+        query = self.query if self.query in run.queries else resolve_query(None, list(run.queries))
         with self.hold_sync():
             self._run = run
             self.query = query
@@ -85,35 +218,28 @@ class RunView(anywidget.AnyWidget):
 
     def _make_payload(self, run: Run) -> dict[str, Any]:
         """What goes on the wire for `run` (a hook)."""
-        return run_payload(run, self._options)
+        return dict(run_payload(run, self._options))
 
     def _fit_options(self, run: Run) -> None:
         """Drop options of subclasses that `run` does not have (a hook)."""
 
-    @t.validate("layer")
-    def _check_layer(self, proposal: t.Bunch) -> int:
-        layer = proposal["value"]
-        n_layers = self._run.n_layers
-        if not 0 <= layer < n_layers:
-            raise SelectionError(
-                f"layer={layer} is out of range; this run has layers 0..{n_layers - 1}."
-            )
-        return layer
+    def _handlers(self) -> dict[str, Handler]:
+        return {"head_rows": self._head_rows}
 
-    @t.validate("query")
-    def _check_query(self, proposal: t.Bunch) -> str:
-        query = proposal["value"]
-        if query not in self._run.queries:
-            names = list(self._run.queries)
-            raise SelectionError(f"Unknown query {query!r}; this run has queries {names}.")
-        return query
+    def _head_rows(self, request: dict[str, Any]) -> tuple[dict[str, Any], list[memoryview]]:
+        """The full per-head rows of one query, beyond what the payload holds."""
+        query = request.get("query")
+        if isinstance(query, bool) or not isinstance(query, int):
+            raise ArgumentTypeError(f"head_rows needs an int query row, got {query!r}.")
+        reply, buffers = head_rows_message(self._run, query, int(request.get("id", 0)))
+        return dict(reply), buffers
 
     @t.validate("head")
     def _check_head(self, proposal: t.Bunch) -> int | None:
         head = proposal["value"]
         n_heads = self._run.n_heads
         if head is not None and not 0 <= head < n_heads:
-            raise SelectionError(
+            raise TraitSelectionError(
                 f"head={head} is out of range; this run has heads 0..{n_heads - 1}, "
                 "or None for the average."
             )
@@ -124,38 +250,41 @@ class RunView(anywidget.AnyWidget):
         region = proposal["value"]
         if region is not None and region not in self._run.regions:
             names = list(self._run.regions)
-            raise SelectionError(
+            raise TraitSelectionError(
                 f"Unknown region {region!r}; this run has regions {names} (or None: no selection)."
             )
         return region
 
-    def _on_message(self, _widget: Any, content: Any, _buffers: list) -> None:
-        """Answer the front end's request for per-head rows beyond the payload."""
-        if not isinstance(content, dict) or content.get("kind") != "head_rows":
-            return
-        reply, buffers = head_rows_message(self._run, int(content.get("query", -1)))
-        self.send(reply, buffers)
 
+class HiddenRegions(t.HasTraits):
+    """The `hidden` option of views with cooking curves: regions whose curves
+    are hidden (their legend entry was clicked off). Listed before the view's
+    base class; the view says which regions exist (`_region_names`)."""
 
-class CurvesOptions(t.HasTraits):
-    """Options of the cooking curves, shared by `Explorer` and `CurvesView`
-    (listed before the `RunView` base, so its `_fit_options` runs first)."""
-
-    normalize = t.Enum(NORMALIZATIONS, default_value="raw").tag(sync=True, echo_update=False)
-    """Normalisation of the cooking curves, one of `Run.curves`' (raw, share,
-    per-region, density)."""
     hidden = t.List(t.Unicode()).tag(sync=True, echo_update=False)
-    """Regions whose curves are hidden (their legend entry was clicked off)."""
-
-    def _fit_options(self, run: Run) -> None:
-        super()._fit_options(run)  # type: ignore[misc]
-        self.hidden = [name for name in self.hidden if name in run.regions]
+    """Regions whose curves are hidden."""
 
     @t.validate("hidden")
     def _check_hidden(self, proposal: t.Bunch) -> list[str]:
         hidden = list(proposal["value"])
-        names = list(self._run.regions)  # type: ignore[attr-defined]
+        names = list(self._region_names)  # type: ignore[attr-defined]
         unknown = [name for name in hidden if name not in names]
         if unknown:
-            raise SelectionError(f"Unknown region(s) {unknown} in hidden; this run has {names}.")
+            raise TraitSelectionError(
+                f"Unknown region(s) {unknown} in hidden; the regions are {names}."
+            )
         return hidden
+
+
+class CurvesOptions(HiddenRegions):
+    """Options of the cooking curves of a run, shared by `Explorer` and
+    `CurvesView` (listed before the `RunView` base, so its `_fit_options` runs
+    first)."""
+
+    normalize = t.Enum(NORMALIZATIONS, default_value="raw").tag(sync=True, echo_update=False)
+    """Normalisation of the cooking curves, one of `Run.curves`' (raw, share,
+    per-region, density)."""
+
+    def _fit_options(self, run: Run) -> None:
+        super()._fit_options(run)  # type: ignore[misc]
+        self.hidden = [name for name in self.hidden if name in run.regions]

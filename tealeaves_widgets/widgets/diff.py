@@ -13,28 +13,22 @@ at a time (token positions differ between cases).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import anywidget
 import numpy as np
 import traitlets as t
 
-from ..compare import Comparison, layer_groups
-from ..errors import TealeavesError
-from ..run import Run
+from ..core.compare import Comparison, layer_groups, runs_of
+from ..core.run import Run
+from ..errors import ArgumentTypeError, WireError
+from ..present.palette import union_region_colors
 from ._bundle import esm
-from .base import SelectionError
-from .tables import encode_grids, pick_query, union_region_colors
-from .wire import (
-    DEFAULT_MAX_BYTES,
-    SCHEMA_VERSION,
-    WireError,
-    _token_gaps,
-    encode_array,
-    payload_bytes,
-    token_regions,
-)
+from .base import HiddenRegions, TraitSelectionError, View, _reject_unknown
+from .schema import SCHEMA_VERSION, AlignmentEntry, DiffCase, DiffPayload, DiffRun, TableRow
+from .tables import encode_grids
+from .wire import DEFAULT_MAX_BYTES, encode_array, payload_bytes, token_gaps, token_regions
 
 __all__ = ["DIFF_OPS", "DiffOptions", "VariantDiff", "diff_payload"]
 
@@ -78,10 +72,6 @@ class DiffOptions:
     """Dtype of the attention rows: "float16" or "float32"."""
 
 
-def _runs(value: Run | Any) -> tuple[Run, ...]:
-    return (value,) if isinstance(value, Run) else tuple(value.runs)
-
-
 def _n_cases(cmp: Comparison) -> int:
     """Cases the token view can show: the shortest RunSet's length (1 with runs only)."""
     lengths = [len(v) for v in cmp.variants.values() if not isinstance(v, Run)]
@@ -104,26 +94,21 @@ def _is_index(value: object, n: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < n
 
 
-def _run_at(cmp: Comparison, name: str, case: int) -> Run:
-    value = cmp.variants[name]
-    return value if isinstance(value, Run) else value[case]
-
-
-def _run_entry(run: Run, cmp: Comparison, dtype: str) -> dict[str, Any]:
+def _run_entry(run: Run, cmp: Comparison, dtype: str) -> DiffRun:
     """Tokens, regions, query positions and attention rows of one run."""
     own = token_regions(run)
     to_cmp = np.array([cmp.regions.index(name) for name in run.regions] + [-1], dtype=np.int16)
     rows = np.stack([run.attention[:, run.query_index(q)] for q in cmp.queries], axis=1)
     return {
         "tokens": list(run.tokens),
-        "gaps": _token_gaps(run),
+        "gaps": token_gaps(run),
         "token_region": encode_array(to_cmp[own]),  # -1 indexes the trailing -1
         "query_pos": [int(run.queries[q]) for q in cmp.queries],
         "attention": encode_array(rows.astype(dtype)),
     }
 
 
-def _alignment_entry(cmp: Comparison, name: str, case: int) -> dict[str, Any]:
+def _alignment_entry(cmp: Comparison, name: str, case: int) -> AlignmentEntry:
     steps = cmp.alignment(name, case).steps()
     ops = np.array([DIFF_OPS.index(op) for op, _, _ in steps], dtype=np.int8)
     return {
@@ -133,12 +118,12 @@ def _alignment_entry(cmp: Comparison, name: str, case: int) -> dict[str, Any]:
     }
 
 
-def _tables(cmp: Comparison) -> dict[str, Any]:
-    """Curves (every layer), the delta table and the lens deltas (the
+def _tables(cmp: Comparison) -> tuple[list[TableRow], dict, dict, dict | None]:
+    """Rows, curves (every layer), the delta table and the lens deltas (the
     comparison's own layers or bands), as dense arrays."""
     names, queries, regions = cmp.names, cmp.queries, cmp.regions
     labels, groups = layer_groups(cmp.options.layers, cmp.n_layers)
-    rows = [
+    rows: list[TableRow] = [
         {"label": label, "layers": [int(i) for i in g]}
         for label, g in zip(labels, groups, strict=True)
     ]
@@ -163,29 +148,30 @@ def _tables(cmp: Comparison) -> dict[str, Any]:
             LENS_COLUMNS,
             ("significant",),
         )
-    return {"rows": rows, "curves": curves, "table": table, "lens": lens}
+    return rows, curves, table, lens
 
 
-def diff_payload(cmp: Comparison, options: DiffOptions | None = None) -> dict[str, Any]:
+def diff_payload(cmp: Comparison, options: DiffOptions | None = None) -> DiffPayload:
     """Everything the variant diff renders, as one synced value.
 
     Raises `WireError` when the tables and the first case do not fit in
     `options.max_bytes`.
     """
     if not isinstance(cmp, Comparison):
-        raise TealeavesError(
+        raise ArgumentTypeError(
             f"VariantDiff expects a tealeaves_widgets.Comparison (tw.compare({{...}})), got "
             f"{type(cmp).__name__}."
         )
     options = options or DiffOptions()
     if options.attention_dtype not in ("float16", "float32"):
         raise WireError(f"attention_dtype={options.attention_dtype!r}; use 'float16' or 'float32'.")
-    all_runs = [run for v in cmp.variants.values() for run in _runs(v)]
+    all_runs = [run for v in cmp.variants.values() for run in runs_of(v)]
     base = all_runs[0]
     n_cases = _n_cases(cmp)
     colors = union_region_colors(all_runs, cmp.regions)
     opts = cmp.options
-    payload: dict[str, Any] = {
+    rows, curves, table, lens = _tables(cmp)
+    payload: DiffPayload = {
         "schema_version": SCHEMA_VERSION,
         "kind": "variant_diff",
         "model": {"model_id": str(base.model_info.get("model_id", "unknown model"))},
@@ -193,7 +179,7 @@ def diff_payload(cmp: Comparison, options: DiffOptions | None = None) -> dict[st
         "variants": cmp.names,
         "sets": [not isinstance(v, Run) for v in cmp.variants.values()],
         "queries": cmp.queries,
-        "default_query": cmp.queries.index(pick_query(None, cmp.queries, "This comparison")),
+        "default_query": cmp.queries.index(cmp.query_name()),
         "regions": [{"name": name, "color": colors[name]} for name in cmp.regions],
         "tracked_tokens": cmp.tracked_tokens,
         "options": {
@@ -201,10 +187,14 @@ def diff_payload(cmp: Comparison, options: DiffOptions | None = None) -> dict[st
             "level": opts.level,
             "interval": opts.interval,
         },
-        **_tables(cmp),
+        "rows": rows,
+        "curves": curves,
+        "table": table,
+        "lens": lens,
         "case_labels": _case_labels(cmp, n_cases),
         "cases": [],
         "runs": [],
+        "bytes": 0,
     }
     wanted = list(range(n_cases)) if options.cases is None else list(options.cases)
     if not wanted or not all(_is_index(c, n_cases) for c in wanted):
@@ -214,9 +204,9 @@ def diff_payload(cmp: Comparison, options: DiffOptions | None = None) -> dict[st
     seen: dict[int, int] = {}  # id(run) -> index in payload["runs"]
     for case in wanted:
         runs_before, seen_before = len(payload["runs"]), dict(seen)
-        entry = {"case": case, "runs": [], "alignments": []}
+        entry: DiffCase = {"case": case, "runs": [], "alignments": []}
         for name in cmp.names:
-            run = _run_at(cmp, name, case)
+            run = cmp.run_of(name, case)
             if id(run) not in seen:
                 seen[id(run)] = len(payload["runs"])
                 payload["runs"].append(_run_entry(run, cmp, options.attention_dtype))
@@ -241,7 +231,7 @@ def diff_payload(cmp: Comparison, options: DiffOptions | None = None) -> dict[st
     return payload
 
 
-class VariantDiff(anywidget.AnyWidget):
+class VariantDiff(HiddenRegions, View):
     """A `Comparison` in one view: the baseline's and a variant's prompt side
     by side (shared text aligned, inserted and deleted text marked), each
     token shaded by the change of its attention at the selected layer and
@@ -255,16 +245,10 @@ class VariantDiff(anywidget.AnyWidget):
 
     payload = t.Dict().tag(sync=True)
     """The comparison on the wire (`diff_payload`); set at construction."""
-    layer = t.Int(0).tag(sync=True, echo_update=False)
-    """Layer shown, 0-based."""
-    query = t.Unicode("").tag(sync=True, echo_update=False)
-    """Query whose attention is shown, one of `Comparison.queries`."""
     variant = t.Unicode("").tag(sync=True, echo_update=False)
     """Variant set against the baseline in the token view."""
     case = t.Int(0).tag(sync=True, echo_update=False)
     """Case (run index of the RunSets) of the token view."""
-    hidden = t.List(t.Unicode()).tag(sync=True, echo_update=False)
-    """Regions whose curves are hidden."""
     scale = t.Enum(("linear", "layer"), default_value="linear").tag(sync=True, echo_update=False)
     """Token shading: one scale over every layer ("linear") or per layer ("layer")."""
     token_colour = t.Enum(("delta", "attention"), default_value="delta").tag(
@@ -284,12 +268,13 @@ class VariantDiff(anywidget.AnyWidget):
         options: DiffOptions | None = None,
         **kwargs: Any,
     ) -> None:
+        _reject_unknown(type(self), kwargs)
         payload = diff_payload(comparison, options)
         self._comparison = comparison
         self._cases = [entry["case"] for entry in payload["cases"]]
         super().__init__(
             payload=payload,
-            query=pick_query(query, comparison.queries, "This comparison"),
+            query=comparison.query_name(query),
             layer=comparison.n_layers // 2 if layer is None else layer,
             variant=comparison.names[1] if variant is None else variant,
             case=self._cases[0],
@@ -301,25 +286,23 @@ class VariantDiff(anywidget.AnyWidget):
         """The comparison shown."""
         return self._comparison
 
-    @t.validate("layer")
-    def _check_layer(self, proposal: t.Bunch) -> int:
-        layer, n = proposal["value"], self._comparison.n_layers
-        if not 0 <= layer < n:
-            raise SelectionError(f"layer={layer} is out of range; the runs have layers 0..{n - 1}.")
-        return layer
+    @property
+    def _n_layers(self) -> int:
+        return self._comparison.n_layers
 
-    @t.validate("query")
-    def _check_query(self, proposal: t.Bunch) -> str:
-        query, queries = proposal["value"], self._comparison.queries
-        if query not in queries:
-            raise SelectionError(f"Unknown query {query!r}; every variant has {queries}.")
-        return query
+    @property
+    def _query_names(self) -> Sequence[str]:
+        return self._comparison.queries
+
+    @property
+    def _region_names(self) -> Sequence[str]:
+        return self._comparison.regions
 
     @t.validate("variant")
     def _check_variant(self, proposal: t.Bunch) -> str:
         variant, names = proposal["value"], self._comparison.names[1:]
         if variant not in names:
-            raise SelectionError(
+            raise TraitSelectionError(
                 f"variant={variant!r} is not a variant compared with the baseline; use one of "
                 f"{names}."
             )
@@ -329,16 +312,8 @@ class VariantDiff(anywidget.AnyWidget):
     def _check_case(self, proposal: t.Bunch) -> int:
         case = proposal["value"]
         if case not in self._cases:
-            raise SelectionError(
+            raise TraitSelectionError(
                 f"case={case} is not in this view; its token view holds cases {self._cases} "
                 "(pass DiffOptions(cases=...) or a larger max_bytes for others)."
             )
         return case
-
-    @t.validate("hidden")
-    def _check_hidden(self, proposal: t.Bunch) -> list[str]:
-        hidden, names = list(proposal["value"]), self._comparison.regions
-        unknown = [name for name in hidden if name not in names]
-        if unknown:
-            raise SelectionError(f"Unknown region(s) {unknown} in hidden; the regions are {names}.")
-        return hidden

@@ -3,7 +3,7 @@ following one synced selection."""
 
 from __future__ import annotations
 
-from ..run import NORMALIZATIONS
+from ..core.run import NORMALIZATIONS
 from ._bundle import esm
 from .base import CurvesOptions
 from .heatmap import TokenHeatmap

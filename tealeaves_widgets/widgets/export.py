@@ -31,11 +31,12 @@ from typing import Any
 import ipywidgets
 from ipywidgets.embed import dependency_state, embed_data, escape_script
 
-from ..compare import Comparison
-from ..errors import TealeavesError
-from ..report import standalone_page
-from ..run import Run
-from ..runset import RunSet
+from ..core import seam
+from ..core.compare import Comparison
+from ..core.run import Run
+from ..core.runset import RunSet
+from ..errors import ExportError, ExportWarning
+from ..present.page import standalone_page
 from ._bundle import BUILD_HINT, STATIC
 
 _ANYWIDGET_DEFINE = re.compile(r'define\(\s*\[\s*"@jupyter-widgets/base"\s*\]\s*,')
@@ -50,15 +51,6 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 EXPORT_HINT = 'Exporting notebooks needs nbconvert: pip install "tealeaves-widgets[export]".'
-
-
-class ExportError(TealeavesError):
-    """A page cannot be exported: an asset is missing, the object is not a
-    widget, or a notebook's widgets have no saved state."""
-
-
-class ExportWarning(UserWarning):
-    """The exported page would load something from the network."""
 
 
 def _inline(source: str) -> str:
@@ -119,18 +111,8 @@ def embed_widgets(widgets: list[ipywidgets.Widget]) -> EmbeddedWidgets:
 
 
 def _widgets(obj: Any) -> list[ipywidgets.Widget]:
-    if isinstance(obj, Run):
-        from .explorer import Explorer
-
-        return [Explorer(obj)]
-    if isinstance(obj, Comparison):
-        from .diff import VariantDiff
-
-        return [VariantDiff(obj)]
-    if isinstance(obj, RunSet):  # before the iterables: a RunSet iterates over its runs
-        from .aggregate import AggregateView
-
-        return [AggregateView(obj)]
+    if isinstance(obj, (Run, RunSet, Comparison)):  # a RunSet before the iterables below
+        return [seam.call("view", obj)]
     if isinstance(obj, ipywidgets.Widget):
         return [obj]
     if isinstance(obj, Iterable) and not isinstance(obj, (str, bytes)):

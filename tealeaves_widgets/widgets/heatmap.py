@@ -6,9 +6,9 @@ from __future__ import annotations
 import traitlets as t
 
 from ._bundle import esm
-from .base import RunView, SelectionError
+from .base import RunView
 
-__all__ = ["SCALES", "SelectionError", "TokenHeatmap"]
+__all__ = ["SCALES", "TokenHeatmap"]
 
 SCALES = ("linear", "log", "layer")
 """Colour scales: linear over all layers, log (4 decades below the maximum

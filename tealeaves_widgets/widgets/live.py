@@ -11,7 +11,9 @@ the final payload's attention). When the pass ends, the complete run becomes
 the synced payload, so a saved or exported notebook holds all of it; custom
 messages are never saved.
 
-Nothing here touches a model: `Model.explore` drives the capture.
+`explore(model, case, regions)` drives it: it calls the model's own
+`prepare` and `capture` methods and imports nothing of `models` (no torch
+here). It is `Model.explore`, reached through `core.seam`.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..prompt import RenderedPrompt
-from ..regions import ResolvedRegions
-from ..run import Lens, Run
+from ..core import seam
+from ..core.run import Lens, Run
+from ..prompt.render import RenderedPrompt
+from ..prompt.resolve import ResolvedRegions
 from .explorer import Explorer
+from .schema import MESSAGE_VERSION, LayersMessage
 from .wire import encode_array
 
 DEFAULT_MIN_INTERVAL = 0.1
@@ -181,17 +185,22 @@ class LiveFeed:
             "curves": encode_array(averaged @ self._membership),  # (n, query, region)
             "curves_heads": encode_array(rows @ self._membership),  # (n, head, query, region)
         }
-        content: dict[str, Any] = {
+        refs = {
+            name: {"dtype": array["dtype"], "shape": array["shape"], "buffer": i}
+            for i, (name, array) in enumerate(arrays.items())
+        }
+        content: LayersMessage = {
+            "v": MESSAGE_VERSION,
             "kind": "layers",
+            "id": self.messages,
             "layers": layers,
             "done": self.done,
             "total": self.total,
+            "attention": refs["attention"],  # type: ignore[typeddict-item]
+            "curves": refs["curves"],  # type: ignore[typeddict-item]
+            "curves_heads": refs["curves_heads"],  # type: ignore[typeddict-item]
         }
-        buffers = []
-        for i, (name, array) in enumerate(arrays.items()):
-            content[name] = {"dtype": array["dtype"], "shape": array["shape"], "buffer": i}
-            buffers.append(array["data"])
-        self.view.send(content, buffers)
+        self.view.send(content, [array["data"] for array in arrays.values()])
         self.messages += 1
         self._last_sent = time.monotonic()
 
@@ -208,3 +217,27 @@ class LiveFeed:
         self._waiting = []
         reason = type(error).__name__ + (f": {error}" if str(error) else "")
         self.view.halt(self.done, reason)  # the pending run holds the layers received
+
+
+@seam.provide("explore", object)
+def explore(
+    model: Any,
+    case: Any,
+    regions: Any = None,
+    *,
+    top_k: int = 10,
+    min_interval: float = DEFAULT_MIN_INTERVAL,
+    **view_options: Any,
+) -> Explorer:
+    """`Model.explore`: show an Explorer on the pending run of `case` at once,
+    fill it in layer by layer while `model.capture` runs, then show the
+    complete run. Interrupted or failed, the view keeps what arrived and says
+    why it stopped. `model` is a `tw.Model` (used through its methods only)."""
+    prompt, resolved = model.prepare(case, regions)
+    feed = LiveFeed.start(pending_run(prompt, resolved, model.info()), min_interval, **view_options)
+    try:
+        run = model.capture(case, regions, top_k=top_k, on_layer=feed, progress=False)
+    except BaseException as error:  # interrupted too: keep what arrived, say so
+        feed.stop(error)
+        raise
+    return feed.finish(run)

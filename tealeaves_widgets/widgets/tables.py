@@ -1,5 +1,4 @@
-"""Tidy pandas tables as dense arrays for the wire, and what the comparison
-views share: region colours over several runs, a query by name, a flag column.
+"""Tidy pandas tables as dense arrays for the wire (the comparison views).
 
 A tidy table (one row per variant, query, region and layer) becomes one
 float32 array per value column, shaped by its key columns, NaN where the
@@ -15,9 +14,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ..palette import REGION_PALETTE, TEMPLATE_COLOR
-from ..run import Run
-from .base import SelectionError
 from .wire import encode_array
 
 
@@ -55,31 +51,3 @@ def encode_grids(
     out: dict[str, Any] = {c: encode_array(grid(frame, keys, c)) for c in columns}
     out |= {c: encode_array(flag_grid(frame, keys, c)) for c in flags}
     return out
-
-
-def union_region_colors(runs: Iterable[Run], names: Sequence[str]) -> dict[str, str]:
-    """Colour of each of `names` over several runs: grey for a template region,
-    the palette in order for the rest (as `palette.region_colors` for one run)."""
-    template = {n for run in runs for n, info in run.regions.items() if info.section == "template"}
-    others = [name for name in names if name not in template]
-    colors = {name: TEMPLATE_COLOR for name in names if name in template}
-    for i, name in enumerate(others):
-        colors[name] = REGION_PALETTE[i % len(REGION_PALETTE)]
-    return {name: colors[name] for name in names}
-
-
-def pick_query(query: str | int | None, queries: Sequence[str], what: str) -> str:
-    """A query name among `queries`: the name, an index, or None for "final"
-    (else the first)."""
-    if not queries:
-        raise SelectionError(
-            f"{what} has no query shared by every run; capture them with the same queries."
-        )
-    if query is None:
-        return "final" if "final" in queries else queries[0]
-    if isinstance(query, str) and query in queries:
-        return query
-    n = len(queries)
-    if isinstance(query, int) and not isinstance(query, bool) and -n <= query < n:
-        return queries[query]
-    raise SelectionError(f"Unknown query {query!r}; {what} has queries {list(queries)}.")

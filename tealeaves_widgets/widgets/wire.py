@@ -3,8 +3,9 @@
 Arrays cross as `{"dtype", "shape", "data": memoryview}`; anywidget sends
 every memoryview inside a synced value as a binary buffer (a numpy array would
 be serialized as JSON, so we never pass one). The front end (`js/src/wire.ts`)
-maps the dtype to a TypedArray over the same bytes. Both sides check
-`SCHEMA_VERSION`; bump it whenever a field changes meaning or shape.
+maps the dtype to a TypedArray over the same bytes. Every payload and
+message is defined once in `widgets.schema`; both sides check its
+`SCHEMA_VERSION`.
 
 `run_payload` builds what the explorer needs to render from synced state
 alone, within a byte budget. Per-head rows are the one part that may not fit:
@@ -20,19 +21,25 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import TealeavesError
-from ..palette import REGION_PALETTE as REGION_PALETTE  # re-exported: the core owns the palette
-from ..palette import TEMPLATE_COLOR as TEMPLATE_COLOR
-from ..palette import region_colors
-from ..run import Run
-
-SCHEMA_VERSION = 1
-"""Version of the payload layout; `js/src/wire.ts` refuses any other."""
+from ..core.run import Run
+from ..core.selection import resolve_query
+from ..errors import WireError
+from ..present.palette import region_colors
+from .schema import (
+    MESSAGE_VERSION,
+    SCHEMA_VERSION,
+    HeadRowsPayload,
+    HeadRowsReply,
+    LensPayload,
+    RunPayload,
+    WireArray,
+    WireDType,
+)
 
 DEFAULT_MAX_BYTES = 4_000_000
 """Default budget of one payload: binary buffers plus the JSON around them."""
@@ -43,10 +50,6 @@ a copy, so callers cast explicitly; nothing is downcast silently)."""
 
 HEAD_ENCODINGS = ("sqrt-uint8", "float16")
 """How per-head rows are stored: uint8 of round(255 * sqrt(p)), or float16."""
-
-
-class WireError(TealeavesError, ValueError):
-    """An array or run cannot be put on the wire as asked."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class PayloadOptions:
 # -- arrays ----------------------------------------------------------------
 
 
-def encode_array(array: NDArray) -> dict[str, Any]:
+def encode_array(array: NDArray) -> WireArray:
     """`{"dtype", "shape", "data"}` for one array: little-endian, C order, with
     `data` a flat byte memoryview over it (no copy when already so laid out)."""
     array = np.asarray(array)
@@ -81,10 +84,10 @@ def encode_array(array: NDArray) -> dict[str, Any]:
     array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
     # a memoryview with a 0 in its shape cannot be cast; an empty one stands in
     data = memoryview(array).cast("B") if array.size else memoryview(b"")
-    return {"dtype": name, "shape": list(array.shape), "data": data}
+    return {"dtype": cast(WireDType, name), "shape": list(array.shape), "data": data}
 
 
-def decode_array(value: dict[str, Any]) -> NDArray:
+def decode_array(value: WireArray | dict[str, Any]) -> NDArray:
     """Inverse of `encode_array` (for tests and tools; the browser has its own)."""
     dtype = value.get("dtype")
     if dtype not in WIRE_DTYPES:
@@ -119,7 +122,7 @@ def _int32(array: NDArray, what: str) -> NDArray[np.int32]:
     return array.astype(np.int32)
 
 
-def encode_head_rows(rows: NDArray[np.float32], encoding: str) -> dict[str, Any]:
+def encode_head_rows(rows: NDArray[np.float32], encoding: str) -> HeadRowsPayload:
     """(layer, head, pos) attention rows of one query, encoded for the wire.
 
     Columns after the last non-zero weight are dropped (a causal row is zero
@@ -130,13 +133,13 @@ def encode_head_rows(rows: NDArray[np.float32], encoding: str) -> dict[str, Any]
     rows = rows[:, :, : int(nonzero[-1]) + 1 if nonzero.size else 0]
     if encoding == "sqrt-uint8":
         quantized = np.rint(255.0 * np.sqrt(np.clip(rows, 0.0, 1.0))).astype(np.uint8)
-        return {"encoding": encoding, "rows": encode_array(quantized)}
+        return {"encoding": "sqrt-uint8", "rows": encode_array(quantized)}
     if encoding == "float16":
-        return {"encoding": encoding, "rows": encode_array(rows.astype(np.float16))}
+        return {"encoding": "float16", "rows": encode_array(rows.astype(np.float16))}
     raise WireError(f"Unknown head encoding {encoding!r}; use one of {list(HEAD_ENCODINGS)}.")
 
 
-def decode_head_rows(value: dict[str, Any], n_tokens: int) -> NDArray[np.float32]:
+def decode_head_rows(value: HeadRowsPayload | dict[str, Any], n_tokens: int) -> NDArray[np.float32]:
     """Inverse of `encode_head_rows` (up to its rounding): (layer, head, pos)."""
     stored = decode_array(value["rows"]).astype(np.float32)
     if value["encoding"] == "sqrt-uint8":
@@ -169,20 +172,20 @@ def region_masses(run: Run) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     return averaged, per_head
 
 
-def _token_gaps(run: Run) -> list[list]:
+def token_gaps(run: Run) -> list[tuple[int, str]]:
     """[pos, text] for prompt text that no token covers, shown before `pos`
     so the page reads as the prompt (e.g. a space dropped by the tokenizer)."""
     gaps, previous_end = [], 0
     for pos, (start, end) in enumerate(run.offsets.tolist()):
         if start > previous_end:
-            gaps.append([pos, run.text[previous_end:start]])
+            gaps.append((pos, run.text[previous_end:start]))
         previous_end = max(previous_end, end)
     if previous_end < len(run.text):
-        gaps.append([run.n_tokens, run.text[previous_end:]])
+        gaps.append((run.n_tokens, run.text[previous_end:]))
     return gaps
 
 
-def _lens_payload(run: Run) -> dict[str, Any]:
+def _lens_payload(run: Run) -> LensPayload:
     lens = run.lens
     ids = set(np.unique(lens.top_ids).tolist()) | set(np.asarray(lens.tracked_ids).tolist())
     vocab = {str(i): lens.vocab.get(i, f"<id {i}>") for i in sorted(ids)}
@@ -201,8 +204,8 @@ def _lens_payload(run: Run) -> dict[str, Any]:
 
 
 def default_query(run: Run) -> str:
-    """The query a view opens on: "final" when the run has it, else the first."""
-    return "final" if "final" in run.queries else next(iter(run.queries))
+    """The query a view opens on (`core.selection.resolve_query` of None)."""
+    return resolve_query(None, list(run.queries))
 
 
 def head_query_order(run: Run, options: PayloadOptions) -> list[int]:
@@ -225,7 +228,7 @@ def _check_options(run: Run, options: PayloadOptions) -> None:
         raise WireError("This run has no query rows; capture it with at least one query.")
 
 
-def run_payload(run: Run, options: PayloadOptions | None = None) -> dict[str, Any]:
+def run_payload(run: Run, options: PayloadOptions | None = None) -> RunPayload:
     """Everything the explorer renders, as one synced value.
 
     Raises `WireError` when even the part without per-head rows exceeds
@@ -236,7 +239,7 @@ def run_payload(run: Run, options: PayloadOptions | None = None) -> dict[str, An
     _check_options(run, options)
     colors = region_colors(run)
     averaged, per_head = region_masses(run)
-    payload: dict[str, Any] = {
+    payload: RunPayload = {
         "schema_version": SCHEMA_VERSION,
         "model": {
             "model_id": str(run.model_info.get("model_id", "unknown model")),
@@ -246,14 +249,14 @@ def run_payload(run: Run, options: PayloadOptions | None = None) -> dict[str, An
         "n_tokens": run.n_tokens,
         "tokens": list(run.tokens),
         "token_ids": encode_array(_int32(run.token_ids, "token_ids")),
-        "gaps": _token_gaps(run),
+        "gaps": token_gaps(run),
         "token_region": encode_array(token_regions(run)),
         "regions": [
             {
                 "name": name,
                 "section": info.section,
                 "color": colors[name],
-                "char_span": [int(info.char_span[0]), int(info.char_span[1])],
+                "char_span": (int(info.char_span[0]), int(info.char_span[1])),
                 "token_indices": encode_array(_int32(info.token_indices, f"region {name}")),
                 "parent": info.parent,
                 "builtin": bool(info.builtin),
@@ -286,15 +289,20 @@ def run_payload(run: Run, options: PayloadOptions | None = None) -> dict[str, An
     return payload
 
 
-def head_rows_message(run: Run, query: int) -> tuple[dict[str, Any], list[memoryview]]:
-    """Reply to a front-end request for one query's full per-head rows:
-    (content, buffers) for `AnyWidget.send`, float16 (layer, head, pos)."""
+def head_rows_message(
+    run: Run, query: int, request_id: int = 0
+) -> tuple[HeadRowsReply, list[memoryview]]:
+    """Reply to the front end's request `request_id` for one query's full
+    per-head rows: (content, buffers) for `AnyWidget.send`, float16
+    (layer, head, width)."""
     if not 0 <= query < run.n_queries:
         raise WireError(f"Query row {query} is out of range for {run.n_queries} queries.")
     rows = encode_head_rows(run.attention_heads[:, :, query, :], "float16")
     array = rows["rows"]
-    content = {
+    content: HeadRowsReply = {
+        "v": MESSAGE_VERSION,
         "kind": "head_rows",
+        "id": request_id,
         "query": query,
         "encoding": rows["encoding"],
         "rows": {"dtype": array["dtype"], "shape": array["shape"], "buffer": 0},

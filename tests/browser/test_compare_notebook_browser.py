@@ -9,10 +9,10 @@ import dataclasses
 import pytest
 
 import tealeaves_widgets as tw
-from tealeaves_widgets.report import html_report
 from tealeaves_widgets.widgets.export import notebook_html
-from tests.compare_notebook import REPORT, executed_compare_variants
-from tests.fake_runs import fake_run, regions_of, variant_words
+from tealeaves_widgets.widgets.report_page import report_page
+from tests.helpers.compare_notebook import REPORT, executed_compare_variants
+from tests.helpers.fake_runs import fake_run, regions_of, variant_words
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +92,7 @@ def test_markup_in_a_prompt_stays_text_in_a_report(open_page):
     base = dataclasses.replace(base, lens=lens)
     other = dataclasses.replace(fake_run(words, spans, seed=1), lens=lens)
     cmp = tw.compare({"baseline": base, XSS: other})
-    page, log = open_page(html_report(cmp), name="markup.html")
+    page, log = open_page(report_page(cmp), name="markup.html")
     wait_views(page, 1)
     page.wait_for_function("document.querySelectorAll('.plotly-graph-div .main-svg').length >= 3")
     assert page.evaluate("window.__xss") is None

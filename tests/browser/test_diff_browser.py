@@ -9,7 +9,7 @@ import pytest
 import tealeaves_widgets as tw
 from tealeaves_widgets.widgets import AggregateView, VariantDiff
 from tealeaves_widgets.widgets.export import page_html
-from tests.fake_runs import fake_run, regions_of, variant_words
+from tests.helpers.fake_runs import fake_run, regions_of, variant_words
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from tealeaves_widgets.widgets import CurvesView, LensView
 from tealeaves_widgets.widgets.export import page_html
-from tealeaves_widgets.widgets.synthetic import synthetic_run
+from tests.helpers.synthetic import synthetic_run
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +115,7 @@ def test_a_legend_checkbox_hides_a_region_curve(explorer, run):
 
 
 def test_the_panels_alone_render_offline(open_page, run):
-    page, log = open_page(page_html([run.curves_view(query="q1"), run.lens_view(layer=1)]))
+    page, log = open_page(page_html([CurvesView(run, query="q1"), LensView(run, layer=1)]))
     page.wait_for_function(
         "document.querySelectorAll('.tw-lens tbody tr').length > 0"
         " && document.querySelectorAll('.tw-curves polyline').length > 0",

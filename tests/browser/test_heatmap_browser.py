@@ -7,7 +7,7 @@ import pytest
 
 from tealeaves_widgets.widgets import TokenHeatmap
 from tealeaves_widgets.widgets.export import page_html
-from tealeaves_widgets.widgets.synthetic import synthetic_run
+from tests.helpers.synthetic import synthetic_run
 
 pytestmark = pytest.mark.slow
 

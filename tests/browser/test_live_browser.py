@@ -8,10 +8,10 @@ import base64
 
 import pytest
 
-from tealeaves_widgets.regions import ResolvedRegions
+from tealeaves_widgets.prompt.resolve import ResolvedRegions
 from tealeaves_widgets.widgets import live
 from tealeaves_widgets.widgets.export import page_html
-from tealeaves_widgets.widgets.synthetic import synthetic_run
+from tests.helpers.synthetic import synthetic_run
 
 pytestmark = pytest.mark.slow
 

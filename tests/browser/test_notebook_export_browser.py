@@ -1,6 +1,6 @@
 """Executed notebooks exported with export_html, in headless Chromium with no
 network: the quickstart (executed once per session, shared with
-tests/test_notebooks.py) and a prompt full of markup."""
+tests/integration/test_notebooks.py) and a prompt full of markup."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tealeaves_widgets.notebooks import execute_notebook
+from tealeaves_widgets.batch.notebooks import execute_notebook
 from tealeaves_widgets.widgets.export import notebook_html
 
 pytestmark = pytest.mark.slow
@@ -68,7 +68,7 @@ def test_the_exported_quickstart_works_offline(open_page, executed_quickstart):
 
 def test_markup_in_a_prompt_stays_text_in_an_exported_notebook(open_page, tmp_path):
     code = (
-        "from tealeaves_widgets.widgets.synthetic import synthetic_run\n"
+        "from tests.helpers.synthetic import synthetic_run\n"
         "run = synthetic_run(n_tokens=60, n_layers=3, n_heads=2, n_queries=1,"
         f" extra_text={XSS!r})\n"
         "print(run.tokens[-8:])\n"

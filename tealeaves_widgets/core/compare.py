@@ -1,0 +1,683 @@
+"""Comparing variants of a prompt: `compare(...)` -> `Comparison`.
+
+Variants are runs (or `RunSet`s) of different prompts, e.g. a baseline system
+prompt and a terser one. They differ in text and token count, so they are
+aligned two ways:
+
+- by REGION NAME: a region present in several variants is compared by its
+  attention mass (its curve, as `Run.curves`); one missing from a variant has
+  NaN there.
+- by TOKEN: a diff of the rendered prompts' token sequences (difflib over the
+  token texts) lines up shared text; the rest is marked inserted or deleted
+  (`Comparison.alignment`, `Comparison.token_deltas`).
+
+Every table is tidy pandas, one row per variant, query, item and layer (or
+layer band). With `RunSet`s, values are means over the sampling units (see
+`tealeaves_widgets.runset`) with intervals (see `tealeaves_widgets.stats`);
+a delta's interval is paired when baseline and variant hold the same cases.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from functools import cached_property
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from ..errors import ArgumentError, SelectionError
+from . import seam
+from .deprecation import deprecated_alias
+from .run import NORMALIZATIONS, Run
+from .runset import RunSet, region_masses, tidy_table
+from .selection import check_index, resolve_query
+from .stats import (
+    CURVE_STATS,
+    Estimate,
+    IntervalOptions,
+    curve_stats,
+    difference_interval,
+    mean_interval,
+)
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+BANDS = ("early", "middle", "late")
+"""Names of the three equal thirds of the layers, `layers="bands"`."""
+NOISE_FACTOR = 2.0
+"""A delta is `above_noise` when |delta| > NOISE_FACTOR x seed_sd."""
+
+Variant = Run | RunSet
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """What a `Comparison` reports and how. Pass these as keywords to `compare`."""
+
+    layers: object = None
+    """None: every layer. "bands": early / middle / late thirds. A dict of named
+    phases, name -> (start, stop) half-open layer range (or a `range`, or a list
+    of layers). A list of layer indices: those layers. A band's value is the
+    mean over its layers."""
+    normalize: str = "raw"
+    """As `Run.curves(normalize=...)`."""
+    threshold: float | None = None
+    """`first_above` threshold of the curve statistics; None: half the curve's peak."""
+    level: float = 0.95
+    """Confidence level of intervals."""
+    interval: str = "t"
+    """"t" or "bootstrap" (see `tealeaves_widgets.stats`)."""
+    n_boot: int = 2000
+    """Bootstrap resamples."""
+    seed: int = 0
+    """Seed of the bootstrap."""
+    paired: bool | None = None
+    """Pair each variant's units with the baseline's (per-case differences).
+    None: paired when both are RunSets of the same case labels."""
+
+    def __post_init__(self) -> None:
+        if self.normalize not in NORMALIZATIONS:
+            raise ArgumentError(
+                f"Unknown normalize={self.normalize!r}; use one of {list(NORMALIZATIONS)}."
+            )
+        if self.paired not in (None, True, False):
+            raise ArgumentError(f"paired must be None, True or False, got {self.paired!r}.")
+        if self.threshold is not None and not isinstance(self.threshold, (int, float)):
+            raise ArgumentError(f"threshold must be a number or None, got {self.threshold!r}.")
+        self.intervals  # noqa: B018 (validates level, interval, n_boot)
+
+    @property
+    def intervals(self) -> IntervalOptions:
+        return IntervalOptions(self.level, self.interval, self.n_boot, self.seed)
+
+
+def layer_groups(layers: object, n_layers: int) -> tuple[list, list[NDArray[np.int64]]]:
+    """Row labels and the layers each row averages, for `CompareOptions.layers`."""
+    if layers is None:
+        return list(range(n_layers)), [np.array([i]) for i in range(n_layers)]
+    if isinstance(layers, str) and layers == "bands":
+        if n_layers < len(BANDS):
+            raise ArgumentError(
+                f"layers='bands' needs at least 3 layers; the model has {n_layers}."
+            )
+        return list(BANDS), [np.asarray(p) for p in np.array_split(np.arange(n_layers), 3)]
+    if isinstance(layers, Mapping):
+        if not layers:
+            raise ArgumentError("layers={} names no phase; give e.g. {'early': (0, 10)}.")
+        return list(layers), [_phase(name, spec, n_layers) for name, spec in layers.items()]
+    if isinstance(layers, Sequence) and not isinstance(layers, str):
+        groups = [_phase(f"layer {i}", [i], n_layers) for i in layers]
+        if not groups:
+            raise ArgumentError("layers=[] selects no layer; pass None for every layer.")
+        return [int(g[0]) for g in groups], groups
+    raise ArgumentError(
+        f"layers={layers!r} is not understood. Use None (every layer), 'bands' (early/middle/"
+        "late), a list of layer indices, or a dict of phases {'name': (start, stop)}."
+    )
+
+
+def _phase(name: object, spec: object, n_layers: int) -> NDArray[np.int64]:
+    if isinstance(spec, tuple) and len(spec) == 2:
+        spec = range(*spec)
+    layers = list(spec) if isinstance(spec, (range, list, tuple)) else None
+    bad = layers is None or not layers
+    bad = bad or any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in layers)
+    if bad or not all(0 <= i < n_layers for i in layers):
+        raise ArgumentError(
+            f"Phase {name!r} = {spec!r} must be a (start, stop) layer range or a non-empty list "
+            f"of layers within 0..{n_layers - 1}."
+        )
+    return np.asarray(layers, dtype=np.int64)
+
+
+# ---------------------------------------------------------------- token alignment
+
+
+@dataclass(frozen=True)
+class TokenAlignment:
+    """Which tokens of a variant's prompt are the baseline's, by a diff of the
+    token texts (difflib, no junk heuristic): shared text lines up; the rest
+    is deleted (baseline only) or inserted (variant only)."""
+
+    baseline_tokens: tuple[str, ...]
+    """(baseline_pos,) token texts of the baseline prompt."""
+    variant_tokens: tuple[str, ...]
+    """(variant_pos,) token texts of the variant prompt."""
+    baseline_match: NDArray[np.int64]
+    """(baseline_pos,) variant position of the same token, -1 where deleted."""
+    variant_match: NDArray[np.int64]
+    """(variant_pos,) baseline position of the same token, -1 where inserted."""
+
+    @classmethod
+    def of(cls, baseline_tokens: Sequence[str], variant_tokens: Sequence[str]) -> TokenAlignment:
+        base, var = tuple(baseline_tokens), tuple(variant_tokens)
+        baseline_match = np.full(len(base), -1, dtype=np.int64)
+        variant_match = np.full(len(var), -1, dtype=np.int64)
+        matcher = difflib.SequenceMatcher(None, base, var, autojunk=False)
+        for b, v, size in matcher.get_matching_blocks():
+            baseline_match[b : b + size] = np.arange(v, v + size)
+            variant_match[v : v + size] = np.arange(b, b + size)
+        return cls(base, var, baseline_match, variant_match)
+
+    @property
+    def n_shared(self) -> int:
+        return int((self.baseline_match >= 0).sum())
+
+    @property
+    def n_deleted(self) -> int:
+        return int((self.baseline_match < 0).sum())
+
+    @property
+    def n_inserted(self) -> int:
+        return int((self.variant_match < 0).sum())
+
+    def steps(self) -> list[tuple[str, int, int]]:
+        """Both prompts merged in reading order: ("equal", b, v), ("delete", b, -1)
+        or ("insert", -1, v); a deletion comes before the insertion replacing it."""
+        out: list[tuple[str, int, int]] = []
+        b = v = 0
+        while b < len(self.baseline_tokens) or v < len(self.variant_tokens):
+            if b < len(self.baseline_tokens) and self.baseline_match[b] < 0:
+                out.append(("delete", b, -1))
+                b += 1
+            elif v < len(self.variant_tokens) and self.variant_match[v] < 0:
+                out.append(("insert", -1, v))
+                v += 1
+            else:
+                out.append(("equal", b, v))
+                b, v = b + 1, v + 1
+        return out
+
+    def table(self) -> pd.DataFrame:
+        """One row per step: `op`, `baseline_pos`, `variant_pos` (-1 where absent), `token`."""
+        steps = self.steps()
+        return pd.DataFrame(
+            {
+                "op": [op for op, _, _ in steps],
+                "baseline_pos": np.array([b for _, b, _ in steps], dtype=np.int64),
+                "variant_pos": np.array([v for _, _, v in steps], dtype=np.int64),
+                "token": [
+                    self.baseline_tokens[b] if b >= 0 else self.variant_tokens[v]
+                    for _, b, v in steps
+                ],
+            }
+        )
+
+
+# ---------------------------------------------------------------- comparison
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One variant's values for one query, reduced to sampling units."""
+
+    values: NDArray[np.float64]
+    """(unit, row, item) values."""
+    units: tuple[str, ...]
+    """(unit,) unit labels."""
+    by_case: bool
+    """True when the units are cases (pairable across variants)."""
+    seed_sd: NDArray[np.float64]
+    """(row, item) seed-to-seed standard deviation of one run's value, NaN without seeds."""
+
+
+def compare(
+    variants: Mapping[str, Run | RunSet], *, baseline: str | None = None, **options
+) -> Comparison:
+    """Compare two or more captured variants, name -> `Run` or `RunSet`.
+
+    The first variant is the baseline unless `baseline` names another. The
+    keywords are `CompareOptions` fields (layers, normalize, threshold, level,
+    interval, n_boot, seed, paired).
+    """
+    return Comparison(dict(variants), baseline, compare_options(**options))
+
+
+def compare_options(**options) -> CompareOptions:
+    """`CompareOptions` from keywords, naming the valid ones when one is unknown."""
+    known = [f.name for f in fields(CompareOptions)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ArgumentError(f"Unknown option(s) {unknown} for compare; the options are {known}.")
+    return CompareOptions(**options)
+
+
+@dataclass(frozen=True, repr=False)
+class Comparison:
+    """Two or more variants side by side, against a baseline."""
+
+    variants: dict[str, Run | RunSet]
+    """Name -> run or run set, the baseline first."""
+    baseline: str | None = None
+    """Name of the baseline; None: the first variant."""
+    options: CompareOptions = CompareOptions()
+    """What the tables report (layers, normalize, intervals)."""
+
+    def __post_init__(self) -> None:
+        variants = self.variants
+        if not isinstance(variants, Mapping) or len(variants) < 2:
+            raise ArgumentError(
+                "compare needs a dict of at least two variants, name -> Run or RunSet, e.g. "
+                "{'baseline': run_a, 'terse': run_b}."
+            )
+        for name, value in variants.items():
+            if not isinstance(name, str) or not isinstance(value, (Run, RunSet)):
+                raise ArgumentError(
+                    f"Variant {name!r} must be named by a str and hold a tw.Run or tw.RunSet, "
+                    f"got {type(value).__name__}."
+                )
+        baseline = next(iter(variants)) if self.baseline is None else self.baseline
+        if baseline not in variants:
+            raise ArgumentError(
+                f"baseline={baseline!r} is not a variant; the variants are {list(variants)}."
+            )
+        depths = {name: runs_of(v)[0].n_layers for name, v in variants.items()}
+        if len(set(depths.values())) > 1:
+            raise ArgumentError(
+                f"The variants have different numbers of layers {depths}: compare runs of the "
+                "same model."
+            )
+        ordered = {baseline: variants[baseline]} | dict(variants)
+        object.__setattr__(self, "variants", ordered)
+        object.__setattr__(self, "baseline", baseline)
+        if not self.queries:
+            raise ArgumentError(
+                "The variants share no query name; capture them with the same query_positions."
+            )
+        layer_groups(self.options.layers, self.n_layers)  # validate early
+
+    def with_options(self, **changes) -> Comparison:
+        """The same variants with some `CompareOptions` changed (e.g. layers="bands")."""
+        current = {f.name: getattr(self.options, f.name) for f in fields(CompareOptions)}
+        return Comparison(self.variants, self.baseline, compare_options(**(current | changes)))
+
+    # -- what is compared ---------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        """Variant names, the baseline first."""
+        return list(self.variants)
+
+    @property
+    def n_layers(self) -> int:
+        return runs_of(self.variants[self.baseline])[0].n_layers
+
+    @cached_property
+    def queries(self) -> list[str]:
+        """Query names every run of every variant has, in the baseline's order."""
+        runs = [run for v in self.variants.values() for run in runs_of(v)]
+        return [q for q in runs[0].queries if all(q in run.queries for run in runs)]
+
+    @cached_property
+    def regions(self) -> list[str]:
+        """Every region name of any variant: the baseline's first, in order."""
+        names = [name for v in self.variants.values() for run in runs_of(v) for name in run.regions]
+        return list(dict.fromkeys(names))
+
+    @cached_property
+    def tracked_tokens(self) -> list[str]:
+        """Tracked tokens (as written) every run tracks, in the baseline's order."""
+        runs = [run for v in self.variants.values() for run in runs_of(v)]
+        first = runs[0].lens.tracked_tokens
+        return [t for t in first if all(t in run.lens.tracked_tokens for run in runs)]
+
+    @property
+    def region_presence(self) -> pd.DataFrame:
+        """(region, variant) True where every run of the variant has the region."""
+        return pd.DataFrame(
+            {
+                name: [all(r in run.regions for run in runs_of(v)) for r in self.regions]
+                for name, v in self.variants.items()
+            },
+            index=pd.Index(self.regions, name="region"),
+        )
+
+    # -- tables -------------------------------------------------------------
+
+    @property
+    def deltas(self) -> pd.DataFrame:
+        """Attention mass per variant, query, region and layer (or band) against the baseline.
+
+        Columns: `variant`, `query`, `region`, `layer` (an int, or the band's
+        name), `mass` with `mass_low`/`mass_high` (interval of the mean over
+        units; NaN for a single run), `n` units, `delta` = mass - baseline mass
+        with `delta_low`/`delta_high`, `rel_change` = delta / baseline mass,
+        `significant` (the delta's interval excludes 0; NA without one),
+        `seed_sd` (seed-to-seed sd of one run's mass, pooled over baseline and
+        variant; NaN without seeds) and `above_noise` (|delta| > 2 x seed_sd).
+        """
+        return self._masses_table.copy()
+
+    @cached_property
+    def _masses_table(self) -> pd.DataFrame:
+        rows, groups = layer_groups(self.options.layers, self.n_layers)
+        per_run = self._per_run(lambda run, q: _bands(self._mass(run, q), groups))
+        return self._table(per_run, self.regions, "region", rows, "layer", "mass")
+
+    @property
+    def lens_deltas(self) -> pd.DataFrame:
+        """Tracked-token rank and probability per variant, query, token and layer (or band).
+
+        Columns: `variant`, `query`, `token`, `layer`, `rank` (mean over units),
+        `rank_delta` with `rank_delta_low`/`rank_delta_high`, `prob`,
+        `prob_delta` with `prob_delta_low`/`prob_delta_high`, `prob_rel_change`,
+        `significant` (the prob delta's interval excludes 0) and `n`.
+        """
+        return self._lens_table.copy()
+
+    @cached_property
+    def _lens_table(self) -> pd.DataFrame:
+        rows, groups = layer_groups(self.options.layers, self.n_layers)
+        tokens = self.tracked_tokens
+        tables = {}
+        for field in ("rank", "prob"):
+            per_run = self._per_run(
+                lambda run, q, field=field: _bands(_tracked(run, q, tokens, field), groups)
+            )
+            tables[field] = self._table(per_run, tokens, "token", rows, "layer", field)
+        keys = ["variant", "query", "token", "layer"]
+        rank = tables["rank"][[*keys, "rank", "delta", "delta_low", "delta_high"]]
+        rank = rank.rename(columns=lambda c: f"rank_{c}" if c.startswith("delta") else c)
+        prob = tables["prob"][
+            [*keys, "prob", "delta", "delta_low", "delta_high", "rel_change", "significant", "n"]
+        ]
+        prob = prob.rename(columns=lambda c: f"prob_{c}" if c[:3] in ("del", "rel") else c)
+        return rank.merge(prob, on=keys, sort=False)
+
+    @property
+    def curve_stats(self) -> pd.DataFrame:
+        """Cooking-curve statistics per variant, query and region, and their deltas.
+
+        Stats (column `stat`): peak_layer, peak_mass, area, first_above (see
+        `stats.curve_stats`; threshold from the options), computed on every
+        layer of each run, then averaged over units. Columns as `deltas`, with
+        `value` in place of `mass`.
+        """
+        return self._stats_table.copy()
+
+    @cached_property
+    def _stats_table(self) -> pd.DataFrame:
+        threshold = self.options.threshold
+        per_run = self._per_run(lambda run, q: curve_stats(self._mass(run, q).T, threshold).T)
+        return self._table(per_run, self.regions, "region", list(CURVE_STATS), "stat", "value")
+
+    def ratios(self, *pairs: str) -> pd.DataFrame:
+        """Ratios of region masses, "a:b" = mass(a) / mass(b) (TeaLeaves' --ratio a:b).
+
+        Per run and layer (or band: the ratio of the band's mean masses), then
+        averaged over units. Columns as `deltas`, with `ratio` naming the pair
+        and `value` the ratio; NaN where mass(b) is 0.
+        """
+        if not pairs:
+            raise ArgumentError('ratios needs at least one "a:b" pair, e.g. ratios("rules:facts").')
+        parsed = [self._ratio_pair(pair) for pair in pairs]
+        rows, groups = layer_groups(self.options.layers, self.n_layers)
+
+        def values(run: Run, query: str) -> NDArray:
+            mass = _bands(self._mass(run, query), groups)
+            a = mass[:, [self.regions.index(p[0]) for p in parsed]]
+            b = mass[:, [self.regions.index(p[1]) for p in parsed]]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(b != 0, a / b, np.nan)
+
+        names = [f"{a}:{b}" for a, b in parsed]
+        return self._table(self._per_run(values), names, "ratio", rows, "layer", "value")
+
+    def _ratio_pair(self, pair: str) -> tuple[str, str]:
+        parts = pair.split(":") if isinstance(pair, str) else []
+        if len(parts) != 2 or not all(p in self.regions for p in parts):
+            raise ArgumentError(
+                f"Ratio {pair!r} must be 'a:b' with two region names; the regions are "
+                f"{self.regions}."
+            )
+        return parts[0], parts[1]
+
+    # -- token level -----------------------------------------------------------
+
+    def alignment(self, variant: str, case: int = 0) -> TokenAlignment:
+        """Token alignment of `variant`'s prompt with the baseline's (run `case`
+        of a RunSet; a single Run is used whatever `case`)."""
+        base = self.run_of(self.baseline, case)
+        other = self.run_of(self._variant(variant), case)
+        return TokenAlignment.of(base.tokens, other.tokens)
+
+    def token_deltas(
+        self,
+        variant: str,
+        query: str | int | None = None,
+        layer: int | None = None,
+        case: int = 0,
+    ) -> pd.DataFrame:
+        """Attention on each token of the baseline and of `variant`, lined up.
+
+        One row per alignment step (`op` equal / delete / insert): positions,
+        `token`, `baseline_attention` and `variant_attention` (head-averaged, at
+        `layer`, or the mean over layers when None) and their `delta` (equal
+        tokens only, else NaN).
+        """
+        query = self.query_name(query)
+        table = self.alignment(variant, case).table()
+        for name, column, side in (
+            (self.baseline, "baseline_attention", "baseline_pos"),
+            (self._variant(variant), "variant_attention", "variant_pos"),
+        ):
+            run = self.run_of(name, case)
+            row = _attention_row(run, query, layer)
+            pos = table[side].to_numpy()
+            table[column] = np.where(pos >= 0, row[np.maximum(pos, 0)], np.nan)
+        table["delta"] = table["variant_attention"] - table["baseline_attention"]
+        return table
+
+    # -- report and figures ---------------------------------------------------------
+
+    def report(self, top: int = 5) -> str:
+        """A markdown report: summary table, largest changes, curve stats,
+        tracked tokens and the stability verdict."""
+        return seam.call("report", self, top)
+
+    def save_report(self, path: str | PathLike[str], top: int = 5, views: bool = True) -> Path:
+        """Write the report to `path` and return the path: markdown (`report()`)
+        for .md; for .html/.htm one standalone page with the same tables, static
+        plotly figures and (with `views`) the interactive views, which renders
+        offline with no kernel (see `tealeaves_widgets.present.report`)."""
+        return seam.call("save_report", self, path, top, views=views)
+
+    def curves_figure(
+        self, query: str | int | None = None, regions: list[str] | None = None
+    ) -> go.Figure:
+        """Static plotly figure of each region's cooking curve per variant (baseline
+        dashed), with confidence bands for RunSets."""
+        return seam.call("curves_figure", self, query=query, regions=regions)
+
+    def delta_figure(
+        self, query: str | int | None = None, regions: list[str] | None = None
+    ) -> go.Figure:
+        """Static plotly figure of each variant's delta per region and layer, with
+        its interval."""
+        return seam.call("delta_figure", self, query=query, regions=regions)
+
+    def lens_figure(self, query: str | int | None = None) -> go.Figure:
+        """Static plotly figure of the tracked tokens' rank and probability per
+        layer, per variant (baseline dashed)."""
+        return seam.call("lens_figure", self, query=query)
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{name} ({describe_variant(v)})" + (" [baseline]" if name == self.baseline else "")
+            for name, v in self.variants.items()
+        ]
+        return (
+            f"Comparison of {len(self.variants)} variants: " + ", ".join(parts) + "\n"
+            f"  queries: {self.queries}\n  regions: {self.regions}"
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel a comparison displays as `tw.VariantDiff(cmp)`."""
+        return seam.display_bundle(self, include, exclude)
+
+    diff_view = deprecated_alias("cmp.diff_view(...)", "tw.VariantDiff(cmp, ...)", "VariantDiff")
+
+    # -- engine -----------------------------------------------------------------
+
+    def _variant(self, name: str) -> str:
+        if name not in self.variants:
+            raise SelectionError(f"Unknown variant {name!r}; the variants are {self.names}.")
+        return name
+
+    def query_name(self, query: str | int | None = None) -> str:
+        """The name of the query `query` selects among `queries` (a name, an
+        index into them, or None for "final" when every variant has it)."""
+        return resolve_query(query, self.queries, "every variant")
+
+    def run_of(self, variant: str, case: int = 0) -> Run:
+        """The run of `variant`: the run itself, or run `case` of its RunSet."""
+        name = self._variant(variant)
+        value = self.variants[name]
+        if isinstance(value, Run):
+            return value
+        return value[check_index(case, len(value), "case", f"variant {name!r}")]
+
+    def _mass(self, run: Run, query: str) -> NDArray[np.float64]:
+        """(layer, region) over `self.regions`, NaN where the run lacks a region."""
+        return region_masses(run, query, self.options.normalize, self.regions)
+
+    def _per_run(self, fn: Callable[[Run, str], NDArray]) -> dict[tuple[str, str], NDArray]:
+        """(variant, query) -> (run, row, item) array of `fn(run, query)` over the runs."""
+        return {
+            (name, query): np.stack([fn(run, query) for run in runs_of(value)])
+            for name, value in self.variants.items()
+            for query in self.queries
+        }
+
+    def _side(self, name: str, per_run: NDArray) -> _Side:
+        value = self.variants[name]
+        if isinstance(value, Run):
+            return _Side(per_run, ("run",), False, np.full(per_run.shape[1:], np.nan))
+        return _Side(
+            value.unit_values(per_run), value.units, value.units_are_cases, value.seed_sd(per_run)
+        )
+
+    def _paired_baseline(self, variant: _Side, base: _Side, name: str) -> NDArray | None:
+        """The baseline's values in the variant's unit order when the two are
+        paired, else None."""
+        same = variant.by_case and base.by_case and sorted(variant.units) == sorted(base.units)
+        paired = same if self.options.paired is None else self.options.paired
+        if paired and not same:
+            raise ArgumentError(
+                f"paired=True needs variant {name!r} and the baseline to be RunSets of the same "
+                f"cases; got units {list(variant.units)[:4]}... and {list(base.units)[:4]}.... "
+                "Pass paired=None or False."
+            )
+        if not paired:
+            return None
+        return base.values[[base.units.index(u) for u in variant.units]]
+
+    def _table(
+        self,
+        per_run: dict[tuple[str, str], NDArray],
+        items: list,
+        item_column: str,
+        rows: list,
+        row_column: str,
+        value: str,
+    ) -> pd.DataFrame:
+        """The tidy variant x query x item x row table of `value` and its delta."""
+        frames = []
+        for query in self.queries:
+            base = self._side(self.baseline, per_run[(self.baseline, query)])
+            base_mean = mean_interval(base.values, self.options.intervals).mean
+            for name in self.names:
+                side = self._side(name, per_run[(name, query)])
+                estimate = mean_interval(side.values, self.options.intervals)
+                delta = self._delta(name, side, base, estimate)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    rel = np.where(base_mean != 0, delta.mean / base_mean, np.nan)
+                columns = {
+                    value: estimate.mean,
+                    f"{value}_low": estimate.low,
+                    f"{value}_high": estimate.high,
+                    "delta": delta.mean,
+                    "delta_low": delta.low,
+                    "delta_high": delta.high,
+                    "rel_change": rel,
+                    "seed_sd": _pooled(side.seed_sd, base.seed_sd),
+                }
+                frame = tidy_table(items, item_column, rows, row_column, columns, estimate.n)
+                frame.insert(frame.columns.get_loc(f"{value}_high") + 1, "n", frame.pop("n"))
+                frame.insert(0, "query", query)
+                frame.insert(0, "variant", name)
+                frames.append(frame)
+        return _with_flags(pd.concat(frames, ignore_index=True))
+
+    def _delta(self, name: str, side: _Side, base: _Side, estimate: Estimate) -> Estimate:
+        if name == self.baseline:
+            zero = np.where(np.isnan(estimate.mean), np.nan, 0.0)
+            none = np.full(zero.shape, np.nan)
+            return Estimate(zero, none, none, estimate.n)
+        paired = self._paired_baseline(side, base, name)
+        if paired is not None:
+            return difference_interval(side.values, paired, True, self.options.intervals)
+        return difference_interval(side.values, base.values, False, self.options.intervals)
+
+
+def _with_flags(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add `significant` and `above_noise`: nullable booleans, NA where there is
+    no interval or no seed noise to judge by."""
+    excludes = (frame["delta_low"] > 0) | (frame["delta_high"] < 0)
+    above = frame["delta"].abs() > NOISE_FACTOR * frame["seed_sd"]
+    for column, flag, known in (
+        ("significant", excludes, frame["delta_low"].notna()),
+        ("above_noise", above, frame["seed_sd"].notna()),
+    ):
+        frame[column] = pd.array(flag.to_numpy(), dtype="boolean")
+        frame.loc[~known, column] = pd.NA
+    return frame
+
+
+def _pooled(a: NDArray, b: NDArray) -> NDArray:
+    """sqrt of the mean of the available variances of two seed sds (NaN when neither is)."""
+    stacked = np.stack([a, b]) ** 2
+    with np.errstate(invalid="ignore"):
+        count = (~np.isnan(stacked)).sum(axis=0)
+        total = np.nansum(stacked, axis=0)
+    return np.where(count > 0, np.sqrt(total / np.maximum(count, 1)), np.nan)
+
+
+def runs_of(value: Run | RunSet) -> tuple[Run, ...]:
+    """The runs of a variant: the run itself, or a RunSet's runs."""
+    return (value,) if isinstance(value, Run) else value.runs
+
+
+def describe_variant(value: Run | RunSet) -> str:
+    """ "1 run, 300 tokens" or "24 runs of 8 cases"."""
+    if isinstance(value, Run):
+        return f"1 run, {value.n_tokens} tokens"
+    return f"{len(value)} runs of {len(value.cases)} cases"
+
+
+def _bands(values: NDArray, groups: list[NDArray[np.int64]]) -> NDArray[np.float64]:
+    """(layer, item) -> (row, item): each row the mean over its group's layers."""
+    return np.stack([values[group].mean(axis=0) for group in groups])
+
+
+def _tracked(run: Run, query: str, tokens: list[str], field: str) -> NDArray[np.float64]:
+    """(layer, token) tracked ranks or probabilities at `query`."""
+    q = run.query_index(query)
+    index = [run.lens.tracked_tokens.index(t) for t in tokens]
+    source = run.lens.tracked_ranks if field == "rank" else run.lens.tracked_probs
+    return source[:, q][:, index].astype(np.float64)
+
+
+def _attention_row(run: Run, query: str, layer: int | None) -> NDArray[np.float32]:
+    """(pos,) head-averaged attention of `query` at `layer` (mean over layers when None)."""
+    q = run.query_index(query)
+    if layer is None:
+        return run.attention[:, q].mean(axis=0)
+    return run.attention[check_index(layer, run.n_layers, "layer"), q]

@@ -1,0 +1,296 @@
+"""The result of one captured forward pass: `Run`, with its lens and regions.
+
+A `Run` holds plain numpy arrays and Python data, never a tensor or a model, so
+it can be saved, reopened without a model, and handed to the widgets.
+Dimension names: layer, head, query, pos, vocab, region, tracked, k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from ..errors import ArgumentError
+from . import seam
+from .deprecation import deprecated_alias
+from .selection import check_index, resolve_query, resolve_regions
+
+if TYPE_CHECKING:  # figures live in tealeaves_widgets.present, reached through the seam
+    import plotly.graph_objects as go
+
+NORMALIZATIONS = ("raw", "share", "per-region", "density")
+"""Valid values of `Run.curves(normalize=...)`."""
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    """A named region of the rendered prompt and the tokens it owns."""
+
+    name: str
+    """Unique name, e.g. "system", "user", "template" or a user-defined name."""
+    section: str
+    """The role section it lies in ("system", "user", "response", ...), or
+    "template" for the chat-template region."""
+    char_span: tuple[int, int]
+    """Half-open character span [start, end) in `Run.text`. For the built-in
+    "template" region, which is not contiguous, (0, len(text))."""
+    token_indices: NDArray[np.int64]
+    """(n_tokens,) sorted token positions assigned to this region."""
+    parent: str | None = None
+    """Name of the enclosing user-defined region, or None at the top level."""
+    builtin: bool = False
+    """True for the regions that exist without configuration."""
+
+
+@dataclass(frozen=True)
+class Lens:
+    """Logit-lens readings at the captured query positions, one per layer.
+
+    Layer l is the residual stream after decoder block l, passed through the
+    model's final norm and unembedding (and final logit softcapping where the
+    model has it). The last layer therefore equals the model's own output.
+    """
+
+    top_ids: NDArray[np.int64]
+    """(layer, query, k) token ids of the k most probable next tokens."""
+    top_probs: NDArray[np.float32]
+    """(layer, query, k) their probabilities."""
+    entropy: NDArray[np.float32]
+    """(layer, query) entropy of the predicted distribution, in nats."""
+    kl_to_final: NDArray[np.float32]
+    """(layer, query) KL(final layer || this layer), in nats; 0 at the last layer."""
+    tracked_ids: NDArray[np.int64]
+    """(tracked,) token ids that were tracked."""
+    tracked_tokens: tuple[str, ...]
+    """(tracked,) the tracked tokens as the user wrote them."""
+    tracked_ranks: NDArray[np.int64]
+    """(layer, query, tracked) rank of each tracked token, 1 = most probable."""
+    tracked_probs: NDArray[np.float32]
+    """(layer, query, tracked) probability of each tracked token."""
+    vocab: dict[int, str] = field(default_factory=dict)
+    """Decoded text of every token id that appears in `top_ids` or `tracked_ids`."""
+
+
+@dataclass(frozen=True, repr=False)
+class Run:
+    """One captured forward pass over one rendered prompt."""
+
+    text: str
+    """The prompt as rendered by the chat template (or the plain layout)."""
+    tokens: tuple[str, ...]
+    """(pos,) text of each token, `text[start:end]` of its offsets."""
+    token_ids: NDArray[np.int64]
+    """(pos,) token ids fed to the model."""
+    offsets: NDArray[np.int64]
+    """(pos, 2) half-open character span of each token in `text`."""
+    regions: dict[str, RegionInfo]
+    """Region name -> region, built-in regions first, then user regions in
+    definition order (parents before children)."""
+    queries: dict[str, int]
+    """Query name -> token position, in the order the rows are stored."""
+    attention: NDArray[np.float32]
+    """(layer, query, pos) head-averaged attention rows."""
+    attention_heads: NDArray[np.float32]
+    """(layer, head, query, pos) attention rows of every query head."""
+    lens: Lens
+    """Logit-lens readings at the query positions."""
+    model_info: dict
+    """Model id, architecture, dtype, device, n_layers, n_heads, package versions."""
+    case: dict = field(default_factory=dict)
+    """The case as given (roles and text), so nothing typed is lost."""
+    region_spec: dict = field(default_factory=dict)
+    """The region definition as given, in the regions.json schema."""
+
+    # -- sizes and lookups -------------------------------------------------
+
+    @property
+    def n_layers(self) -> int:
+        """Number of decoder layers captured."""
+        return int(self.attention.shape[0])
+
+    @property
+    def n_heads(self) -> int:
+        """Number of query heads per layer."""
+        return int(self.attention_heads.shape[1])
+
+    @property
+    def n_queries(self) -> int:
+        """Number of query positions captured."""
+        return len(self.queries)
+
+    @property
+    def n_tokens(self) -> int:
+        """Number of tokens in the rendered prompt."""
+        return len(self.tokens)
+
+    def query_name(self, query: str | int | None = None) -> str:
+        """The name of the query `query` selects: a name, an int index into
+        `queries` order (negative counts from the end; not a token position),
+        or None for "final" when the run has it, else the first query."""
+        return resolve_query(query, list(self.queries), "this run")
+
+    def query_index(self, query: str | int | None = None) -> int:
+        """Row of `query` (as `query_name` reads it) in the (query) axis."""
+        return list(self.queries).index(self.query_name(query))
+
+    # -- tables ------------------------------------------------------------
+
+    def curves(
+        self,
+        query: str | int | None = None,
+        normalize: str = "raw",
+        regions: list[str] | tuple[str, ...] | None = None,
+        head: int | None = None,
+    ) -> pd.DataFrame:
+        """Attention mass the query gives each region, per layer.
+
+        Mass is the sum of the attention row (head-averaged, or one `head`)
+        over the region's tokens. `normalize`:
+          - "raw": the mass itself.
+          - "share": each layer's masses divided by their sum over the selected
+            regions. Nested regions are counted in full alongside their parent,
+            so select non-overlapping regions for shares of the whole.
+            A layer whose masses sum to 0 gives 0.
+          - "per-region": each region min-max scaled to 0..1 across layers, as in
+            TeaLeaves; a constant region gives 0.
+          - "density": mass divided by the region's number of tokens (NaN for a
+            region without tokens).
+        Returns a (layer, region) frame: index "layer", one column per region in
+        `regions` order (default: all, in `self.regions` order).
+        """
+        if normalize not in NORMALIZATIONS:
+            raise ArgumentError(
+                f"Unknown normalize={normalize!r}; use one of {list(NORMALIZATIONS)}."
+            )
+        q = self.query_index(query)
+        names = resolve_regions(regions, list(self.regions))
+        rows = self._attention_rows(q, head)  # (layer, pos)
+        mass = np.stack(
+            [rows[:, self.regions[name].token_indices].sum(axis=1) for name in names], axis=1
+        ).astype(np.float64)  # (layer, region)
+        values = _normalize(mass, normalize, [self.regions[n].token_indices.size for n in names])
+        frame = pd.DataFrame(values, columns=pd.Index(names, name="region"))
+        frame.index = pd.RangeIndex(self.n_layers, name="layer")
+        return frame
+
+    def _attention_rows(self, q: int, head: int | None) -> NDArray[np.float32]:
+        if head is None:
+            return self.attention[:, q, :]
+        return self.attention_heads[:, check_index(head, self.n_heads, "head"), q, :]
+
+    def lens_table(self, query: str | int | None = None, k: int = 5) -> pd.DataFrame:
+        """Logit-lens readings at one query, one row per layer.
+
+        Columns: `layer`, `top_1..top_k` (token text), `p_1..p_k`, `entropy`,
+        `kl_to_final`, then `rank[<tok>]` and `p[<tok>]` for each tracked token.
+        `k` larger than the top-k the run stored is cut to it. A token id missing
+        from `lens.vocab` shows as "<id N>".
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ArgumentError(f"k must be a positive int, got {k!r}.")
+        k = min(int(k), int(self.lens.top_ids.shape[2]))
+        q = self.query_index(query)
+        lens = self.lens
+        columns: dict[str, object] = {"layer": np.arange(self.n_layers)}
+        for j in range(k):
+            columns[f"top_{j + 1}"] = [self._token_text(i) for i in lens.top_ids[:, q, j]]
+        for j in range(k):
+            columns[f"p_{j + 1}"] = lens.top_probs[:, q, j]
+        columns["entropy"] = lens.entropy[:, q]
+        columns["kl_to_final"] = lens.kl_to_final[:, q]
+        for t, token in enumerate(lens.tracked_tokens):
+            columns[f"rank[{token}]"] = lens.tracked_ranks[:, q, t]
+            columns[f"p[{token}]"] = lens.tracked_probs[:, q, t]
+        return pd.DataFrame(columns)
+
+    def _token_text(self, token_id: int) -> str:
+        return self.lens.vocab.get(int(token_id), f"<id {int(token_id)}>")
+
+    # -- display and files -------------------------------------------------
+
+    def __repr__(self) -> str:
+        model = self.model_info.get("model_id", "unknown model")
+        queries = ", ".join(
+            f"{name} @{pos} {self.tokens[pos]!r}" if 0 <= pos < self.n_tokens else f"{name} @{pos}"
+            for name, pos in self.queries.items()
+        )
+        regions = ", ".join(
+            f"{name} ({info.token_indices.size} tok"
+            + (f", in {info.parent})" if info.parent else ")")
+            for name, info in self.regions.items()
+        )
+        return (
+            f"Run({model}: {self.n_tokens} tokens, {self.n_layers} layers x {self.n_heads} heads)\n"
+            f"  queries: {queries or '(none)'}\n"
+            f"  regions: {regions or '(none)'}"
+        )
+
+    # -- views, figures and files: code of the layers above core, reached
+    # through the seam (see tealeaves_widgets.core.seam)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel a run displays as `tw.Explorer(run)`."""
+        return seam.display_bundle(self, include, exclude)
+
+    def curves_figure(
+        self,
+        query: str | int | None = None,
+        normalize: str = "raw",
+        regions: list[str] | tuple[str, ...] | None = None,
+        head: int | None = None,
+    ) -> go.Figure:
+        """Static plotly figure of `curves(query, normalize, regions, head)`."""
+        return seam.call(
+            "curves_figure", self, query=query, normalize=normalize, regions=regions, head=head
+        )
+
+    def lens_figure(self, query: str | int | None = None, k: int = 5) -> go.Figure:
+        """Static plotly figure of the logit lens at `query`: top-k grid per
+        layer and the tracked tokens' rank trajectories."""
+        return seam.call("lens_figure", self, query=query, k=k)
+
+    def heatmap_figure(
+        self,
+        layer: int | None = None,
+        query: str | int | None = None,
+        head: int | None = None,
+        per_row: int = 16,
+    ) -> go.Figure:
+        """Static plotly figure of the tokens shaded by the attention `query`
+        pays them at `layer` (default: the middle layer, as the widgets)."""
+        return seam.call(
+            "heatmap_figure", self, layer=layer, query=query, head=head, per_row=per_row
+        )
+
+    def save(self, path: str | PathLike[str]) -> Path:
+        """Write this run to `path` (any suffix; ".tlrun" is suggested) as one
+        safetensors file; reopen it with `tw.open_run`. Returns the path written."""
+        return seam.call("save", self, path)
+
+    # -- deprecated spellings (one release): the widget classes are the one way
+
+    explorer = deprecated_alias("run.explorer(...)", "tw.Explorer(run, ...)", "Explorer")
+    heatmap = deprecated_alias("run.heatmap(...)", "tw.TokenHeatmap(run, ...)", "TokenHeatmap")
+    curves_view = deprecated_alias("run.curves_view(...)", "tw.CurvesView(run, ...)", "CurvesView")
+    lens_view = deprecated_alias("run.lens_view(...)", "tw.LensView(run, ...)", "LensView")
+
+
+def _normalize(mass: NDArray[np.float64], normalize: str, sizes: list[int]) -> NDArray:
+    """Apply one of `NORMALIZATIONS` to a (layer, region) mass table."""
+    if normalize == "raw":
+        return mass
+    if normalize == "share":
+        total = mass.sum(axis=1, keepdims=True)
+        return np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
+    if normalize == "per-region":
+        low, high = mass.min(axis=0), mass.max(axis=0)
+        span = high - low
+        return np.divide(mass - low, span, out=np.zeros_like(mass), where=span > 0)
+    counts = np.asarray(sizes, dtype=np.float64)
+    return np.divide(mass, counts, out=np.full_like(mass, np.nan), where=counts > 0)

@@ -1,0 +1,13 @@
+"""Files: a `Run` as one safetensors file (`runfile`), many runs as a run
+directory with an index (`rundir`), and the one reader and version rule of
+every versioned JSON header (`versioned`, also used by batch's cases file).
+No pickle: a file from a stranger can only be data.
+
+May import: numpy, safetensors, `tealeaves_widgets.errors` and `core`.
+Never torch, plotly or widgets. Registers `Run.save` and `RunSet.save` with
+`core.seam`.
+"""
+
+from . import rundir, runfile
+
+__all__ = ["rundir", "runfile"]

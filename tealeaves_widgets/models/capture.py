@@ -1,0 +1,282 @@
+"""The captured forward pass: attention rows at chosen query positions and
+the residual stream for the logit lens, in one ordinary forward pass.
+
+How it works. For the duration of one forward pass the model's attention
+implementation is switched to `tealeaves_capture`, a function registered with
+transformers' `AttentionInterface`. It computes each layer's output exactly as
+the fast path would (SDPA), or with the model's own eager function, in query
+chunks, where SDPA cannot serve (attention-logit softcapping, sink logits). On
+the side it recomputes softmax rows for the query positions only, per head, in
+float32: O(queries x pos) memory instead of the O(pos^2) of
+`output_attentions=True`. Forward hooks on the decoder blocks keep the
+residual stream at the query positions for the logit lens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+from ..errors import CaptureError
+from .architectures import Architecture, get_path
+
+ATTENTION_NAME = "tealeaves_capture"
+"""Registered attention name. It must not contain "sdpa", "flash" or "flex":
+transformers special-cases those names (capability checks that reject Gemma2
+and gpt-oss)."""
+
+EAGER_QUERY_CHUNK = 512
+"""Query rows per block when the eager math has to compute a layer's output,
+so memory stays O(chunk x pos) rather than O(pos^2)."""
+
+
+@dataclass
+class Recorder:
+    """Collects attention rows and residuals during one forward pass.
+
+    `query_positions` is (batch, query): indices into the sequence of the
+    positions whose rows are kept.
+    """
+
+    query_positions: torch.Tensor
+    layer_of: dict[int, int]
+    """id(attention module) -> layer index."""
+    n_layers: int
+    keep_rows: bool = True
+    on_layer: Callable[[int], None] | None = None
+    rows: list[torch.Tensor | None] = field(default_factory=list)
+    """Per layer: (batch, head, query, pos) float32 softmax rows."""
+    residuals: list[torch.Tensor | None] = field(default_factory=list)
+    """Per layer: (batch, query, hidden) residual stream after the block."""
+
+    def __post_init__(self) -> None:
+        self.rows = [None] * self.n_layers
+        self.residuals = [None] * self.n_layers
+
+
+_ACTIVE: Recorder | None = None
+
+
+def _eager_function_of(module: torch.nn.Module) -> Callable:
+    """The `eager_attention_forward` of the module's own modeling file."""
+    modeling = sys.modules[type(module).__module__]
+    fn = getattr(modeling, "eager_attention_forward", None)
+    if fn is None:
+        raise CaptureError(
+            f"{type(module).__name__} needs the eager attention math (softcapping or "
+            f"sinks), but {modeling.__name__} defines no eager_attention_forward. Use a "
+            "transformers version whose modeling file has it."
+        )
+    return fn
+
+
+def _allowed_mask(
+    attention_mask: torch.Tensor | None,
+    q_len: int,
+    kv_len: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """(batch or 1, 1, q, kv) bool, True = may attend. None means plain causal."""
+    if attention_mask is None:
+        q_abs = torch.arange(q_len, device=device) + (kv_len - q_len)
+        causal = torch.arange(kv_len, device=device)[None, :] <= q_abs[:, None]
+        return causal[None, None]
+    if attention_mask.dtype == torch.bool:
+        return attention_mask
+    return attention_mask > torch.finfo(attention_mask.dtype).min / 2
+
+
+def _allowed_rows(
+    attention_mask: torch.Tensor | None,
+    positions: torch.Tensor,
+    q_len: int,
+    kv_len: int,
+) -> torch.Tensor:
+    """(batch, 1, query, kv) bool mask rows of the chosen query positions only,
+    so a plain causal mask is never built at (q x kv)."""
+    batch, n_q = positions.shape
+    if attention_mask is None:
+        q_abs = positions + (kv_len - q_len)
+        keys = torch.arange(kv_len, device=positions.device)
+        return (keys[None, None, :] <= q_abs[:, :, None])[:, None]
+    mask = attention_mask.expand(batch, -1, -1, -1)
+    index = positions[:, None, :, None].expand(batch, mask.shape[1], n_q, mask.shape[3])
+    rows = mask.gather(2, index)
+    if rows.dtype != torch.bool:
+        rows = rows > torch.finfo(rows.dtype).min / 2
+    return rows
+
+
+def _query_rows(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    row_allowed: torch.Tensor,
+    positions: torch.Tensor,
+    scaling: float,
+    softcap: float | None,
+    sinks: torch.Tensor | None,
+) -> torch.Tensor:
+    """Softmax rows of the chosen query positions, every head, float32.
+
+    query (batch, head, q, dim); key (batch, kv_head, kv, dim), GQA not yet
+    expanded: query head h reads kv head h // n_rep. positions (batch, query);
+    row_allowed (batch, 1, query, kv). Returns (batch, head, query, kv).
+    """
+    batch, n_heads, _, dim = query.shape
+    n_kv = key.shape[1]
+    n_rep = n_heads // n_kv
+    n_q = positions.shape[1]
+    index = positions[:, None, :, None].expand(batch, n_heads, n_q, dim)
+    q_sel = query.gather(2, index).float().reshape(batch, n_kv, n_rep * n_q, dim)
+    scores = torch.matmul(q_sel, key.float().transpose(-1, -2)) * scaling
+    scores = scores.reshape(batch, n_heads, n_q, -1)
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap) * softcap
+    scores = scores.masked_fill(~row_allowed, torch.finfo(torch.float32).min)
+    if sinks is None:
+        return torch.softmax(scores, dim=-1)
+    # Sink logits take part in the softmax but own no position (gpt-oss).
+    sink = sinks.float().reshape(1, n_heads, 1, 1).expand(batch, n_heads, n_q, 1)
+    combined = torch.cat([scores, sink], dim=-1)
+    combined = combined - combined.amax(dim=-1, keepdim=True)
+    return torch.softmax(combined, dim=-1)[..., :-1]
+
+
+def _chunked_eager(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    allowed: torch.Tensor,
+    dropout: float,
+    scaling: float,
+    kwargs: dict,
+) -> torch.Tensor:
+    """The model's own eager attention, run over blocks of query rows.
+
+    Each block sees every key, so the output equals one eager call while the
+    (block x kv) weights replace the (q x kv) ones.
+    """
+    eager = _eager_function_of(module)
+    additive = torch.zeros(allowed.shape, dtype=query.dtype, device=query.device)
+    additive = additive.masked_fill(~allowed, torch.finfo(query.dtype).min)
+    q_len = query.shape[2]
+    outputs = []
+    for start in range(0, q_len, EAGER_QUERY_CHUNK):
+        stop = min(start + EAGER_QUERY_CHUNK, q_len)
+        out, _ = eager(
+            module,
+            query[:, :, start:stop],
+            key,
+            value,
+            additive[:, :, start:stop],
+            dropout=dropout,
+            scaling=scaling,
+            **kwargs,
+        )
+        outputs.append(out)  # (batch, block, head, dim)
+    return torch.cat(outputs, dim=1)
+
+
+def capture_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
+    """Attention function registered as `tealeaves_capture`.
+
+    Returns the layer output (batch, q, head, dim) and no weights; the rows of
+    the active recorder's query positions are stored on the side.
+    """
+    if scaling is None:
+        scaling = query.shape[-1] ** -0.5
+    softcap = kwargs.get("softcap")
+    sinks = kwargs.get("s_aux")
+    q_len, kv_len = query.shape[2], key.shape[2]
+    if softcap is not None or sinks is not None:
+        allowed = _allowed_mask(attention_mask, q_len, kv_len, query.device)
+        output = _chunked_eager(module, query, key, value, allowed, dropout, scaling, kwargs)
+    else:
+        output, _ = sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    recorder = _ACTIVE
+    if recorder is not None and recorder.keep_rows and id(module) in recorder.layer_of:
+        layer = recorder.layer_of[id(module)]
+        positions = recorder.query_positions.to(query.device)
+        row_allowed = _allowed_rows(attention_mask, positions, q_len, kv_len)
+        rows = _query_rows(query, key, row_allowed, positions, scaling, softcap, sinks)
+        recorder.rows[layer] = rows.detach()
+    return output, None
+
+
+AttentionInterface.register(ATTENTION_NAME, capture_attention)
+AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
+
+
+def _block_output(output) -> torch.Tensor:
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+@contextlib.contextmanager
+def capturing(
+    model: torch.nn.Module,
+    arch: Architecture,
+    query_positions: torch.Tensor,
+    *,
+    keep_rows: bool = True,
+    on_layer: Callable[[int], None] | None = None,
+) -> Iterator[Recorder]:
+    """Within this context, forward passes of `model` record into the
+    returned `Recorder`; the model's attention implementation is restored on
+    exit, also after an error."""
+    global _ACTIVE
+    if _ACTIVE is not None:
+        raise CaptureError(
+            "A tealeaves capture is already running in this process; captures do not nest "
+            "(e.g. one started from another's on_layer callback). Wait for it to finish."
+        )
+    layers = list(get_path(model, arch.layers))
+    layer_of = {id(get_path(block, arch.attention)): i for i, block in enumerate(layers)}
+    recorder = Recorder(
+        query_positions=query_positions,
+        layer_of=layer_of,
+        n_layers=len(layers),
+        keep_rows=keep_rows,
+        on_layer=on_layer,
+    )
+
+    def residual_hook(layer: int):
+        def hook(_module, _args, output):
+            hidden = _block_output(output)
+            index = query_positions.to(hidden.device)
+            picked = hidden.gather(1, index[:, :, None].expand(-1, -1, hidden.shape[-1]))
+            recorder.residuals[layer] = picked.detach()
+            if recorder.on_layer is not None:
+                recorder.on_layer(layer)
+
+        return hook
+
+    previous = model.config._attn_implementation
+    handles = [block.register_forward_hook(residual_hook(i)) for i, block in enumerate(layers)]
+    model.set_attn_implementation(ATTENTION_NAME)
+    _ACTIVE = recorder
+    try:
+        yield recorder
+    finally:
+        _ACTIVE = None
+        for handle in handles:
+            handle.remove()
+        model.set_attn_implementation(previous)

@@ -1,0 +1,558 @@
+"""`Model`: a Hugging Face causal LM and its tokenizer, ready to capture."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import platform
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from .._version import __version__
+from ..core import seam
+from ..core.compare import Comparison, compare_options
+from ..core.deprecation import warn_renamed
+from ..core.run import Lens, Run
+from ..core.runset import RunSet
+from ..errors import ArgumentError, ArgumentTypeError, PromptTooLongError, TealeavesError
+from ..prompt.case import Case
+from ..prompt.regions import SPEC_KEYS, RegionSpec
+from ..prompt.render import RenderedPrompt, render_case
+from ..prompt.resolve import ResolvedRegions, resolve_regions, tracked_token_ids
+from .architectures import architecture_for, get_path, model_shape
+from .batching import DEFAULT_BATCH_TOKENS, Generate, plan_batches
+from .capture import capturing
+from .lens import LensArrays, execution_device, read_lens
+
+if TYPE_CHECKING:  # the live explorer is a widget, reached through the seam
+    from ..widgets.explorer import Explorer
+
+DEFAULT_TOP_K = 10
+PROGRESS_MIN_TOKENS = 2048
+"""Prompts at least this long show a per-layer progress bar by default."""
+
+
+CaseLike = Case | str | dict
+RegionsLike = RegionSpec | dict | None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One case rendered and its regions resolved, ready for a forward pass."""
+
+    case: Case
+    rendered: RenderedPrompt
+    resolved: ResolvedRegions
+    tracked_ids: np.ndarray
+    """(tracked,) token ids the lens tracks."""
+    tracked_labels: tuple[str, ...]
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.rendered.token_ids)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """(query,) token positions of the queries."""
+        return np.array(list(self.resolved.queries.values()), dtype=np.int64)
+
+
+def as_case(case: Case | str | dict) -> Case:
+    """Accept a `Case`, a plain user message, or a dict of Case fields."""
+    if isinstance(case, Case):
+        return case
+    if isinstance(case, str):
+        return Case(user=case)
+    if isinstance(case, dict):
+        return Case.from_dict(case)
+    raise ArgumentTypeError(
+        f"Expected a tw.Case, a str (the user message) or a dict of Case fields; "
+        f"got {type(case).__name__}."
+    )
+
+
+class Model:
+    """A causal LM wrapped for captured forward passes.
+
+    Build it with `tw.load_model(...)`. `capture(case, regions)` runs one
+    forward pass and returns a `Run`.
+    """
+
+    def __init__(self, hf_model: Any, tokenizer: Any, model_id: str | None = None) -> None:
+        self.hf_model = hf_model
+        self.tokenizer = tokenizer
+        self.arch = architecture_for(hf_model.config)
+        self.layers = list(get_path(hf_model, self.arch.layers))
+        self.final_norm = get_path(hf_model, self.arch.final_norm)
+        self.unembedding = get_path(hf_model, self.arch.unembedding)
+        self.shape = model_shape(self.arch, hf_model.config, len(self.layers))
+        self.model_id = model_id or getattr(hf_model.config, "name_or_path", "") or "model"
+        # Captures read the model, never train it: dropout must be off.
+        hf_model.eval()
+        self._forward_kwargs = {"use_cache": False}
+        if "logits_to_keep" in inspect.signature(hf_model.forward).parameters:
+            # The lens computes its own logits; the model need not build (pos, vocab) ones.
+            self._forward_kwargs["logits_to_keep"] = 1
+
+    def __repr__(self) -> str:
+        s = self.shape
+        return (
+            f"Model({self.model_id!r}, {self.arch.model_type}, {s.n_layers} layers, "
+            f"{s.n_heads} heads ({s.n_kv_heads} kv), context {s.context_length}, "
+            f"{self.dtype}, {self.device}, attention={self.hf_model.config._attn_implementation})"
+        )
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the input embeddings (where the token ids go). Embeddings
+        offloaded by accelerate sit on "meta"; their hook's execution device is
+        where they run."""
+        return execution_device(self.hf_model.get_input_embeddings(), self.hf_model)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.hf_model.get_input_embeddings().weight.dtype
+
+    def render(self, case: Case | str | dict) -> RenderedPrompt:
+        """Render a case with this model's chat template and tokenize it."""
+        rendered = render_case(as_case(case), self.tokenizer, system_role=None)
+        limit = self.shape.context_length
+        if limit is not None and len(rendered.token_ids) > limit:
+            raise PromptTooLongError(
+                f"The rendered prompt has {len(rendered.token_ids)} tokens but "
+                f"{self.model_id} accepts at most {limit} (its context length). Shorten "
+                f"the prompt by {len(rendered.token_ids) - limit} tokens or use a model "
+                "with a longer context."
+            )
+        return rendered
+
+    @torch.no_grad()
+    def capture(
+        self,
+        case: Case | str | dict,
+        regions: RegionSpec | dict | None = None,
+        *,
+        top_k: int = DEFAULT_TOP_K,
+        on_layer: Callable[[int, np.ndarray], None] | None = None,
+        progress: bool | None = None,
+    ) -> Run:
+        """Run one captured forward pass over `case` and return a `Run`.
+
+        `regions` is a TeaLeaves-schema dict or a `RegionSpec`; it also names
+        the query positions (default: "final", the last position) and the
+        tracked tokens. `on_layer(layer, rows)` is called as each block
+        finishes, with that layer's (head, query, pos) float32 attention rows,
+        so a view can fill in while the pass runs.
+        `progress` shows a per-layer bar (default: for prompts of at least
+        `PROGRESS_MIN_TOKENS` tokens).
+        """
+        prepared = self._prepare(as_case(case), regions)
+        if progress is None:
+            progress = prepared.n_tokens >= PROGRESS_MIN_TOKENS
+        with _layer_progress(progress, self.shape.n_layers, on_layer) as callback:
+            [(heads, residuals)] = self._forward([prepared], callback)
+        [lens] = self._lenses([prepared], [residuals], top_k)
+        return self._finish(prepared, heads, lens)
+
+    def explore(
+        self,
+        case: CaseLike,
+        regions: RegionsLike = None,
+        *,
+        top_k: int = DEFAULT_TOP_K,
+        **view_options: Any,
+    ) -> Explorer:
+        """Show a `tw.Explorer` at once and fill it in layer by layer while the
+        captured pass runs (`capture` with `on_layer`), then with the complete
+        `Run` (`view.run`). Returns the Explorer, already displayed in a
+        notebook. `view_options` go to the Explorer (layer=, query=, ...).
+        The view lives in `tealeaves_widgets.widgets.live`."""
+        return seam.call("explore", self, case, regions, top_k=top_k, **view_options)
+
+    def prepare(
+        self, case: CaseLike, regions: RegionsLike = None
+    ) -> tuple[RenderedPrompt, ResolvedRegions]:
+        """The rendered prompt of `case` and its regions, queries and tracked
+        tokens resolved on it: what a capture of the case will show, before it runs."""
+        prepared = self._prepare(as_case(case), regions)
+        return prepared.rendered, prepared.resolved
+
+    @torch.no_grad()
+    def capture_many(
+        self,
+        cases: Sequence[CaseLike],
+        regions: RegionsLike = None,
+        *,
+        generate: Generate | None = None,
+        top_k: int = DEFAULT_TOP_K,
+        batch_tokens: int | None = None,
+        progress: bool = True,
+    ) -> RunSet:
+        """Capture every case with one region spec and return a `RunSet`.
+
+        Cases run in batches: sorted by length, grouped so that batch size x
+        longest case stays within `batch_tokens` (default by device:
+        `runset.DEFAULT_BATCH_TOKENS`), right-padded with an
+        attention mask (positions of real tokens unchanged). Each case still
+        yields its own `Run`, equal to `capture` of that case up to float
+        noise. With `generate`, each case without a response is sampled once per
+        seed and captured with that response (see `Generate`). `progress`
+        shows a bar over the cases. `tw.load_cases(path)` reads a conversations file.
+        """
+        cases, labels, seeds = self._expand(cases, generate, progress)
+        items = [
+            self._prepare_labelled(c, regions, label)
+            for c, label in zip(cases, labels, strict=True)
+        ]
+        runs = self._capture_prepared(items, top_k, batch_tokens, progress)
+        return RunSet(tuple(runs), tuple(labels), tuple(seeds))
+
+    @torch.no_grad()
+    def capture_comparison(
+        self,
+        variants: Mapping[str, CaseLike | Sequence[CaseLike]],
+        regions: RegionsLike | Mapping[str, RegionsLike] = None,
+        *,
+        baseline: str | None = None,
+        generate: Generate | None = None,
+        top_k: int = DEFAULT_TOP_K,
+        batch_tokens: int | None = None,
+        progress: bool = True,
+        **options,
+    ) -> Comparison:
+        """Capture each variant and compare them: `tw.compare` of the captures.
+
+        A variant is one case (-> a `Run`, or a `RunSet` of seeds with
+        `generate`) or a list of cases (-> a `RunSet`). `regions` is one spec for
+        every variant, or a dict variant name -> spec (every variant named).
+        All captures share the batches. Other keywords are `CompareOptions`.
+        """
+        compare_options(**options)  # fail before capturing
+        if not isinstance(variants, Mapping) or len(variants) < 2:
+            raise ArgumentError(
+                "model.capture_comparison needs a dict of at least two variants, name -> case "
+                "or list of cases, e.g. {'baseline': case_a, 'terse': case_b}."
+            )
+        if baseline is not None and baseline not in variants:
+            raise ArgumentError(
+                f"baseline={baseline!r} is not a variant; the variants are {list(variants)}."
+            )
+        specs = _variant_specs(regions, list(variants))
+        groups, items = {}, []
+        for name, value in variants.items():
+            many = isinstance(value, Sequence) and not isinstance(value, str)
+            cases, labels, seeds = self._expand(value if many else [value], generate, progress)
+            start = len(items)
+            items += [
+                self._prepare_labelled(c, specs[name], f"{name}/{label}")
+                for c, label in zip(cases, labels, strict=True)
+            ]
+            groups[name] = (start, labels, seeds, many or len(cases) > 1)
+        runs = self._capture_prepared(items, top_k, batch_tokens, progress)
+        captured = {}
+        for name, (start, labels, seeds, as_set) in groups.items():
+            chunk = tuple(runs[start : start + len(labels)])
+            captured[name] = RunSet(chunk, tuple(labels), tuple(seeds)) if as_set else chunk[0]
+        return Comparison(captured, baseline, compare_options(**options))
+
+    def compare(self, *args: Any, **kwargs: Any) -> Comparison:
+        """Deprecated: use `model.capture_comparison` (`tw.compare` compares
+        captured runs; this captures cases first)."""
+        warn_renamed("model.compare(...)", "model.capture_comparison(...)")
+        return self.capture_comparison(*args, **kwargs)
+
+    @torch.no_grad()
+    def sample_response(self, case: CaseLike, seed: int, options: Generate | None = None) -> str:
+        """Sample a response to `case` with `seed` (the global torch RNG is left
+        as it was); the decoded text, special tokens dropped."""
+        options = options or Generate()
+        rendered = self.render(as_case(case))
+        input_ids = torch.as_tensor(rendered.token_ids, device=self.device)[None]
+        pad = self._pad_id()
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            output = self.hf_model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                do_sample=True,
+                temperature=options.temperature,
+                top_p=options.top_p,
+                top_k=None,
+                max_new_tokens=options.max_new_tokens,
+                pad_token_id=pad,
+            )
+        return self.tokenizer.decode(output[0, input_ids.shape[1] :], skip_special_tokens=True)
+
+    # -- the captured forward pass ---------------------------------------------
+
+    def _prepare(self, case: Case, regions: RegionsLike) -> _Prepared:
+        rendered = self.render(case)
+        resolved = resolve_regions(rendered, regions)
+        tracked_ids, tracked_labels = tracked_token_ids(resolved.tracked_tokens, self.tokenizer)
+        return _Prepared(case, rendered, resolved, tracked_ids, tracked_labels)
+
+    def _prepare_labelled(self, case: Case, regions: RegionsLike, label: str) -> _Prepared:
+        """`_prepare`, with the case's label put in front of any error."""
+        try:
+            return self._prepare(case, regions)
+        except TealeavesError as error:
+            raise type(error)(f"Case {label!r}: {error}") from error
+
+    def _expand(
+        self, cases: Sequence[CaseLike], generate: Generate | None, progress: bool
+    ) -> tuple[list[Case], list[str], list[int | None]]:
+        """Cases, their labels and seeds; with `generate`, each case without a
+        response becomes one case per seed with a sampled response."""
+        if isinstance(cases, (str, Case, Mapping)) or not isinstance(cases, Sequence) or not cases:
+            raise ArgumentError(
+                "Expected a non-empty list of cases (tw.Case, str or dict); got "
+                f"{type(cases).__name__}. Wrap a single case in a list, or use capture()."
+            )
+        checked = []
+        for i, case in enumerate(cases):
+            try:
+                checked.append(as_case(case))
+            except ArgumentTypeError as error:
+                raise ArgumentTypeError(f"cases[{i}]: {error}") from error
+        labels = [case.name or f"case{i}" for i, case in enumerate(checked)]
+        if generate is None:
+            return checked, labels, [None] * len(checked)
+        if not isinstance(generate, Generate):
+            raise ArgumentTypeError(
+                f"generate must be a tw.Generate, got {type(generate).__name__}; e.g. "
+                "generate=tw.Generate(seeds=(0, 1, 2), max_new_tokens=48)."
+            )
+        out: tuple[list, list, list] = ([], [], [])
+        todo = sum(len(generate.seeds) for case in checked if not case.has_response)
+        with _count_progress(progress and todo > 0, todo, "sample") as advance:
+            for case, label in zip(checked, labels, strict=True):
+                seeds = [None] if case.has_response else list(generate.seeds)
+                for seed in seeds:
+                    text = None if seed is None else self.sample_response(case, seed, generate)
+                    out[0].append(case if seed is None else _with_response(case, text))
+                    out[1].append(label)
+                    out[2].append(seed)
+                    advance(0 if seed is None else 1)
+        return out
+
+    def _capture_prepared(
+        self, items: list[_Prepared], top_k: int, batch_tokens: int | None, progress: bool
+    ) -> list[Run]:
+        """Runs of `items`, in their order, computed in length-sorted batches."""
+        runs: list[Run | None] = [None] * len(items)
+        if batch_tokens is None:
+            batch_tokens = DEFAULT_BATCH_TOKENS.get(self.device.type, DEFAULT_BATCH_TOKENS["cuda"])
+        batches = plan_batches([item.n_tokens for item in items], batch_tokens)
+        with _count_progress(progress, len(items), "capture") as advance:
+            for batch in batches:
+                members = [items[i] for i in batch]
+                heads, residuals = zip(*self._forward(members, None), strict=True)
+                lenses = self._lenses(members, list(residuals), top_k)
+                for k, i in enumerate(batch):
+                    runs[i] = self._finish(items[i], heads[k], lenses[k])
+                advance(len(batch))
+        return runs  # type: ignore[return-value]
+
+    def _forward(
+        self, items: list[_Prepared], on_layer: Callable[[int, np.ndarray], None] | None
+    ) -> list[tuple[np.ndarray, torch.Tensor]]:
+        """One captured forward pass of a batch of sequences, right-padded.
+
+        Returns per item the (layer, head, query, pos) float32 rows as numpy,
+        cut to its own queries and tokens, and its (layer, query, hidden)
+        residuals as a tensor. Without padding no attention mask is passed,
+        so one sequence runs exactly as a plain forward pass.
+        """
+        lengths = [item.n_tokens for item in items]
+        n_queries = [len(item.positions) for item in items]
+        input_ids = torch.full((len(items), max(lengths)), self._pad_id(), dtype=torch.long)
+        mask = torch.zeros_like(input_ids)
+        positions = torch.zeros((len(items), max(n_queries)), dtype=torch.long)
+        for b, item in enumerate(items):
+            input_ids[b, : lengths[b]] = torch.as_tensor(item.rendered.token_ids)
+            mask[b, : lengths[b]] = 1
+            positions[b, : n_queries[b]] = torch.as_tensor(item.positions)
+        padded = min(lengths) != max(lengths)
+        kwargs = {"attention_mask": mask.to(self.device)} if padded else {}
+        query_positions = positions.to(self.device)
+        with capturing(self.hf_model, self.arch, query_positions) as rec:
+            if on_layer is not None:  # rows of the first sequence (capture passes one)
+                rec.on_layer = lambda layer: on_layer(layer, rec.rows[layer][0].cpu().numpy())
+            self.hf_model(input_ids=input_ids.to(self.device), **kwargs, **self._forward_kwargs)
+        rows = torch.stack([r.to("cpu") for r in rec.rows]).numpy()  # (layer, b, head, query, pos)
+        residuals = torch.stack(_same_device(rec.residuals))  # (layer, b, query, hidden)
+        return [
+            (
+                np.ascontiguousarray(rows[:, b, :, : n_queries[b], : lengths[b]]),
+                residuals[:, b, : n_queries[b]],
+            )
+            for b in range(len(items))
+        ]
+
+    def _lenses(
+        self, items: list[_Prepared], residuals: list[torch.Tensor], top_k: int
+    ) -> list[LensArrays]:
+        """The lens of each item from its (layer, query, hidden) residuals, in one
+        pass per set of tracked tokens: the queries of a batch are stacked, which
+        makes the unembedding one larger matmul."""
+        out: list[LensArrays | None] = [None] * len(items)
+        groups: dict[tuple, list[int]] = {}
+        for i, item in enumerate(items):
+            groups.setdefault(tuple(item.tracked_ids.tolist()), []).append(i)
+        for members in groups.values():
+            lens = read_lens(
+                torch.cat([residuals[i] for i in members], dim=1),
+                self.final_norm,
+                self.unembedding,
+                self.shape.final_logit_softcap,
+                items[members[0]].tracked_ids,
+                top_k,
+            )
+            bounds = np.cumsum([0] + [residuals[i].shape[1] for i in members])
+            for k, i in enumerate(members):
+                out[i] = _query_slice(lens, int(bounds[k]), int(bounds[k + 1]))
+        return out  # type: ignore[return-value]
+
+    def _finish(self, prepared: _Prepared, heads: np.ndarray, lens: LensArrays) -> Run:
+        """The `Run` of one case from its attention rows and lens."""
+        tracked_ids = prepared.tracked_ids
+        vocab_ids = sorted(set(lens.top_ids.ravel().tolist()) | set(tracked_ids.tolist()))
+        vocab = {i: self.tokenizer.decode([i]) for i in vocab_ids}
+        rendered, resolved = prepared.rendered, prepared.resolved
+        return Run(
+            text=rendered.text,
+            tokens=rendered.tokens,
+            token_ids=rendered.token_ids,
+            offsets=rendered.offsets,
+            regions=resolved.regions,
+            queries=dict(resolved.queries),
+            attention=heads.mean(axis=1),
+            attention_heads=heads,
+            lens=Lens(
+                top_ids=lens.top_ids,
+                top_probs=lens.top_probs,
+                entropy=lens.entropy,
+                kl_to_final=lens.kl_to_final,
+                tracked_ids=tracked_ids,
+                tracked_tokens=prepared.tracked_labels,
+                tracked_ranks=lens.tracked_ranks,
+                tracked_probs=lens.tracked_probs,
+                vocab=vocab,
+            ),
+            model_info=self.info(),
+            case=prepared.case.to_dict(),
+            region_spec=resolved.spec,
+        )
+
+    def _pad_id(self) -> int:
+        """A token id for padding (masked out, so any valid id serves)."""
+        for name in ("pad_token_id", "eos_token_id"):
+            value = getattr(self.tokenizer, name, None)
+            if isinstance(value, int):
+                return value
+        return 0
+
+    def info(self) -> dict:
+        """Model id, architecture, dtype, device and versions, for `Run.model_info`."""
+        import transformers
+
+        s = self.shape
+        return {
+            "model_id": self.model_id,
+            "model_type": self.arch.model_type,
+            "architecture": type(self.hf_model).__name__,
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "device": str(self.device),
+            "n_layers": s.n_layers,
+            "n_heads": s.n_heads,
+            "n_kv_heads": s.n_kv_heads,
+            "context_length": s.context_length,
+            "attn_implementation": self.hf_model.config._attn_implementation,
+            "versions": {
+                "tealeaves_widgets": __version__,
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "python": platform.python_version(),
+            },
+        }
+
+
+@contextlib.contextmanager
+def _layer_progress(show: bool, n_layers: int, on_layer: Callable[[int, np.ndarray], None] | None):
+    """A per-layer callback that also advances a tqdm bar when `show`."""
+    if not show:
+        yield on_layer
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=n_layers, desc="capture", unit="layer") as bar:
+
+        def callback(layer: int, rows: np.ndarray) -> None:
+            bar.update(1)
+            if on_layer is not None:
+                on_layer(layer, rows)
+
+        yield callback
+
+
+@contextlib.contextmanager
+def _count_progress(show: bool, total: int, desc: str):
+    """A callback `advance(n)` that moves a tqdm bar over `total` items when `show`."""
+    if not show:
+        yield lambda n: None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc=desc, unit="case") as bar:
+        yield bar.update
+
+
+def _query_slice(lens: LensArrays, start: int, stop: int) -> LensArrays:
+    """Queries [start, stop) of a lens (every array has queries on axis 1)."""
+    return LensArrays(
+        **{
+            f.name: np.ascontiguousarray(getattr(lens, f.name)[:, start:stop])
+            for f in dataclasses.fields(lens)
+        }
+    )
+
+
+def _with_response(case: Case, text: str) -> Case:
+    """`case` with `text` as its (prefilled) response."""
+    if case.messages is None:
+        return dataclasses.replace(case, response=text)
+    messages = [*case.to_messages(), {"role": "assistant", "content": text}]
+    return Case(messages=messages, name=case.name)
+
+
+def _variant_specs(regions: Any, names: list[str]) -> dict[str, Any]:
+    """Variant name -> region spec: one spec for all, or a dict keyed by every
+    variant name (and by no regions.json key)."""
+    per_variant = (
+        isinstance(regions, Mapping)
+        and bool(regions)
+        and set(regions) <= set(names)
+        and not set(regions) & set(SPEC_KEYS)
+    )
+    if not per_variant:
+        return {name: regions for name in names}
+    missing = [name for name in names if name not in regions]
+    if missing:
+        raise ArgumentError(
+            f"regions gives specs per variant but not for {missing}; name every variant "
+            "(None for built-in regions only), or pass one spec for all."
+        )
+    return dict(regions)
+
+
+def _same_device(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Move per-layer tensors to the first one's device (layers may be spread
+    over several devices by accelerate)."""
+    device = tensors[0].device
+    return [t.to(device) for t in tensors]

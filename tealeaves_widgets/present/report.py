@@ -1,0 +1,410 @@
+"""What a report of a `Comparison` says, independent of its format.
+
+`report_sections(cmp, top)` builds `Section`s of headings, paragraphs, lists
+and tables whose text is `Span`s (plain, code or strong): a summary table,
+the largest changes, curve statistics, tracked tokens and the stability
+verdict. `present.markdown` and `present.html` render them; every renderer
+escapes every span, so a token or a region name is never read as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..core.compare import BANDS, Comparison, describe_variant, runs_of
+from ..core.stats import CURVE_STATS
+from ..errors import ArgumentError
+
+# ---------------------------------------------------------------- content model
+
+
+@dataclass(frozen=True)
+class Span:
+    """A run of text with one style: "" (plain), "code" or "strong"."""
+
+    text: str
+    style: str = ""
+
+
+Inline = tuple[Span, ...]
+"""A line of styled text."""
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: Inline
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: Inline
+
+
+@dataclass(frozen=True)
+class ItemList:
+    items: tuple[Inline, ...]
+    ordered: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[Inline, ...]
+    rows: tuple[tuple[Inline, ...], ...]
+
+
+Block = Heading | Paragraph | ItemList | Table
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the report; `key` names it (header, summary, changes,
+    stats, lens, stability) so a renderer can add figures after it."""
+
+    key: str
+    blocks: tuple[Block, ...]
+
+
+def code(text: object) -> Span:
+    return Span(str(text), "code")
+
+
+def strong(text: object) -> Span:
+    return Span(str(text), "strong")
+
+
+def line(*parts: Span | str) -> Inline:
+    """An `Inline` from spans and plain strings."""
+    return tuple(p if isinstance(p, Span) else Span(p) for p in parts)
+
+
+def _join(items: Sequence[Inline], separator: str) -> Inline:
+    out: list[Span] = []
+    for i, item in enumerate(items):
+        if i:
+            out.append(Span(separator))
+        out.extend(item)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- content
+
+
+class _Content:
+    """What a report of a comparison says: header, summary, largest changes,
+    curve statistics, tracked tokens, stability verdict."""
+
+    def __init__(self, comparison: Comparison, top: int) -> None:
+        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+            raise ArgumentError(f"top must be a positive int, got {top!r}.")
+        self.cmp = comparison
+        self.top = top
+        self.query = comparison.query_name()
+        self.layers = comparison.with_options(layers=None).deltas
+        self.changes = self._largest_changes()
+
+    def sections(self) -> list[Section]:
+        sections = [
+            Section("header", self._header()),
+            Section("summary", self._summary()),
+            Section("changes", self._changes()),
+            Section("stats", self._stats()),
+            Section("lens", self._lens()),
+            Section("stability", self._stability()),
+        ]
+        return [s for s in sections if s.blocks]
+
+    def _header(self) -> tuple[Block, ...]:
+        cmp = self.cmp
+        base = runs_of(cmp.variants[cmp.baseline])[0]
+        items = [
+            line(f"Model: {base.model_info.get('model_id', 'unknown')} ({cmp.n_layers} layers)"),
+            line(
+                "Baseline: ",
+                strong(cmp.baseline),
+                f" ({describe_variant(cmp.variants[cmp.baseline])})",
+            ),
+        ]
+        for name in cmp.names[1:]:
+            align = cmp.alignment(name)
+            items.append(
+                line(
+                    "Variant ",
+                    strong(name),
+                    f" ({describe_variant(cmp.variants[name])}): {align.n_shared} tokens shared "
+                    f"with the baseline, {align.n_inserted} inserted, {align.n_deleted} deleted",
+                )
+            )
+        other = [q for q in cmp.queries if q != self.query]
+        opts = cmp.options
+        query = line("Query ", code(self.query))
+        if other:
+            query += line(" (also compared: ") + _join([line(code(q)) for q in other], ", ")
+            query += line(")")
+        query += line(
+            f"; attention mass normalize={opts.normalize!r}; intervals: "
+            f"{opts.level:.0%} {opts.interval}"
+        )
+        items.append(query)
+        presence = cmp.region_presence
+        partial = [r for r in presence.index if not presence.loc[r].all()]
+        if partial:
+            where = [line(code(r), f" ({_presence_counts(cmp, r)})") for r in partial]
+            items.append(
+                line(
+                    "Regions not in every run (means use the runs that have them; a variant "
+                    "with none has no delta): "
+                )
+                + _join(where, ", ")
+            )
+        return (Heading(1, line("Prompt comparison")), ItemList(tuple(items)))
+
+    def summary_table(self) -> pd.DataFrame:
+        """The summary's rows: `deltas` by band (or the comparison's phases) at the query."""
+        cmp = self.cmp
+        layers = cmp.options.layers
+        if not (isinstance(layers, Mapping) or (isinstance(layers, str) and layers == "bands")):
+            layers = "bands" if cmp.n_layers >= len(BANDS) else None
+        table = cmp.with_options(layers=layers).deltas
+        return table[table["query"] == self.query]
+
+    def _summary(self) -> tuple[Block, ...]:
+        cmp = self.cmp
+        header = [line("region"), line("layers"), line(cmp.baseline)]
+        header += [line(f"{n} Δ") for n in cmp.names[1:]]
+        rows = []
+        for (region, band), group in self.summary_table().groupby(["region", "layer"], sort=False):
+            by_variant = group.set_index("variant")
+            cells = [line(code(region)), line(str(band))]
+            cells.append(line(_num(by_variant.loc[cmp.baseline, "mass"])))
+            cells += [line(_delta_cell(by_variant.loc[name])) for name in cmp.names[1:]]
+            rows.append(tuple(cells))
+        return (
+            Heading(2, line("Summary: attention mass per region (query ", code(self.query), ")")),
+            Table(tuple(header), tuple(rows)),
+            Paragraph(_LEGEND),
+        )
+
+    def _largest_changes(self) -> pd.DataFrame:
+        table = self.layers[self.layers["variant"] != self.cmp.baseline].dropna(subset=["delta"])
+        table = table.assign(size=table["delta"].abs())
+        peaks = table.loc[table.groupby(["variant", "query", "region"])["size"].idxmax()]
+        peaks = peaks[peaks["size"] > 0]
+        return peaks.sort_values("size", ascending=False).head(self.top)
+
+    def _changes(self) -> tuple[Block, ...]:
+        heading = Heading(2, line("Largest changes"))
+        if self.changes.empty:
+            nothing = line("No region's attention mass differs from the baseline.")
+            return (heading, Paragraph(nothing))
+        items = []
+        for change in self.changes.itertuples():
+            start, stop = self.span(change)
+            where = f"layer {change.layer}" + (
+                f"; at least half of that over layers {start}-{stop}" if stop > start else ""
+            )
+            items.append(
+                line(
+                    strong(change.variant),
+                    ", region ",
+                    code(change.region),
+                    ", query ",
+                    code(change.query),
+                    f": {_delta_cell(change._asdict())} at {where}",
+                )
+            )
+        return (heading, ItemList(tuple(items), ordered=True))
+
+    def span(self, change) -> tuple[int, int]:
+        """Contiguous layers around the peak where the delta keeps its sign and at
+        least half its peak size."""
+        curve = self.layers[
+            (self.layers["variant"] == change.variant)
+            & (self.layers["query"] == change.query)
+            & (self.layers["region"] == change.region)
+        ]["delta"].to_numpy()
+        strong_ = np.sign(curve) == np.sign(change.delta)
+        strong_ &= np.abs(curve) >= np.abs(change.delta) / 2
+        start = stop = int(change.layer)
+        while start > 0 and strong_[start - 1]:
+            start -= 1
+        while stop < len(curve) - 1 and strong_[stop + 1]:
+            stop += 1
+        return start, stop
+
+    def _stats(self) -> tuple[Block, ...]:
+        cmp = self.cmp
+        table = cmp.curve_stats
+        table = table[table["query"] == self.query]
+        threshold = cmp.options.threshold
+        rows = []
+        for region, group in table.groupby("region", sort=False):
+            cells = [line(code(region))]
+            for stat in CURVE_STATS:
+                values = group[group["stat"] == stat].set_index("variant")
+                parts = [line(_num(values.loc[cmp.baseline, "value"]))]
+                parts += [line(f"{n} {_signed(values.loc[n, 'delta'])}") for n in cmp.names[1:]]
+                cells.append(_join(parts, "; "))
+            rows.append(tuple(cells))
+        return (
+            Heading(2, line("Cooking curves (query ", code(self.query), ")")),
+            Paragraph(
+                line(
+                    "Each cell: baseline value, then each variant's change. peak_layer: layer of "
+                    "the largest mass; area: mass summed over layers; first_above: first layer "
+                    "reaching "
+                    + ("half the curve's peak." if threshold is None else f"{threshold}.")
+                )
+            ),
+            Table(tuple(line(h) for h in ("region", *CURVE_STATS)), tuple(rows)),
+        )
+
+    def _lens(self) -> tuple[Block, ...]:
+        cmp = self.cmp
+        if not cmp.tracked_tokens:
+            return ()
+        table = cmp.with_options(layers=[cmp.n_layers - 1]).lens_deltas
+        table = table[table["query"] == self.query]
+        header = [line("token")] + [line(f"{n} rank (p)") for n in cmp.names]
+        rows = []
+        for token, group in table.groupby("token", sort=False):
+            values = group.set_index("variant")
+            cells = [line(code(repr(token)))]
+            for name in cmp.names:
+                rank, prob = values.loc[name, "rank"], values.loc[name, "prob"]
+                cell = f"{_num(rank)} (p {prob:.3g})"
+                if name != cmp.baseline:
+                    cell += f", Δrank {_signed(values.loc[name, 'rank_delta'])}"
+                cells.append(line(cell))
+            rows.append(tuple(cells))
+        return (
+            Heading(2, line("Tracked tokens (last layer, query ", code(self.query), ")")),
+            Table(tuple(header), tuple(rows)),
+        )
+
+    def _stability(self) -> tuple[Block, ...]:
+        blocks: list[Block] = [Heading(2, line("Stability"))]
+        changes = self.changes
+        if changes.empty:
+            blocks.append(
+                Paragraph(line(strong("Verdict:"), " nothing to judge: no region's mass differs."))
+            )
+        has_seeds = not changes.empty and self.layers["seed_sd"].notna().any()
+        has_intervals = not changes.empty and self.layers["delta_low"].notna().any()
+        if has_seeds:
+            here = self.layers[self.layers["query"] == self.query]
+            typical = here.groupby("region", sort=False)["seed_sd"].median().dropna()
+            noise = [line(code(r), f" {v:.3g}") for r, v in typical.items()]
+            blocks.append(
+                Paragraph(
+                    line(
+                        "Seed noise (sd of one run's mass across sampled responses, median "
+                        "over layers): "
+                    )
+                    + _join(noise, ", ")
+                    + line(".")
+                )
+            )
+            blocks.append(
+                _verdict(
+                    "Verdict (seeds)",
+                    changes["above_noise"],
+                    "exceed twice the seed noise",
+                    "within sampling noise",
+                )
+            )
+        if has_intervals:
+            level = f"{self.cmp.options.level:.0%}"
+            blocks.append(
+                _verdict(
+                    "Verdict (cases)",
+                    changes["significant"],
+                    f"have a {level} interval that excludes 0",
+                    "could be noise across cases",
+                )
+            )
+        if not (has_seeds or has_intervals) and not changes.empty:
+            blocks.append(
+                Paragraph(
+                    line(
+                        strong("Verdict:"),
+                        " unknown. These are single runs, so there is no estimate of noise: a "
+                        "delta may be within what resampling the response or changing the case "
+                        "would give. Capture several cases (model.capture_many) or several "
+                        "seeds (generate=tw.Generate(seeds=(0, 1, 2))) to know.",
+                    )
+                )
+            )
+        return tuple(blocks)
+
+
+def _verdict(label: str, flags: pd.Series, yes: str, no: str) -> Paragraph:
+    """ "**label:** k of the n largest changes <yes>; the other m are <no>." over
+    the changes that could be judged (flags not NA)."""
+    judged = flags.dropna().astype(bool)
+    k, n = int(judged.sum()), len(judged)
+    if n == 0:
+        return Paragraph(line(strong(f"{label}:"), " none of the largest changes can be judged."))
+    text = f" {k} of the {n} largest changes {yes}"
+    return Paragraph(
+        line(strong(f"{label}:"), text + ("." if k == n else f"; the other {n - k} are {no}."))
+    )
+
+
+_LEGEND = line(
+    "Δ: change of the mean mass against the baseline (relative change in brackets); ",
+    code("*"),
+    " its interval excludes 0; ",
+    code("~"),
+    " within twice the seed noise; — region absent.",
+)
+
+
+def _num(value: float) -> str:
+    """A value for a table: "—" if missing, whole numbers (layers, ranks) as ints."""
+    if pd.isna(value):
+        return "—"
+    if float(value).is_integer() and abs(value) < 1e9:
+        return str(int(value))
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+
+
+def _signed(value: float) -> str:
+    text = _num(value)
+    return text if text == "—" or text.startswith("-") else "+" + text
+
+
+def _delta_cell(row) -> str:
+    """ "+0.0123 (+8%) *" for one variant's delta row (a Series or a dict)."""
+    delta = row["delta"]
+    if pd.isna(delta):
+        return "—"
+    rel = row["rel_change"]
+    cell = _signed(delta) + ("" if pd.isna(rel) else f" ({rel:+.1%})")
+    if _flag(row["significant"]) is True:
+        cell += " *"
+    if _flag(row["above_noise"]) is False:
+        cell += " ~"
+    return cell
+
+
+def _flag(value: object) -> bool | None:
+    """A nullable boolean cell as True, False or None (NA)."""
+    return None if pd.isna(value) else bool(value)
+
+
+def report_sections(comparison: Comparison, top: int = 5) -> list[Section]:
+    """The content of a report of `comparison`, its `top` largest changes listed."""
+    return _Content(comparison, top).sections()
+
+
+def _presence_counts(cmp: Comparison, region: str) -> str:
+    """ "baseline 1/8 runs, terse 0/8 runs": how many runs of each variant have `region`."""
+    return ", ".join(
+        f"{name} {sum(region in run.regions for run in runs_of(value))}/{len(runs_of(value))} runs"
+        for name, value in cmp.variants.items()
+    )

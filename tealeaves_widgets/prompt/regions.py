@@ -1,0 +1,405 @@
+"""Named regions of a rendered prompt, and the tokens each of them owns.
+
+Regions follow TeaLeaves' `regions.json` schema::
+
+    {
+      "system_prompt": {"regions": [REGION, ...]},
+      "user_message":  {"regions": [...]},
+      "response":      {"regions": [...]},
+      "query_positions": ["final", "last_token", {"after_text": "Answer:"}, 12],
+      "tracked_tokens": [" Yes", " No", 1234]
+    }
+
+    REGION = {"name": str,
+              at most one start key: "start_marker" (text) | "start_pattern" (regex)
+                                     | "start_char" (int),
+              at most one end key:   "end_marker" | "end_pattern" | "end_char",
+              or instead of both:    "marker" (the region is that text)
+                                     | "pattern" (the region is the regex match),
+              "include_end": bool (default false), "description": str, "color": str,
+              "regions": [REGION, ...]}
+
+How these are located in a rendered prompt, and which tokens each region
+owns: `tealeaves_widgets.prompt.resolve`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import QueryNotFoundError, RegionError, TealeavesError
+
+SECTION_KEYS = {"system_prompt": "system", "user_message": "user", "response": "response"}
+"""regions.json section key -> `RenderedPrompt.sections` name."""
+SPEC_KEYS = (*SECTION_KEYS, "query_positions", "tracked_tokens")
+START_KEYS = ("start_marker", "start_pattern", "start_char")
+END_KEYS = ("end_marker", "end_pattern", "end_char")
+WHOLE_KEYS = ("marker", "pattern")
+REGION_KEYS = ("name", *START_KEYS, *END_KEYS, *WHOLE_KEYS, "include_end")
+REGION_KEYS_ALL = (*REGION_KEYS, "description", "color", "regions")
+RESERVED_NAMES = ("system", "user", "response", "template")
+_TURN_NAME = re.compile(r"turn\d+_\w+")
+
+
+# ---------------------------------------------------------------- Region
+
+
+@dataclass(frozen=True)
+class Region:
+    """One user-defined region: how to find it, and regions nested inside it.
+
+    The locator fields mirror the regions.json keys (see the module docstring):
+    at most one `start_*` and one `end_*`, or `marker`/`pattern` alone. Build
+    with `Region.between`, `Region.text`, `Region.pattern`, `Region.chars` or
+    `Region.from_dict`.
+    """
+
+    name: str
+    start_marker: str | None = None
+    end_marker: str | None = None
+    start_pattern: str | None = None
+    end_pattern: str | None = None
+    start_char: int | None = None
+    end_char: int | None = None
+    marker: str | None = None
+    pattern: str | None = None
+    include_end: bool = False
+    """Whether the end marker/pattern itself belongs to the region."""
+    children: tuple[Region, ...] = ()
+    """Nested regions, located inside this region's span."""
+    description: str | None = None
+    color: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "children", tuple(self.children))
+        _check_name(self.name)
+        _check_locators(self)
+        for child in self.children:
+            if not isinstance(child, Region):
+                raise RegionError(
+                    f"Region {self.name!r}: children must be Region objects, got "
+                    f"{type(child).__name__}. Build them with Region.between/text/pattern/chars."
+                )
+
+    @classmethod
+    def between(
+        cls,
+        name: str,
+        start: str | None = None,
+        end: str | None = None,
+        *,
+        regex: bool = False,
+        include_end: bool = False,
+        children: Sequence[Region] = (),
+        description: str | None = None,
+        color: str | None = None,
+    ) -> Region:
+        """From the `start` text up to the `end` text (regexes if `regex`)."""
+        kind = "pattern" if regex else "marker"
+        locators = {f"start_{kind}": start, f"end_{kind}": end}
+        return cls(
+            name,
+            **locators,
+            include_end=include_end,
+            children=tuple(children),
+            description=description,
+            color=color,
+        )
+
+    @classmethod
+    def text(
+        cls,
+        name: str,
+        text: str,
+        *,
+        children: Sequence[Region] = (),
+        description: str | None = None,
+        color: str | None = None,
+    ) -> Region:
+        """Exactly `text` (its first occurrence in the parent)."""
+        extra = {"description": description, "color": color}
+        return cls(name, marker=text, children=tuple(children), **extra)
+
+    @classmethod
+    def pattern_match(
+        cls,
+        name: str,
+        regex: str,
+        *,
+        children: Sequence[Region] = (),
+        description: str | None = None,
+        color: str | None = None,
+    ) -> Region:
+        """The first match of `regex` in the parent (also reachable as `Region.pattern`)."""
+        extra = {"description": description, "color": color}
+        return cls(name, pattern=regex, children=tuple(children), **extra)
+
+    @classmethod
+    def chars(
+        cls,
+        name: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        children: Sequence[Region] = (),
+        description: str | None = None,
+        color: str | None = None,
+    ) -> Region:
+        """Characters [start, end) counted from the parent's start (None: the parent's edge)."""
+        extra = {"description": description, "color": color}
+        return cls(name, start_char=start, end_char=end, children=tuple(children), **extra)
+
+    def to_dict(self) -> dict:
+        """This region in the regions.json schema."""
+        out: dict[str, Any] = {"name": self.name}
+        for key in REGION_KEYS[1:-1]:
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.include_end:
+            out["include_end"] = True
+        for key in ("description", "color"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.children:
+            out["regions"] = [child.to_dict() for child in self.children]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping, path: str = "") -> Region:
+        """Build from a regions.json REGION dict; `path` names its parents in errors."""
+        where = f"{path}/{data.get('name', '?')}" if isinstance(data, Mapping) else path
+        if not isinstance(data, Mapping):
+            raise RegionError(
+                f"Region at {path or 'top level'} must be a JSON object with a 'name', got "
+                f"{type(data).__name__} {data!r}."
+            )
+        unknown = sorted(set(data) - set(REGION_KEYS_ALL))
+        if unknown:
+            raise RegionError(
+                f"Region {where!r} has unknown key(s) {unknown}; allowed keys are "
+                f"{list(REGION_KEYS_ALL)}."
+            )
+        children = data.get("regions", [])
+        if not isinstance(children, list):
+            raise RegionError(
+                f"Region {where!r}: 'regions' must be a list of regions, got "
+                f"{type(children).__name__}."
+            )
+        fields = {k: v for k, v in data.items() if k != "regions"}
+        kids = tuple(cls.from_dict(child, where) for child in children)
+        try:
+            return cls(**fields, children=kids)
+        except TypeError as error:  # e.g. "name" missing
+            raise RegionError(f"Region at {where!r} is incomplete: {error}.") from error
+        except RegionError as error:
+            raise type(error)(f"{where}: {error}") from error
+
+
+Region.pattern = Region.pattern_match  # type: ignore[method-assign,assignment]
+"""`Region.pattern("name", r"...")`: the builder, shadowing the field default on the class."""
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise RegionError(f"A region name must be a non-empty string, got {name!r}.")
+    if name in RESERVED_NAMES or _TURN_NAME.fullmatch(name):
+        raise RegionError(
+            f"Region name {name!r} is reserved for a built-in region (reserved: "
+            f"{list(RESERVED_NAMES)} and 'turn<i>_<role>'). Choose another name."
+        )
+
+
+def _check_locators(region: Region) -> None:
+    """At most one start key and one end key, or one whole-match key alone."""
+    given = {k: getattr(region, k) for k in (*START_KEYS, *END_KEYS, *WHOLE_KEYS)}
+    given = {k: v for k, v in given.items() if v is not None}
+    starts = [k for k in given if k in START_KEYS]
+    ends = [k for k in given if k in END_KEYS]
+    wholes = [k for k in given if k in WHOLE_KEYS]
+    name = region.name
+    if not given:
+        raise RegionError(
+            f"Region {name!r} says nowhere where it is; give start_marker/end_marker, "
+            f"start_pattern/end_pattern, start_char/end_char, marker or pattern."
+        )
+    if len(starts) > 1 or len(ends) > 1 or (wholes and len(given) > 1):
+        raise RegionError(
+            f"Region {name!r} has conflicting locators {sorted(given)}; give at most one "
+            "start key and one end key, or 'marker'/'pattern' alone."
+        )
+    for key, value in given.items():
+        _check_locator_value(name, key, value)
+    if not isinstance(region.include_end, bool):
+        raise RegionError(f"Region {name!r}: include_end must be true or false.")
+    if region.include_end and not ({"end_marker", "end_pattern"} & set(given)):
+        raise RegionError(
+            f"Region {name!r} sets include_end but has no end_marker or end_pattern to "
+            "include. Remove include_end or add an end marker."
+        )
+
+
+def _check_locator_value(name: str, key: str, value: Any) -> None:
+    if key.endswith("char"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise RegionError(
+                f"Region {name!r}: {key} must be a non-negative int (characters from the "
+                f"parent's start), got {value!r}."
+            )
+        return
+    if not isinstance(value, str) or not value:
+        raise RegionError(f"Region {name!r}: {key} must be a non-empty string, got {value!r}.")
+    if key.endswith("pattern"):
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise RegionError(
+                f"Region {name!r}: {key} {value!r} is not a valid Python regex ({error}). "
+                "Fix the pattern, or use a marker for plain text."
+            ) from error
+
+
+# ---------------------------------------------------------------- RegionSpec
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    """Regions per section, query positions and tracked tokens (regions.json)."""
+
+    system: tuple[Region, ...] = ()
+    """Regions inside the system message."""
+    user: tuple[Region, ...] = ()
+    """Regions inside the (last) user message."""
+    response: tuple[Region, ...] = ()
+    """Regions inside the response."""
+    queries: tuple[str | int | dict, ...] = ()
+    """Query positions: "final", "last_token", {"after_text"|"at_text": str,
+    "occurrence"?: int, "name"?: str}, or a token index."""
+    tracked_tokens: tuple[str | int, ...] = ()
+    """Tokens whose rank/probability the lens tracks: text or token ids."""
+
+    def __post_init__(self) -> None:
+        for key in ("system", "user", "response"):
+            regions = tuple(getattr(self, key))
+            for region in regions:
+                if not isinstance(region, Region):
+                    raise RegionError(
+                        f"RegionSpec.{key} must hold Region objects, got "
+                        f"{type(region).__name__}. Use Region.between/text/pattern/chars."
+                    )
+            object.__setattr__(self, key, regions)
+        object.__setattr__(self, "queries", tuple(check_query(q) for q in self.queries))
+        object.__setattr__(self, "tracked_tokens", check_tracked(self.tracked_tokens))
+
+    def to_dict(self) -> dict:
+        """The spec in the regions.json schema (empty parts left out)."""
+        out: dict[str, Any] = {}
+        for key, section in SECTION_KEYS.items():
+            regions = getattr(self, section)
+            if regions:
+                out[key] = {"regions": [region.to_dict() for region in regions]}
+        if self.queries:
+            out["query_positions"] = [dict(q) if isinstance(q, dict) else q for q in self.queries]
+        if self.tracked_tokens:
+            out["tracked_tokens"] = list(self.tracked_tokens)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> RegionSpec:
+        """Build from a regions.json dict."""
+        if not isinstance(data, Mapping):
+            raise RegionError(
+                f"A regions spec must be a JSON object with keys {list(SPEC_KEYS)}, got "
+                f"{type(data).__name__}."
+            )
+        unknown = sorted(set(data) - set(SPEC_KEYS))
+        if unknown:
+            raise RegionError(
+                f"Unknown key(s) {unknown} in the regions spec; allowed keys are {list(SPEC_KEYS)}."
+            )
+        sections = {section: _section_regions(data, key) for key, section in SECTION_KEYS.items()}
+        return cls(
+            **sections,
+            queries=_list_of(data, "query_positions"),
+            tracked_tokens=_list_of(data, "tracked_tokens"),
+        )
+
+
+def _section_regions(data: Mapping, key: str) -> tuple[Region, ...]:
+    section = data.get(key, {"regions": []})
+    if not isinstance(section, Mapping) or set(section) != {"regions"}:
+        got = sorted(section) if isinstance(section, Mapping) else type(section).__name__
+        raise RegionError(
+            f"{key!r} must be an object with exactly the key 'regions' (a list of regions), "
+            f'got {got}. Write "{key}": {{"regions": [...]}}.'
+        )
+    regions = section["regions"]
+    if not isinstance(regions, list):
+        raise RegionError(f"{key}.regions must be a list, got {type(regions).__name__}.")
+    return tuple(Region.from_dict(region, key) for region in regions)
+
+
+def _list_of(data: Mapping, key: str) -> tuple:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise RegionError(f"{key!r} must be a list, got {type(value).__name__} {value!r}.")
+    return tuple(value)
+
+
+_QUERY_KEYS = {"after_text", "at_text", "occurrence", "name"}
+
+
+def check_query(query: Any) -> str | int | dict:
+    """Validate one query entry; dicts are copied."""
+    if query in ("final", "last_token") or (isinstance(query, int) and not isinstance(query, bool)):
+        return query
+    if isinstance(query, Mapping):
+        kinds = [k for k in ("after_text", "at_text") if k in query]
+        ok = len(kinds) == 1 and set(query) <= _QUERY_KEYS
+        ok = ok and isinstance(query[kinds[0]], str) and query[kinds[0]] != ""
+        occurrence = query.get("occurrence", 0)
+        ok = ok and isinstance(occurrence, int) and not isinstance(occurrence, bool)
+        if ok and isinstance(query.get("name", ""), str):
+            return dict(query)
+    raise QueryNotFoundError(
+        f'Query {query!r} is not a query position. Use "final", "last_token", a token '
+        'index, or {"after_text" or "at_text": "<non-empty text>", optional "occurrence": '
+        'int, optional "name": str}.'
+    )
+
+
+def check_tracked(tracked: Any) -> tuple[str | int, ...]:
+    items = tuple(tracked)
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (str, int)) or item == "":
+            raise RegionError(
+                f"A tracked token must be a non-empty string or a token id (int), got {item!r}."
+            )
+    return items
+
+
+def load_regions(path: str | Path) -> RegionSpec:
+    """Read a regions.json file into a `RegionSpec`; errors name the file."""
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RegionError(
+            f"Cannot read the regions file {str(path)!r}: {error.strerror or error}. "
+            "Check the path."
+        ) from error
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise RegionError(
+            f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column "
+            f"{error.colno}. Fix the file (look for trailing commas or unquoted keys)."
+        ) from error
+    try:
+        return RegionSpec.from_dict(data)
+    except TealeavesError as error:
+        raise type(error)(f"{path}: {error}") from error

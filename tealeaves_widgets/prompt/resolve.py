@@ -1,0 +1,478 @@
+"""Resolving a region spec on one rendered prompt: character spans, the tokens
+each region owns, query positions and tracked token ids.
+
+Locating (all spans are half-open character spans [start, end) of the text):
+
+- Top-level regions are searched in their section's content span
+  (`RenderedPrompt.sections`: system_prompt -> "system", user_message -> "user",
+  response -> "response"); nested regions inside their parent's span.
+- A start marker/pattern is found at its first occurrence and is included in
+  the region. A missing start key means the parent's start.
+- The end is searched after the start marker/pattern (or from `start_char`),
+  first occurrence. The end marker/pattern itself is excluded unless
+  `include_end` is true, so "## Rules" .. "## Examples" and "## Examples" .. end
+  do not overlap. A missing end key means the parent's end.
+- `start_char`/`end_char` count characters from the parent's start.
+- Patterns are Python regexes searched in the parent's text alone, so `^`
+  matches at the parent's start; use inline flags such as `(?m)` or `(?s)`.
+- Sibling regions may not overlap; every region must cover at least one
+  character and own at least one token; names are unique.
+
+Token assignment (the product's contract): a token belongs to a region when the
+region's span contains the token's anchor, its FIRST NON-WHITESPACE character.
+A whitespace-only token is anchored at its first character; a zero-width token
+(a BOS token put in front) has no anchor and belongs to "template". So the BPE
+token " Rules" belongs to the region that starts at "Rules", and a marker that
+falls inside a token leaves the token wherever its anchor lies.
+
+Built-in regions, present without configuration: one per section
+("system", "user", "response", "turn{i}_{role}") and "template", the tokens
+anchored outside every message content (chat markup, role names, the
+template's default system prompt).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.run import RegionInfo
+from ..errors import (
+    EmptyRegionError,
+    MarkerNotFoundError,
+    QueryNotFoundError,
+    RegionError,
+    RegionOrderError,
+    RegionOverlapError,
+)
+from .regions import SECTION_KEYS, Region, RegionSpec, check_query, check_tracked
+from .render import RenderedPrompt
+
+_QUOTE = 60
+"""Characters of prompt text quoted in an error message."""
+
+
+# ---------------------------------------------------------------- resolving
+
+
+@dataclass(frozen=True)
+class ResolvedRegions:
+    """Regions, query positions and tracked tokens, resolved on one rendered prompt."""
+
+    regions: dict[str, RegionInfo]
+    """Region name -> region: built-in sections (text order), "template", then user
+    regions depth-first in spec order, parents before children."""
+    queries: dict[str, int]
+    """Query name -> token position, in spec order."""
+    tracked_tokens: tuple[str | int, ...]
+    """(tracked,) the tracked tokens as the spec gives them."""
+    spec: dict = field(default_factory=dict)
+    """The spec in the regions.json schema."""
+
+
+def resolve_regions(
+    prompt: RenderedPrompt, spec: RegionSpec | Mapping | None = None
+) -> ResolvedRegions:
+    """Locate every region of `spec` in `prompt` and assign tokens to regions."""
+    spec = _as_spec(spec)
+    anchors = token_anchors(prompt)
+    regions = _builtin_regions(prompt, anchors)
+    paths: dict[str, str] = {}
+    for key, section in SECTION_KEYS.items():
+        for item in _locate_section(prompt, spec, key, section):
+            _check_unique(item, paths)
+            regions[item.region.name] = _region_info(item, anchors, prompt)
+    return ResolvedRegions(
+        regions=regions,
+        queries=resolve_queries(prompt, spec.queries),
+        tracked_tokens=spec.tracked_tokens,
+        spec=spec.to_dict(),
+    )
+
+
+def _as_spec(spec: RegionSpec | Mapping | None) -> RegionSpec:
+    if spec is None:
+        return RegionSpec()
+    if isinstance(spec, RegionSpec):
+        return spec
+    if isinstance(spec, Mapping):
+        return RegionSpec.from_dict(spec)
+    raise RegionError(
+        f"Expected a RegionSpec, a regions.json dict or None, got {type(spec).__name__}. "
+        "Load a file with load_regions(path)."
+    )
+
+
+def token_anchors(prompt: RenderedPrompt) -> NDArray[np.int64]:
+    """(pos,) anchor character of each token (first non-whitespace), -1 if zero-width."""
+    anchors = np.full(len(prompt.tokens), -1, dtype=np.int64)
+    for i, ((start, _), piece) in enumerate(
+        zip(prompt.offsets.tolist(), prompt.tokens, strict=True)
+    ):
+        if piece:
+            anchors[i] = start + (len(piece) - len(piece.lstrip()) if piece.strip() else 0)
+    return anchors
+
+
+def _tokens_in(anchors: NDArray[np.int64], span: tuple[int, int]) -> NDArray[np.int64]:
+    return np.flatnonzero((anchors >= span[0]) & (anchors < span[1])).astype(np.int64)
+
+
+def _builtin_regions(prompt: RenderedPrompt, anchors: NDArray[np.int64]) -> dict:
+    regions: dict[str, RegionInfo] = {}
+    outside = np.ones(len(anchors), dtype=bool)
+    for name, span in prompt.sections.items():
+        indices = _tokens_in(anchors, span)
+        outside[indices] = False
+        regions[name] = RegionInfo(name, name, span, indices, None, True)
+    template = np.flatnonzero(outside).astype(np.int64)
+    regions["template"] = RegionInfo(
+        "template", "template", (0, len(prompt.text)), template, None, True
+    )
+    return regions
+
+
+@dataclass(frozen=True)
+class _Located:
+    """A user region with its span, before tokens are assigned."""
+
+    region: Region
+    path: str
+    section: str
+    span: tuple[int, int]
+    parent: str | None
+
+
+def _check_unique(item: _Located, paths: dict[str, str]) -> None:
+    name = item.region.name
+    if name in paths:
+        raise RegionError(
+            f"Region name {name!r} is used twice, at {paths[name]!r} and {item.path!r}. "
+            "Region names must be unique across all sections; rename one of them."
+        )
+    paths[name] = item.path
+
+
+def _region_info(item: _Located, anchors: NDArray, prompt: RenderedPrompt) -> RegionInfo:
+    indices = _tokens_in(anchors, item.span)
+    if len(indices) == 0:
+        start, end = item.span
+        raise EmptyRegionError(
+            f"Region {item.path!r} covers chars {start}-{end} ({prompt.text[start:end]!r}) "
+            "but no token is anchored there: it lies inside a token whose first "
+            "non-whitespace character is outside the region. Widen the region to the "
+            "token's start."
+        )
+    return RegionInfo(item.region.name, item.section, item.span, indices, item.parent, False)
+
+
+# ---------------------------------------------------------------- locating spans
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Where a region is searched: the parent's span, for locating and for messages."""
+
+    prompt: RenderedPrompt
+    start: int
+    end: int
+    path: str
+    """Path of the parent, e.g. "system_prompt/rules"."""
+
+    @property
+    def text(self) -> str:
+        return self.prompt.text
+
+    def describe(self) -> str:
+        quoted = self.text[self.start : self.end][:_QUOTE]
+        return f"{self.path!r} (chars {self.start}-{self.end}, starting {quoted!r})"
+
+
+def _locate_section(prompt: RenderedPrompt, spec: RegionSpec, key: str, section: str) -> list:
+    regions = getattr(spec, section)
+    if not regions:
+        return []
+    if section not in prompt.sections:
+        names = [r.name for r in regions]
+        raise RegionError(
+            f"The spec defines {key!r} regions {names}, but this prompt has no {section!r} "
+            f"section ({_missing_section_hint(section)}). Add it to the Case or remove the "
+            f"{key!r} regions."
+        )
+    start, end = prompt.sections[section]
+    return _locate_all(regions, _Scope(prompt, start, end, key), section, None)
+
+
+def _missing_section_hint(section: str) -> str:
+    if section == "response":
+        return "the case has no response, so the prompt ends with the generation prompt"
+    if section == "system":
+        return "the case has no system message; a template's default system text is not one"
+    return "the case has no user message"
+
+
+def _locate_all(regions: Sequence[Region], scope: _Scope, section: str, parent: str | None):
+    """Locate siblings, check they do not overlap, then recurse; depth-first order."""
+    spans = [_locate(region, scope) for region in regions]
+    _check_overlap(regions, spans, scope)
+    located = []
+    for region, span in zip(regions, spans, strict=True):
+        path = f"{scope.path}/{region.name}"
+        located.append(_Located(region, path, section, span, parent))
+        child_scope = _Scope(scope.prompt, span[0], span[1], path)
+        located += _locate_all(region.children, child_scope, section, region.name)
+    return located
+
+
+def _locate(region: Region, scope: _Scope) -> tuple[int, int]:
+    """Span of one region inside `scope`."""
+    path = f"{scope.path}/{region.name}"
+    if region.marker is not None:
+        start, end = _find(region.marker, False, scope, scope.start, path, "marker")
+    elif region.pattern is not None:
+        start, end = _find(region.pattern, True, scope, scope.start, path, "pattern")
+    else:
+        start, after_start = _locate_start(region, scope, path)
+        end = _locate_end(region, scope, path, start, after_start)
+    if end <= start:
+        raise EmptyRegionError(
+            f"Region {path!r} covers no characters (chars {start}-{end}) in "
+            f"{scope.describe()}. Check its markers or patterns."
+        )
+    return start, end
+
+
+def _locate_start(region: Region, scope: _Scope, path: str) -> tuple[int, int]:
+    """Start of the region and where the search for its end begins."""
+    if region.start_marker is not None:
+        return _find(region.start_marker, False, scope, scope.start, path, "start_marker")
+    if region.start_pattern is not None:
+        return _find(region.start_pattern, True, scope, scope.start, path, "start_pattern")
+    if region.start_char is not None:
+        start = _char(region.start_char, "start_char", scope, path)
+        return start, start
+    return scope.start, scope.start
+
+
+def _locate_end(region: Region, scope: _Scope, path: str, start: int, search_from: int) -> int:
+    if region.end_char is not None:
+        end = _char(region.end_char, "end_char", scope, path)
+        if end < start:
+            raise RegionOrderError(
+                f"Region {path!r}: end_char {region.end_char} (char {end}) lies before the "
+                f"region's start (char {start}, i.e. {start - scope.start} from the parent's "
+                f"start) in {scope.describe()}. Use an end_char after the start."
+            )
+        return end
+    key = "end_marker" if region.end_marker is not None else "end_pattern"
+    needle = region.end_marker if region.end_marker is not None else region.end_pattern
+    if needle is None:
+        return scope.end
+    found, found_end = _find(needle, key == "end_pattern", scope, search_from, path, key, start)
+    return found_end if region.include_end else found
+
+
+def _char(value: int, key: str, scope: _Scope, path: str) -> int:
+    if scope.start + value > scope.end:
+        raise RegionOrderError(
+            f"Region {path!r}: {key} {value} lies beyond its parent {scope.describe()}, "
+            f"which has {scope.end - scope.start} characters. Use a smaller {key}."
+        )
+    return scope.start + value
+
+
+def _find(
+    needle: str,
+    regex: bool,
+    scope: _Scope,
+    search_from: int,
+    path: str,
+    key: str,
+    region_start: int | None = None,
+) -> tuple[int, int]:
+    """Span of the first occurrence of `needle` in [search_from, scope.end)."""
+    found = _search(needle, regex, scope.text, search_from, scope.end)
+    if found is not None:
+        return found
+    before = _search(needle, regex, scope.text, scope.start, scope.end)
+    if region_start is not None and before is not None:
+        raise RegionOrderError(
+            f"Region {path!r}: {key} {needle!r} occurs only before the region's start "
+            f"(at char {before[0]}; the start is at char {region_start}) in "
+            f"{scope.describe()}. Swap the markers or pick an end that follows the start."
+        )
+    elsewhere = _search(needle, regex, scope.text, 0, len(scope.text))
+    hint = (
+        f" It does occur outside the searched span: in {_where(scope.prompt, elsewhere[0])}. "
+        "Define the region under the section or parent region that holds it."
+        if elsewhere is not None
+        else " It occurs nowhere in the prompt; check spelling, case and whitespace."
+    )
+    raise MarkerNotFoundError(
+        f"Region {path!r}: {key} {needle!r} not found in {scope.describe()}.{hint}"
+    )
+
+
+def _search(needle: str, regex: bool, text: str, start: int, end: int) -> tuple[int, int] | None:
+    """First occurrence in text[start:end]; regexes see only that slice."""
+    if regex:
+        match = re.search(needle, text[start:end])
+        return (start + match.start(), start + match.end()) if match else None
+    at = text.find(needle, start, end)
+    return (at, at + len(needle)) if at >= 0 else None
+
+
+def _where(prompt: RenderedPrompt, char: int) -> str:
+    """Which part of the prompt holds `char`, in words."""
+    for name, (start, end) in prompt.sections.items():
+        if start <= char < end:
+            key = next((k for k, v in SECTION_KEYS.items() if v == name), name)
+            return f"section {key!r} at char {char}"
+    return f"the chat template's own text (outside every message) at char {char}"
+
+
+def _check_overlap(regions: Sequence[Region], spans: list, scope: _Scope) -> None:
+    order = sorted(range(len(spans)), key=lambda i: spans[i])
+    for a, b in zip(order, order[1:], strict=False):
+        if spans[b][0] < spans[a][1]:
+            first, second = (_show(regions[i].name, spans[i], scope.text) for i in (a, b))
+            raise RegionOverlapError(
+                f"Sibling regions {first} and {second} overlap in {scope.describe()}. Make "
+                "one end where the other starts (leave include_end false), or nest one "
+                "inside the other."
+            )
+
+
+def _show(name: str, span: tuple[int, int], text: str) -> str:
+    return f"{name!r} (chars {span[0]}-{span[1]}, {text[span[0] : span[1]][:_QUOTE]!r})"
+
+
+# ---------------------------------------------------------------- queries
+
+
+def resolve_queries(prompt: RenderedPrompt, queries: Sequence) -> dict[str, int]:
+    """Query name -> token index, in order; {"final": last index} when none are given."""
+    n_tokens = len(prompt.tokens)
+    if n_tokens == 0:
+        raise QueryNotFoundError("The prompt has no tokens, so no query position exists.")
+    if not queries:
+        return {"final": n_tokens - 1}
+    out: dict[str, int] = {}
+    for query in queries:
+        name, index = _resolve_query(prompt, check_query(query))
+        if name in out:
+            raise QueryNotFoundError(
+                f"Two query positions are named {name!r}. Give one of them a distinct "
+                '"name" (e.g. {"after_text": ..., "name": "answer2"}).'
+            )
+        out[name] = index
+    return out
+
+
+def _resolve_query(prompt: RenderedPrompt, query: str | int | dict) -> tuple[str, int]:
+    n_tokens = len(prompt.tokens)
+    if query == "final":
+        return "final", n_tokens - 1
+    if query == "last_token":
+        return "last_token", _last_user_token(prompt)
+    if isinstance(query, int):
+        if not -n_tokens <= query < n_tokens:
+            raise QueryNotFoundError(
+                f"Query position {query} is out of range: the prompt has {n_tokens} tokens "
+                f"(valid: {-n_tokens}..{n_tokens - 1}). Use a smaller index."
+            )
+        return f"pos:{query}", query % n_tokens
+    return _resolve_text_query(prompt, query)
+
+
+def _last_user_token(prompt: RenderedPrompt) -> int:
+    span = prompt.sections.get("user")
+    indices = _tokens_in(token_anchors(prompt), span) if span else np.array([])
+    if len(indices) == 0:
+        raise QueryNotFoundError(
+            "Query 'last_token' is the last token of the user message, but this prompt "
+            f"has no user-message tokens (sections: {list(prompt.sections)}). Use 'final' "
+            "or a text query instead."
+        )
+    return int(indices[-1])
+
+
+def _resolve_text_query(prompt: RenderedPrompt, query: dict) -> tuple[str, int]:
+    kind = "after_text" if "after_text" in query else "at_text"
+    needle = query[kind]
+    occurrence = query.get("occurrence")
+    default = f"{'after' if kind == 'after_text' else 'at'}:{needle}"
+    name = query.get("name") or (default if occurrence is None else f"{default}#{occurrence}")
+    found = [m.start() for m in re.finditer(f"(?={re.escape(needle)})", prompt.text)]
+    n = 0 if occurrence is None else occurrence
+    if not -len(found) <= n < len(found):
+        raise QueryNotFoundError(
+            f"Query {name!r}: {kind} {needle!r} occurs {len(found)} time(s) in the prompt, so "
+            f"occurrence {n} does not exist. Prompt starts {prompt.text[:_QUOTE]!r}. Check "
+            "the text (case, whitespace) or the occurrence."
+        )
+    at = found[n]
+    if kind == "after_text":
+        return name, _token_at(prompt, at + len(needle) - 1, last=True)
+    lead = len(needle) - len(needle.lstrip()) if needle.strip() else 0
+    return name, _token_at(prompt, at + lead, last=False)
+
+
+def _token_at(prompt: RenderedPrompt, char: int, *, last: bool) -> int:
+    """The token whose span holds `char` (the last or first of several, when a
+    character is split over tokens)."""
+    starts, ends = prompt.offsets[:, 0], prompt.offsets[:, 1]
+    holding = np.flatnonzero((starts <= char) & (ends > char))
+    if len(holding) == 0:  # a character no token spans: take the token before it
+        holding = np.flatnonzero(starts <= char)[-1:]
+    return int(holding[-1] if last else holding[0])
+
+
+# ---------------------------------------------------------------- tracked tokens
+
+
+def tracked_token_ids(
+    tracked: Sequence[str | int], tokenizer: Any
+) -> tuple[NDArray[np.int64], tuple[str, ...]]:
+    """(tracked,) token ids and labels of the tracked tokens.
+
+    A string maps to its first token when encoded without special tokens (a
+    warning names the pieces if there are several) and is labelled as written;
+    an int is a token id, labelled with its decoded text.
+    """
+    vocab_size = len(tokenizer)
+    ids, labels = [], []
+    for item in check_tracked(tracked):
+        if isinstance(item, int):
+            if not 0 <= item < vocab_size:
+                raise RegionError(
+                    f"Tracked token id {item} is out of range: the tokenizer has "
+                    f"{vocab_size} tokens (ids 0..{vocab_size - 1})."
+                )
+            ids.append(item)
+            labels.append(tokenizer.decode([item]))
+            continue
+        ids.append(_first_token(item, tokenizer))
+        labels.append(item)
+    return np.asarray(ids, dtype=np.int64).reshape(-1), tuple(labels)
+
+
+def _first_token(text: str, tokenizer: Any) -> int:
+    pieces = tokenizer.encode(text, add_special_tokens=False)
+    if not pieces:
+        raise RegionError(f"Tracked token {text!r} encodes to no token at all; use other text.")
+    if len(pieces) > 1:
+        names = [tokenizer.decode([piece]) for piece in pieces]
+        warnings.warn(
+            f"Tracked token {text!r} is {len(pieces)} tokens {names}; only the first, "
+            f"{names[0]!r} (id {pieces[0]}), is tracked. Track a single token (often "
+            "with a leading space, e.g. ' Yes') to silence this.",
+            stacklevel=3,
+        )
+    return int(pieces[0])

@@ -1,0 +1,463 @@
+"""The wire schema: every payload and message between Python and the browser,
+defined once, here, as TypedDicts.
+
+The Python side builds these (pyright checks the keys of every literal); the
+TypeScript types in `js/src/schema.gen.ts` are generated from this module
+(`python -m tealeaves_widgets.widgets.schema js/src/schema.gen.ts`, run by the
+build), so a renamed key fails `tsc --noEmit` in the decoders. Golden fixtures
+written from these payloads (`tests/unit/test_wire_golden.py`) are decoded by
+vitest.
+
+Versions: `SCHEMA_VERSION` of the synced payloads (checked by both sides
+before anything else; bump it whenever a field changes meaning or shape) and
+`MESSAGE_VERSION` of the custom messages, which carry `{v, kind, id}`. A
+request that fails is answered with an `ErrorReply` of the same id, which the
+front end shows instead of waiting.
+
+Arrays travel as `WireArray` `{dtype, shape, data}`: `data` is a memoryview,
+sent as a binary buffer (the front end receives a DataView). In a message, a
+`BufferRef` names the buffer by its index among the message's buffers.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import typing
+from typing import Literal, TypedDict, Union
+
+SCHEMA_VERSION = 1
+"""Version of the payload layout; `js/src/wire.ts` refuses any other."""
+MESSAGE_VERSION = 1
+"""Version of the custom messages (`v`)."""
+
+WireDType = Literal["uint8", "int8", "uint16", "int16", "uint32", "int32", "float16", "float32"]
+HeadEncoding = Literal["sqrt-uint8", "float16"]
+
+
+class WireArray(TypedDict):
+    """One array: little-endian, C order."""
+
+    dtype: WireDType
+    shape: list[int]
+    data: memoryview
+
+
+class BufferRef(TypedDict):
+    """An array whose bytes are buffer number `buffer` of the message."""
+
+    dtype: WireDType
+    shape: list[int]
+    buffer: int
+
+
+# -- the run (Explorer, TokenHeatmap, CurvesView, LensView) -------------------
+
+
+class ModelInfo(TypedDict):
+    model_id: str
+    n_layers: int
+    n_heads: int
+
+
+class RegionEntry(TypedDict):
+    name: str
+    section: str
+    color: str
+    char_span: tuple[int, int]
+    token_indices: WireArray
+    parent: str | None
+    builtin: bool
+
+
+class QueryEntry(TypedDict):
+    name: str
+    pos: int
+
+
+class LensPayload(TypedDict):
+    k: int
+    top_ids: WireArray
+    """(layer, query, k) int32."""
+    top_probs: WireArray
+    entropy: WireArray
+    """(layer, query)."""
+    kl_to_final: WireArray
+    tracked_tokens: list[str]
+    tracked_ids: WireArray
+    tracked_ranks: WireArray
+    """(layer, query, tracked) int32."""
+    tracked_probs: WireArray
+    vocab: dict[str, str]
+    """Token id (as a string) -> its text, for every id in top_ids and tracked_ids."""
+
+
+class HeadRowsPayload(TypedDict):
+    """One query's per-head rows, (layer, head, width); columns >= width are 0."""
+
+    encoding: HeadEncoding
+    rows: WireArray
+
+
+class Budget(TypedDict):
+    max_bytes: int
+    bytes: int
+
+
+class Pending(TypedDict, total=False):
+    """A capture still running (`Model.explore`): layers 0..done-1 have data."""
+
+    done: int
+    total: int
+    stopped: str
+    """Why the capture stopped early, when it did."""
+
+
+class _RunPayloadRequired(TypedDict):
+    schema_version: int
+    model: ModelInfo
+    n_tokens: int
+    tokens: list[str]
+    token_ids: WireArray
+    gaps: list[tuple[int, str]]
+    """[pos, text]: prompt text no token covers, shown before token pos."""
+    token_region: WireArray
+    """(pos,) int16: innermost region of each token, -1 for none."""
+    regions: list[RegionEntry]
+    queries: list[QueryEntry]
+    default_query: int
+    attention: WireArray
+    """(layer, query, pos) head-averaged rows."""
+    curves: WireArray
+    """(layer, query, region) raw attention mass."""
+    curves_heads: WireArray
+    """(layer, head, query, region)."""
+    lens: LensPayload
+    heads: list[HeadRowsPayload | None]
+    """Per query: its per-head rows, or None when over the budget."""
+    budget: Budget
+
+
+class RunPayload(_RunPayloadRequired, total=False):
+    """Everything the run views render, as one synced value."""
+
+    pending: Pending
+
+
+# -- the variant diff (VariantDiff) ----------------------------------------------
+
+
+class ModelName(TypedDict):
+    model_id: str
+
+
+class RegionColor(TypedDict):
+    name: str
+    color: str
+
+
+class DiffOptionsEntry(TypedDict):
+    normalize: str
+    level: float
+    interval: str
+
+
+class TableRow(TypedDict):
+    label: int | str
+    layers: list[int]
+
+
+class AlignmentEntry(TypedDict):
+    op: WireArray
+    """(step,) int8: 0 equal, 1 delete, 2 insert."""
+    baseline_pos: WireArray
+    variant_pos: WireArray
+
+
+class DiffCase(TypedDict):
+    case: int
+    runs: list[int]
+    """Index into `runs` of each variant's run."""
+    alignments: list[AlignmentEntry | None]
+    """Per variant, its alignment with the baseline (None for the baseline)."""
+
+
+class DiffRun(TypedDict):
+    tokens: list[str]
+    gaps: list[tuple[int, str]]
+    token_region: WireArray
+    """(pos,) int16: index into the comparison's regions, -1 for none."""
+    query_pos: list[int]
+    attention: WireArray
+    """(layer, query, pos) head-averaged rows."""
+
+
+class DiffPayload(TypedDict):
+    """Everything the variant diff renders, as one synced value."""
+
+    schema_version: int
+    kind: Literal["variant_diff"]
+    model: ModelName
+    n_layers: int
+    variants: list[str]
+    sets: list[bool]
+    queries: list[str]
+    default_query: int
+    regions: list[RegionColor]
+    tracked_tokens: list[str]
+    options: DiffOptionsEntry
+    rows: list[TableRow]
+    curves: dict[str, WireArray]
+    """(variant, query, layer, region): mass, mass_low, mass_high."""
+    table: dict[str, WireArray]
+    """(variant, query, region, row): the columns of Comparison.deltas."""
+    lens: dict[str, WireArray] | None
+    """(variant, query, token, row): the columns of Comparison.lens_deltas."""
+    case_labels: list[str]
+    cases: list[DiffCase]
+    runs: list[DiffRun]
+    bytes: int
+
+
+# -- the aggregate view (AggregateView) -------------------------------------------
+
+
+class AggregateSet(TypedDict):
+    name: str
+    runs: int
+    cases: int
+    units: int
+
+
+class AggregatePayload(TypedDict):
+    """Everything the aggregate view renders, as one synced value."""
+
+    schema_version: int
+    kind: Literal["aggregate"]
+    model: ModelName
+    n_layers: int
+    sets: list[AggregateSet]
+    queries: list[str]
+    default_query: int
+    regions: list[RegionColor]
+    normalizations: list[str]
+    stats: list[str]
+    level: float
+    interval: str
+    values: WireArray
+    """(set, normalize, query, layer, region, stat) float32."""
+    bytes: int
+
+
+# -- messages ----------------------------------------------------------------------
+
+
+class Request(TypedDict):
+    """What every message from the front end carries."""
+
+    v: int
+    kind: str
+    id: int
+
+
+class HeadRowsRequest(TypedDict):
+    v: int
+    kind: Literal["head_rows"]
+    id: int
+    query: int
+    """Row of the query (index into the payload's queries)."""
+
+
+class HeadRowsReply(TypedDict):
+    v: int
+    kind: Literal["head_rows"]
+    id: int
+    query: int
+    encoding: HeadEncoding
+    rows: BufferRef
+    """(layer, head, width) float16."""
+
+
+class LayersMessage(TypedDict):
+    """Pushed while a capture runs: consecutive layers' rows and masses."""
+
+    v: int
+    kind: Literal["layers"]
+    id: int
+    """Sequence number of the push."""
+    layers: list[int]
+    done: int
+    total: int
+    attention: BufferRef
+    """(n, query, pos) head-averaged rows."""
+    curves: BufferRef
+    """(n, query, region)."""
+    curves_heads: BufferRef
+    """(n, head, query, region)."""
+
+
+class ErrorReply(TypedDict):
+    """A request failed in the kernel: the front end shows `message`."""
+
+    v: int
+    kind: Literal["error"]
+    id: int
+    """The id of the failed request (-1 when it had none)."""
+    request: str
+    """The kind of the failed request."""
+    message: str
+
+
+PAYLOADS = (RunPayload, DiffPayload, AggregatePayload)
+MESSAGES = (HeadRowsRequest, HeadRowsReply, LayersMessage, ErrorReply)
+
+
+# -- TypeScript ---------------------------------------------------------------------------
+
+
+def _ts_type(annotation: object) -> str:
+    """A Python annotation of this module as a TypeScript type."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is type(None):
+        return "null"
+    if annotation in (int, float):
+        return "number"
+    if annotation is str:
+        return "string"
+    if annotation is bool:
+        return "boolean"
+    if annotation is memoryview:
+        return "DataView | ArrayBuffer | ArrayBufferView"
+    if origin is Literal:
+        return " | ".join(f'"{a}"' for a in args)
+    if origin in (Union, types.UnionType):
+        return " | ".join(_ts_type(a) for a in args)
+    if origin is list:
+        inner = _ts_type(args[0])
+        return f"({inner})[]" if "|" in inner else f"{inner}[]"
+    if origin is tuple:
+        return "[" + ", ".join(_ts_type(a) for a in args) + "]"
+    if origin is dict:
+        return f"Record<string, {_ts_type(args[1])}>"
+    if isinstance(annotation, type) and typing.is_typeddict(annotation):
+        return annotation.__name__
+    raise TypeError(f"No TypeScript type for {annotation!r}; extend schema._ts_type.")
+
+
+def _typeddicts() -> list[type]:
+    """The public TypedDicts of this module, in definition order."""
+    module = sys.modules[__name__]
+    return [
+        value
+        for name, value in vars(module).items()
+        if isinstance(value, type) and typing.is_typeddict(value) and not name.startswith("_")
+    ]
+
+
+def typescript() -> str:
+    """`js/src/schema.gen.ts`: the constants and an interface per TypedDict."""
+    aliases = {"WireDType": WireDType, "HeadEncoding": HeadEncoding}
+    lines = [
+        "// Generated from tealeaves_widgets/widgets/schema.py by",
+        "// `python -m tealeaves_widgets.widgets.schema js/src/schema.gen.ts`. Do not edit:",
+        "// change the Python schema and regenerate (the build does; a unit test checks).",
+        "",
+        f"export const SCHEMA_VERSION = {SCHEMA_VERSION};",
+        f"export const MESSAGE_VERSION = {MESSAGE_VERSION};",
+        "",
+    ]
+    for name, alias in aliases.items():
+        lines.append(f"export type {name} = {_ts_type(alias)};")
+    for cls in _typeddicts():
+        hints = typing.get_type_hints(cls)
+        optional = cls.__optional_keys__  # type: ignore[attr-defined]
+        lines += ["", f"export interface {cls.__name__} {{"]
+        for key, annotation in hints.items():
+            text = _ts_type(annotation)
+            for alias_name, alias in aliases.items():
+                if text == _ts_type(alias):
+                    text = alias_name
+            lines.append(f"  {key}{'?' if key in optional else ''}: {text};")
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def check_typeddict(value: object, cls: type, where: str = "payload") -> list[str]:
+    """Differences between `value` and the TypedDict `cls`: missing and unknown
+    keys, and values of the wrong kind, recursively (for tests)."""
+    problems: list[str] = []
+    _check(value, cls, where, problems)
+    return problems
+
+
+def _check(value: object, annotation: object, where: str, problems: list[str]) -> None:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if isinstance(annotation, type) and typing.is_typeddict(annotation):
+        if not isinstance(value, dict):
+            problems.append(f"{where}: expected an object, got {type(value).__name__}")
+            return
+        hints = typing.get_type_hints(annotation)
+        required = annotation.__required_keys__  # type: ignore[attr-defined]
+        for key in sorted(required - set(value)):
+            problems.append(f"{where}: missing key {key!r}")
+        for key in sorted(set(value) - set(hints)):
+            problems.append(f"{where}: unknown key {key!r}")
+        for key, inner in hints.items():
+            if key in value:
+                _check(value[key], inner, f"{where}.{key}", problems)
+        return
+    if origin in (Union, types.UnionType):
+        for option in args:
+            attempt: list[str] = []
+            _check(value, option, where, attempt)
+            if not attempt:
+                return
+        problems.append(f"{where}: {value!r:.60} is none of {_ts_type(annotation)}")
+        return
+    if origin is Literal:
+        if value not in args:
+            problems.append(f"{where}: {value!r} is not one of {list(args)}")
+        return
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            problems.append(f"{where}: expected a list, got {type(value).__name__}")
+            return
+        inner = args if origin is tuple else [args[0]] * len(value)
+        if origin is tuple and len(value) != len(args):
+            problems.append(f"{where}: expected {len(args)} items, got {len(value)}")
+            return
+        for i, (item, item_type) in enumerate(zip(value, inner, strict=False)):
+            _check(item, item_type, f"{where}[{i}]", problems)
+        return
+    if origin is dict:
+        if not isinstance(value, dict):
+            problems.append(f"{where}: expected an object, got {type(value).__name__}")
+            return
+        for key, item in value.items():
+            _check(item, args[1], f"{where}[{key!r}]", problems)
+        return
+    expected = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
+    if annotation is type(None):
+        if value is not None:
+            problems.append(f"{where}: expected null, got {value!r:.60}")
+    elif annotation is memoryview:
+        if not isinstance(value, (memoryview, bytes, bytearray)):
+            problems.append(f"{where}: expected binary data, got {type(value).__name__}")
+    elif annotation in expected:
+        ok = isinstance(value, expected[annotation]) and (
+            annotation is bool or not isinstance(value, bool)
+        )
+        if not ok:
+            problems.append(f"{where}: expected {annotation.__name__}, got {value!r:.60}")  # type: ignore[union-attr]
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    text = typescript()
+    if target is None:
+        sys.stdout.write(text)
+    elif not target.exists() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target}")

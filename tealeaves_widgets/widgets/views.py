@@ -1,0 +1,30 @@
+"""Which view shows which result: the one table of the display seam
+(`core.seam`). `display(run)` shows `Explorer(run)`, `display(runset)` an
+`AggregateView`, `display(cmp)` a `VariantDiff`; the deprecated
+`run.explorer()`-style methods reach the classes named here; `Model.explore`
+is `live.explore`."""
+
+from __future__ import annotations
+
+from ..core import seam
+from ..core.compare import Comparison
+from ..core.run import Run
+from ..core.runset import RunSet
+from .aggregate import AggregateView
+from .diff import VariantDiff
+from .explorer import Explorer
+from .heatmap import TokenHeatmap
+from .live import explore
+from .panels import CurvesView, LensView
+from .report_page import save_report
+
+DEFAULT_VIEWS = {Run: Explorer, RunSet: AggregateView, Comparison: VariantDiff}
+"""Result type -> the view `display(result)` shows."""
+
+for result_type, view in DEFAULT_VIEWS.items():
+    seam.provide("view", result_type)(view)
+    seam.provide(view.__name__, result_type)(view)
+for view in (TokenHeatmap, CurvesView, LensView):
+    seam.provide(view.__name__, Run)(view)
+
+__all__ = ["DEFAULT_VIEWS", "explore", "save_report"]

@@ -1,0 +1,191 @@
+"""Synthetic runs: a `Run` built from numpy alone, for demos, tests and
+benchmarks of the widgets without a model.
+
+The prompt follows the ChatML layout of the embedded model (system turn, user
+turn, generation prompt). Attention rows are causal softmax rows with what real
+models show: a strong first-token sink, a recency bias, and heads that prefer
+one region. The logit lens sharpens towards the last layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tealeaves_widgets.core.run import Lens, RegionInfo, Run
+from tealeaves_widgets.errors import TealeavesError
+
+_WORDS = (
+    "the tea leaves settle at the bottom of the cup and the reader looks for "
+    "shapes in them a bird means news a ring means a promise kept and a tree "
+    "means growth but nothing is certain until the last sip is taken"
+).split()
+_SYSTEM = "You are a careful assistant. Answer in one word."
+_QUESTION = " Question: what does a ring mean?"
+
+
+def _user_words(n_words: int, rng: np.random.Generator) -> list[str]:
+    """Tokens of the user's context: words with leading spaces, some line breaks."""
+    words = []
+    for i in range(n_words):
+        word = _WORDS[int(rng.integers(len(_WORDS)))]
+        words.append(("\n" if i and i % 37 == 0 else " ") + word)
+    return words
+
+
+def _layout(n_tokens: int, rng: np.random.Generator) -> tuple[list[str], dict[str, list[int]]]:
+    """Token texts of a ChatML prompt with exactly `n_tokens` tokens, and the
+    token positions of each region."""
+    head = ["<|im_start|>", "system", "\n"]
+    system = [" " + w if i else w for i, w in enumerate(_SYSTEM.split(" "))]
+    middle = ["<|im_end|>", "\n", "<|im_start|>", "user", "\n"]
+    question = [" " + w for w in _QUESTION.split()]
+    tail = ["<|im_end|>", "\n", "<|im_start|>", "assistant", "\n"]
+    fixed = len(head) + len(system) + len(middle) + len(question) + len(tail)
+    if n_tokens < fixed + 1:
+        raise TealeavesError(f"A synthetic run needs at least {fixed + 1} tokens, got {n_tokens}.")
+    context = _user_words(n_tokens - fixed, rng)
+    tokens = head + system + middle + context + question + tail
+    starts = np.cumsum([0, len(head), len(system), len(middle), len(context), len(question)])
+    template = (
+        list(range(starts[0], starts[1]))
+        + list(range(starts[2], starts[3]))
+        + list(range(starts[5], len(tokens)))
+    )
+    regions = {
+        "template": template,
+        "system": list(range(starts[1], starts[2])),
+        "user": list(range(starts[3], starts[5])),
+        "context": list(range(starts[3], starts[4])),
+        "question": list(range(starts[4], starts[5])),
+    }
+    return tokens, regions
+
+
+def _attention(
+    n_layers: int,
+    n_heads: int,
+    positions: list[int],
+    regions: dict[str, list[int]],
+    n_tokens: int,
+    rng: np.random.Generator,
+) -> NDArray[np.float32]:
+    """(layer, head, query, pos) causal softmax rows with a first-token sink."""
+    pos = np.arange(n_tokens, dtype=np.float32)
+    logits = rng.normal(scale=1.0, size=(n_layers, n_heads, len(positions), n_tokens))
+    logits = logits.astype(np.float32)
+    favourite = [regions["system"], regions["context"], regions["question"]]
+    for layer in range(n_layers):
+        depth = layer / max(n_layers - 1, 1)
+        for head in range(n_heads):
+            logits[layer, head, :, favourite[head % 3]] += 1.5 * depth + 0.3 * (head % 4)
+        logits[layer, :, :, 0] += 6.0 + 2.0 * np.sin(3.0 * depth)  # the sink
+    for q, query_pos in enumerate(positions):
+        logits[:, :, q, :] += -0.02 * np.clip(query_pos - pos, 0, None) ** 0.7  # recency
+        logits[:, :, q, query_pos + 1 :] = -np.inf
+    logits -= logits.max(axis=-1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=-1, keepdims=True)
+    return logits
+
+
+def _lens(n_layers: int, n_queries: int, rng: np.random.Generator, k: int = 10) -> Lens:
+    """Lens readings that converge on one answer per query by the last layer."""
+    vocab = {i: word for i, word in enumerate(sorted(set(_WORDS)))}
+    vocab.update({len(vocab): " promise", len(vocab) + 1: "\n", len(vocab) + 2: "<|im_end|>"})
+    answer = len(vocab) - 3
+    top_ids = np.stack(
+        [rng.permutation(len(vocab))[:k] for _ in range(n_layers * n_queries)]
+    ).reshape(n_layers, n_queries, k)
+    depth = np.linspace(0.0, 1.0, n_layers)[:, None, None]
+    top_ids[n_layers // 2 :, :, 0] = answer
+    top_ids[n_layers // 2 :, :, 1:] = np.where(
+        top_ids[n_layers // 2 :, :, 1:] == answer, 0, top_ids[n_layers // 2 :, :, 1:]
+    )
+    decay = np.exp(-np.arange(k) * (0.3 + 2.0 * depth))  # (layer, 1, k)
+    top_probs = np.broadcast_to(
+        decay / decay.sum(-1, keepdims=True) * (0.3 + 0.6 * depth), (n_layers, n_queries, k)
+    ).astype(np.float32)
+    entropy = (6.0 * (1.0 - depth[..., 0]) + 0.3).repeat(n_queries, axis=1).astype(np.float32)
+    kl = (5.0 * (1.0 - depth[..., 0]) ** 2).repeat(n_queries, axis=1).astype(np.float32)
+    ranks = np.maximum(1, np.rint(2000 * (1.0 - depth[..., 0]) ** 3)).astype(np.int64)
+    tracked_ranks = np.stack([ranks.repeat(n_queries, 1), ranks.repeat(n_queries, 1) + 7], axis=-1)
+    tracked_probs = (1.0 / (1.0 + tracked_ranks)).astype(np.float32)
+    return Lens(
+        top_ids=top_ids.astype(np.int64),
+        top_probs=top_probs,
+        entropy=entropy,
+        kl_to_final=kl,
+        tracked_ids=np.array([answer, 0], dtype=np.int64),
+        tracked_tokens=(" promise", vocab[0]),
+        tracked_ranks=tracked_ranks,
+        tracked_probs=tracked_probs,
+        vocab=vocab,
+    )
+
+
+def synthetic_run(
+    n_tokens: int = 256,
+    n_layers: int = 30,
+    n_heads: int = 9,
+    n_queries: int = 8,
+    seed: int = 0,
+    extra_text: str = "",
+) -> Run:
+    """A `Run` shaped like one of the embedded model (30 layers x 9 heads by
+    default) over a ChatML prompt of exactly `n_tokens` tokens. `extra_text`
+    is appended to the question, as one token (to test odd text in views).
+    Queries: `n_queries - 1` positions spread over the user turn, then "final"."""
+    if n_queries < 1:
+        raise TealeavesError(f"n_queries must be at least 1, got {n_queries}.")
+    rng = np.random.default_rng(seed)
+    tokens, region_tokens = _layout(n_tokens - (1 if extra_text else 0), rng)
+    if extra_text:
+        at = region_tokens["question"][-1] + 1
+        tokens.insert(at, extra_text)
+        for name, indices in region_tokens.items():
+            shifted = [i + 1 if i >= at else i for i in indices]
+            region_tokens[name] = shifted + ([at] if name in ("question", "user") else [])
+    text = "".join(tokens)
+    lengths = np.array([len(t) for t in tokens])
+    offsets = np.stack([np.cumsum(lengths) - lengths, np.cumsum(lengths)], axis=1)
+    user = region_tokens["user"]
+    spread = np.linspace(user[0] + 8, user[-1], n_queries, dtype=int)[: n_queries - 1].tolist()
+    queries = {f"q{i}": int(p) for i, p in enumerate(spread)}
+    queries["final"] = n_tokens - 1
+    sections = {
+        "template": "template",
+        "system": "system",
+        "user": "user",
+        "context": "user",
+        "question": "user",
+    }
+    regions = {}
+    for name, indices in region_tokens.items():
+        idx = np.array(sorted(indices), dtype=np.int64)
+        span = (
+            (0, len(text))
+            if name == "template"
+            else (int(offsets[idx[0], 0]), int(offsets[idx[-1], 1]))
+        )
+        regions[name] = RegionInfo(
+            name=name,
+            section=sections[name],
+            char_span=span,
+            token_indices=idx,
+            parent="user" if name in ("context", "question") else None,
+            builtin=name in ("template", "system", "user"),
+        )
+    heads = _attention(n_layers, n_heads, list(queries.values()), region_tokens, n_tokens, rng)
+    return Run(
+        text=text,
+        tokens=tuple(tokens),
+        token_ids=rng.integers(0, 49152, size=n_tokens).astype(np.int64),
+        offsets=offsets.astype(np.int64),
+        regions=regions,
+        queries=queries,
+        attention=heads.mean(axis=1),
+        attention_heads=heads,
+        lens=_lens(n_layers, len(queries), rng),
+        model_info={"model_id": "synthetic", "n_layers": n_layers, "n_heads": n_heads},
+    )

@@ -1,0 +1,57 @@
+"""The memory estimate, the refusal before loading, big-model placement and dtypes."""
+
+from __future__ import annotations
+
+import pytest
+
+import tealeaves_widgets as tw
+from tealeaves_widgets.models import memory
+from tests.helpers.tiny_models import make_tiny_config
+
+CASE = tw.Case(
+    system="You are Pip.\n\n## Rules\n- Be brief.\n\n## Facts\n- Our data centres are in Paris.",
+    user="Where are your data centres?",
+)
+REGIONS = {
+    "system_prompt": {"regions": [{"name": "rules", "start_marker": "## Rules"}]},
+    "query_positions": ["final", "last_token"],
+    "tracked_tokens": [" Paris"],
+}
+
+
+def test_refusal_lists_options_that_fit():
+    sizes = memory.model_sizes(make_tiny_config("llama"))
+    need = memory.estimate_memory(sizes, n_tokens=20000, n_queries=1, dtype="float32")
+    bf16 = memory.estimate_memory(sizes, n_tokens=20000, n_queries=1, dtype="bfloat16")
+    budget = memory.Budget({"cpu": (need.total + bf16.total) // 2})
+    check = memory.check_fit(
+        sizes, [100, 5000, 20000], budget, dtype="float32", n_queries=1, device_map="auto"
+    )
+    assert not check.fits
+    assert any(option.startswith("--dtype bfloat16") for option in check.options)
+    [max_tokens] = [o for o in check.options if o.startswith("--max-tokens")]
+    limit = int(max_tokens.split()[1])
+    assert 5000 <= limit < 20000 and "skips the 1 of 3 cases" in max_tokens
+    assert memory.estimate_memory(sizes, n_tokens=limit, dtype="float32").total <= budget.total
+    message = str(memory.refuse(check))
+    assert "would run out of memory" in message and "--skip-memory-check" in message
+
+
+def test_parse_max_memory():
+    assert memory.parse_max_memory("0=20GiB, cpu=60GiB") == {0: "20GiB", "cpu": "60GiB"}
+    with pytest.raises(tw.TealeavesError, match="DEVICE=SIZE"):
+        memory.parse_max_memory("20GiB")
+
+
+LAYERS_ON_DISK = {
+    "model.embed_tokens": "cpu",
+    "model.rotary_emb": "cpu",
+    "model.layers.0": "cpu",
+    "model.layers.1": "disk",
+    "model.layers.2": "disk",
+    "model.norm": "cpu",
+    "lm_head": "cpu",
+}
+
+
+ALL_ON_DISK = {"": "disk"}
