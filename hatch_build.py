@@ -1,17 +1,21 @@
 """Hatch build hook: build the widgets' JavaScript when it is missing or stale.
 
-`pip install -e .` (or building a wheel) on a fresh clone runs
-`npm ci && npm run build` in js/, which writes the bundles and the vendored
-page scripts into tealeaves_widgets/static/ (git-ignored, shipped in the
-wheel). Set TEALEAVES_SKIP_JS=1 to skip the build (the widgets then show a
-message saying the bundle is missing).
+`pip install -e .` (or building a wheel) on a fresh clone first regenerates
+the TypeScript types of the wire schema (js/src/schema.gen.ts, from
+tealeaves_widgets/widgets/schema.py), then runs `npm ci && npm run build` in
+js/, which writes the bundles and the vendored page scripts into
+tealeaves_widgets/static/ (git-ignored, shipped in the wheel). Set
+TEALEAVES_SKIP_JS=1 to skip the build (the widgets then show a message saying
+the bundle is missing).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,24 @@ def js_is_stale(root: Path) -> bool:
     return _newest_mtime(inputs) > min(path.stat().st_mtime for path in outputs)
 
 
+def generate_schema(root: Path, log=print) -> None:
+    """Write js/src/schema.gen.ts from the Python wire schema. schema.py imports
+    the standard library only, so it is loaded by path: the build environment
+    need not have the package's dependencies."""
+    path = root / "tealeaves_widgets" / "widgets" / "schema.py"
+    spec = importlib.util.spec_from_file_location("_tealeaves_wire_schema", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"Cannot load the wire schema from {path}.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # typing resolves the annotations through it
+    try:
+        spec.loader.exec_module(module)
+        if module.write_typescript(str(root / "js" / "src" / "schema.gen.ts")):
+            log("tealeaves-widgets: regenerated js/src/schema.gen.ts from widgets/schema.py")
+    finally:
+        del sys.modules[spec.name]
+
+
 def build_js(root: Path, log=print) -> None:
     """`npm ci` (when node_modules is missing or older than the lock file) and
     `npm run build` in js/."""
@@ -82,6 +104,7 @@ class JsBuildHook(BuildHookInterface):
         root = Path(self.root)
         if not (root / "js" / "package.json").is_file():
             return  # an sdist built without js/: ship whatever static/ holds
+        generate_schema(root, log=self.app.display_info)
         if js_is_stale(root):
             build_js(root, log=self.app.display_info)
         else:

@@ -9,7 +9,7 @@ import { BandChart, type Series, variantChip, variantColour } from "./bands";
 import { type AggregatePayload, aggregateCurve, decodeAggregate } from "./compare_wire";
 import { LayerSlider, ModelSelect } from "./controls";
 import { format } from "./curves";
-import { type AnyModel, type RenderProps, h, mount } from "./model";
+import { type AnyModel, type RenderProps, h, mount, queryIndex } from "./model";
 import { addStyle } from "./style";
 
 export type Band = "interval" | "sd" | "range" | "none";
@@ -100,8 +100,7 @@ export class AggregateViewUI {
   }
 
   get query(): number {
-    const index = this.p.queries.indexOf(this.model.get("query"));
-    return index >= 0 ? index : this.p.defaultQuery;
+    return queryIndex(this.p.queries, this.model.get("query"), this.p.defaultQuery);
   }
 
   get normalize(): number {

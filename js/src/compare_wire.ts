@@ -2,9 +2,8 @@
 // tealeaves_widgets/widgets/diff.py and aggregate.py, and the arithmetic the
 // views do on them (token deltas along an alignment), kept free of the DOM.
 
+import type { AggregatePayload as AggregateWire, DiffPayload as DiffWire } from "./schema.gen";
 import { WireError, type WireArray, checkSchema, decodeArray, decodeFloat } from "./wire";
-
-type Raw = Record<string, any>;
 
 /** A dense float array with named axes, NaN where the tidy table had no row. */
 export class Grid {
@@ -37,13 +36,13 @@ export class Grid {
   }
 }
 
-function grids(raw: Raw, what: string): Record<string, Grid> {
+function grids(raw: Record<string, WireArray>, what: string): Record<string, Grid> {
   const out: Record<string, Grid> = {};
-  for (const [name, value] of Object.entries(raw)) out[name] = new Grid(value as WireArray, `${what}.${name}`);
+  for (const [name, value] of Object.entries(raw)) out[name] = new Grid(value, `${what}.${name}`);
   return out;
 }
 
-function checkKind(raw: Raw, kind: string): void {
+function checkKind(raw: { kind: string }, kind: string): void {
   if (raw.kind !== kind) throw new WireError(`Expected a ${kind} payload, got ${String(raw.kind)}.`);
 }
 
@@ -110,11 +109,11 @@ export interface DiffPayload {
 }
 
 export function decodeDiff(value: unknown): DiffPayload {
-  const raw = checkSchema(value);
+  const raw = checkSchema<DiffWire>(value);
   checkKind(raw, "variant_diff");
-  const nLayers: number = raw.n_layers;
-  const queries: string[] = raw.queries;
-  const runs: DiffRun[] = (raw.runs as Raw[]).map((r, i) => {
+  const nLayers = raw.n_layers;
+  const queries = raw.queries;
+  const runs: DiffRun[] = raw.runs.map((r, i) => {
     const nTokens = r.tokens.length;
     const attention = decodeFloat(r.attention, `runs[${i}].attention`);
     if (attention.length !== nLayers * queries.length * nTokens) {
@@ -122,17 +121,17 @@ export function decodeDiff(value: unknown): DiffPayload {
     }
     return {
       tokens: r.tokens,
-      gaps: new Map((r.gaps as [number, string][]).map(([pos, text]) => [pos, text])),
+      gaps: new Map(r.gaps.map(([pos, text]) => [pos, text])),
       tokenRegion: decodeArray(r.token_region as WireArray & { dtype: "int16" }, `runs[${i}].token_region`),
       queryPos: r.query_pos,
       attention,
       nTokens,
     };
   });
-  const cases: DiffCase[] = (raw.cases as Raw[]).map((c) => ({
+  const cases: DiffCase[] = raw.cases.map((c) => ({
     case: c.case,
     runs: c.runs,
-    alignments: (c.alignments as (Raw | null)[]).map((a) =>
+    alignments: c.alignments.map((a) =>
       a
         ? {
             op: decodeArray(a.op as WireArray & { dtype: "int8" }, "alignment.op"),
@@ -224,7 +223,7 @@ export interface AggregatePayload {
 }
 
 export function decodeAggregate(value: unknown): AggregatePayload {
-  const raw = checkSchema(value);
+  const raw = checkSchema<AggregateWire>(value);
   checkKind(raw, "aggregate");
   const values = new Grid(raw.values, "values");
   const expected = [raw.sets.length, raw.normalizations.length, raw.queries.length, raw.n_layers, raw.regions.length, raw.stats.length];

@@ -1,7 +1,7 @@
 // The query and head selectors of a panel shown alone (CurvesView, LensView);
 // in the explorer, the heatmap's control bar holds them.
 
-import { type AnyModel, h, option } from "./model";
+import { type AnyModel, h, option, queryIndex } from "./model";
 import type { Payload } from "./wire";
 
 export interface SelectionState {
@@ -47,8 +47,7 @@ export class SelectionBar {
 
   /** Index of the selected query (the payload's default when unknown). */
   get query(): number {
-    const index = this.p.queries.findIndex((q) => q.name === this.model.get("query"));
-    return index >= 0 ? index : this.p.defaultQuery;
+    return queryIndex(this.p.queryNames, this.model.get("query"), this.p.defaultQuery);
   }
 
   get head(): number | null {

@@ -10,6 +10,7 @@
 import { CurvesPanel, type Normalize } from "./curves";
 import { type HeatmapState, HeatmapView } from "./heatmap";
 import { LensPanel } from "./lens";
+import { readMessage } from "./messages";
 import { type AnyModel, type RenderProps, h, mount } from "./model";
 import { type LayersMessage, applyLayers } from "./wire";
 
@@ -35,8 +36,9 @@ export class ExplorerView {
     panels.append(this.curves.root, this.lens.root);
     // reachable from the page, for tests and tools (e.g. to replay messages)
     Object.defineProperty(this.heatmap.root, "tealeavesView", { value: this, configurable: true });
-    const receive = (content: any, buffers: (DataView | ArrayBuffer)[]) => {
-      if (content?.kind === "layers") this.receiveLayers(content, buffers ?? []);
+    const receive = (content: unknown, buffers: (DataView | ArrayBuffer)[]) => {
+      const message = readMessage(content);
+      if (message?.kind === "layers") this.receiveLayers(message, buffers ?? []);
     };
     model.on("msg:custom", receive);
     this.cleanups.push(() => model.off("msg:custom", receive));

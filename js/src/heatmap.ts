@@ -7,7 +7,9 @@
 
 import { Backdrop } from "./backdrop";
 import { COLOURS, DARK, LOG_DECADES, SCALES, SCALE_LABELS, colourIndices, maxUnmasked, rankOf, type Scale } from "./colour";
-import { type AnyModel, type RenderProps, h, mount, option, showTip } from "./model";
+import { MESSAGE_VERSION, RequestIds, readMessage } from "./messages";
+import { type AnyModel, type RenderProps, h, mount, option, queryIndex, showTip } from "./model";
+import type { HeadRowsRequest } from "./schema.gen";
 import { addStyle } from "./style";
 import { type Payload, WireError, attentionRow, decodeHeadRows, decodePayload, layersDone } from "./wire";
 
@@ -47,7 +49,9 @@ export class HeatmapView {
   private masked: Uint8Array;
   private vmax = 0;
   private rowLoaded = true;
-  private pending = new Set<number>();
+  /** Query row -> id of the request for its per-head rows still unanswered. */
+  private pending = new Map<number, number>();
+  private requestIds = new RequestIds();
   private timer: ReturnType<typeof setInterval> | null = null;
   private cleanups: (() => void)[] = [];
 
@@ -103,8 +107,7 @@ export class HeatmapView {
   }
 
   get query(): number {
-    const index = this.p.queries.findIndex((q) => q.name === this.model.get("query"));
-    return index >= 0 ? index : this.p.defaultQuery;
+    return queryIndex(this.p.queryNames, this.model.get("query"), this.p.defaultQuery);
   }
 
   get head(): number | null {
@@ -260,7 +263,7 @@ export class HeatmapView {
     onModel("change:region", () => this.updateRegion());
     onModel("change:mask_template", () => this.updateMask());
     onModel("change:mask_sink", () => this.updateMask());
-    onModel("msg:custom", (content: any, buffers: (DataView | ArrayBuffer)[]) => this.receive(content, buffers));
+    onModel("msg:custom", (content: unknown, buffers: (DataView | ArrayBuffer)[]) => this.receive(content, buffers ?? []));
   }
 
   destroy(): void {
@@ -436,14 +439,15 @@ export class HeatmapView {
     }
     this.status.textContent = `Loading the per-head rows of query "${this.p.queries[query].name}" from the kernel\u2026`;
     if (this.pending.has(query)) return;
-    this.pending.add(query);
+    const request: HeadRowsRequest = { v: MESSAGE_VERSION, kind: "head_rows", id: this.requestIds.take(), query };
+    this.pending.set(query, request.id);
     try {
-      this.model.send({ kind: "head_rows", query });
+      this.model.send(request);
     } catch {
       // no kernel (an exported page): the timeout below explains
     }
     setTimeout(() => {
-      if (!this.pending.has(query)) return;
+      if (this.pending.get(query) !== request.id) return;
       this.pending.delete(query);
       if (query === this.query && !this.p.heads[query]) {
         this.status.textContent =
@@ -453,18 +457,26 @@ export class HeatmapView {
     }, HEAD_REQUEST_TIMEOUT_MS);
   }
 
-  private receive(content: any, buffers: (DataView | ArrayBuffer)[]): void {
-    if (content?.kind !== "head_rows") return;
-    const query: number = content.query;
+  /** A reply of the kernel: per-head rows, or the error of a request of ours. */
+  receive(content: unknown, buffers: (DataView | ArrayBuffer)[]): void {
+    const message = readMessage(content);
+    if (message === null || message.kind === "layers") return;
+    const query = [...this.pending].find(([, id]) => id === message.id)?.[0];
+    if (message.kind === "error") {
+      if (query === undefined) return; // another view's request
+      this.pending.delete(query);
+      this.status.textContent = `The kernel could not send the per-head rows of query "${this.p.queries[query].name}": ${message.message}`;
+      return;
+    }
     try {
-      const rows = { ...content.rows, data: buffers[content.rows.buffer] };
-      this.p.heads[query] = decodeHeadRows({ encoding: content.encoding, rows }, this.p.nLayers, this.p.nHeads, "head_rows");
+      const rows = { ...message.rows, data: buffers[message.rows.buffer] };
+      this.p.heads[message.query] = decodeHeadRows({ encoding: message.encoding, rows }, this.p.nLayers, this.p.nHeads, "head_rows");
     } catch (error) {
       this.status.textContent = error instanceof WireError ? error.message : String(error);
       return;
     }
-    this.pending.delete(query);
-    if (query === this.query) this.rescale();
+    this.pending.delete(message.query);
+    if (message.query === this.query) this.rescale();
   }
 }
 

@@ -30,6 +30,14 @@ export function showError(el: HTMLElement, error: unknown): void {
   console.error("tealeaves-widgets:", error);
 }
 
+/** Row of the selected query among `names`: the synced name, else the
+ * payload's default (the kernel's rule, `tealeaves_widgets.core.selection`:
+ * "final" when present, else the first). */
+export function queryIndex(names: readonly string[], selected: unknown, fallback: number): number {
+  const index = typeof selected === "string" ? names.indexOf(selected) : -1;
+  return index >= 0 ? index : fallback;
+}
+
 /** Create an element with a class and optional text (always textContent). */
 export function h<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text?: string): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);

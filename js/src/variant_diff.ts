@@ -27,7 +27,7 @@ import {
 } from "./compare_wire";
 import { format } from "./curves";
 import { displayText } from "./heatmap";
-import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
+import { type AnyModel, type RenderProps, h, mount, queryIndex, showTip } from "./model";
 import { addStyle } from "./style";
 
 export interface DiffState {
@@ -119,8 +119,7 @@ export class VariantDiffView {
   }
 
   get query(): number {
-    const index = this.p.queries.indexOf(this.model.get("query"));
-    return index >= 0 ? index : this.p.defaultQuery;
+    return queryIndex(this.p.queries, this.model.get("query"), this.p.defaultQuery);
   }
 
   /** Index of the variant set against the baseline (>= 1). */

@@ -1,19 +1,27 @@
 // Decoder of the wire format written by tealeaves_widgets/widgets/wire.py.
+// Every payload and message type comes from schema.gen.ts, generated from
+// tealeaves_widgets/widgets/schema.py, so a key renamed in Python fails
+// `tsc --noEmit` here.
 //
 // An array arrives as {dtype, shape, data} where anywidget has turned the
 // Python memoryview into a DataView (a live kernel) or the html-manager has
 // decoded it from base64 (an exported page). We view the same bytes as a
 // TypedArray when the offset is aligned, and copy only when it is not.
 
-export const SCHEMA_VERSION = 1;
+import type {
+  BufferRef,
+  HeadRowsPayload,
+  LayersMessage,
+  LensPayload,
+  RunPayload,
+  WireArray,
+  WireDType,
+} from "./schema.gen";
+import { SCHEMA_VERSION } from "./schema.gen";
 
-export type DType = "uint8" | "int8" | "uint16" | "int16" | "uint32" | "int32" | "float16" | "float32";
-
-export interface WireArray {
-  dtype: DType;
-  shape: number[];
-  data: DataView | ArrayBuffer | ArrayBufferView;
-}
+export { SCHEMA_VERSION };
+export type { LayersMessage, WireArray };
+export type DType = WireDType;
 
 /** The payload failed a check; the message says what to do. */
 export class WireError extends Error {
@@ -167,6 +175,8 @@ export interface Payload {
   tokenRegion: Int16Array;
   regions: Region[];
   queries: Query[];
+  /** The query names, in row order. */
+  queryNames: string[];
   defaultQuery: number;
   attention: Float32Array; // (layer, query, pos), head-averaged
   curves: Float32Array; // (layer, query, region), raw mass
@@ -179,14 +189,13 @@ export interface Payload {
   pending: { done: number; total: number; stopped: string | null } | null;
 }
 
-type Raw = Record<string, any>;
-
-/** Check the schema version before anything else, so a mismatch reads as one. */
-export function checkSchema(raw: unknown): Raw {
+/** Check the schema version before anything else, so a mismatch reads as one.
+ * The payload is then read as `T`, the generated type of what Python sends. */
+export function checkSchema<T>(raw: unknown): T {
   if (raw === null || typeof raw !== "object") {
     throw new WireError("The widget received no data; re-run the cell that created it.");
   }
-  const version = (raw as Raw).schema_version;
+  const version = (raw as { schema_version?: unknown }).schema_version;
   if (version !== SCHEMA_VERSION) {
     throw new WireError(
       `Data schema mismatch: the Python package sent schema ${String(version)}, this page's ` +
@@ -194,11 +203,11 @@ export function checkSchema(raw: unknown): Raw {
         `the same version (pip install -e . rebuilds the JavaScript), then restart the kernel.`,
     );
   }
-  return raw as Raw;
+  return raw as T;
 }
 
-export function decodeHeadRows(raw: Raw, nLayers: number, nHeads: number, what: string): HeadRows {
-  const rows = raw.rows as WireArray;
+export function decodeHeadRows(raw: HeadRowsPayload, nLayers: number, nHeads: number, what: string): HeadRows {
+  const rows = raw.rows;
   const [layers, heads, width] = rows.shape;
   if (layers !== nLayers || heads !== nHeads) {
     throw new WireError(`${what}: expected (${nLayers}, ${nHeads}, width) rows, got [${rows.shape}].`);
@@ -211,9 +220,9 @@ export function decodeHeadRows(raw: Raw, nLayers: number, nHeads: number, what: 
   throw new WireError(`${what}: unknown head encoding ${String(raw.encoding)}.`);
 }
 
-function decodeLens(raw: Raw): Lens {
+function decodeLens(raw: LensPayload): Lens {
   const vocab = new Map<number, string>();
-  for (const [id, text] of Object.entries(raw.vocab as Record<string, string>)) vocab.set(Number(id), text);
+  for (const [id, text] of Object.entries(raw.vocab)) vocab.set(Number(id), text);
   return {
     k: raw.k,
     topIds: decodeInt32(raw.top_ids, "lens.top_ids"),
@@ -229,7 +238,7 @@ function decodeLens(raw: Raw): Lens {
 }
 
 export function decodePayload(value: unknown): Payload {
-  const raw = checkSchema(value);
+  const raw = checkSchema<RunPayload>(value);
   const nLayers: number = raw.model.n_layers;
   const nHeads: number = raw.model.n_heads;
   const nTokens: number = raw.n_tokens;
@@ -251,9 +260,9 @@ export function decodePayload(value: unknown): Payload {
     nQueries: queries.length,
     tokens: raw.tokens,
     tokenIds: decodeInt32(raw.token_ids, "token_ids"),
-    gaps: new Map((raw.gaps as [number, string][]).map(([pos, text]) => [pos, text])),
+    gaps: new Map(raw.gaps.map(([pos, text]) => [pos, text])),
     tokenRegion,
-    regions: (raw.regions as Raw[]).map((r) => ({
+    regions: raw.regions.map((r) => ({
       name: r.name,
       section: r.section,
       color: r.color,
@@ -263,32 +272,20 @@ export function decodePayload(value: unknown): Payload {
       builtin: r.builtin,
     })),
     queries,
+    queryNames: queries.map((q) => q.name),
     defaultQuery: raw.default_query,
     attention,
     curves: decodeFloat(raw.curves, "curves"),
     curvesHeads: decodeFloat(raw.curves_heads, "curves_heads"),
     lens: decodeLens(raw.lens),
-    heads: (raw.heads as (Raw | null)[]).map((h, q) => (h ? decodeHeadRows(h, nLayers, nHeads, `heads[${q}]`) : null)),
+    heads: raw.heads.map((h, q) => (h ? decodeHeadRows(h, nLayers, nHeads, `heads[${q}]`) : null)),
     budget: { maxBytes: raw.budget.max_bytes, bytes: raw.budget.bytes },
     pending: raw.pending ? { done: raw.pending.done | 0, total: raw.pending.total | 0, stopped: raw.pending.stopped ?? null } : null,
   };
 }
 
-/** A message from a running capture: layers `layers` (consecutive), with
- * their head-averaged rows (n, query, pos) and region masses, head-averaged
- * (n, query, region) and per head (n, head, query, region). Buffers are
- * referenced by index, as anywidget delivers them beside the content. */
-export interface LayersMessage {
-  kind: "layers";
-  layers: number[];
-  done: number;
-  total: number;
-  attention: { dtype: DType; shape: number[]; buffer: number };
-  curves: { dtype: DType; shape: number[]; buffer: number };
-  curves_heads: { dtype: DType; shape: number[]; buffer: number };
-}
-
-function fromBuffer(spec: { dtype: DType; shape: number[]; buffer: number }, buffers: (DataView | ArrayBuffer)[], what: string): Float32Array {
+/** The array a message names by buffer index (anywidget delivers buffers beside the content). */
+export function fromBuffer(spec: BufferRef, buffers: (DataView | ArrayBuffer)[], what: string): Float32Array {
   const data = buffers[spec.buffer];
   if (data === undefined) throw new WireError(`${what}: buffer ${spec.buffer} is missing from the message.`);
   return decodeFloat({ dtype: spec.dtype, shape: spec.shape, data }, what);

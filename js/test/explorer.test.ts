@@ -144,7 +144,9 @@ describe("explorer", () => {
     const rows = new Float32Array(2 * 2 * T).fill(0.125);
     view.receiveLayers(
       {
+        v: 1,
         kind: "layers",
+        id: 0,
         layers: [0, 1],
         done: 2,
         total: N_LAYERS,

@@ -92,7 +92,7 @@ describe("token heatmap", () => {
     expect(model.get("head")).toBe(1);
     expect(colour(TOKENS.length - 1)).toBe("rgb(128, 0, 38)"); // head 1 is head 0 reversed: the sink lands last
     model.set("query", "answer");
-    expect(model.sent).toEqual([{ kind: "head_rows", query: 0 }]);
+    expect(model.sent).toEqual([{ v: 1, kind: "head_rows", id: 1, query: 0 }]);
     expect(el.querySelector(".tw-status")?.textContent).toMatch(/Loading the per-head rows of query "answer"/);
   });
 
@@ -108,9 +108,35 @@ describe("token heatmap", () => {
     const T = TOKENS.length;
     const rows = new Uint16Array(3 * 2 * 6); // float16 (layer, head, width=6)
     rows[0 * 6 + 4] = 0x3c00; // layer 0, head 0: all weight on token 4
-    model.emit("msg:custom", { kind: "head_rows", query: 0, encoding: "float16", rows: { dtype: "float16", shape: [3, 2, 6], buffer: 0 } }, [new DataView(rows.buffer)]);
+    const reply = { v: 1, kind: "head_rows", id: 1, query: 0, encoding: "float16", rows: { dtype: "float16", shape: [3, 2, 6], buffer: 0 } };
+    model.emit("msg:custom", reply, [new DataView(rows.buffer)]);
     expect(colour(4)).toBe("rgb(128, 0, 38)");
     expect(colour(T - 1)).toBe("rgb(255, 255, 255)");
+  });
+
+  it("shows the kernel's error at once instead of waiting for the timeout", () => {
+    vi.useFakeTimers();
+    const { el, model } = mount({ query: "answer", head: 0 });
+    expect(model.sent).toEqual([{ v: 1, kind: "head_rows", id: 1, query: 0 }]);
+    model.emit("msg:custom", { v: 1, kind: "error", id: 99, request: "head_rows", message: "not ours" });
+    expect(el.querySelector(".tw-status")?.textContent).toMatch(/Loading the per-head rows/);
+    const message = "WireError: Query row 0 is out of range for 0 queries.";
+    model.emit("msg:custom", { v: 1, kind: "error", id: 1, request: "head_rows", message });
+    const status = el.querySelector(".tw-status")?.textContent ?? "";
+    expect(status).toBe(`The kernel could not send the per-head rows of query "answer": ${message}`);
+    vi.advanceTimersByTime(5000); // the timeout no longer overwrites it
+    expect(el.querySelector(".tw-status")?.textContent).toBe(status);
+  });
+
+  it("ignores messages of another version or another widget", () => {
+    const { model, colour } = mount({ query: "answer", head: 0 });
+    const before = colour(4);
+    const rows = new Uint16Array(3 * 2 * 6);
+    rows[4] = 0x3c00;
+    const spec = { dtype: "float16", shape: [3, 2, 6], buffer: 0 };
+    model.emit("msg:custom", { v: 2, kind: "head_rows", id: 1, query: 0, encoding: "float16", rows: spec }, [new DataView(rows.buffer)]);
+    model.emit("msg:custom", { kind: "head_rows", query: 0, encoding: "float16", rows: spec }, [new DataView(rows.buffer)]);
+    expect(colour(4)).toBe(before);
   });
 
   it("shows a tooltip with text, id, index, region, weight and rank", () => {

@@ -3,8 +3,9 @@ defined once, here, as TypedDicts.
 
 The Python side builds these (pyright checks the keys of every literal); the
 TypeScript types in `js/src/schema.gen.ts` are generated from this module
-(`python -m tealeaves_widgets.widgets.schema js/src/schema.gen.ts`, run by the
-build), so a renamed key fails `tsc --noEmit` in the decoders. Golden fixtures
+(`python tealeaves_widgets/widgets/schema.py js/src/schema.gen.ts`, run by the
+build: this module imports the standard library only, so the build loads it
+by path), so a renamed key fails `tsc --noEmit` in the decoders. Golden fixtures
 written from these payloads (`tests/unit/test_wire_golden.py`) are decoded by
 vitest.
 
@@ -104,11 +105,14 @@ class Budget(TypedDict):
     bytes: int
 
 
-class Pending(TypedDict, total=False):
-    """A capture still running (`Model.explore`): layers 0..done-1 have data."""
-
+class _PendingRequired(TypedDict):
     done: int
     total: int
+
+
+class Pending(_PendingRequired, total=False):
+    """A capture still running (`Model.explore`): layers 0..done-1 have data."""
+
     stopped: str
     """Why the capture stopped early, when it did."""
 
@@ -359,7 +363,7 @@ def typescript() -> str:
     aliases = {"WireDType": WireDType, "HeadEncoding": HeadEncoding}
     lines = [
         "// Generated from tealeaves_widgets/widgets/schema.py by",
-        "// `python -m tealeaves_widgets.widgets.schema js/src/schema.gen.ts`. Do not edit:",
+        "// `python tealeaves_widgets/widgets/schema.py js/src/schema.gen.ts`. Do not edit:",
         "// change the Python schema and regenerate (the build does; a unit test checks).",
         "",
         f"export const SCHEMA_VERSION = {SCHEMA_VERSION};",
@@ -371,7 +375,11 @@ def typescript() -> str:
     for cls in _typeddicts():
         hints = typing.get_type_hints(cls)
         optional = cls.__optional_keys__  # type: ignore[attr-defined]
-        lines += ["", f"export interface {cls.__name__} {{"]
+        doc = (cls.__doc__ or "").strip()
+        lines.append("")
+        if doc and not doc.startswith(cls.__name__ + "("):  # TypedDict's own default
+            lines.append("/** " + " ".join(doc.split()) + " */")
+        lines.append(f"export interface {cls.__name__} {{")
         for key, annotation in hints.items():
             text = _ts_type(annotation)
             for alias_name, alias in aliases.items():
@@ -451,13 +459,19 @@ def _check(value: object, annotation: object, where: str, problems: list[str]) -
             problems.append(f"{where}: expected {annotation.__name__}, got {value!r:.60}")  # type: ignore[union-attr]
 
 
-if __name__ == "__main__":
+def write_typescript(target: str) -> bool:
+    """Write `typescript()` to `target` when it differs; True when it wrote."""
     from pathlib import Path
 
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else None
-    text = typescript()
-    if target is None:
-        sys.stdout.write(text)
-    elif not target.exists() or target.read_text(encoding="utf-8") != text:
-        target.write_text(text, encoding="utf-8")
-        print(f"wrote {target}")
+    path, text = Path(target), typescript()
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
+if __name__ == "__main__":  # python tealeaves_widgets/widgets/schema.py js/src/schema.gen.ts
+    if len(sys.argv) > 1:
+        print(("wrote " if write_typescript(sys.argv[1]) else "up to date: ") + sys.argv[1])
+    else:
+        sys.stdout.write(typescript())

@@ -1,0 +1,229 @@
+// Generated from tealeaves_widgets/widgets/schema.py by
+// `python tealeaves_widgets/widgets/schema.py js/src/schema.gen.ts`. Do not edit:
+// change the Python schema and regenerate (the build does; a unit test checks).
+
+export const SCHEMA_VERSION = 1;
+export const MESSAGE_VERSION = 1;
+
+export type WireDType = "uint8" | "int8" | "uint16" | "int16" | "uint32" | "int32" | "float16" | "float32";
+export type HeadEncoding = "sqrt-uint8" | "float16";
+
+/** One array: little-endian, C order. */
+export interface WireArray {
+  dtype: WireDType;
+  shape: number[];
+  data: DataView | ArrayBuffer | ArrayBufferView;
+}
+
+/** An array whose bytes are buffer number `buffer` of the message. */
+export interface BufferRef {
+  dtype: WireDType;
+  shape: number[];
+  buffer: number;
+}
+
+export interface ModelInfo {
+  model_id: string;
+  n_layers: number;
+  n_heads: number;
+}
+
+export interface RegionEntry {
+  name: string;
+  section: string;
+  color: string;
+  char_span: [number, number];
+  token_indices: WireArray;
+  parent: string | null;
+  builtin: boolean;
+}
+
+export interface QueryEntry {
+  name: string;
+  pos: number;
+}
+
+export interface LensPayload {
+  k: number;
+  top_ids: WireArray;
+  top_probs: WireArray;
+  entropy: WireArray;
+  kl_to_final: WireArray;
+  tracked_tokens: string[];
+  tracked_ids: WireArray;
+  tracked_ranks: WireArray;
+  tracked_probs: WireArray;
+  vocab: Record<string, string>;
+}
+
+/** One query's per-head rows, (layer, head, width); columns >= width are 0. */
+export interface HeadRowsPayload {
+  encoding: HeadEncoding;
+  rows: WireArray;
+}
+
+export interface Budget {
+  max_bytes: number;
+  bytes: number;
+}
+
+/** A capture still running (`Model.explore`): layers 0..done-1 have data. */
+export interface Pending {
+  done: number;
+  total: number;
+  stopped?: string;
+}
+
+/** Everything the run views render, as one synced value. */
+export interface RunPayload {
+  schema_version: number;
+  model: ModelInfo;
+  n_tokens: number;
+  tokens: string[];
+  token_ids: WireArray;
+  gaps: [number, string][];
+  token_region: WireArray;
+  regions: RegionEntry[];
+  queries: QueryEntry[];
+  default_query: number;
+  attention: WireArray;
+  curves: WireArray;
+  curves_heads: WireArray;
+  lens: LensPayload;
+  heads: (HeadRowsPayload | null)[];
+  budget: Budget;
+  pending?: Pending;
+}
+
+export interface ModelName {
+  model_id: string;
+}
+
+export interface RegionColor {
+  name: string;
+  color: string;
+}
+
+export interface DiffOptionsEntry {
+  normalize: string;
+  level: number;
+  interval: string;
+}
+
+export interface TableRow {
+  label: number | string;
+  layers: number[];
+}
+
+export interface AlignmentEntry {
+  op: WireArray;
+  baseline_pos: WireArray;
+  variant_pos: WireArray;
+}
+
+export interface DiffCase {
+  case: number;
+  runs: number[];
+  alignments: (AlignmentEntry | null)[];
+}
+
+export interface DiffRun {
+  tokens: string[];
+  gaps: [number, string][];
+  token_region: WireArray;
+  query_pos: number[];
+  attention: WireArray;
+}
+
+/** Everything the variant diff renders, as one synced value. */
+export interface DiffPayload {
+  schema_version: number;
+  kind: "variant_diff";
+  model: ModelName;
+  n_layers: number;
+  variants: string[];
+  sets: boolean[];
+  queries: string[];
+  default_query: number;
+  regions: RegionColor[];
+  tracked_tokens: string[];
+  options: DiffOptionsEntry;
+  rows: TableRow[];
+  curves: Record<string, WireArray>;
+  table: Record<string, WireArray>;
+  lens: Record<string, WireArray> | null;
+  case_labels: string[];
+  cases: DiffCase[];
+  runs: DiffRun[];
+  bytes: number;
+}
+
+export interface AggregateSet {
+  name: string;
+  runs: number;
+  cases: number;
+  units: number;
+}
+
+/** Everything the aggregate view renders, as one synced value. */
+export interface AggregatePayload {
+  schema_version: number;
+  kind: "aggregate";
+  model: ModelName;
+  n_layers: number;
+  sets: AggregateSet[];
+  queries: string[];
+  default_query: number;
+  regions: RegionColor[];
+  normalizations: string[];
+  stats: string[];
+  level: number;
+  interval: string;
+  values: WireArray;
+  bytes: number;
+}
+
+/** What every message from the front end carries. */
+export interface Request {
+  v: number;
+  kind: string;
+  id: number;
+}
+
+export interface HeadRowsRequest {
+  v: number;
+  kind: "head_rows";
+  id: number;
+  query: number;
+}
+
+export interface HeadRowsReply {
+  v: number;
+  kind: "head_rows";
+  id: number;
+  query: number;
+  encoding: HeadEncoding;
+  rows: BufferRef;
+}
+
+/** Pushed while a capture runs: consecutive layers' rows and masses. */
+export interface LayersMessage {
+  v: number;
+  kind: "layers";
+  id: number;
+  layers: number[];
+  done: number;
+  total: number;
+  attention: BufferRef;
+  curves: BufferRef;
+  curves_heads: BufferRef;
+}
+
+/** A request failed in the kernel: the front end shows `message`. */
+export interface ErrorReply {
+  v: number;
+  kind: "error";
+  id: number;
+  request: string;
+  message: string;
+}

@@ -1,0 +1,102 @@
+// The golden fixtures written by Python (tests/helpers/golden.py from the
+// schema in tealeaves_widgets/widgets/schema.py) decode here to exactly what
+// Python decodes from them. A key renamed on either side fails this test or
+// tests/unit/test_wire_golden.py.
+
+import { describe, expect, it } from "vitest";
+import { decodeAggregate, decodeDiff } from "../src/compare_wire";
+import { readMessage } from "../src/messages";
+import { decodeHeadRows, decodePayload, float16ToFloat32 } from "../src/wire";
+import aggregatePayload from "./golden/aggregate_payload.json";
+import diffPayload from "./golden/diff_payload.json";
+import errorReply from "./golden/error_reply.json";
+import headRowsReply from "./golden/head_rows_reply.json";
+import runPayload from "./golden/run_payload.json";
+
+const FIXTURES: Record<string, { payload: unknown; expect: unknown }> = {
+  aggregate_payload: aggregatePayload,
+  diff_payload: diffPayload,
+  error_reply: errorReply,
+  head_rows_reply: headRowsReply,
+  run_payload: runPayload,
+};
+
+/** The fixture's payload with every {"$bytes": base64} as a DataView (what anywidget delivers). */
+function revive(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(revive);
+  if (value !== null && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (typeof record.$bytes === "string") {
+      const text = atob(record.$bytes);
+      const bytes = Uint8Array.from(text, (c) => c.charCodeAt(0));
+      return new DataView(bytes.buffer);
+    }
+    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, revive(v)]));
+  }
+  return value;
+}
+
+function fixture(name: string): { payload: any; expect: Record<string, any> } {
+  const document = FIXTURES[name];
+  return { payload: revive(document.payload), expect: document.expect as Record<string, any> };
+}
+
+/** Typed array values as numbers, NaN as null (as the fixture writes them). */
+function values(array: ArrayLike<number>): (number | null)[] {
+  return Array.from(array, (v) => (Number.isNaN(v) ? null : v));
+}
+
+describe("golden fixtures from Python", () => {
+  it("decodes the run payload to Python's numbers", () => {
+    const { payload, expect: want } = fixture("run_payload");
+    const p = decodePayload(payload);
+    expect(p.nTokens).toBe(want.n_tokens);
+    expect(p.queryNames).toEqual(["answer", "final"]);
+    expect(p.regions.map((r) => r.name)).toEqual(["template", "system", "user", "question"]);
+    expect(p.tokens[5]).toBe(" <b>?</b>");
+    expect(values(p.attention)).toEqual(want.attention);
+    expect(values(p.curves)).toEqual(want.curves);
+    expect(values(p.curvesHeads)).toEqual(want.curves_heads);
+    expect(values(p.tokenRegion)).toEqual(want.token_region);
+    expect(values(p.lens.topIds)).toEqual(want.top_ids);
+    expect(values(p.lens.trackedRanks)).toEqual(want.tracked_ranks);
+    expect(p.heads.map((h) => h !== null)).toEqual(want.heads_loaded);
+    expect(values(p.heads[1]!.values)).toEqual(want.head_rows_final);
+    expect(p.pending).toBeNull();
+  });
+
+  it("decodes the variant diff payload to Python's tables", () => {
+    const { payload, expect: want } = fixture("diff_payload");
+    const p = decodeDiff(payload);
+    expect(p.variants).toEqual(["baseline", "terse"]);
+    expect(p.runs.length).toBe(want.runs);
+    expect(values(p.table.delta.values)).toEqual(want.delta);
+    expect(values(p.curves.mass.values)).toEqual(want.mass);
+    expect(values(p.cases[0].alignments[1]!.op)).toEqual(want.op);
+  });
+
+  it("decodes the aggregate payload to Python's aggregates", () => {
+    const { payload, expect: want } = fixture("aggregate_payload");
+    const p = decodeAggregate(payload);
+    expect(p.values.shape).toEqual(want.shape);
+    expect(values(p.values.values)).toEqual(want.values);
+    expect(p.normalizations).toEqual(["raw", "share"]);
+  });
+
+  it("reads the kernel's head rows reply and its buffer", () => {
+    const { payload, expect: want } = fixture("head_rows_reply");
+    const message = readMessage(payload.content);
+    expect(message?.kind).toBe("head_rows");
+    if (message?.kind !== "head_rows") throw new Error("not a head_rows reply");
+    expect(message.id).toBe(7);
+    const rows = decodeHeadRows({ encoding: message.encoding, rows: { ...message.rows, data: payload.buffers[0] } }, 3, 2, "reply");
+    expect(values(rows.values)).toEqual(want.rows);
+    expect(values(float16ToFloat32(new Uint16Array([0x3c00])))).toEqual([1]);
+  });
+
+  it("reads the kernel's error reply", () => {
+    const { payload } = fixture("error_reply");
+    const message = readMessage(payload.content);
+    expect(message).toEqual({ v: 1, kind: "error", id: 8, request: "head_rows", message: "WireError: Query row 5 is out of range for 2 queries." });
+  });
+});

@@ -1,0 +1,191 @@
+"""Golden fixtures of the wire: every payload and message built from small
+hand-made results (no random numbers, so the bytes never change unless the
+code does), written as JSON with each binary buffer in base64, together with
+what Python decodes from them (`expect`).
+
+`tests/unit/test_wire_golden.py` checks the committed files equal what the
+code produces now; `js/test/golden.test.ts` decodes the same files with the
+front end's decoders and compares with `expect`. So a key renamed on one side
+fails a fast test on that side.
+
+Regenerate after an intended change: `TEALEAVES_UPDATE_GOLDEN=1 python -m
+pytest tests/unit/test_wire_golden.py`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tealeaves_widgets.core.compare import compare
+from tealeaves_widgets.core.run import Lens, RegionInfo, Run
+from tealeaves_widgets.core.runset import RunSet
+from tealeaves_widgets.widgets import aggregate_payload, diff_payload, run_payload
+from tealeaves_widgets.widgets.aggregate import as_runsets
+from tealeaves_widgets.widgets.schema import MESSAGE_VERSION, ErrorReply
+from tealeaves_widgets.widgets.wire import PayloadOptions, decode_array, head_rows_message
+
+GOLDEN = Path(__file__).resolve().parents[2] / "js" / "test" / "golden"
+"""Where the fixtures live (read by vitest)."""
+
+N_LAYERS, N_HEADS = 3, 2
+
+
+def _rows(n_tokens: int, positions: list[int], shift: float) -> np.ndarray:
+    """(layer, head, query, pos) causal rows: a sink on token 0 that fades
+    with depth, the rest spread by a fixed ramp (exact in float16 at 1/64)."""
+    rows = np.zeros((N_LAYERS, N_HEADS, len(positions), n_tokens), dtype=np.float32)
+    for layer in range(N_LAYERS):
+        for head in range(N_HEADS):
+            for q, pos in enumerate(positions):
+                weights = np.arange(1, pos + 2, dtype=np.float64) + head + shift
+                weights[0] = (pos + 1) * (N_LAYERS - layer)  # the sink
+                rows[layer, head, q, : pos + 1] = np.round(64 * weights / weights.sum()) / 64
+    return rows
+
+
+def golden_run(text_tokens: tuple[str, ...], shift: float = 0.0, name: str = "a") -> Run:
+    """A run over `text_tokens`: "<|s|>" template tokens, a system part, a user
+    part holding a nested "question" region; queries "answer" and "final"."""
+    n = len(text_tokens)
+    ends = np.cumsum([len(t) for t in text_tokens])
+    offsets = np.stack([ends - [len(t) for t in text_tokens], ends], axis=1).astype(np.int64)
+    text = "".join(text_tokens)
+    template = [i for i, t in enumerate(text_tokens) if t.startswith("<|")]
+    system = [i for i in range(1, 3)]
+    user = [i for i in range(3, n) if i not in template]
+    spans = {
+        "template": (0, len(text)),
+        "system": (int(offsets[1, 0]), int(offsets[2, 1])),
+        "user": (int(offsets[user[0], 0]), int(offsets[user[-1], 1])),
+        "question": (int(offsets[user[0], 0]), int(offsets[user[1], 1])),
+    }
+    members = {"template": template, "system": system, "user": user, "question": user[:2]}
+    parents = {"question": "user"}
+    regions = {
+        key: RegionInfo(
+            name=key,
+            section="user" if key == "question" else key,
+            char_span=spans[key],
+            token_indices=np.asarray(members[key], dtype=np.int64),
+            parent=parents.get(key),
+            builtin=key != "question",
+        )
+        for key in ("template", "system", "user", "question")
+    }
+    queries = {"answer": n - 2, "final": n - 1}
+    heads = _rows(n, list(queries.values()), shift)
+    per_query = (N_LAYERS, len(queries))
+    top_ids = (np.arange(N_LAYERS * 2 * 2).reshape(N_LAYERS, 2, 2) % 3 + 10).astype(np.int64)
+    lens = Lens(
+        top_ids=top_ids,
+        top_probs=np.tile(np.array([0.5, 0.25], np.float32), (*per_query, 1)),
+        entropy=np.linspace(2.0, 0.5, N_LAYERS * 2, dtype=np.float32).reshape(per_query),
+        kl_to_final=np.array([[1.0, 1.5], [0.5, 0.25], [0.0, 0.0]], dtype=np.float32),
+        tracked_ids=np.array([10, 13], dtype=np.int64),
+        tracked_tokens=("Paris", " yes"),
+        tracked_ranks=np.array(
+            [[[3, 9], [2, 8]], [[2, 7], [1, 6]], [[1, 5], [1, 4]]], dtype=np.int64
+        ),
+        tracked_probs=np.array(
+            [[[0.125, 0.0625], [0.25, 0.0625]], [[0.25, 0.125], [0.5, 0.125]], [[0.5, 0.25]] * 2],
+            dtype=np.float32,
+        ),
+        vocab={10: " Paris", 11: " the", 12: "\n", 13: " yes"},
+    )
+    return Run(
+        text=text,
+        tokens=text_tokens,
+        token_ids=np.arange(100, 100 + n, dtype=np.int64),
+        offsets=offsets,
+        regions=regions,
+        queries=queries,
+        attention=heads.mean(axis=1),
+        attention_heads=heads,
+        lens=lens,
+        model_info={"model_id": f"golden-{name}", "n_layers": N_LAYERS, "n_heads": N_HEADS},
+        case={"name": name},
+    )
+
+
+BASE_TOKENS = ("<|s|>", "Be", " kind", "Why", " so", " <b>?</b>", "<|a|>", "\n")
+VARIANT_TOKENS = ("<|s|>", "Be", " brief", "Why", " so", " <b>?</b>", "<|a|>", "\n")
+
+
+def payloads() -> dict[str, Any]:
+    """Every synced payload and custom message, by fixture name."""
+    base, variant = golden_run(BASE_TOKENS), golden_run(VARIANT_TOKENS, 0.5, "b")
+    sets = [RunSet(tuple(golden_run(BASE_TOKENS, s, f"c{s}") for s in (0.0, 1.0, 2.0)))]
+    sets.append(RunSet(tuple(golden_run(VARIANT_TOKENS, s, f"c{s}") for s in (0.5, 1.5, 2.5))))
+    reply, buffers = head_rows_message(base, 1, request_id=7)
+    error: ErrorReply = {
+        "v": MESSAGE_VERSION,
+        "kind": "error",
+        "id": 8,
+        "request": "head_rows",
+        "message": "WireError: Query row 5 is out of range for 2 queries.",
+    }
+    return {
+        "run_payload": run_payload(base, PayloadOptions(head_queries=("final",))),
+        "diff_payload": diff_payload(compare({"baseline": base, "terse": variant})),
+        "aggregate_payload": aggregate_payload(
+            as_runsets({"baseline": sets[0], "terse": sets[1]}), normalizations=["raw", "share"]
+        ),
+        "head_rows_reply": {"content": reply, "buffers": buffers},
+        "error_reply": {"content": error, "buffers": []},
+    }
+
+
+def to_json(value: Any) -> Any:
+    """JSON-ready copy: binary buffers as {"$bytes": base64}, tuples as lists."""
+    if isinstance(value, (memoryview, bytes, bytearray)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, dict):
+        return {key: to_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    return value
+
+
+def _values(array: dict) -> list:
+    decoded = decode_array(array).astype(np.float64)
+    return [None if np.isnan(v) else float(v) for v in decoded.ravel()]
+
+
+def expectations(name: str, payload: Any) -> dict[str, Any]:
+    """What the front end must decode from `payload`, as Python decodes it."""
+    if name == "run_payload":
+        return {
+            "n_tokens": payload["n_tokens"],
+            "attention": _values(payload["attention"]),
+            "curves": _values(payload["curves"]),
+            "curves_heads": _values(payload["curves_heads"]),
+            "token_region": _values(payload["token_region"]),
+            "top_ids": _values(payload["lens"]["top_ids"]),
+            "tracked_ranks": _values(payload["lens"]["tracked_ranks"]),
+            "heads_loaded": [head is not None for head in payload["heads"]],
+            "head_rows_final": _values(payload["heads"][1]["rows"]),
+        }
+    if name == "diff_payload":
+        return {
+            "runs": len(payload["runs"]),
+            "delta": _values(payload["table"]["delta"]),
+            "mass": _values(payload["curves"]["mass"]),
+            "op": _values(payload["cases"][0]["alignments"][1]["op"]),
+        }
+    if name == "aggregate_payload":
+        return {"shape": payload["values"]["shape"], "values": _values(payload["values"])}
+    if name == "head_rows_reply":
+        rows = {**payload["content"]["rows"], "data": payload["buffers"][0]}
+        return {"rows": _values(rows)}
+    return {}
+
+
+def fixture_text(name: str, payload: Any) -> str:
+    """The committed file's text for one fixture."""
+    document = {"payload": to_json(payload), "expect": expectations(name, payload)}
+    return json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
