@@ -60,7 +60,7 @@ def peak_rss_mb() -> float:
 def make_case(model, n_tokens: int):
     """A case whose rendered prompt has exactly `n_tokens` tokens."""
     import tealeaves_widgets as tw
-    from tealeaves_widgets.prompt import render_case
+    from tealeaves_widgets.prompt.render import render_case
 
     tok = model.tokenizer
     filler_ids = tok(FILLER * (n_tokens // 40 + 10), add_special_tokens=False)["input_ids"]
@@ -169,7 +169,7 @@ def load_times() -> list[tuple[float, float]]:
     torch and transformers' model machinery, which any use of a model pays."""
     code = (
         "import time; t = time.perf_counter(); import torch, transformers.modeling_utils; "
-        "import tealeaves_widgets as tw, tealeaves_widgets.model; "
+        "import tealeaves_widgets as tw, tealeaves_widgets.models.model; "
         "i = time.perf_counter() - t; t = time.perf_counter(); tw.load_model(); "
         "print(i, time.perf_counter() - t)"
     )

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tealeaves_widgets.notebooks import execute_notebook, quickstart_path
+from tealeaves_widgets.batch.notebooks import execute_notebook, quickstart_path
 from tealeaves_widgets.widgets.export import (
     WIDGET_STATE,
     _vendor,

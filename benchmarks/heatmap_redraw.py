@@ -27,10 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
+
 from tealeaves_widgets.widgets import Explorer, TokenHeatmap
 from tealeaves_widgets.widgets.export import page_html
-from tealeaves_widgets.widgets.synthetic import synthetic_run
 from tealeaves_widgets.widgets.wire import payload_bytes, run_payload
+from tests.helpers.synthetic import synthetic_run
 
 CHROMIUM = os.environ.get("TEALEAVES_CHROMIUM", "/usr/bin/chromium")  # as tests/browser
 CHROMIUM_ARGS = [

@@ -8,7 +8,7 @@ and captures one case of that many tokens with three queries and one tracked
 token, as `capture` does. The measure is the peak resident set size (Linux
 VmHWM, reset through /proc/self/clear_refs after the imports) minus the
 resident size before loading: everything the model and the capture added,
-weights included. The estimate is `tealeaves_widgets.memory.estimate_memory`
+weights included. The estimate is `tealeaves_widgets.models.memory.estimate_memory`
 for the same case. Target: within 25% of the measured peak.
 """
 
@@ -34,8 +34,8 @@ def _status(key: str) -> float:
 def measure(n_tokens: int, dtype: str) -> dict:
     """Runs in the child process: load + capture, the peak above the baseline."""
     import tealeaves_widgets as tw
-    from tealeaves_widgets.loading import load_embedded_tokenizer
-    from tealeaves_widgets.prompt import render_case
+    from tealeaves_widgets.models.loading import load_embedded_tokenizer
+    from tealeaves_widgets.prompt.render import render_case
 
     tokenizer = load_embedded_tokenizer()
 
@@ -58,8 +58,8 @@ def measure(n_tokens: int, dtype: str) -> dict:
 def estimate(n_tokens: int, dtype: str):
     from transformers import AutoConfig
 
-    from tealeaves_widgets import memory
-    from tealeaves_widgets.loading import embedded_model_dir
+    from tealeaves_widgets.models import memory
+    from tealeaves_widgets.models.loading import embedded_model_dir
 
     sizes = memory.model_sizes(AutoConfig.from_pretrained(embedded_model_dir()))
     return memory.estimate_memory(

@@ -15,7 +15,7 @@ import pytest
 import tealeaves_widgets as tw
 from tealeaves_widgets.present.figures import BASELINE_COLOR, VARIANT_COLORS, aggregate_figure
 from tealeaves_widgets.present.report import _num, _signed
-from tealeaves_widgets.widgets import report_page
+from tealeaves_widgets.widgets import AggregateView, VariantDiff, report_page
 from tealeaves_widgets.widgets.export import network_references
 from tests.helpers.fake_runs import fake_run, regions_of, variant_words
 from tests.helpers.isolated import loaded_after_import
@@ -198,11 +198,12 @@ def test_the_report_embeds_the_diff_view_and_an_aggregate_of_runsets():
         "Cooking curves over the cases, with confidence bands",
     ]
     (diff, aggregate) = [view for _, view in views]
-    assert type(diff).__name__ == "VariantDiff" and diff.comparison is sets
-    assert type(aggregate).__name__ == "AggregateView"
+    assert isinstance(diff, VariantDiff) and diff.comparison is sets
+    assert isinstance(aggregate, AggregateView)
     assert aggregate.runsets == dict(sets.variants)
     runs = tw.compare({"a": run_of(False), "b": run_of(True)})
-    assert [type(v).__name__ for _, v in report_page.report_views(runs)] == ["VariantDiff"]
+    (only,) = [view for _, view in report_page.report_views(runs)]
+    assert isinstance(only, VariantDiff) and only.comparison is runs
 
 
 def test_aggregate_figure_draws_runset_aggregate():

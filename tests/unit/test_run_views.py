@@ -54,7 +54,8 @@ def test_each_panel_alone(run):
 def test_the_old_view_methods_still_work_and_say_the_new_spelling(run):
     with pytest.warns(DeprecationWarning, match=r"use tw.TokenHeatmap\(run, \.\.\.\)"):
         heatmap = run.heatmap(layer=1)
-    assert type(heatmap) is TokenHeatmap and heatmap.layer == 1
+    assert isinstance(heatmap, TokenHeatmap) and not isinstance(heatmap, Explorer)
+    assert heatmap.layer == 1
     with pytest.warns(DeprecationWarning, match=r"use tw.Explorer"):
         assert isinstance(run.explorer(normalize="share"), Explorer)
     with pytest.warns(DeprecationWarning, match=r"use tw.CurvesView"):
