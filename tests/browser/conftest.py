@@ -75,3 +75,18 @@ def open_page(browser, tmp_path):
     yield open_
     for context in contexts:
         context.close()
+
+
+def wait_until(page, condition, what: str, timeout_ms: int = 5_000):
+    """Poll `condition()` (Python, reading the page) until it is truthy and
+    return its value; fail naming `what` after `timeout_ms`. For conditions
+    Playwright cannot wait on by itself (a canvas repaint, a screenshot)."""
+    waited = 0
+    while True:
+        value = condition()
+        if value:
+            return value
+        if waited >= timeout_ms:
+            pytest.fail(f"waited {timeout_ms} ms for {what}", pytrace=False)
+        page.wait_for_timeout(25)
+        waited += 25

@@ -11,6 +11,7 @@ import pytest
 import tealeaves_widgets as tw
 from tealeaves_widgets.widgets.export import notebook_html
 from tealeaves_widgets.widgets.report_page import report_page
+from tests.browser.conftest import wait_until
 from tests.helpers.compare_notebook import REPORT, executed_compare_variants
 from tests.helpers.fake_runs import fake_run, regions_of, variant_words
 
@@ -53,8 +54,11 @@ def move_sliders(page) -> None:
             "el => { el.value = el.min; el.dispatchEvent(new Event('input', {bubbles: true}));"
             " el.dispatchEvent(new Event('change', {bubbles: true})); }"
         )
-        page.wait_for_timeout(200)
-        assert page.screenshot(full_page=True) != before, f"slider {i} changed nothing"
+
+        def redrawn(before: bytes = before) -> bool:
+            return page.screenshot(full_page=True) != before
+
+        wait_until(page, redrawn, f"slider {i} to redraw")
 
 
 def test_the_exported_compare_notebook_works_offline(open_page, executed):

@@ -7,6 +7,7 @@ import pytest
 
 from tealeaves_widgets.widgets import TokenHeatmap
 from tealeaves_widgets.widgets.export import page_html
+from tests.browser.conftest import wait_until
 from tests.helpers.synthetic import synthetic_run
 
 pytestmark = pytest.mark.slow
@@ -92,10 +93,11 @@ def test_backgrounds_follow_the_text_when_it_rewraps(heatmap, run):
     row = run.attention[0, run.query_index("final")].copy()
     row[0] = 0
     darkest = int(row.argmax())
-    top_before = page.locator(".tw-tok").nth(darkest).bounding_box()["y"]
+    token = page.locator(".tw-tok").nth(darkest)
+    top_before = token.bounding_box()["y"]
     page.set_viewport_size({"width": 520, "height": 900})
-    page.wait_for_timeout(300)
-    assert page.locator(".tw-tok").nth(darkest).bounding_box()["y"] > top_before  # it rewrapped
+    wait_until(page, lambda: token.bounding_box()["y"] > top_before, "the text to rewrap")
+    wait_until(page, lambda: colours(page)[darkest] == DARKEST, "the backdrop to follow")
     assert colours(page)[darkest] == DARKEST
 
 
