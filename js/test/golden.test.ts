@@ -7,44 +7,7 @@ import { describe, expect, it } from "vitest";
 import { decodeAggregate, decodeDiff } from "../src/compare_wire";
 import { readMessage } from "../src/messages";
 import { decodeHeadRows, decodePayload, float16ToFloat32 } from "../src/wire";
-import aggregatePayload from "./golden/aggregate_payload.json";
-import diffPayload from "./golden/diff_payload.json";
-import errorReply from "./golden/error_reply.json";
-import headRowsReply from "./golden/head_rows_reply.json";
-import runPayload from "./golden/run_payload.json";
-
-const FIXTURES: Record<string, { payload: unknown; expect: unknown }> = {
-  aggregate_payload: aggregatePayload,
-  diff_payload: diffPayload,
-  error_reply: errorReply,
-  head_rows_reply: headRowsReply,
-  run_payload: runPayload,
-};
-
-/** The fixture's payload with every {"$bytes": base64} as a DataView (what anywidget delivers). */
-function revive(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(revive);
-  if (value !== null && typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    if (typeof record.$bytes === "string") {
-      const text = atob(record.$bytes);
-      const bytes = Uint8Array.from(text, (c) => c.charCodeAt(0));
-      return new DataView(bytes.buffer);
-    }
-    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, revive(v)]));
-  }
-  return value;
-}
-
-function fixture(name: string): { payload: any; expect: Record<string, any> } {
-  const document = FIXTURES[name];
-  return { payload: revive(document.payload), expect: document.expect as Record<string, any> };
-}
-
-/** Typed array values as numbers, NaN as null (as the fixture writes them). */
-function values(array: ArrayLike<number>): (number | null)[] {
-  return Array.from(array, (v) => (Number.isNaN(v) ? null : v));
-}
+import { fixture, values } from "./golden";
 
 describe("golden fixtures from Python", () => {
   it("decodes the run payload to Python's numbers", () => {

@@ -135,6 +135,7 @@ def payloads() -> dict[str, Any]:
         "aggregate_payload": aggregate_payload(
             as_runsets({"baseline": sets[0], "terse": sets[1]}), normalizations=["raw", "share"]
         ),
+        "aggregate_single_payload": aggregate_payload(as_runsets(sets[0]), level=0.9),
         "head_rows_reply": {"content": reply, "buffers": buffers},
         "error_reply": {"content": error, "buffers": []},
     }
@@ -177,7 +178,7 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
             "mass": _values(payload["curves"]["mass"]),
             "op": _values(payload["cases"][0]["alignments"][1]["op"]),
         }
-    if name == "aggregate_payload":
+    if name in ("aggregate_payload", "aggregate_single_payload"):
         return {"shape": payload["values"]["shape"], "values": _values(payload["values"])}
     if name == "head_rows_reply":
         rows = {**payload["content"]["rows"], "data": payload["buffers"][0]}

@@ -1,0 +1,43 @@
+// The golden fixtures Python writes (tests/helpers/golden.py): each payload as
+// JSON with its binary buffers in base64, and what Python decodes from it.
+
+import aggregatePayload from "./golden/aggregate_payload.json";
+import aggregateSinglePayload from "./golden/aggregate_single_payload.json";
+import diffPayload from "./golden/diff_payload.json";
+import errorReply from "./golden/error_reply.json";
+import headRowsReply from "./golden/head_rows_reply.json";
+import runPayload from "./golden/run_payload.json";
+
+const FIXTURES = {
+  aggregate_payload: aggregatePayload,
+  aggregate_single_payload: aggregateSinglePayload,
+  diff_payload: diffPayload,
+  error_reply: errorReply,
+  head_rows_reply: headRowsReply,
+  run_payload: runPayload,
+} as const;
+
+/** A copy of `value` with every {"$bytes": base64} as a DataView (what anywidget delivers). */
+function revive(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(revive);
+  if (value !== null && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (typeof record.$bytes === "string") {
+      const bytes = Uint8Array.from(atob(record.$bytes), (c) => c.charCodeAt(0));
+      return new DataView(bytes.buffer);
+    }
+    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, revive(v)]));
+  }
+  return value;
+}
+
+/** One fixture: its payload as the browser receives it, and Python's decoded values. */
+export function fixture(name: keyof typeof FIXTURES): { payload: any; expect: Record<string, any> } {
+  const document = FIXTURES[name] as { payload: unknown; expect: unknown };
+  return { payload: revive(document.payload), expect: document.expect as Record<string, any> };
+}
+
+/** Typed array values as numbers, NaN as null (as the fixtures write them). */
+export function values(array: ArrayLike<number>): (number | null)[] {
+  return Array.from(array, (v) => (Number.isNaN(v) ? null : v));
+}
