@@ -50,6 +50,16 @@ def test_builds_deterministic_and_sdpa_matches_eager(model_type: str, input_ids:
     torch.testing.assert_close(logits, _logits(eager, input_ids), rtol=0, atol=1e-4)
 
 
+@pytest.mark.parametrize("model_type", TINY_MODEL_TYPES)
+def test_every_tiny_model_is_under_five_million_parameters(model_type: str):
+    """Small enough for the 2-core CI, even with the real tokenizer's vocabulary."""
+    model = make_tiny_model(model_type)
+    n_params = sum(p.numel() for p in model.parameters())
+    assert n_params <= 5_000_000, f"{model_type}: {n_params:,} parameters"
+    small = make_tiny_model(model_type, vocab_size=512)
+    assert sum(p.numel() for p in small.parameters()) < 200_000
+
+
 def test_build_leaves_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
