@@ -16,6 +16,8 @@ chat template, regions) -> `models` (torch: the captured pass) -> `core`
 import torch; loading a model does. The widgets load on first use.
 """
 
+from typing import TYPE_CHECKING
+
 from ._version import __version__
 from .core import seam
 from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
@@ -55,6 +57,17 @@ from .models.loading import load_model
 from .prompt.case import Case, load_cases
 from .prompt.regions import Region, RegionSpec, load_regions
 from .prompt.render import RenderedPrompt
+
+if TYPE_CHECKING:  # at run time `__getattr__` below imports them on first use
+    from .widgets import (
+        AggregateView,
+        CurvesView,
+        Explorer,
+        LensView,
+        TokenHeatmap,
+        VariantDiff,
+        export_html,
+    )
 
 # Where each operation a result reaches through the seam is implemented (the
 # module registers it when imported; see tealeaves_widgets/core/seam.py).
@@ -129,6 +142,14 @@ __all__ = [
     "open_run",
     "open_runs",
     "register_architecture",
+    # The widgets, loaded on first use (see `__getattr__` below).
+    "AggregateView",
+    "CurvesView",
+    "Explorer",
+    "LensView",
+    "TokenHeatmap",
+    "VariantDiff",
+    "export_html",
 ]
 
 # The widgets load on first use (they import anywidget and ipywidgets, never torch).
@@ -141,7 +162,6 @@ _WIDGETS = (
     "VariantDiff",
     "export_html",
 )
-__all__ += list(_WIDGETS)
 
 
 def __getattr__(name: str):

@@ -25,7 +25,15 @@ from ..errors import BatchError, RunFileError
 from ..io.rundir import RunEntry, RunIndex, entry_for, run_file_name, write_index
 from ..io.runfile import open_run
 from ..io.versioned import write_atomic
-from .cases import BatchCase, Problem, problems_error, read_cases, read_json, validate_cases
+from .cases import (
+    BatchCase,
+    Problem,
+    problems_error,
+    read_cases,
+    read_json,
+    token_count,
+    validate_cases,
+)
 
 _PARTS = ".parts"
 
@@ -100,7 +108,9 @@ def capture_cases(
         raise problems_error(problems, f"{cases_path} does not fit the model's tokenizer")
     names = {c.id: run_file_name(i, c.id) for i, c in enumerate(checked)}
     too_long = [
-        c.id for c in checked if options.max_tokens is not None and c.n_tokens > options.max_tokens
+        c.id
+        for c in checked
+        if options.max_tokens is not None and token_count(c) > options.max_tokens
     ]
     with state.split_between_processes(list(range(len(checked)))) as share:
         mine = [checked[i] for i in share]
@@ -271,7 +281,7 @@ def _load(
     if device_map is None and state.device.type == "cuda":
         device_map = {"": state.device.index or 0}  # one GPU per process under a launcher
     if options.memory_check:
-        longest = max(todo, key=lambda c: c.n_tokens)
+        longest = max(todo, key=token_count)
         n_queries = max(1, len(longest.regions.queries))
         sizes = memory.model_sizes(config)
         budget = memory.memory_budget(device_map, options.max_memory, options.offload_folder)
@@ -282,7 +292,7 @@ def _load(
             )
         check = memory.check_fit(
             sizes,
-            [c.n_tokens for c in todo],
+            [token_count(c) for c in todo],
             budget,
             dtype=dtype,
             n_queries=n_queries,

@@ -100,6 +100,16 @@ class BatchCase:
     """Tokens of the rendered prompt with the tokenizer `prep` used (informational)."""
 
 
+def token_count(item: BatchCase) -> int:
+    """`item.n_tokens`, which `validate_cases` sets (a case read from a file may lack it)."""
+    if item.n_tokens is None:
+        raise BatchError(
+            f"Case {item.id!r} has no token count; expected one counted by validate_cases. "
+            "Pass the cases through validate_cases (prep does) before planning with them."
+        )
+    return item.n_tokens
+
+
 @dataclass(frozen=True)
 class CasesFile:
     """The cases of a batch, in order."""
@@ -260,12 +270,21 @@ def _check_region(
         nested = dataclasses.replace(parent, children=(nested,))
     path = "/".join([key, *(a.name for a in ancestors), region.name])
     try:
-        resolve_regions(prompt, RegionSpec(**{attr: (nested,)}))
+        resolve_regions(prompt, _spec_of_one(attr, nested))
     except TealeavesError as error:
         problems.append(Problem(str(error), case, f"region {path}"))
         return
     for child in region.children:
         _check_region(prompt, attr, key, child, (*ancestors, bare), case, problems)
+
+
+def _spec_of_one(section: str, region: Region) -> RegionSpec:
+    """A spec whose one region is `region`, in `section` ("system", "user" or "response")."""
+    return RegionSpec(
+        system=(region,) if section == "system" else (),
+        user=(region,) if section == "user" else (),
+        response=(region,) if section == "response" else (),
+    )
 
 
 def _query_label(query: Any) -> str:

@@ -162,6 +162,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def prep(args: argparse.Namespace) -> int:
+    from .cases import token_count
     from .prep import PrepInputs
     from .prep import prep as prep_cases
 
@@ -174,7 +175,7 @@ def prep(args: argparse.Namespace) -> int:
     )
     cases = prep_cases(inputs, tokenizer, context_length=context, source=source)
     path = cases.save(args.out)
-    lengths = [c.n_tokens for c in cases.cases]
+    lengths = [token_count(c) for c in cases.cases]
     print(
         f"wrote {path}: {len(cases.cases)} cases, {min(lengths)}-{max(lengths)} tokens with "
         f"{source}'s tokenizer; every region and query position resolved"
@@ -219,9 +220,9 @@ def capture(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     summary = capture_cases(args.cases, args.out, options)
-    if not summary.is_main:
-        return 1 if summary.problems else 0
     index = summary.index
+    if not summary.is_main or index is None:  # only the main process merges the index
+        return 1 if summary.problems else 0
     print(
         f"{args.out}: {len(index.runs)} runs in index.json "
         f"({len(summary.captured)} captured by this process now, "

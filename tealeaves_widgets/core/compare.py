@@ -126,10 +126,12 @@ def layer_groups(layers: object, n_layers: int) -> tuple[list, list[NDArray[np.i
 def _phase(name: object, spec: object, n_layers: int) -> NDArray[np.int64]:
     if isinstance(spec, tuple) and len(spec) == 2:
         spec = range(*spec)
-    layers = list(spec) if isinstance(spec, (range, list, tuple)) else None
-    bad = layers is None or not layers
-    bad = bad or any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in layers)
-    if bad or not all(0 <= i < n_layers for i in layers):
+    layers = list(spec) if isinstance(spec, (range, list, tuple)) else []
+    in_range = all(
+        isinstance(i, (int, np.integer)) and not isinstance(i, bool) and 0 <= i < n_layers
+        for i in layers
+    )
+    if not layers or not in_range:
         raise ArgumentError(
             f"Phase {name!r} = {spec!r} must be a (start, stop) layer range or a non-empty list "
             f"of layers within 0..{n_layers - 1}."
@@ -249,19 +251,28 @@ def compare_options(**options) -> CompareOptions:
     return CompareOptions(**options)
 
 
+_DEFAULT_OPTIONS = CompareOptions()
+
+
 @dataclass(frozen=True, repr=False)
 class Comparison:
     """Two or more variants side by side, against a baseline."""
 
     variants: dict[str, Run | RunSet]
     """Name -> run or run set, the baseline first."""
-    baseline: str | None = None
-    """Name of the baseline; None: the first variant."""
-    options: CompareOptions = CompareOptions()
+    baseline: str
+    """Name of the baseline (the first variant unless the constructor was given another)."""
+    options: CompareOptions = _DEFAULT_OPTIONS
     """What the tables report (layers, normalize, intervals)."""
 
-    def __post_init__(self) -> None:
-        variants = self.variants
+    # Written out rather than generated so that `baseline` may be None here (the
+    # first variant) while the field is always a variant's name.
+    def __init__(
+        self,
+        variants: dict[str, Run | RunSet],
+        baseline: str | None = None,
+        options: CompareOptions = _DEFAULT_OPTIONS,
+    ) -> None:
         if not isinstance(variants, Mapping) or len(variants) < 2:
             raise ArgumentError(
                 "compare needs a dict of at least two variants, name -> Run or RunSet, e.g. "
@@ -273,7 +284,8 @@ class Comparison:
                     f"Variant {name!r} must be named by a str and hold a tw.Run or tw.RunSet, "
                     f"got {type(value).__name__}."
                 )
-        baseline = next(iter(variants)) if self.baseline is None else self.baseline
+        if baseline is None:
+            baseline = next(iter(variants))
         if baseline not in variants:
             raise ArgumentError(
                 f"baseline={baseline!r} is not a variant; the variants are {list(variants)}."
@@ -287,6 +299,7 @@ class Comparison:
         ordered = {baseline: variants[baseline]} | dict(variants)
         object.__setattr__(self, "variants", ordered)
         object.__setattr__(self, "baseline", baseline)
+        object.__setattr__(self, "options", options)
         if not self.queries:
             raise ArgumentError(
                 "The variants share no query name; capture them with the same query_positions."
@@ -610,7 +623,8 @@ class Comparison:
                     "seed_sd": _pooled(side.seed_sd, base.seed_sd),
                 }
                 frame = tidy_table(items, item_column, rows, row_column, columns, estimate.n)
-                frame.insert(frame.columns.get_loc(f"{value}_high") + 1, "n", frame.pop("n"))
+                high = list(frame.columns).index(f"{value}_high")
+                frame.insert(high + 1, "n", frame.pop("n"))
                 frame.insert(0, "query", query)
                 frame.insert(0, "variant", name)
                 frames.append(frame)

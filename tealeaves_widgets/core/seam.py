@@ -81,7 +81,7 @@ def in_kernel() -> bool:
     the one place a widget can be shown."""
     if "ipykernel" not in sys.modules:
         return False
-    from IPython import get_ipython
+    from IPython.core.getipython import get_ipython
 
     return getattr(get_ipython(), "kernel", None) is not None
 

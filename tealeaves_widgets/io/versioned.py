@@ -51,16 +51,15 @@ def check_header(data: Any, kind: FileKind, where: str | os.PathLike[str]) -> di
             f"{found!r}. {kind.remedy}"
         )
     version = data.get("format_version")
-    is_int = isinstance(version, int) and not isinstance(version, bool)
-    if is_int and version > kind.version:
-        raise kind.error(
-            f"{where} is {kind.what} format version {version}, written by a newer "
-            f"tealeaves-widgets; this one reads versions 1 to {kind.version}. {UPGRADE}"
-        )
-    if not is_int or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise kind.error(
             f"{where} has format_version {version!r}; expected an int from 1 to {kind.version}. "
             f"{kind.remedy}"
+        )
+    if version > kind.version:
+        raise kind.error(
+            f"{where} is {kind.what} format version {version}, written by a newer "
+            f"tealeaves-widgets; this one reads versions 1 to {kind.version}. {UPGRADE}"
         )
     return data
 

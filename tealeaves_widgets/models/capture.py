@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
-from transformers import AttentionInterface
+from transformers import AttentionInterface, PreTrainedModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
@@ -59,6 +59,31 @@ class Recorder:
     def __post_init__(self) -> None:
         self.rows = [None] * self.n_layers
         self.residuals = [None] * self.n_layers
+
+    def layer_rows(self, layer: int) -> torch.Tensor:
+        """The rows of `layer`, once its attention has run."""
+        return _recorded(self.rows[layer], "attention rows", layer)
+
+    def all_rows(self) -> list[torch.Tensor]:
+        """The rows of every layer, after the forward pass."""
+        return [self.layer_rows(layer) for layer in range(self.n_layers)]
+
+    def all_residuals(self) -> list[torch.Tensor]:
+        """The residuals of every layer, after the forward pass."""
+        return [
+            _recorded(self.residuals[layer], "residual stream", layer)
+            for layer in range(self.n_layers)
+        ]
+
+
+def _recorded(tensor: torch.Tensor | None, what: str, layer: int) -> torch.Tensor:
+    if tensor is None:
+        raise CaptureError(
+            f"The forward pass recorded no {what} for layer {layer}; expected one for every "
+            "layer. The architecture's layer or attention path may not lead to the modules "
+            "the model runs: check its entry (see register_architecture)."
+        )
+    return tensor
 
 
 _ACTIVE: Recorder | None = None
@@ -201,7 +226,8 @@ def capture_attention(
     the active recorder's query positions are stored on the side.
     """
     if scaling is None:
-        scaling = query.shape[-1] ** -0.5
+        # float(): int ** float is typed Any, which would leave `scaling` Optional
+        scaling = float(query.shape[-1] ** -0.5)
     softcap = kwargs.get("softcap")
     sinks = kwargs.get("s_aux")
     q_len, kv_len = query.shape[2], key.shape[2]
@@ -232,7 +258,7 @@ def _block_output(output) -> torch.Tensor:
 
 @contextlib.contextmanager
 def capturing(
-    model: torch.nn.Module,
+    model: PreTrainedModel,
     arch: Architecture,
     query_positions: torch.Tensor,
     *,
@@ -270,6 +296,12 @@ def capturing(
         return hook
 
     previous = model.config._attn_implementation
+    if previous is None:  # transformers sets it when it builds a model
+        raise CaptureError(
+            f"{type(model).__name__}.config._attn_implementation is None, so the attention "
+            "implementation could not be restored after the capture; expected a name such as "
+            "'sdpa'. Load the model with from_pretrained or from_config, which set it."
+        )
     handles = [block.register_forward_hook(residual_hook(i)) for i, block in enumerate(layers)]
     model.set_attn_implementation(ATTENTION_NAME)
     _ACTIVE = recorder

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from ..errors import CaptureError
+
 LENS_ELEMENTS_PER_CHUNK = 4 * 1024 * 1024
 """Logits computed at once (layer x query x vocab); bounds the lens's memory
 for large vocabularies and many layers."""
@@ -62,6 +64,18 @@ def lens_logits(
     return logits
 
 
+def _vocab_size(unembedding: torch.nn.Module) -> int:
+    """Rows of the unembedding's weight matrix (vocab, hidden)."""
+    weight = unembedding.weight
+    if not isinstance(weight, torch.Tensor):
+        raise CaptureError(
+            f"The logit lens needs the unembedding's weight matrix (vocab, hidden), but "
+            f"{type(unembedding).__name__}.weight is a {type(weight).__name__}. Register the "
+            "architecture with an unembedding path that leads to the output projection."
+        )
+    return weight.shape[0]
+
+
 def chunk_layers(n_layers: int, n_queries: int, vocab: int) -> int:
     """Layers per chunk of `read_lens`: chunks of equal size, each within
     `LENS_ELEMENTS_PER_CHUNK` logits (at least one layer)."""
@@ -101,21 +115,23 @@ def read_lens(
     chunk and no more.
     """
     n_layers, n_queries, _ = residuals.shape
-    vocab = unembedding.weight.shape[0]
+    vocab = _vocab_size(unembedding)
     per_chunk = chunk_layers(n_layers, n_queries, vocab)
     starts = list(range(0, n_layers, per_chunk))
     tracked = torch.as_tensor(tracked_ids, dtype=torch.long)
     parts: dict[int, tuple[torch.Tensor, ...]] = {}
-    final = final_probs = None
+    # (query, vocab) log-probabilities and probabilities of the final layer
+    final: tuple[torch.Tensor, torch.Tensor] | None = None
     for start in reversed(starts):
         chunk = residuals[start : start + per_chunk]
         # log_softmax, not logits - logsumexp: torch's CPU logsumexp is off by
         # up to 2e-5 relative, log_softmax by 2e-6
         log_probs = torch.log_softmax(lens_logits(chunk, final_norm, unembedding, softcap), -1)
         if final is None:  # the last chunk, first
-            final = log_probs[-1].clone()  # (query, vocab)
-            final_probs = final.exp()
-            tracked = tracked.to(final.device)
+            last = log_probs[-1].clone()
+            final = (last, last.exp())
+            tracked = tracked.to(last.device)
+        final_logp, final_probs = final
         top_logp, top_ids = log_probs.topk(min(top_k, vocab), dim=-1)
         tracked_logp = log_probs[..., tracked]  # (layer, query, tracked)
         ranks = _count_above(log_probs, tracked_logp) + 1
@@ -123,7 +139,7 @@ def read_lens(
         # sum() rather than a batched dot product, whose float32 accumulation
         # is ~10x less accurate over a large vocabulary
         entropy = -log_probs.exp().mul_(log_probs).sum(-1)
-        kl = log_probs.neg_().add_(final).mul_(final_probs).sum(-1)
+        kl = log_probs.neg_().add_(final_logp).mul_(final_probs).sum(-1)
         parts[start] = (top_ids, top_logp.exp(), entropy, kl, ranks, tracked_logp.exp())
     ordered = [parts[start] for start in starts]
     cat = [torch.cat([p[i] for p in ordered]).cpu() for i in range(6)]

@@ -96,9 +96,10 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # save_pretrained refuses a model that still carries the GGUF quantizer marker.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
+    # (torch types Module.__setattr__ for tensors and modules only; any value is stored.)
+    model.hf_quantizer = None  # pyright: ignore[reportArgumentType]
+    if hasattr(model.config, "quantization_config"):  # set from the GGUF file, not declared
+        delattr(model.config, "quantization_config")
     model.config.name_or_path = EMBEDDED_MODEL_ID
     _save_atomically(target, model, tokenizer)
 
@@ -160,7 +161,7 @@ def load_model(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if model is None:
-        source: str | Path = embedded_model_dir()
+        source: str | os.PathLike[str] = embedded_model_dir()
         model_id = EMBEDDED_MODEL_ID
     else:
         source = model

@@ -94,7 +94,7 @@ class Model:
         self.model_id = model_id or getattr(hf_model.config, "name_or_path", "") or "model"
         # Captures read the model, never train it: dropout must be off.
         hf_model.eval()
-        self._forward_kwargs = {"use_cache": False}
+        self._forward_kwargs: dict[str, Any] = {"use_cache": False}
         if "logits_to_keep" in inspect.signature(hf_model.forward).parameters:
             # The lens computes its own logits; the model need not build (pos, vocab) ones.
             self._forward_kwargs["logits_to_keep"] = 1
@@ -245,8 +245,11 @@ class Model:
         specs = _variant_specs(regions, list(variants))
         groups, items = {}, []
         for name, value in variants.items():
-            many = isinstance(value, Sequence) and not isinstance(value, str)
-            cases, labels, seeds = self._expand(value if many else [value], generate, progress)
+            if isinstance(value, Sequence) and not isinstance(value, str):
+                many, listed = True, value
+            else:
+                many, listed = False, [value]
+            cases, labels, seeds = self._expand(listed, generate, progress)
             start = len(items)
             items += [
                 self._prepare_labelled(c, specs[name], f"{name}/{label}")
@@ -334,8 +337,11 @@ class Model:
             for case, label in zip(checked, labels, strict=True):
                 seeds = [None] if case.has_response else list(generate.seeds)
                 for seed in seeds:
-                    text = None if seed is None else self.sample_response(case, seed, generate)
-                    out[0].append(case if seed is None else _with_response(case, text))
+                    if seed is None:
+                        out[0].append(case)
+                    else:
+                        text = self.sample_response(case, seed, generate)
+                        out[0].append(_with_response(case, text))
                     out[1].append(label)
                     out[2].append(seed)
                     advance(0 if seed is None else 1)
@@ -383,10 +389,11 @@ class Model:
         query_positions = positions.to(self.device)
         with capturing(self.hf_model, self.arch, query_positions) as rec:
             if on_layer is not None:  # rows of the first sequence (capture passes one)
-                rec.on_layer = lambda layer: on_layer(layer, rec.rows[layer][0].cpu().numpy())
+                rec.on_layer = lambda layer: on_layer(layer, rec.layer_rows(layer)[0].cpu().numpy())
             self.hf_model(input_ids=input_ids.to(self.device), **kwargs, **self._forward_kwargs)
-        rows = torch.stack([r.to("cpu") for r in rec.rows]).numpy()  # (layer, b, head, query, pos)
-        residuals = torch.stack(_same_device(rec.residuals))  # (layer, b, query, hidden)
+        # (layer, b, head, query, pos)
+        rows = torch.stack([r.to("cpu") for r in rec.all_rows()]).numpy()
+        residuals = torch.stack(_same_device(rec.all_residuals()))  # (layer, b, query, hidden)
         return [
             (
                 np.ascontiguousarray(rows[:, b, :, : n_queries[b], : lengths[b]]),

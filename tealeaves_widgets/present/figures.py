@@ -307,8 +307,9 @@ def _facets(names: list[str], title: str, y_title: str) -> go.Figure:
     return figure
 
 
-def _cell(index: int) -> dict[str, int]:
-    return {"row": index // FACET_COLUMNS + 1, "col": index % FACET_COLUMNS + 1}
+def _cell(index: int) -> tuple[int, int]:
+    """(row, col) of facet `index` in `_facets`' grid, counted from 1."""
+    return index // FACET_COLUMNS + 1, index % FACET_COLUMNS + 1
 
 
 def _overlay_by_region(
@@ -322,10 +323,11 @@ def _overlay_by_region(
     baseline, dark grey and dashed; the others solid in VARIANT_COLORS, as
     the widgets draw variants and RunSets."""
     for i, region in enumerate(regions):
+        row, col = _cell(i)
         for s, (name, table) in enumerate(tables.items()):
             label = _label(name)
             for trace in _line_with_band(
-                table[table["region"] == region],
+                table.loc[table["region"] == region],
                 columns,
                 name=label,
                 color=BASELINE_COLOR if s == 0 else VARIANT_COLORS[(s - 1) % len(VARIANT_COLORS)],
@@ -334,7 +336,7 @@ def _overlay_by_region(
                 show_legend=i == 0,
                 hover=f"{label}, {_label(region)}",
             ):
-                figure.add_trace(trace, **_cell(i))
+                figure.add_trace(trace, row=row, col=col)
 
 
 def _band_name(options) -> str:
@@ -364,13 +366,13 @@ def comparison_curves_figure(
     query = cmp.query_name(query)
     names = _comparison_regions(cmp, regions)
     table = cmp.with_options(layers=None).deltas
-    table = table[table["query"] == query]
+    table = table.loc[table["query"] == query]
     opts = cmp.options
     has_bands = table["mass_low"].notna().any()
     title = f"Cooking curves per region at query {query!r} (baseline dashed"
     title += f"; bands: {_band_name(opts)} of the mean)" if has_bands else ")"
     figure = _facets(names, title, Y_TITLES[opts.normalize])
-    tables = {name: table[table["variant"] == name] for name in cmp.names}  # baseline first
+    tables = {name: table.loc[table["variant"] == name] for name in cmp.names}  # baseline first
     _overlay_by_region(figure, names, tables, ("mass", "mass_low", "mass_high"))
     figure.update_layout(legend_title_text="variant (click to hide)")
     return figure
@@ -388,7 +390,7 @@ def delta_figure(
     names = _comparison_regions(cmp, regions)
     variants = cmp.names[1:]
     table = cmp.with_options(layers=None).deltas
-    table = table[table["query"] == query]
+    table = table.loc[table["query"] == query]
     colors = _comparison_region_colors(cmp)
     figure = make_subplots(
         rows=len(variants),
@@ -399,7 +401,7 @@ def delta_figure(
     )
     for row, name in enumerate(variants, start=1):
         for region in names:
-            rows = table[(table["variant"] == name) & (table["region"] == region)]
+            rows = table.loc[(table["variant"] == name) & (table["region"] == region)]
             if rows["delta"].isna().all():
                 continue
             label = _label(region)
@@ -413,7 +415,13 @@ def delta_figure(
                 hover=f"{_label(name)}, {label}: Δ",
             ):
                 figure.add_trace(trace, row=row, col=1)
-        figure.add_hline(y=0, line={"color": "#9ca3af", "width": 1}, row=row, col=1)
+        # plotly leaves row/col unannotated; pyright takes the default "all" for their type
+        figure.add_hline(
+            y=0,
+            line={"color": "#9ca3af", "width": 1},
+            row=row,  # pyright: ignore[reportArgumentType]
+            col=1,  # pyright: ignore[reportArgumentType]
+        )
     has_bands = table["delta_low"].notna().any()
     title = f"Change of attention mass against {cmp.baseline!r} at query {query!r}"
     title += f" (bands: {_band_name(cmp.options)} of the delta)" if has_bands else ""
@@ -447,7 +455,7 @@ def comparison_lens_figure(cmp: Comparison, query: str | int | None = None) -> g
     layer (means over the cases for RunSets)."""
     query = cmp.query_name(query)
     table = cmp.with_options(layers=None).lens_deltas
-    table = table[table["query"] == query]
+    table = table.loc[table["query"] == query]
     figure = make_subplots(
         rows=1,
         cols=2,
@@ -458,7 +466,7 @@ def comparison_lens_figure(cmp: Comparison, query: str | int | None = None) -> g
     for t, token in enumerate(cmp.tracked_tokens):
         color = VARIANT_COLORS[t % len(VARIANT_COLORS)]
         for v, name in enumerate(cmp.names):
-            rows = table[(table["variant"] == name) & (table["token"] == token)]
+            rows = table.loc[(table["variant"] == name) & (table["token"] == token)]
             label = _label(f"{token!r} {name}")
             dash = "dash" if v == 0 else VARIANT_DASHES[(v - 1) % len(VARIANT_DASHES)]
             for col, column in ((1, "rank"), (2, "prob")):
@@ -527,7 +535,8 @@ def aggregate_figure(
         (table,) = tables.values()
         colors = region_colors(first[0])
         figure = go.Figure()
-        for region, rows in table.groupby("region", sort=False):
+        for key, rows in table.groupby("region", sort=False):
+            region = str(key)  # a region name (pandas types group keys as Hashable)
             label = _label(region)
             for trace in _line_with_band(
                 rows,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -170,14 +171,16 @@ class _Content:
         if not (isinstance(layers, Mapping) or (isinstance(layers, str) and layers == "bands")):
             layers = "bands" if cmp.n_layers >= len(BANDS) else None
         table = cmp.with_options(layers=layers).deltas
-        return table[table["query"] == self.query]
+        return table.loc[table["query"] == self.query]
 
     def _summary(self) -> tuple[Block, ...]:
         cmp = self.cmp
         header = [line("region"), line("layers"), line(cmp.baseline)]
         header += [line(f"{n} Δ") for n in cmp.names[1:]]
         rows = []
-        for (region, band), group in self.summary_table().groupby(["region", "layer"], sort=False):
+        for key, group in self.summary_table().groupby(["region", "layer"], sort=False):
+            # pandas types a group key as Hashable; grouped by two columns it is a pair
+            region, band = cast(tuple[str, object], key)
             by_variant = group.set_index("variant")
             cells = [line(code(region)), line(str(band))]
             cells.append(line(_num(by_variant.loc[cmp.baseline, "mass"])))
@@ -190,10 +193,12 @@ class _Content:
         )
 
     def _largest_changes(self) -> pd.DataFrame:
-        table = self.layers[self.layers["variant"] != self.cmp.baseline].dropna(subset=["delta"])
+        table = self.layers.loc[self.layers["variant"] != self.cmp.baseline].dropna(
+            subset=["delta"]
+        )
         table = table.assign(size=table["delta"].abs())
         peaks = table.loc[table.groupby(["variant", "query", "region"])["size"].idxmax()]
-        peaks = peaks[peaks["size"] > 0]
+        peaks = peaks.loc[peaks["size"] > 0]
         return peaks.sort_values("size", ascending=False).head(self.top)
 
     def _changes(self) -> tuple[Block, ...]:
@@ -202,6 +207,7 @@ class _Content:
             nothing = line("No region's attention mass differs from the baseline.")
             return (heading, Paragraph(nothing))
         items = []
+        change: Any  # a namedtuple of the table's columns (pandas types it as a bare tuple)
         for change in self.changes.itertuples():
             start, stop = self.span(change)
             where = f"layer {change.layer}" + (
@@ -222,11 +228,12 @@ class _Content:
     def span(self, change) -> tuple[int, int]:
         """Contiguous layers around the peak where the delta keeps its sign and at
         least half its peak size."""
-        curve = self.layers[
+        curve = self.layers.loc[
             (self.layers["variant"] == change.variant)
             & (self.layers["query"] == change.query)
-            & (self.layers["region"] == change.region)
-        ]["delta"].to_numpy()
+            & (self.layers["region"] == change.region),
+            "delta",
+        ].to_numpy()
         strong_ = np.sign(curve) == np.sign(change.delta)
         strong_ &= np.abs(curve) >= np.abs(change.delta) / 2
         start = stop = int(change.layer)
@@ -239,13 +246,13 @@ class _Content:
     def _stats(self) -> tuple[Block, ...]:
         cmp = self.cmp
         table = cmp.curve_stats
-        table = table[table["query"] == self.query]
+        table = table.loc[table["query"] == self.query]
         threshold = cmp.options.threshold
         rows = []
         for region, group in table.groupby("region", sort=False):
             cells = [line(code(region))]
             for stat in CURVE_STATS:
-                values = group[group["stat"] == stat].set_index("variant")
+                values = group.loc[group["stat"] == stat].set_index("variant")
                 parts = [line(_num(values.loc[cmp.baseline, "value"]))]
                 parts += [line(f"{n} {_signed(values.loc[n, 'delta'])}") for n in cmp.names[1:]]
                 cells.append(_join(parts, "; "))
@@ -268,7 +275,7 @@ class _Content:
         if not cmp.tracked_tokens:
             return ()
         table = cmp.with_options(layers=[cmp.n_layers - 1]).lens_deltas
-        table = table[table["query"] == self.query]
+        table = table.loc[table["query"] == self.query]
         header = [line("token")] + [line(f"{n} rank (p)") for n in cmp.names]
         rows = []
         for token, group in table.groupby("token", sort=False):
@@ -296,7 +303,7 @@ class _Content:
         has_seeds = not changes.empty and self.layers["seed_sd"].notna().any()
         has_intervals = not changes.empty and self.layers["delta_low"].notna().any()
         if has_seeds:
-            here = self.layers[self.layers["query"] == self.query]
+            here = self.layers.loc[self.layers["query"] == self.query]
             typical = here.groupby("region", sort=False)["seed_sd"].median().dropna()
             noise = [line(code(r), f" {v:.3g}") for r, v in typical.items()]
             blocks.append(
@@ -394,7 +401,8 @@ def _delta_cell(row) -> str:
 
 def _flag(value: object) -> bool | None:
     """A nullable boolean cell as True, False or None (NA)."""
-    return None if pd.isna(value) else bool(value)
+    # bool(): pd.isna of one cell is a bool (its type also covers arrays and frames)
+    return None if bool(pd.isna(value)) else bool(value)
 
 
 def report_sections(comparison: Comparison, top: int = 5) -> list[Section]:

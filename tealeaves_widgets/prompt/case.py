@@ -33,8 +33,9 @@ class Case:
     """The user message."""
     response: str | None = None
     """Start of the assistant's answer; None or "" means the model answers from scratch."""
-    messages: tuple[dict, ...] | None = None
-    """Chat messages `{"role", "content"}`, for multi-turn cases; a list is accepted."""
+    messages: Sequence[dict] | None = None
+    """Chat messages `{"role", "content"}`, for multi-turn cases: a list or tuple,
+    kept as a tuple of plain dicts."""
     name: str | None = None
     """Optional label for the case."""
 

@@ -100,11 +100,12 @@ class Region:
         color: str | None = None,
     ) -> Region:
         """From the `start` text up to the `end` text (regexes if `regex`)."""
-        kind = "pattern" if regex else "marker"
-        locators = {f"start_{kind}": start, f"end_{kind}": end}
         return cls(
             name,
-            **locators,
+            start_marker=None if regex else start,
+            end_marker=None if regex else end,
+            start_pattern=start if regex else None,
+            end_pattern=end if regex else None,
             include_end=include_end,
             children=tuple(children),
             description=description,
@@ -122,8 +123,9 @@ class Region:
         color: str | None = None,
     ) -> Region:
         """Exactly `text` (its first occurrence in the parent)."""
-        extra = {"description": description, "color": color}
-        return cls(name, marker=text, children=tuple(children), **extra)
+        return cls(
+            name, marker=text, children=tuple(children), description=description, color=color
+        )
 
     @classmethod
     def pattern_match(
@@ -136,8 +138,9 @@ class Region:
         color: str | None = None,
     ) -> Region:
         """The first match of `regex` in the parent (also reachable as `Region.pattern`)."""
-        extra = {"description": description, "color": color}
-        return cls(name, pattern=regex, children=tuple(children), **extra)
+        return cls(
+            name, pattern=regex, children=tuple(children), description=description, color=color
+        )
 
     @classmethod
     def chars(
@@ -151,8 +154,14 @@ class Region:
         color: str | None = None,
     ) -> Region:
         """Characters [start, end) counted from the parent's start (None: the parent's edge)."""
-        extra = {"description": description, "color": color}
-        return cls(name, start_char=start, end_char=end, children=tuple(children), **extra)
+        return cls(
+            name,
+            start_char=start,
+            end_char=end,
+            children=tuple(children),
+            description=description,
+            color=color,
+        )
 
     def to_dict(self) -> dict:
         """This region in the regions.json schema."""

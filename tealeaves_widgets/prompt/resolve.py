@@ -388,6 +388,11 @@ def _resolve_query(prompt: RenderedPrompt, query: str | int | dict) -> tuple[str
                 f"(valid: {-n_tokens}..{n_tokens - 1}). Use a smaller index."
             )
         return f"pos:{query}", query % n_tokens
+    if isinstance(query, str):  # `check_query` lets no other string through
+        raise QueryNotFoundError(
+            f'Query {query!r} is not a query position. Use "final", "last_token", a token '
+            'index, or {"after_text" or "at_text": "<non-empty text>"}.'
+        )
     return _resolve_text_query(prompt, query)
 
 

@@ -261,7 +261,7 @@ def notebook_html(notebook: Any, title: str | None = None) -> str:
     page, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": title}, "tealeaves": scripts}
     )
-    undrawable = _undrawable(nb, exporter.default_config.NbConvertBase.display_data_priority)
+    undrawable = _undrawable(nb, exporter.default_config["NbConvertBase"]["display_data_priority"])
     if undrawable:
         warnings.warn(
             f"{len(undrawable)} output(s) have no format an HTML page shows (e.g. "

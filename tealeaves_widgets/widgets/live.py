@@ -125,7 +125,7 @@ class LiveExplorer(Explorer):
 
 def _shell() -> Any:
     try:
-        from IPython import get_ipython
+        from IPython.core.getipython import get_ipython
     except ImportError:
         return None
     return get_ipython()

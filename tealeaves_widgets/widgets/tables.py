@@ -8,7 +8,7 @@ table has no row; the front end indexes it directly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -27,8 +27,14 @@ def grid(
     codes = [pd.Index(list(labels)).get_indexer(frame[key]) for key, labels in keys]
     keep = np.all([c >= 0 for c in codes], axis=0) if codes else np.ones(len(frame), bool)
     index = tuple(c[keep] for c in codes)
-    out[index] = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)[keep]
+    out[index] = _numbers(frame[column])[keep]
     return out
+
+
+def _numbers(column: pd.Series) -> NDArray[np.float64]:
+    """`column` as float64, NaN where an entry is not a number."""
+    # pandas types to_numeric's result as anything it can return; of a Series it is a Series
+    return cast(pd.Series, pd.to_numeric(column, errors="coerce")).to_numpy(np.float64)
 
 
 def flag_grid(

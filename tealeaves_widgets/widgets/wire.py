@@ -83,7 +83,8 @@ def encode_array(array: NDArray) -> WireArray:
         )
     array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
     # a memoryview with a 0 in its shape cannot be cast; an empty one stands in
-    data = memoryview(array).cast("B") if array.size else memoryview(b"")
+    # (`array.data` is memoryview(array); numpy declares no buffer protocol before Python 3.12)
+    data = array.data.cast("B") if array.size else memoryview(b"")
     return {"dtype": cast(WireDType, name), "shape": list(array.shape), "data": data}
 
 
