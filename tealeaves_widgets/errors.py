@@ -45,6 +45,10 @@ class MarkerNotFoundError(RegionError):
     """A start/end marker or pattern does not occur where it was looked for."""
 
 
+class PatternTimeoutError(RegionError):
+    """A region's regex pattern ran past its time limit (it backtracks too much)."""
+
+
 class RegionOrderError(RegionError):
     """A region's end lies before its start."""
 
@@ -145,6 +149,7 @@ __all__ = [
     "MarkerNotFoundError",
     "MissingExtensionError",
     "ModelNotInstalledError",
+    "PatternTimeoutError",
     "PromptTooLongError",
     "QueryNotFoundError",
     "RegionError",

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import regex
+
 from ..errors import QueryNotFoundError, RegionError, TealeavesError
 
 SECTION_KEYS = {"system_prompt": "system", "user_message": "user", "response": "response"}
@@ -264,12 +266,18 @@ def _check_locator_value(name: str, key: str, value: Any) -> None:
         raise RegionError(f"Region {name!r}: {key} must be a non-empty string, got {value!r}.")
     if key.endswith("pattern"):
         try:
-            re.compile(value)
-        except re.error as error:
+            compile_pattern(value)
+        except regex.error as error:
             raise RegionError(
-                f"Region {name!r}: {key} {value!r} is not a valid Python regex ({error}). "
-                "Fix the pattern, or use a marker for plain text."
+                f"Region {name!r}: {key} {value!r} is not a valid Python regex ({error}). Fix "
+                "the pattern, or use a marker for plain text."
             ) from error
+
+
+def compile_pattern(pattern: str) -> regex.Pattern:
+    """A region pattern compiled by the engine that also searches it: `regex`
+    (Python's re syntax; its searches take a time limit, re's do not)."""
+    return regex.compile(pattern)
 
 
 # ---------------------------------------------------------------- RegionSpec

@@ -13,8 +13,13 @@ Locating (all spans are half-open character spans [start, end) of the text):
   `include_end` is true, so "## Rules" .. "## Examples" and "## Examples" .. end
   do not overlap. A missing end key means the parent's end.
 - `start_char`/`end_char` count characters from the parent's start.
-- Patterns are Python regexes searched in the parent's text alone, so `^`
-  matches at the parent's start; use inline flags such as `(?m)` or `(?s)`.
+- Patterns are Python regexes (re syntax, run by the `regex` module) searched
+  in the parent's text alone, so `^` matches at the parent's start, also for
+  an end pattern, which is searched from the end of the start on; use inline
+  flags such as `(?m)` or `(?s)`. A pattern is searched once, under a time
+  limit (`PATTERN_TIME_LIMIT_S`): one that backtracks past it raises
+  `PatternTimeoutError` instead of hanging; one that is not found is not
+  looked for elsewhere.
 - Sibling regions may not overlap; every region must cover at least one
   character and own at least one token; names are unique.
 
@@ -46,16 +51,28 @@ from ..core.run import RegionInfo
 from ..errors import (
     EmptyRegionError,
     MarkerNotFoundError,
+    PatternTimeoutError,
     QueryNotFoundError,
     RegionError,
     RegionOrderError,
     RegionOverlapError,
 )
-from .regions import SECTION_KEYS, Region, RegionSpec, check_query, check_tracked
+from .regions import (
+    SECTION_KEYS,
+    Region,
+    RegionSpec,
+    check_query,
+    check_tracked,
+    compile_pattern,
+)
 from .render import RenderedPrompt
 
 _QUOTE = 60
 """Characters of prompt text quoted in an error message."""
+PATTERN_TIME_LIMIT_S = 1.0
+"""Seconds one search of a region pattern may take before it is stopped with
+`PatternTimeoutError`. Sensible patterns take microseconds on a long prompt;
+only runaway backtracking comes near this."""
 
 
 # ---------------------------------------------------------------- resolving
@@ -297,17 +314,19 @@ def _find(
     region_start: int | None = None,
 ) -> tuple[int, int]:
     """Span of the first occurrence of `needle` in [search_from, scope.end)."""
-    found = _search(needle, regex, scope.text, search_from, scope.end)
+    if regex:
+        return _find_pattern(needle, scope, search_from, path, key)
+    found = _search_text(needle, scope.text, search_from, scope.end)
     if found is not None:
         return found
-    before = _search(needle, regex, scope.text, scope.start, scope.end)
+    before = _search_text(needle, scope.text, scope.start, scope.end)
     if region_start is not None and before is not None:
         raise RegionOrderError(
             f"Region {path!r}: {key} {needle!r} occurs only before the region's start "
             f"(at char {before[0]}; the start is at char {region_start}) in "
             f"{scope.describe()}. Swap the markers or pick an end that follows the start."
         )
-    elsewhere = _search(needle, regex, scope.text, 0, len(scope.text))
+    elsewhere = _search_text(needle, scope.text, 0, len(scope.text))
     hint = (
         f" It does occur outside the searched span: in {_where(scope.prompt, elsewhere[0])}. "
         "Define the region under the section or parent region that holds it."
@@ -319,13 +338,44 @@ def _find(
     )
 
 
-def _search(needle: str, regex: bool, text: str, start: int, end: int) -> tuple[int, int] | None:
-    """First occurrence in text[start:end]; regexes see only that slice."""
-    if regex:
-        match = re.search(needle, text[start:end])
-        return (start + match.start(), start + match.end()) if match else None
+def _search_text(needle: str, text: str, start: int, end: int) -> tuple[int, int] | None:
+    """First occurrence of the literal `needle` inside text[start:end]."""
     at = text.find(needle, start, end)
     return (at, at + len(needle)) if at >= 0 else None
+
+
+def _find_pattern(
+    pattern: str, scope: _Scope, search_from: int, path: str, key: str
+) -> tuple[int, int]:
+    """First match of `pattern` in the parent's text alone, from `search_from`
+    on, searched once under `PATTERN_TIME_LIMIT_S`."""
+    parent = scope.text[scope.start : scope.end]
+    try:
+        match = compile_pattern(pattern).search(
+            parent, search_from - scope.start, timeout=PATTERN_TIME_LIMIT_S
+        )
+    except TimeoutError as error:
+        raise PatternTimeoutError(
+            f"Region {path!r}: {key} {pattern!r} was stopped at the "
+            f"{PATTERN_TIME_LIMIT_S:g} s time limit while searching {scope.describe()}. "
+            "Expected a pattern that matches or fails quickly; this one backtracks too "
+            "much, typically through nested or overlapping repeats such as (a+)+ or "
+            "(a|aa)+. Simplify it (e.g. a+ instead of (a+)+), or locate the region with "
+            "start_marker/end_marker text."
+        ) from error
+    if match is not None:
+        return scope.start + match.start(), scope.start + match.end()
+    searched = (
+        f" from char {search_from} (after the region's start) on"
+        if search_from > scope.start
+        else ""
+    )
+    raise MarkerNotFoundError(
+        f"Region {path!r}: {key} {pattern!r} not found in {scope.describe()}{searched}. A "
+        "pattern is searched only in the region's parent, once, so it was not looked for "
+        "elsewhere in the prompt; check it against that text (case, whitespace, anchors: "
+        "`^` is the parent's start), or use a marker."
+    )
 
 
 def _where(prompt: RenderedPrompt, char: int) -> str:

@@ -1,0 +1,100 @@
+"""Hardening of the prompt layer (issue 10): user patterns under a time limit,
+lists that must be lists, bounded nesting, duplicate tracked tokens, text a
+tokenizer cannot encode, and TeaLeaves' query positions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import tealeaves_widgets as tw
+from tealeaves_widgets.errors import MarkerNotFoundError, PatternTimeoutError, RegionError
+from tealeaves_widgets.prompt import resolve
+from tealeaves_widgets.prompt.case import Case
+from tealeaves_widgets.prompt.regions import Region, RegionSpec
+from tealeaves_widgets.prompt.render import render_case
+from tealeaves_widgets.prompt.resolve import resolve_regions
+
+
+@pytest.fixture(scope="module")
+def aaa_prompt(smol_tokenizer):
+    return render_case(Case(system="Be brief.", user="a" * 40 + "!"), smol_tokenizer)
+
+
+# ---------------------------------------------------------------- 1: patterns
+
+
+def test_catastrophic_pattern_stops_at_the_time_limit(aaa_prompt):
+    spec = RegionSpec(user=[Region.pattern("runaway", r"(a|aa)+$")])
+    started = time.monotonic()
+    with pytest.raises(PatternTimeoutError) as caught:
+        resolve_regions(aaa_prompt, spec)
+    assert time.monotonic() - started < resolve.PATTERN_TIME_LIMIT_S + 3
+    message = str(caught.value)
+    assert "'user_message/runaway'" in message and "'(a|aa)+$'" in message
+    assert f"{resolve.PATTERN_TIME_LIMIT_S:g} s time limit" in message
+    assert "'user_message' (chars" in message and "Simplify it" in message
+    assert isinstance(caught.value, RegionError)
+
+
+def test_nested_quantifier_from_the_issue_finishes(aaa_prompt):
+    # `(a+)+$` on 40 "a"s hung Python's re; it is refused quickly now.
+    started = time.monotonic()
+    with pytest.raises(MarkerNotFoundError, match=r"pattern '\(a\+\)\+\$' not found"):
+        resolve_regions(aaa_prompt, RegionSpec(user=[Region.pattern("r", r"(a+)+$")]))
+    assert time.monotonic() - started < 2
+
+
+def test_a_failing_pattern_is_searched_once(aaa_prompt, monkeypatch):
+    searched = []
+    compile_pattern = resolve.compile_pattern
+
+    def counting(pattern):
+        searched.append(pattern)
+        return compile_pattern(pattern)
+
+    monkeypatch.setattr(resolve, "compile_pattern", counting)
+    spec = RegionSpec(system=[Region("x", start_marker="Be", end_pattern=r"zz+")])
+    with pytest.raises(MarkerNotFoundError) as caught:
+        resolve_regions(aaa_prompt, spec)
+    assert searched == ["zz+"]
+    assert "end_pattern 'zz+' not found" in str(caught.value)
+    assert "only in the region's parent" in str(caught.value)
+
+
+def test_literal_markers_keep_their_hints(aaa_prompt):
+    with pytest.raises(MarkerNotFoundError, match=r"outside the searched span: in section 'user_m"):
+        resolve_regions(aaa_prompt, RegionSpec(system=[Region.text("x", "aaa")]))
+
+
+def test_patterns_see_only_their_parent(smol_tokenizer):
+    prompt = render_case(Case(user="Intro.\nRules: be kind.\nEnd."), smol_tokenizer)
+    spec = RegionSpec(
+        user=[
+            Region.between(
+                "rules",
+                "Rules:",
+                r"^ be",  # `^` is the parent's start, not the end of the start marker
+                regex=True,
+            )
+        ]
+    )
+    with pytest.raises(MarkerNotFoundError):
+        resolve_regions(prompt, spec)
+    multiline = RegionSpec(user=[Region.between("rules", "Rules:", r"(?m)^End", regex=True)])
+    info = resolve_regions(prompt, multiline).regions["rules"]
+    start = prompt.sections["user"][0]
+    assert prompt.text[info.char_span[0] : info.char_span[1]] == "Rules: be kind.\n"
+    assert info.char_span[0] == start + len("Intro.\n")
+    anchored = resolve_regions(prompt, RegionSpec(user=[Region.pattern("intro", r"^\w+")]))
+    assert anchored.regions["intro"].char_span == (start, start + len("Intro"))
+
+
+def test_patterns_are_validated_with_the_search_engine():
+    # Unicode properties are valid in the engine that searches (regex, not re),
+    # so they are accepted; a broken pattern is refused when the region is built.
+    Region.pattern("capitalised", r"\p{Lu}\w+")
+    with pytest.raises(RegionError, match=r"pattern '\(' is not a valid Python regex"):
+        Region.pattern("broken", "(")
+    assert tw.PatternTimeoutError is PatternTimeoutError
