@@ -124,10 +124,20 @@ def _spec_from_raw(raw: Any, where: str, problems: list[Problem]) -> RegionSpec:
     return RegionSpec(
         **sections,
         queries=_checked_items(raw, "query_positions", check_query, where, problems),
-        tracked_tokens=_checked_items(
-            raw, "tracked_tokens", lambda t: check_tracked([t])[0], where, problems
-        ),
+        tracked_tokens=_tracked_from_raw(raw, where, problems),
     )
+
+
+def _tracked_from_raw(raw: Mapping, where: str, problems: list[Problem]) -> tuple:
+    """Each tracked token checked alone, then the list for repeats (left out)."""
+    tracked = _checked_items(
+        raw, "tracked_tokens", lambda t: check_tracked([t])[0], where, problems
+    )
+    try:
+        return check_tracked(tracked)
+    except TealeavesError as error:
+        problems.append(Problem(str(error), where=f"{where} tracked_tokens"))
+        return tuple(dict.fromkeys(tracked))
 
 
 def _named_query(name: str, query: Any) -> Any:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ChatTemplateError, InputFileError
+from .checks import brief, check_encodable
 
 CASE_KEYS = ("system", "user", "response", "messages", "name")
 """The fields of a case dict (`Case.to_dict`, a conversations file entry)."""
@@ -45,8 +46,10 @@ class Case:
             if value is not None and not isinstance(value, str):
                 raise ChatTemplateError(
                     f"Case.{key} must be a string or None, got {type(value).__name__} "
-                    f"{value!r}. Pass the text as a str."
+                    f"{brief(value)}. Pass the text as a str."
                 )
+            if value is not None:
+                check_encodable(value, f"Case.{key}", ChatTemplateError)
         if self.messages is None:
             if self.system is None and self.user is None:
                 raise ChatTemplateError(
@@ -139,6 +142,7 @@ def _checked_messages(messages: Any) -> tuple[dict, ...]:
                 f"Case.messages[{i}] needs a role in {list(ROLES)} and a str content, got "
                 f"role={role!r}, content of type {type(content).__name__}."
             )
+        check_encodable(content, f"Case.messages[{i}].content", ChatTemplateError)
         checked.append({"role": role, "content": content})
     return tuple(checked)
 

@@ -35,6 +35,7 @@ from typing import Any
 import regex
 
 from ..errors import QueryNotFoundError, RegionError, TealeavesError
+from .checks import as_items, brief, check_encodable
 
 SECTION_KEYS = {"system_prompt": "system", "user_message": "user", "response": "response"}
 """regions.json section key -> `RenderedPrompt.sections` name."""
@@ -78,8 +79,8 @@ class Region:
     color: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "children", tuple(self.children))
         _check_name(self.name)
+        object.__setattr__(self, "children", _children(self.name, self.children))
         _check_locators(self)
         for child in self.children:
             if not isinstance(child, Region):
@@ -109,7 +110,7 @@ class Region:
             start_pattern=start if regex else None,
             end_pattern=end if regex else None,
             include_end=include_end,
-            children=tuple(children),
+            children=_children(name, children),
             description=description,
             color=color,
         )
@@ -126,7 +127,11 @@ class Region:
     ) -> Region:
         """Exactly `text` (its first occurrence in the parent)."""
         return cls(
-            name, marker=text, children=tuple(children), description=description, color=color
+            name,
+            marker=text,
+            children=_children(name, children),
+            description=description,
+            color=color,
         )
 
     @classmethod
@@ -141,7 +146,11 @@ class Region:
     ) -> Region:
         """The first match of `regex` in the parent (also reachable as `Region.pattern`)."""
         return cls(
-            name, pattern=regex, children=tuple(children), description=description, color=color
+            name,
+            pattern=regex,
+            children=_children(name, children),
+            description=description,
+            color=color,
         )
 
     @classmethod
@@ -160,7 +169,7 @@ class Region:
             name,
             start_char=start,
             end_char=end,
-            children=tuple(children),
+            children=_children(name, children),
             description=description,
             color=color,
         )
@@ -213,6 +222,11 @@ class Region:
 
 Region.pattern = Region.pattern_match  # type: ignore[method-assign,assignment]
 """`Region.pattern("name", r"...")`: the builder, shadowing the field default on the class."""
+
+
+def _children(name: str, children: Any) -> tuple[Region, ...]:
+    """A region's children as a tuple; a lone Region or a str is refused, not iterated."""
+    return as_items(children, f"Region {name!r}: children", "children=[Region(...)]", RegionError)
 
 
 def _check_name(name: Any) -> None:
@@ -301,7 +315,9 @@ class RegionSpec:
 
     def __post_init__(self) -> None:
         for key in ("system", "user", "response"):
-            regions = tuple(getattr(self, key))
+            regions = as_items(
+                getattr(self, key), f"RegionSpec.{key}", f"{key}=[Region(...)]", RegionError
+            )
             for region in regions:
                 if not isinstance(region, Region):
                     raise RegionError(
@@ -309,7 +325,13 @@ class RegionSpec:
                         f"{type(region).__name__}. Use Region.between/text/pattern/chars."
                     )
             object.__setattr__(self, key, regions)
-        object.__setattr__(self, "queries", tuple(check_query(q) for q in self.queries))
+        queries = as_items(
+            self.queries,
+            "RegionSpec.queries",
+            f"queries=[{brief(self.queries)}]",
+            QueryNotFoundError,
+        )
+        object.__setattr__(self, "queries", tuple(check_query(q) for q in queries))
         object.__setattr__(self, "tracked_tokens", check_tracked(self.tracked_tokens))
 
     def to_dict(self) -> dict:
@@ -341,8 +363,8 @@ class RegionSpec:
         sections = {section: _section_regions(data, key) for key, section in SECTION_KEYS.items()}
         return cls(
             **sections,
-            queries=_list_of(data, "query_positions"),
-            tracked_tokens=_list_of(data, "tracked_tokens"),
+            queries=_list_of(data, "query_positions", QueryNotFoundError),
+            tracked_tokens=_list_of(data, "tracked_tokens", RegionError),
         )
 
 
@@ -356,14 +378,21 @@ def _section_regions(data: Mapping, key: str) -> tuple[Region, ...]:
         )
     regions = section["regions"]
     if not isinstance(regions, list):
-        raise RegionError(f"{key}.regions must be a list, got {type(regions).__name__}.")
+        raise RegionError(
+            f"{key}.regions must be a list of regions, got {type(regions).__name__} "
+            f'{brief(regions)}. Wrap it in a list: "regions": [{{...}}].'
+        )
     return tuple(Region.from_dict(region, key) for region in regions)
 
 
-def _list_of(data: Mapping, key: str) -> tuple:
+def _list_of(data: Mapping, key: str, error: type[TealeavesError]) -> tuple:
     value = data.get(key, [])
     if not isinstance(value, list):
-        raise RegionError(f"{key!r} must be a list, got {type(value).__name__} {value!r}.")
+        example = json.dumps(value) if isinstance(value, (str, int, float)) else "..."
+        raise error(
+            f"{key!r} must be a list, got {type(value).__name__} {brief(value)}. Wrap it in a "
+            f'list: "{key}": [{example}].'
+        )
     return tuple(value)
 
 
@@ -390,12 +419,24 @@ def check_query(query: Any) -> str | int | dict:
 
 
 def check_tracked(tracked: Any) -> tuple[str | int, ...]:
-    items = tuple(tracked)
+    """Validate tracked tokens: a list of non-empty strings and token ids, each once."""
+    items = as_items(tracked, "tracked_tokens", f"tracked_tokens=[{brief(tracked)}]", RegionError)
+    seen: set[tuple[type, str | int]] = set()
     for item in items:
         if isinstance(item, bool) or not isinstance(item, (str, int)) or item == "":
             raise RegionError(
-                f"A tracked token must be a non-empty string or a token id (int), got {item!r}."
+                f"A tracked token must be a non-empty string or a token id (int), got "
+                f"{brief(item)}."
             )
+        if isinstance(item, str):
+            check_encodable(item, f"Tracked token {item!r}", RegionError)
+        if (type(item), item) in seen:
+            label = repr(item) if isinstance(item, str) else f"token id {item}"
+            raise RegionError(
+                f"{label} is tracked twice in tracked_tokens {brief(items)}; expected each "
+                "token once (results are keyed by the token's label). Remove the repeat."
+            )
+        seen.add((type(item), item))
     return items
 
 

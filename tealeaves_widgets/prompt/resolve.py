@@ -515,7 +515,24 @@ def tracked_token_ids(
             continue
         ids.append(_first_token(item, tokenizer))
         labels.append(item)
+    _check_distinct_labels(tracked, labels)
     return np.asarray(ids, dtype=np.int64).reshape(-1), tuple(labels)
+
+
+def _check_distinct_labels(tracked: Sequence[str | int], labels: list[str]) -> None:
+    """Results key tracked tokens by label, so two entries may not share one."""
+    first: dict[str, str | int] = {}
+    for item, label in zip(tracked, labels, strict=True):
+        if label in first:
+            names = [
+                repr(x) if isinstance(x, str) else f"token id {x}" for x in (first[label], item)
+            ]
+            raise RegionError(
+                f"Tracked tokens {names[0]} and {names[1]} have the same label {label!r} (a "
+                "token id is labelled with its decoded text); expected distinct labels, since "
+                "results are keyed by them. Track only one of them."
+            )
+        first[label] = item
 
 
 def _first_token(text: str, tokenizer: Any) -> int:

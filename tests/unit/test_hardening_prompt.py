@@ -98,3 +98,104 @@ def test_patterns_are_validated_with_the_search_engine():
     with pytest.raises(RegionError, match=r"pattern '\(' is not a valid Python regex"):
         Region.pattern("broken", "(")
     assert tw.PatternTimeoutError is PatternTimeoutError
+
+
+# ---------------------------------------------------------------- 3: tracked tokens
+
+
+def test_duplicate_tracked_tokens_are_refused_in_the_spec():
+    with pytest.raises(RegionError, match=r"' Paris' is tracked twice"):
+        RegionSpec(tracked_tokens=[" Paris", " Oslo", " Paris"])
+    with pytest.raises(RegionError, match=r"token id 12 is tracked twice"):
+        RegionSpec.from_dict({"tracked_tokens": [12, " Yes", 12]})
+    # The same text and the same id are different entries.
+    assert RegionSpec(tracked_tokens=["12", 12]).tracked_tokens == ("12", 12)
+
+
+def test_tracked_tokens_with_the_same_label_are_refused(smol_tokenizer):
+    paris = smol_tokenizer.encode(" Paris", add_special_tokens=False)[0]
+    with pytest.raises(RegionError, match=rf"' Paris' and token id {paris}.*same label"):
+        resolve.tracked_token_ids([" Paris", paris], smol_tokenizer)
+
+
+# ---------------------------------------------------------------- 8, 10: lists and text
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "hint"),
+    [
+        (lambda: RegionSpec(tracked_tokens="Paris"), RegionError, "tracked_tokens=['Paris']"),
+        (lambda: RegionSpec(tracked_tokens=b"Paris"), RegionError, "tracked_tokens=["),
+        (lambda: RegionSpec(queries="final"), tw.QueryNotFoundError, "queries=['final']"),
+        (lambda: RegionSpec(user="Answer:"), RegionError, "user=[Region(...)]"),
+        (
+            lambda: RegionSpec(system=Region.text("a", "b")),
+            RegionError,
+            "Wrap it in a list: system=[Region(...)]",
+        ),
+        (
+            lambda: Region.text("a", "b", children=Region.text("c", "d")),  # type: ignore[arg-type]
+            RegionError,
+            "children=[Region(...)]",
+        ),
+        (lambda: Region("a", marker="b", children="cd"), RegionError, "children=[Region(...)]"),
+    ],
+)
+def test_a_lone_string_or_region_is_not_split_into_a_list(make, error, hint):
+    with pytest.raises(error, match="must be a list") as caught:
+        make()
+    assert hint in str(caught.value) and "Wrap it in a list" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "hint"),
+    [
+        ({"tracked_tokens": "Paris"}, '"tracked_tokens": ["Paris"]'),
+        ({"query_positions": "final"}, '"query_positions": ["final"]'),
+        ({"user_message": {"regions": {"name": "q", "marker": "x"}}}, '"regions": [{...}]'),
+    ],
+)
+def test_a_lone_string_in_a_regions_dict_is_refused(data, hint):
+    with pytest.raises(tw.TealeavesError, match="must be a list") as caught:
+        RegionSpec.from_dict(data)
+    assert hint in str(caught.value)
+
+
+USER_HI = {"role": "user", "content": "hi"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "where", "position"),
+    [
+        ({"system": "ok", "user": "bad \ud800 text"}, "Case.user", 4),
+        ({"user": "fine", "response": "\udfff"}, "Case.response", 0),
+        ({"system": "x\ud83d", "user": "y"}, "Case.system", 1),
+        (
+            {"messages": [USER_HI, {"role": "assistant", "content": "a\ud800"}]},
+            "Case.messages[1].content",
+            1,
+        ),
+        ({"user": "fine", "name": "n\udc80"}, "Case.name", 1),
+    ],
+)
+def test_a_lone_surrogate_is_refused_at_case_construction(fields, where, position):
+    with pytest.raises(tw.ChatTemplateError) as caught:
+        Case(**fields)
+    message = str(caught.value)
+    assert message.startswith(f"{where} holds a lone surrogate")
+    assert f"at character {position}" in message and "UTF-8" in message
+
+
+def test_a_lone_surrogate_in_a_tracked_token_is_refused():
+    with pytest.raises(RegionError, match=r"lone surrogate.*character 1"):
+        RegionSpec(tracked_tokens=[" \ud800"])
+
+
+def test_prep_lists_duplicate_tracked_tokens_as_a_problem(tmp_path, smol_tokenizer):
+    from tealeaves_widgets import batch
+    from tests.helpers.batch_fixtures import REGIONS, conversations, write_inputs
+
+    regions = {**REGIONS, "tracked_tokens": [" Paris", " Oslo", " Paris"]}
+    inputs = write_inputs(tmp_path / "in", conversations(2), regions)
+    with pytest.raises(tw.BatchError, match=r"tracked_tokens: ' Paris' is tracked twice"):
+        batch.prep(batch.PrepInputs.in_folder(inputs), smol_tokenizer)
