@@ -3,14 +3,13 @@ messages) and `load_cases` (a conversations file -> a list of cases)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ChatTemplateError, InputFileError
-from .checks import brief, check_encodable
+from .checks import brief, check_encodable, read_json_file
 
 CASE_KEYS = ("system", "user", "response", "messages", "name")
 """The fields of a case dict (`Case.to_dict`, a conversations file entry)."""
@@ -155,14 +154,7 @@ def load_cases(path: str | Path) -> list[Case]:
     `name`; `id` is taken as the name) or a bare list of chat messages.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InputFileError(f"Cannot read {str(path)!r}: {error}. Check the path.") from error
-    except json.JSONDecodeError as error:
-        raise InputFileError(
-            f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
-        ) from error
+    data = read_json_file(path, "conversations file", InputFileError, "Fix the file.")
     if isinstance(data, Mapping) and "conversations" in data:
         data = data["conversations"]
     if not isinstance(data, list) or not data:

@@ -35,7 +35,7 @@ from typing import Any
 import regex
 
 from ..errors import QueryNotFoundError, RegionError, TealeavesError
-from .checks import as_items, brief, check_encodable
+from .checks import as_items, brief, check_encodable, read_json_file
 
 SECTION_KEYS = {"system_prompt": "system", "user_message": "user", "response": "response"}
 """regions.json section key -> `RenderedPrompt.sections` name."""
@@ -46,6 +46,9 @@ WHOLE_KEYS = ("marker", "pattern")
 REGION_KEYS = ("name", *START_KEYS, *END_KEYS, *WHOLE_KEYS, "include_end")
 REGION_KEYS_ALL = (*REGION_KEYS, "description", "color", "regions")
 RESERVED_NAMES = ("system", "user", "response", "template")
+MAX_REGION_DEPTH = 32
+"""Levels of regions nested inside regions (a top-level region is level 1);
+deeper specs are refused before they can exhaust the stack."""
 _TURN_NAME = re.compile(r"turn\d+_\w+")
 
 
@@ -88,6 +91,12 @@ class Region:
                     f"Region {self.name!r}: children must be Region objects, got "
                     f"{type(child).__name__}. Build them with Region.between/text/pattern/chars."
                 )
+        if _depth(self) > MAX_REGION_DEPTH:
+            raise RegionError(
+                f"Region {self.name!r} has regions nested more than {MAX_REGION_DEPTH} levels "
+                f"deep inside it. Expected at most {MAX_REGION_DEPTH} levels; flatten the "
+                "spec: make deep regions siblings instead of children."
+            )
 
     @classmethod
     def between(
@@ -192,36 +201,60 @@ class Region:
     @classmethod
     def from_dict(cls, data: Mapping, path: str = "") -> Region:
         """Build from a regions.json REGION dict; `path` names its parents in errors."""
-        where = f"{path}/{data.get('name', '?')}" if isinstance(data, Mapping) else path
-        if not isinstance(data, Mapping):
-            raise RegionError(
-                f"Region at {path or 'top level'} must be a JSON object with a 'name', got "
-                f"{type(data).__name__} {data!r}."
-            )
-        unknown = sorted(set(data) - set(REGION_KEYS_ALL))
-        if unknown:
-            raise RegionError(
-                f"Region {where!r} has unknown key(s) {unknown}; allowed keys are "
-                f"{list(REGION_KEYS_ALL)}."
-            )
-        children = data.get("regions", [])
-        if not isinstance(children, list):
-            raise RegionError(
-                f"Region {where!r}: 'regions' must be a list of regions, got "
-                f"{type(children).__name__}."
-            )
-        fields = {k: v for k, v in data.items() if k != "regions"}
-        kids = tuple(cls.from_dict(child, where) for child in children)
-        try:
-            return cls(**fields, children=kids)
-        except TypeError as error:  # e.g. "name" missing
-            raise RegionError(f"Region at {where!r} is incomplete: {error}.") from error
-        except RegionError as error:
-            raise type(error)(f"{where}: {error}") from error
+        return _region_from_dict(data, path, 1)
 
 
 Region.pattern = Region.pattern_match  # type: ignore[method-assign,assignment]
 """`Region.pattern("name", r"...")`: the builder, shadowing the field default on the class."""
+
+
+def _region_from_dict(data: Any, path: str, depth: int) -> Region:
+    """`Region.from_dict` at nesting level `depth`, refused past `MAX_REGION_DEPTH`
+    before it recurses any further."""
+    name = data.get("name", "?") if isinstance(data, Mapping) else "?"
+    where = f"{path}/{name if isinstance(name, str) else brief(name)}".lstrip("/")
+    if not isinstance(data, Mapping):
+        raise RegionError(
+            f"Region at {path or 'top level'} must be a JSON object with a 'name', got "
+            f"{type(data).__name__} {brief(data)}."
+        )
+    if depth > MAX_REGION_DEPTH:
+        raise RegionError(
+            f"Region {where[:200]!r} is nested more than {MAX_REGION_DEPTH} levels deep (regions "
+            f"inside regions). Expected at most {MAX_REGION_DEPTH} levels. Flatten the spec: "
+            "make deep regions siblings instead of children."
+        )
+    unknown = sorted(set(data) - set(REGION_KEYS_ALL))
+    if unknown:
+        raise RegionError(
+            f"Region {where!r} has unknown key(s) {brief(unknown)}; allowed keys are "
+            f"{list(REGION_KEYS_ALL)}."
+        )
+    children = data.get("regions", [])
+    if not isinstance(children, list):
+        raise RegionError(
+            f"Region {where!r}: 'regions' must be a list of regions, got "
+            f"{type(children).__name__} {brief(children)}. Wrap it in a list: "
+            '"regions": [{...}].'
+        )
+    fields = {k: v for k, v in data.items() if k != "regions"}
+    kids = tuple(_region_from_dict(child, where, depth + 1) for child in children)
+    try:
+        return Region(**fields, children=kids)
+    except TypeError as error:  # e.g. "name" missing
+        raise RegionError(f"Region at {where!r} is incomplete: {error}.") from error
+    except RegionError as error:
+        raise type(error)(f"{where}: {error}") from error
+
+
+def _depth(region: Region) -> int:
+    """Levels of regions in `region`, itself included (iterative: no recursion)."""
+    deepest, stack = 0, [(region, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in node.children)
+    return deepest
 
 
 def _children(name: str, children: Any) -> tuple[Region, ...]:
@@ -443,20 +476,12 @@ def check_tracked(tracked: Any) -> tuple[str | int, ...]:
 def load_regions(path: str | Path) -> RegionSpec:
     """Read a regions.json file into a `RegionSpec`; errors name the file."""
     path = Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise RegionError(
-            f"Cannot read the regions file {str(path)!r}: {error.strerror or error}. "
-            "Check the path."
-        ) from error
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise RegionError(
-            f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column "
-            f"{error.colno}. Fix the file (look for trailing commas or unquoted keys)."
-        ) from error
+    data = read_json_file(
+        path,
+        "regions file",
+        RegionError,
+        "Fix the file (look for trailing commas or unquoted keys).",
+    )
     try:
         return RegionSpec.from_dict(data)
     except TealeavesError as error:

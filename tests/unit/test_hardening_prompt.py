@@ -4,6 +4,7 @@ tokenizer cannot encode, and TeaLeaves' query positions."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -199,3 +200,61 @@ def test_prep_lists_duplicate_tracked_tokens_as_a_problem(tmp_path, smol_tokeniz
     inputs = write_inputs(tmp_path / "in", conversations(2), regions)
     with pytest.raises(tw.BatchError, match=r"tracked_tokens: ' Paris' is tracked twice"):
         batch.prep(batch.PrepInputs.in_folder(inputs), smol_tokenizer)
+
+
+# ---------------------------------------------------------------- 7: nesting
+
+
+def nested_regions(depth: int) -> dict:
+    """A region with `depth - 1` regions nested inside it, one in each."""
+    region: dict = {"name": f"r{depth - 1}", "marker": "x"}
+    for level in range(depth - 2, -1, -1):
+        region = {"name": f"r{level}", "marker": "x", "regions": [region]}
+    return region
+
+
+def test_deep_json_in_a_regions_file_names_the_file(tmp_path):
+    path = tmp_path / "deep_regions.json"
+    path.write_text("[" * 100_000, encoding="utf-8")
+    with pytest.raises(RegionError, match=r"deep_regions.json is nested too deeply"):
+        tw.load_regions(path)
+
+
+def test_deep_json_in_a_conversations_file_names_the_file(tmp_path):
+    path = tmp_path / "deep_conversations.json"
+    path.write_text('{"conversations": ' + "[" * 100_000, encoding="utf-8")
+    with pytest.raises(tw.InputFileError, match=r"deep_conversations.json is nested too deeply"):
+        tw.load_cases(path)
+
+
+def test_deep_json_in_prep_inputs_names_the_file(tmp_path, smol_tokenizer):
+    from tealeaves_widgets import batch
+    from tests.helpers.batch_fixtures import write_inputs
+
+    inputs = write_inputs(tmp_path / "in")
+    (inputs / "conversations.json").write_text("[" * 100_000, encoding="utf-8")
+    with pytest.raises(tw.BatchError, match=r"conversations.json.*nested too deeply"):
+        batch.prep(batch.PrepInputs.in_folder(inputs), smol_tokenizer)
+
+
+def test_region_nesting_is_limited_in_dicts_and_files(tmp_path):
+    limit = RegionSpec.from_dict({"system_prompt": {"regions": [nested_regions(32)]}})
+    assert len(limit.system) == 1  # 32 levels are fine
+    deep = {"system_prompt": {"regions": [nested_regions(10_000)]}}
+    with pytest.raises(RegionError, match=r"nested more than 32 levels deep") as caught:
+        RegionSpec.from_dict(deep)
+    assert "system_prompt/r0/r1/" in str(caught.value) and "Flatten" in str(caught.value)
+    path = tmp_path / "regions.json"
+    path.write_text(
+        json.dumps({"user_message": {"regions": [nested_regions(300)]}}), encoding="utf-8"
+    )
+    with pytest.raises(RegionError, match=r"regions.json: .*nested more than 32 levels"):
+        tw.load_regions(path)
+
+
+def test_region_nesting_is_limited_for_python_objects():
+    region = Region.text("leaf", "x")
+    for level in range(31):  # 32 levels: the limit
+        region = Region.text(f"r{level}", "x", children=[region])
+    with pytest.raises(RegionError, match=r"'top'.*nested more than 32 levels"):
+        Region.text("top", "x", children=[region])
