@@ -18,7 +18,14 @@ from typing import Any
 
 from ..errors import BatchError, TealeavesError
 from ..prompt.case import Case
-from ..prompt.regions import SECTION_KEYS, Region, RegionSpec, check_query, check_tracked
+from ..prompt.regions import (
+    SECTION_KEYS,
+    Region,
+    RegionSpec,
+    check_query,
+    check_tracked,
+    named_queries,
+)
 from .cases import (
     BatchCase,
     CasesFile,
@@ -111,8 +118,12 @@ def _spec_from_raw(raw: Any, where: str, problems: list[Problem]) -> RegionSpec:
         return RegionSpec()
     raw = dict(raw)
     queries = raw.get("query_positions", [])
-    if isinstance(queries, Mapping):  # TeaLeaves' {"name": query} form
-        raw["query_positions"] = [_named_query(name, q) for name, q in queries.items()]
+    if isinstance(queries, Mapping):  # TeaLeaves' {"name": query} form, as RegionSpec reads it
+        try:
+            raw["query_positions"] = named_queries(queries)
+        except TealeavesError as error:
+            problems.append(Problem(str(error), where=f"{where} query_positions"))
+            raw["query_positions"] = []
     unknown = sorted(set(raw) - {*SECTION_KEYS, "query_positions", "tracked_tokens"})
     for key in unknown:
         problems.append(Problem(f"unknown key {key!r}", where=where))
@@ -138,12 +149,6 @@ def _tracked_from_raw(raw: Mapping, where: str, problems: list[Problem]) -> tupl
     except TealeavesError as error:
         problems.append(Problem(str(error), where=f"{where} tracked_tokens"))
         return tuple(dict.fromkeys(tracked))
-
-
-def _named_query(name: str, query: Any) -> Any:
-    if isinstance(query, Mapping) and "name" not in query:
-        return {**query, "name": name}
-    return query  # "final" / "last_token" / an index keep their own names
 
 
 def _section_list(raw: Mapping, key: str, where: str, problems: list[Problem]) -> list:

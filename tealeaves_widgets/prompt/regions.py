@@ -6,7 +6,7 @@ Regions follow TeaLeaves' `regions.json` schema::
       "system_prompt": {"regions": [REGION, ...]},
       "user_message":  {"regions": [...]},
       "response":      {"regions": [...]},
-      "query_positions": ["final", "last_token", {"after_text": "Answer:"}, 12],
+      "query_positions": [QUERY, ...] or TeaLeaves' {"name": QUERY, ...},
       "tracked_tokens": [" Yes", " No", 1234]
     }
 
@@ -17,7 +17,17 @@ Regions follow TeaLeaves' `regions.json` schema::
               or instead of both:    "marker" (the region is that text)
                                      | "pattern" (the region is the regex match),
               "include_end": bool (default false), "description": str, "color": str,
-              "regions": [REGION, ...]}
+              "regions": [REGION, ...]}   (at most 32 levels of regions in regions)
+
+    QUERY = "final" | "last_token" | token index (int)
+          | {"position": "final" | "last_token" | int, "name": str}
+          | {"after_text" | "at_text": str, "section"?: "system" | "user" | "response"
+             | "turn<i>_<role>", "occurrence"?: int, "name"?: str}
+
+A query is named by its "name" (the key in the {"name": QUERY} form), else
+"final", "last_token", "pos:<i>", or "after:<text>" / "at:<text>" (with
+"#<occurrence>" and "@<section>" when given). Every list here must be a JSON
+list (a lone string is refused, not split into characters).
 
 How these are located in a rendered prompt, and which tokens each region
 owns: `tealeaves_widgets.prompt.resolve`.
@@ -341,8 +351,10 @@ class RegionSpec:
     response: tuple[Region, ...] = ()
     """Regions inside the response."""
     queries: tuple[str | int | dict, ...] = ()
-    """Query positions: "final", "last_token", {"after_text"|"at_text": str,
-    "occurrence"?: int, "name"?: str}, or a token index."""
+    """Query positions, in order: "final", "last_token", a token index, a named
+    position {"position": one of those, "name": str}, or a text query
+    {"after_text"|"at_text": str, "section"?: str, "occurrence"?: int, "name"?: str}.
+    TeaLeaves' {"name": query} object is accepted too (kept as named entries)."""
     tracked_tokens: tuple[str | int, ...] = ()
     """Tokens whose rank/probability the lens tracks: text or token ids."""
 
@@ -358,11 +370,15 @@ class RegionSpec:
                         f"{type(region).__name__}. Use Region.between/text/pattern/chars."
                     )
             object.__setattr__(self, key, regions)
-        queries = as_items(
-            self.queries,
-            "RegionSpec.queries",
-            f"queries=[{brief(self.queries)}]",
-            QueryNotFoundError,
+        queries = (
+            named_queries(self.queries)
+            if isinstance(self.queries, Mapping)
+            else as_items(
+                self.queries,
+                "RegionSpec.queries",
+                f"queries=[{brief(self.queries)}]",
+                QueryNotFoundError,
+            )
         )
         object.__setattr__(self, "queries", tuple(check_query(q) for q in queries))
         object.__setattr__(self, "tracked_tokens", check_tracked(self.tracked_tokens))
@@ -396,7 +412,7 @@ class RegionSpec:
         sections = {section: _section_regions(data, key) for key, section in SECTION_KEYS.items()}
         return cls(
             **sections,
-            queries=_list_of(data, "query_positions", QueryNotFoundError),
+            queries=_queries_of(data),
             tracked_tokens=_list_of(data, "tracked_tokens", RegionError),
         )
 
@@ -418,6 +434,14 @@ def _section_regions(data: Mapping, key: str) -> tuple[Region, ...]:
     return tuple(Region.from_dict(region, key) for region in regions)
 
 
+def _queries_of(data: Mapping) -> tuple:
+    """query_positions: a list, or TeaLeaves' {"name": query} object."""
+    value = data.get("query_positions", [])
+    if isinstance(value, Mapping):
+        return tuple(named_queries(value))
+    return _list_of(data, "query_positions", QueryNotFoundError)
+
+
 def _list_of(data: Mapping, key: str, error: type[TealeavesError]) -> tuple:
     value = data.get(key, [])
     if not isinstance(value, list):
@@ -429,26 +453,111 @@ def _list_of(data: Mapping, key: str, error: type[TealeavesError]) -> tuple:
     return tuple(value)
 
 
-_QUERY_KEYS = {"after_text", "at_text", "occurrence", "name"}
+POSITIONS = ("final", "last_token")
+"""Named positions a query may be, besides a token index and a text query."""
+QUERY_SECTIONS = ("system", "user", "response")
+"""Sections a text query's "section" may name, besides "turn<i>_<role>"."""
+_TEXT_QUERY_KEYS = {"after_text", "at_text", "occurrence", "name", "section"}
+_QUERY_FORMS = (
+    '"final", "last_token", a token index, {"position": one of those, "name": str}, or '
+    '{"after_text" or "at_text": "<non-empty text>", optional "section": "system" | "user" '
+    '| "response" | "turn<i>_<role>", optional "occurrence": int, optional "name": str}'
+)
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def position_name(position: str | int) -> str:
+    """The name a query position gets when none is given: "final", "last_token", "pos:<i>"."""
+    return position if isinstance(position, str) else f"pos:{position}"
+
+
+def text_query_name(query: Mapping) -> str:
+    """The name a text query gets when none is given: "after:<text>" or "at:<text>",
+    then "#<occurrence>" and "@<section>" when those are given."""
+    kind = "after" if "after_text" in query else "at"
+    name = f"{kind}:{query[f'{kind}_text']}"
+    if query.get("occurrence") is not None:
+        name += f"#{query['occurrence']}"
+    if query.get("section") is not None:
+        name += f"@{query['section']}"
+    return name
 
 
 def check_query(query: Any) -> str | int | dict:
-    """Validate one query entry; dicts are copied."""
-    if query in ("final", "last_token") or (isinstance(query, int) and not isinstance(query, bool)):
+    """Validate one query entry. Dicts are copied; a named position whose name
+    is its default (or missing) becomes the bare position."""
+    if query in POSITIONS or _is_index(query):
         return query
+    if isinstance(query, Mapping) and "position" in query:
+        return _check_named_position(query)
     if isinstance(query, Mapping):
         kinds = [k for k in ("after_text", "at_text") if k in query]
-        ok = len(kinds) == 1 and set(query) <= _QUERY_KEYS
+        ok = len(kinds) == 1 and set(query) <= _TEXT_QUERY_KEYS
         ok = ok and isinstance(query[kinds[0]], str) and query[kinds[0]] != ""
-        occurrence = query.get("occurrence", 0)
-        ok = ok and isinstance(occurrence, int) and not isinstance(occurrence, bool)
+        ok = ok and _is_index(query.get("occurrence", 0))
         if ok and isinstance(query.get("name", ""), str):
+            _check_section(query)
             return dict(query)
+    raise QueryNotFoundError(f"Query {brief(query)} is not a query position. Use {_QUERY_FORMS}.")
+
+
+def _check_named_position(query: Mapping) -> str | int | dict:
+    position, name = query["position"], query.get("name")
+    if set(query) - {"position", "name"} or not (position in POSITIONS or _is_index(position)):
+        raise QueryNotFoundError(
+            f"Query {brief(dict(query))} is not a named position: expected exactly "
+            '{"position": "final" | "last_token" | <token index>, "name": str}. For text, '
+            'use {"after_text": ...} or {"at_text": ...} instead of "position".'
+        )
+    if name is not None and (not isinstance(name, str) or not name):
+        raise QueryNotFoundError(
+            f"Query {brief(dict(query))}: 'name' must be a non-empty string, got {brief(name)}."
+        )
+    if name is None or name == position_name(position):
+        return position
+    return {"position": position, "name": name}
+
+
+def _check_section(query: Mapping) -> None:
+    section = query.get("section")
+    if section is None or section in QUERY_SECTIONS:
+        return
+    if isinstance(section, str) and _TURN_NAME.fullmatch(section):
+        return
     raise QueryNotFoundError(
-        f'Query {query!r} is not a query position. Use "final", "last_token", a token '
-        'index, or {"after_text" or "at_text": "<non-empty text>", optional "occurrence": '
-        'int, optional "name": str}.'
+        f"Query {brief(dict(query))}: 'section' must name a message of the prompt: one of "
+        f"{list(QUERY_SECTIONS)} or 'turn<i>_<role>' (the built-in region names), got "
+        f"{brief(section)}. The regions.json keys map to them: system_prompt -> 'system', "
+        "user_message -> 'user'."
     )
+
+
+def named_queries(positions: Mapping) -> list:
+    """TeaLeaves' `{"name": query}` object as a list of named query entries:
+    `{"terminal": "last_token", "decision": {"after_text": "Answer:"}}` ->
+    `[{"position": "last_token", "name": "terminal"}, {"after_text": "Answer:",
+    "name": "decision"}]`. Entries are not validated here (`check_query` does)."""
+    out: list = []
+    for name, query in positions.items():
+        if not isinstance(name, str) or not name:
+            raise QueryNotFoundError(
+                f"A query_positions object maps names to queries; the name {brief(name)} is "
+                'not a non-empty string. Write e.g. {"terminal": "last_token"}.'
+            )
+        if not isinstance(query, Mapping):
+            out.append({"position": query, "name": name})
+            continue
+        inner = query.get("name")
+        if inner not in (None, name):
+            raise QueryNotFoundError(
+                f"Query {name!r} also carries the name {brief(inner)}; expected one name. "
+                f'Drop the inner "name" (the key names the query), or rename the key.'
+            )
+        out.append({**query, "name": name})
+    return out
 
 
 def check_tracked(tracked: Any) -> tuple[str | int, ...]:

@@ -30,6 +30,24 @@ A whitespace-only token is anchored at its first character; a zero-width token
 token " Rules" belongs to the region that starts at "Rules", and a marker that
 falls inside a token leaves the token wherever its anchor lies.
 
+Query positions (TeaLeaves' rule for text, extended to prompts without a
+response): "final" is the last token (it predicts the next one); "last_token"
+the last token of the user message; an int a token index. A text query is
+searched in ONE message ("section") of the prompt, never in the chat
+template's own text:
+
+- with "section" ("system", "user", "response", "turn{i}_{role}"): there;
+- else the response, when the case has one and the text occurs in it;
+- else the one other message that holds the text. If several do, the query
+  is refused with the places listed, asking for "section".
+
+"occurrence" (default 0, negative from the end) counts matches within that
+message. {"at_text": s} is the token holding the first non-whitespace
+character of `s`; {"after_text": s} the token holding the first
+non-whitespace character after `s` in the same message (refused when only
+whitespace follows `s` there). So with the response "La capitale est
+Canberra", `after_text "capitale est"` is " Canberra".
+
 Built-in regions, present without configuration: one per section
 ("system", "user", "response", "turn{i}_{role}") and "template", the tokens
 anchored outside every message content (chat markup, role names, the
@@ -38,7 +56,7 @@ template's default system prompt).
 
 from __future__ import annotations
 
-import re
+import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +82,8 @@ from .regions import (
     check_query,
     check_tracked,
     compile_pattern,
+    position_name,
+    text_query_name,
 )
 from .render import RenderedPrompt
 
@@ -426,24 +446,31 @@ def resolve_queries(prompt: RenderedPrompt, queries: Sequence) -> dict[str, int]
 
 
 def _resolve_query(prompt: RenderedPrompt, query: str | int | dict) -> tuple[str, int]:
+    if isinstance(query, dict) and "position" in query:
+        return query["name"], _resolve_position(prompt, query["position"])
+    if isinstance(query, dict):
+        return _resolve_text_query(prompt, query)
+    return position_name(query), _resolve_position(prompt, query)
+
+
+def _resolve_position(prompt: RenderedPrompt, position: str | int) -> int:
     n_tokens = len(prompt.tokens)
-    if query == "final":
-        return "final", n_tokens - 1
-    if query == "last_token":
-        return "last_token", _last_user_token(prompt)
-    if isinstance(query, int):
-        if not -n_tokens <= query < n_tokens:
+    if position == "final":
+        return n_tokens - 1
+    if position == "last_token":
+        return _last_user_token(prompt)
+    if isinstance(position, int):
+        if not -n_tokens <= position < n_tokens:
             raise QueryNotFoundError(
-                f"Query position {query} is out of range: the prompt has {n_tokens} tokens "
+                f"Query position {position} is out of range: the prompt has {n_tokens} tokens "
                 f"(valid: {-n_tokens}..{n_tokens - 1}). Use a smaller index."
             )
-        return f"pos:{query}", query % n_tokens
-    if isinstance(query, str):  # `check_query` lets no other string through
-        raise QueryNotFoundError(
-            f'Query {query!r} is not a query position. Use "final", "last_token", a token '
-            'index, or {"after_text" or "at_text": "<non-empty text>"}.'
-        )
-    return _resolve_text_query(prompt, query)
+        return position % n_tokens
+    # `check_query` lets no other position through
+    raise QueryNotFoundError(f"Query {position!r} is not a query position. Use {_FORMS}.")
+
+
+_FORMS = '"final", "last_token", a token index or a text query'
 
 
 def _last_user_token(prompt: RenderedPrompt) -> int:
@@ -459,24 +486,122 @@ def _last_user_token(prompt: RenderedPrompt) -> int:
 
 
 def _resolve_text_query(prompt: RenderedPrompt, query: dict) -> tuple[str, int]:
+    """TeaLeaves' rule, in the section `_text_section` picks: "at_text" is the
+    token holding the text's first non-whitespace character; "after_text" the
+    token holding the first non-whitespace character after the text."""
     kind = "after_text" if "after_text" in query else "at_text"
     needle = query[kind]
-    occurrence = query.get("occurrence")
-    default = f"{'after' if kind == 'after_text' else 'at'}:{needle}"
-    name = query.get("name") or (default if occurrence is None else f"{default}#{occurrence}")
-    found = [m.start() for m in re.finditer(f"(?={re.escape(needle)})", prompt.text)]
-    n = 0 if occurrence is None else occurrence
+    name = query.get("name") or text_query_name(query)
+    section, found = _text_section(prompt, query, name, kind)
+    n = query.get("occurrence") or 0
     if not -len(found) <= n < len(found):
+        start, end = prompt.sections[section]
         raise QueryNotFoundError(
-            f"Query {name!r}: {kind} {needle!r} occurs {len(found)} time(s) in the prompt, so "
-            f"occurrence {n} does not exist. Prompt starts {prompt.text[:_QUOTE]!r}. Check "
-            "the text (case, whitespace) or the occurrence."
+            f"Query {name!r}: {kind} {needle!r} occurs {len(found)} time(s) in section "
+            f"{section!r}, so occurrence {n} does not exist (occurrences count matches in "
+            f"that section from 0; negative ones from its end). The section starts "
+            f"{prompt.text[start:end][:_QUOTE]!r}. Check the text (case, whitespace) or the "
+            "occurrence."
         )
     at = found[n]
-    if kind == "after_text":
-        return name, _token_at(prompt, at + len(needle) - 1, last=True)
-    lead = len(needle) - len(needle.lstrip()) if needle.strip() else 0
-    return name, _token_at(prompt, at + lead, last=False)
+    if kind == "at_text":
+        lead = len(needle) - len(needle.lstrip()) if needle.strip() else 0
+        return name, _token_at(prompt, at + lead, last=False)
+    return name, _token_after(prompt, at + len(needle), section, name, needle)
+
+
+def _text_section(
+    prompt: RenderedPrompt, query: dict, name: str, kind: str
+) -> tuple[str, list[int]]:
+    """The section a text query is searched in, and where its text starts there.
+
+    Its "section" if it gives one; else the response, when the case has one
+    and the text is in it; else the one other message that holds the text.
+    The chat template's own text is never searched.
+    """
+    needle, section = query[kind], query.get("section")
+    if section is not None:
+        if section not in prompt.sections:
+            raise QueryNotFoundError(
+                f"Query {name!r} searches section {section!r}, but this prompt has no such "
+                f"message (its sections: {list(prompt.sections)}). Name one of those in "
+                '"section", or add the message to the case.'
+            )
+        return section, _occurrences(prompt.text, needle, prompt.sections[section])
+    if "response" in prompt.sections:
+        found = _occurrences(prompt.text, needle, prompt.sections["response"])
+        if found:
+            return "response", found
+    places = {
+        other: found
+        for other, span in prompt.sections.items()
+        if other != "response" and (found := _occurrences(prompt.text, needle, span))
+    }
+    if len(places) == 1:
+        return next(iter(places.items()))
+    if places:
+        raise _several_places(prompt, places, name, kind, needle)
+    searched = ", ".join(repr(x) for x in prompt.sections)
+    raise QueryNotFoundError(
+        f"Query {name!r}: {kind} {needle!r} occurs 0 times in the prompt's messages "
+        f"(searched: {searched}).{_template_hint(prompt, needle)}"
+    )
+
+
+def _several_places(
+    prompt: RenderedPrompt, places: dict[str, list[int]], name: str, kind: str, needle: str
+) -> QueryNotFoundError:
+    listed = "; ".join(
+        f"{section!r} at char{'s' if len(found) > 1 else ''} {', '.join(map(str, found))}"
+        for section, found in places.items()
+    )
+    example = json.dumps({kind: needle, "section": next(iter(places))}, ensure_ascii=False)
+    return QueryNotFoundError(
+        f"Query {name!r}: {kind} {needle!r} occurs in several messages"
+        f'{_not_in_response(prompt)}: {listed}. Expected one place; add "section" to the '
+        f'query to pick one, e.g. {example} ("occurrence" then counts matches within that '
+        "section)."
+    )
+
+
+def _not_in_response(prompt: RenderedPrompt) -> str:
+    return " and not in the response" if "response" in prompt.sections else ""
+
+
+def _template_hint(prompt: RenderedPrompt, needle: str) -> str:
+    at = prompt.text.find(needle)
+    if at >= 0:
+        return (
+            f" It occurs only in the chat template's own text (at char {at}), which text "
+            "queries do not search; use a token index for a template token."
+        )
+    return " Check the text: spelling, case and whitespace."
+
+
+def _occurrences(text: str, needle: str, span: tuple[int, int]) -> list[int]:
+    """Start of every occurrence of `needle` inside text[span] (overlapping ones too)."""
+    start, end = span
+    found, at = [], text.find(needle, start, end)
+    while at >= 0:
+        found.append(at)
+        at = text.find(needle, at + 1, end)
+    return found
+
+
+def _token_after(prompt: RenderedPrompt, char: int, section: str, name: str, needle: str) -> int:
+    """The token holding the first non-whitespace character at or after `char`
+    in `section`."""
+    end = prompt.sections[section][1]
+    rest = prompt.text[char:end]
+    skipped = len(rest) - len(rest.lstrip())
+    if skipped == len(rest):
+        raise QueryNotFoundError(
+            f"Query {name!r}: after_text {needle!r} ends section {section!r} (nothing but "
+            "whitespace follows it there), so no token comes after it in that message. "
+            'Expected text that more text follows; use {"at_text": ...} for the token of the '
+            'text itself, "last_token" for the user message\'s last token, or "final".'
+        )
+    return _token_at(prompt, char + skipped, last=False)
 
 
 def _token_at(prompt: RenderedPrompt, char: int, *, last: bool) -> int:

@@ -32,8 +32,11 @@ def test_prep_writes_cases_with_overrides(cases_file):
     c03 = cases.cases[3].regions
     assert [r.name for r in c03.user] == ["greeting"]
     assert [r.name for r in cases.cases[0].regions.user] == ["question"]
-    # TeaLeaves' {name: query} form became named queries
-    assert cases.regions.queries == ("final", {"after_text": "Q:", "name": "asked"})
+    # TeaLeaves' {name: query} form became named queries, each keeping its name
+    assert cases.regions.queries == (
+        {"position": "final", "name": "end"},
+        {"after_text": "Q:", "name": "asked"},
+    )
     assert all(c.n_tokens and c.n_tokens > 40 for c in cases.cases)
 
 

@@ -258,3 +258,201 @@ def test_region_nesting_is_limited_for_python_objects():
         region = Region.text(f"r{level}", "x", children=[region])
     with pytest.raises(RegionError, match=r"'top'.*nested more than 32 levels"):
         Region.text("top", "x", children=[region])
+
+
+# ---------------------------------------------------------------- 13: text queries
+
+GRADER = Case(
+    system="Reply positive, negative or mixed.",
+    user="What is the capital of Australia?",
+    response="La capitale est Canberra negative",
+)
+
+
+@pytest.fixture(scope="module")
+def grader(smol_tokenizer):
+    return render_case(GRADER, smol_tokenizer)
+
+
+def query_tokens(prompt, queries) -> dict[str, tuple[str, str]]:
+    """Query name -> (token text, section holding the token's start)."""
+    resolved = resolve_regions(prompt, {"query_positions": queries})
+    out = {}
+    for name, index in resolved.queries.items():
+        start = int(prompt.offsets[index, 0])
+        section = next(s for s, (a, b) in prompt.sections.items() if a <= start + 1 <= b)
+        out[name] = (prompt.tokens[index], section)
+    return out
+
+
+def test_text_queries_search_the_response_first(grader):
+    assert query_tokens(grader, [{"at_text": "negative"}, {"after_text": "capitale est"}]) == {
+        "at:negative": (" negative", "response"),
+        "after:capitale est": (" Canberra", "response"),
+    }
+
+
+def test_after_text_is_the_first_non_whitespace_token_after_the_text(grader):
+    found = query_tokens(grader, [{"after_text": "La"}, {"after_text": "La capitale est "}])
+    assert found == {
+        "after:La": (" capit", "response"),  # " capit" "ale"
+        "after:La capitale est ": (" Canberra", "response"),
+    }
+
+
+def test_section_restricts_the_search(grader):
+    queries = [
+        {"at_text": "negative", "section": "system"},
+        {"after_text": "capital", "section": "user"},
+        {"at_text": "e", "section": "response", "occurrence": -1, "name": "last_e"},
+    ]
+    assert query_tokens(grader, queries) == {
+        "at:negative@system": (" negative", "system"),
+        "after:capital@user": (" of", "user"),
+        "last_e": (" negative", "response"),
+    }
+
+
+def test_text_outside_the_response_is_looked_for_in_the_one_message_holding_it(smol_tokenizer):
+    prompt = render_case(Case(system="Be kind.", user="Is it Paris? Answer yes."), smol_tokenizer)
+    found = query_tokens(prompt, [{"after_text": "Paris?"}, {"at_text": "kind"}])
+    assert found == {"after:Paris?": (" Answer", "user"), "at:kind": (" kind", "system")}
+    # The grader's response lacks "capital" alone; its user message has it.
+    grader = render_case(GRADER, smol_tokenizer)
+    assert query_tokens(grader, [{"at_text": "Australia"}]) == {
+        "at:Australia": (" Australia", "user")
+    }
+
+
+def test_text_in_several_messages_asks_for_a_section(smol_tokenizer):
+    prompt = render_case(
+        Case(system="Answer in one word.", user="One word: Answer now."), smol_tokenizer
+    )
+    with pytest.raises(tw.QueryNotFoundError) as caught:
+        resolve_regions(prompt, {"query_positions": [{"at_text": "Answer"}]})
+    message = str(caught.value)
+    system_at, user_at = prompt.sections["system"][0], prompt.sections["user"][0] + 10
+    assert f"'system' at char {system_at}; 'user' at char {user_at}" in message
+    assert '{"at_text": "Answer", "section": "system"}' in message
+    with_response = render_case(
+        Case(system="Say one word.", user="One word.", response="Sure"), smol_tokenizer
+    )
+    with pytest.raises(tw.QueryNotFoundError, match="several messages and not in the response"):
+        resolve_regions(with_response, {"query_positions": [{"at_text": "word"}]})
+
+
+def test_text_query_errors(grader):
+    def fails(query, pattern):
+        with pytest.raises(tw.QueryNotFoundError, match=pattern):
+            resolve_regions(grader, {"query_positions": [query]})
+
+    fails({"at_text": "<|im_start|>"}, r"only in the chat template's own text \(at char 0\)")
+    fails({"after_text": "negative"}, r"ends section 'response'.*\"final\"")
+    fails({"at_text": "x", "section": "turn3_user"}, r"no such message .*'system', 'user'")
+    fails({"at_text": "Canberra", "section": "user"}, r"occurs 0 time\(s\) in section 'user'")
+    fails({"at_text": "negative", "occurrence": 1}, r"1 time\(s\) in section 'response'")
+    with pytest.raises(tw.QueryNotFoundError, match=r"'section' must name a message"):
+        RegionSpec(queries=[{"at_text": "x", "section": "user_message"}])
+
+
+def test_turn_sections_can_be_named(smol_tokenizer):
+    case = Case(
+        messages=[
+            {"role": "user", "content": "Name a city."},
+            {"role": "assistant", "content": "Paris, a city."},
+            {"role": "user", "content": "Another city?"},
+        ]
+    )
+    prompt = render_case(case, smol_tokenizer)
+    with pytest.raises(tw.QueryNotFoundError, match="'turn0_user'.*'user'"):
+        resolve_regions(prompt, {"query_positions": [{"at_text": "city"}]})
+    queries = [{"after_text": "Paris,", "section": "turn1_assistant"}]
+    assert query_tokens(prompt, queries) == {
+        "after:Paris,@turn1_assistant": (" a", "turn1_assistant")
+    }
+
+
+def test_text_query_with_section_round_trips():
+    query = {"after_text": "Answer:", "section": "response", "occurrence": 1, "name": "a"}
+    spec = RegionSpec.from_dict({"query_positions": [query]})
+    assert spec.to_dict() == {"query_positions": [query]}
+
+
+# ---------------------------------------------------------------- 14, 15: named positions
+
+TEALEAVES_QUERIES = {"terminal": "last_token", "decision": {"after_text": "capitale"}, "end": -1}
+
+
+def test_tealeaves_query_object_is_read_everywhere(tmp_path, grader):
+    spec = RegionSpec.from_dict({"query_positions": TEALEAVES_QUERIES})
+    assert spec.queries == (
+        {"position": "last_token", "name": "terminal"},
+        {"after_text": "capitale", "name": "decision"},
+        {"position": -1, "name": "end"},
+    )
+    assert RegionSpec(queries=TEALEAVES_QUERIES) == spec
+    path = tmp_path / "regions.json"
+    path.write_text(json.dumps({"query_positions": TEALEAVES_QUERIES}), encoding="utf-8")
+    assert tw.load_regions(path) == spec
+    resolved = resolve_regions(grader, {"query_positions": TEALEAVES_QUERIES})
+    assert list(resolved.queries) == ["terminal", "decision", "end"]
+    assert grader.tokens[resolved.queries["decision"]] == " est"
+    assert resolved.queries["end"] == len(grader.tokens) - 1
+
+
+def test_named_positions_keep_their_names_and_round_trip():
+    spec = RegionSpec(
+        queries=[
+            {"position": "last_token", "name": "terminal"},
+            {"position": 3, "name": "third"},
+            {"position": "final"},  # no name: the plain form
+            {"position": "last_token", "name": "last_token"},  # the default name: plain
+        ]
+    )
+    assert spec.queries[2:] == ("final", "last_token")
+    data = spec.to_dict()
+    assert data["query_positions"][:2] == [
+        {"position": "last_token", "name": "terminal"},
+        {"position": 3, "name": "third"},
+    ]
+    assert RegionSpec.from_dict(json.loads(json.dumps(data))) == spec
+    # The old list forms still work as before.
+    old = RegionSpec.from_dict({"query_positions": ["final", "last_token", 3]})
+    assert old.queries == ("final", "last_token", 3)
+
+
+@pytest.mark.parametrize(
+    ("queries", "pattern"),
+    [
+        ([{"position": "first", "name": "x"}], "is not a named position"),
+        ([{"position": "final", "name": ""}], "'name' must be a non-empty string"),
+        ([{"position": "final", "at_text": "a"}], "is not a named position"),
+        ({"decision": {"after_text": "a", "name": "other"}}, "also carries the name 'other'"),
+        ({"terminal": "first"}, "is not a named position"),
+    ],
+)
+def test_bad_named_positions_are_refused(queries, pattern):
+    with pytest.raises(tw.QueryNotFoundError, match=pattern):
+        RegionSpec.from_dict({"query_positions": queries})
+
+
+def test_capture_keeps_the_query_names(smol_tokenizer):
+    from tests.helpers.tiny_models import make_tiny_model
+
+    model = tw.load_model(make_tiny_model("llama"), tokenizer=smol_tokenizer)
+    run = model.capture(GRADER, {"query_positions": TEALEAVES_QUERIES})
+    assert list(run.queries) == ["terminal", "decision", "end"]
+    assert run.curves(query="terminal").shape[0] == model.shape.n_layers
+
+
+def test_prep_keeps_the_query_names(tmp_path, smol_tokenizer):
+    from tealeaves_widgets import batch
+    from tests.helpers.batch_fixtures import REGIONS, conversations, write_inputs
+
+    regions = {**REGIONS, "query_positions": {"terminal": "last_token", "asked": {"at_text": "Q:"}}}
+    inputs = write_inputs(tmp_path / "in", conversations(2), regions)
+    cases = batch.prep(batch.PrepInputs.in_folder(inputs), smol_tokenizer)
+    assert cases.regions.queries == (
+        {"position": "last_token", "name": "terminal"},
+        {"at_text": "Q:", "name": "asked"},
+    )

@@ -53,7 +53,7 @@ FULL_SPEC = {
     "query_positions": [
         "final",
         "last_token",
-        {"after_text": "Answer:"},
+        {"after_text": "green?"},
         {"at_text": "Rules", "name": "rules_q"},
         12,
     ],
@@ -367,11 +367,12 @@ def test_every_query_form(prompt):
     queries = [
         "final",
         "last_token",
-        {"after_text": "Answer:"},
+        {"after_text": "green?"},
         {"at_text": "Rules", "name": "rules_q"},
         {"at_text": " Rules"},
         {"after_text": "##", "occurrence": -1},
-        {"at_text": "<|im_start|>", "occurrence": 1},
+        {"at_text": "Say", "section": "system"},
+        {"position": "final", "name": "end"},
         12,
         -2,
     ]
@@ -380,23 +381,25 @@ def test_every_query_form(prompt):
     assert resolved.queries == {
         "final": n - 1,
         "last_token": 52,
-        "after:Answer:": 52,
+        "after:green?": 51,
         "rules_q": 9,
         "at: Rules": 9,
-        "after:###-1": 33,
-        "at:<|im_start|>#1": 43,
+        "after:###-1": 34,
+        "at:Say@system": 36,
+        "end": n - 1,
         "pos:12": 12,
         "pos:-2": n - 2,
     }
     assert (
         prompt.tokens[n - 1] == "\n" and prompt.tokens[52] == ":" and prompt.tokens[9] == " Rules"
     )
+    assert prompt.tokens[51] == " Answer"  # the first token after "green?"
     assert prompt.tokens[33] == "##" and prompt.tokens[34] == " Output"
-    assert prompt.tokens[43] == "<|im_start|>" and prompt.tokens[44] == "user"
+    assert prompt.tokens[36] == "Say"
 
 
 def test_after_text_ending_inside_a_token(prompt):
-    # "Answ" ends inside the token " Answer": that token has read it.
+    # The character after "Answ" lies inside the token " Answer": that token.
     resolved = resolve_regions(prompt, {"query_positions": [{"after_text": "Answ"}]})
     assert resolved.queries == {"after:Answ": 51} and prompt.tokens[51] == " Answer"
 
@@ -497,7 +500,7 @@ def test_load_regions(tmp_path, prompt):
     spec = load_regions(path)
     assert spec == RegionSpec.from_dict(FULL_SPEC)
     assert list(resolve_regions(prompt, spec).queries) == [
-        "final", "last_token", "after:Answer:", "rules_q", "pos:12",
+        "final", "last_token", "after:green?", "rules_q", "pos:12",
     ]  # fmt: skip
 
 
