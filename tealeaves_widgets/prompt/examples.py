@@ -1,7 +1,10 @@
 """The bundled example: a support-bot system prompt with named regions.
 
 Used by `python -m tealeaves_widgets demo`, the quickstart notebook and the
-tests. The regions use TeaLeaves' regions.json schema.
+tests. The regions use TeaLeaves' regions.json schema. The queries are the
+last token ("final"), the user message's last token ("last_token") and the
+first token after "data centres?" in the user message (" Answer", where the
+instruction starts).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def test_capture_writes_runs_and_index(cases_file, tmp_path, tiny):
     runs = tw.open_runs(out)
     assert runs.labels == tuple(f"c{i:02d}" for i in range(16))
     assert "greeting" in runs[3].regions and "question" not in runs[3].regions
-    assert set(runs.queries) == {"final", "asked"}
+    assert set(runs.queries) == {"end", "asked"}  # the names regions.json gives
     cases = batch.read_cases(cases_file).cases
     direct = tiny.capture(cases[5].case, cases[5].regions)
     np.testing.assert_array_equal(runs[5].attention_heads, direct.attention_heads)

@@ -92,7 +92,8 @@ def test_embedded_example_end_to_end(smol_model, tmp_path):
     assert run.model_info["model_id"] == "SmolLM2-135M-Instruct"
     assert run.model_info["attn_implementation"] == "sdpa"
     assert list(run.queries) == ["final", "last_token", "after:data centres?"]
-    assert run.tokens[run.queries["after:data centres?"]] == "?"
+    # TeaLeaves' rule: the first non-whitespace token after the text
+    assert run.tokens[run.queries["after:data centres?"]] == " Answer"
     # every token is in exactly one top-level region: role contents + template
     top = ["system", "user", "template"]
     owned = np.concatenate([run.regions[n].token_indices for n in top])

@@ -275,12 +275,14 @@ def grader(smol_tokenizer):
 
 
 def query_tokens(prompt, queries) -> dict[str, tuple[str, str]]:
-    """Query name -> (token text, section holding the token's start)."""
+    """Query name -> (token text, section holding the token's start, or "template")."""
     resolved = resolve_regions(prompt, {"query_positions": queries})
     out = {}
     for name, index in resolved.queries.items():
         start = int(prompt.offsets[index, 0])
-        section = next(s for s, (a, b) in prompt.sections.items() if a <= start + 1 <= b)
+        section = next(
+            (s for s, (a, b) in prompt.sections.items() if a <= start + 1 <= b), "template"
+        )
         out[name] = (prompt.tokens[index], section)
     return out
 
@@ -456,3 +458,28 @@ def test_prep_keeps_the_query_names(tmp_path, smol_tokenizer):
         {"position": "last_token", "name": "terminal"},
         {"at_text": "Q:", "name": "asked"},
     )
+
+
+def test_the_bundled_examples_point_where_their_docs_say(smol_tokenizer):
+    from pathlib import Path
+
+    from tealeaves_widgets import batch
+    from tealeaves_widgets.prompt.examples import EXAMPLE_CASE, EXAMPLE_REGIONS
+
+    prompt = render_case(EXAMPLE_CASE, smol_tokenizer)
+    assert query_tokens(prompt, EXAMPLE_REGIONS["query_positions"]) == {
+        "final": ("\n", "template"),  # the generation prompt's last token
+        "last_token": (".", "user"),
+        "after:data centres?": (" Answer", "user"),
+    }
+    example = Path(__file__).resolve().parents[2] / "examples" / "support_bot"
+    inputs = batch.PrepInputs.in_folder(
+        example, system_prompt=example / "baseline" / "system_prompt.txt"
+    )
+    for item in batch.prep(inputs, smol_tokenizer).cases:
+        prompt = render_case(item.case, smol_tokenizer)
+        resolved = resolve_regions(prompt, item.regions)
+        assert list(resolved.queries) == ["end", "asked"]
+        question = item.case.user.split("Q: ")[1]  # type: ignore[union-attr]
+        first_word = " " + question.split()[0]
+        assert prompt.tokens[resolved.queries["asked"]] == first_word
