@@ -1,7 +1,9 @@
 """Opening a run file: time and memory of `tw.open_run` on a ~50 MB run.
 
-    python benchmarks/open_run.py              # 32 layers x 32 heads x 8 queries x 1536 tokens
-    python benchmarks/open_run.py --reps 20 --tokens 3072
+    PYTHONPATH=. python benchmarks/open_run.py     # 32 layers x 32 heads x 8 queries x 1536 tokens
+    PYTHONPATH=. python benchmarks/open_run.py --reps 20 --tokens 3072
+
+(PYTHONPATH=. so that the checkout is measured, not an installed copy.)
 
 The run is built from numpy (no model) and saved once; the file is then in the
 page cache, so the times measure the checks, the checksum and the decoding,
