@@ -294,22 +294,13 @@ def _checked_arrays(
     streaming the file, then mapped (nothing read until it is used)."""
     if layout.data_size < MAP_FROM_BYTES:
         arrays = tensorfile.arrays(tensorfile.read_data(file, layout), layout, 0)
-        digest = _digest(arrays, fields)
-    else:
-        streamed = (
-            (name, layout.tensors[name].dtype.str, layout.tensors[name].shape)
-            for name in sorted(layout.tensors)
-        )
-        parts = ((*head, tensorfile.stream(file, layout, head[0])) for head in streamed)
-        digest = _digest_of(parts, fields)
-        arrays = {}
-    if digest != fields["sha256"]:
-        raise RunFileError(
-            f"{path} failed its sha256 check: its arrays or metadata changed after it was "
-            f"written (edited, damaged or tampered with). {_RESAVE}"
-        )
-    if arrays or not layout.tensors:
+        _check_digest(path, _digest(arrays, fields), fields)
         return arrays
+    streamed = (
+        (name, tensor.dtype.str, tensor.shape, tensorfile.stream(file, layout, name))
+        for name, tensor in sorted(layout.tensors.items())
+    )
+    _check_digest(path, _digest_of(streamed, fields), fields)
     try:
         mapped = tensorfile.map_file(file)
     except OSError as error:
@@ -319,6 +310,14 @@ def _checked_arrays(
             "or open fewer at once."
         ) from error
     return tensorfile.arrays(mapped, layout, layout.data_start)
+
+
+def _check_digest(path: Path, digest: str, fields: dict[str, Any]) -> None:
+    if digest != fields["sha256"]:
+        raise RunFileError(
+            f"{path} failed its sha256 check: its arrays or metadata changed after it was "
+            f"written (edited, damaged or tampered with). {_RESAVE}"
+        )
 
 
 def _fields_problem(fields: dict[str, Any], arrays: dict[str, NDArray]) -> str | None:

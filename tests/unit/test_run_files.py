@@ -310,6 +310,16 @@ def test_reopened_run_equals_saved_and_is_read_only(run, tmp_path, monkeypatch, 
     assert back.curves().equals(run.curves())
 
 
+@pytest.mark.parametrize("mapped", [False, True], ids=["read", "mapped"])
+def test_tampered_bytes_fail_the_checksum_on_both_paths(saved, monkeypatch, mapped):
+    monkeypatch.setattr(runfile, "MAP_FROM_BYTES", 0 if mapped else 1 << 40)
+    data = bytearray(saved.read_bytes())
+    data[-3] ^= 0x01  # inside the last tensor
+    saved.write_bytes(bytes(data))
+    with pytest.raises(RunFileError, match=r"failed its sha256 check"):
+        open_run(saved)
+
+
 # -- deep JSON and versions ------------------------------------------------------------
 
 DEEP = "[" * 100_000
