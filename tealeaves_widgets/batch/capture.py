@@ -5,11 +5,13 @@ One run file per case in an output directory, plus index.json
 matches is skipped. Under `accelerate launch` or `torchrun` each process
 takes its shard of the cases (accelerate's `PartialState`), writes its own
 files and a part list; the main process waits for the others and merges
-the index.
+the index. One capture per directory at a time: the main process holds
+its lock (`batch.lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -23,7 +25,7 @@ from typing import Any
 
 from ..errors import BatchError, RunFileError
 from ..io.rundir import RunEntry, RunIndex, entry_for, run_file_name, write_index
-from ..io.runfile import open_run
+from ..io.runfile import open_run_file
 from ..io.versioned import write_atomic
 from .cases import (
     BatchCase,
@@ -34,6 +36,7 @@ from .cases import (
     token_count,
     validate_cases,
 )
+from .lock import capture_lock
 
 _PARTS = ".parts"
 
@@ -90,67 +93,75 @@ def capture_cases(
     Resumable, and shardable: under `accelerate launch`/`torchrun`, process k of
     n takes the k-th share of the cases. `model` (a loaded `tw.Model`) skips
     loading; `state` is an accelerate `PartialState` (made here when None).
+    One capture per `out` at a time: while another holds the folder's lock
+    (`batch.lock`), this one raises `BatchError` at once, naming it.
     """
     state = state or process_state()
     cases_path, out = Path(cases_path), Path(out)
     batch = read_cases(cases_path)
     out.mkdir(parents=True, exist_ok=True)
-    parts = out / _PARTS
-    if state.is_main_process:
-        _clean_leftovers(out)
-    state.wait_for_everyone()  # nobody writes before the leftovers are gone
+    lock = capture_lock(out) if state.is_main_process else contextlib.nullcontext()
+    with lock:  # the main process holds it to the end; the others wait for it below
+        parts = out / _PARTS
+        if state.is_main_process:
+            _clean_leftovers(out)
+        state.wait_for_everyone()  # nobody writes before the lock is held, the leftovers gone
 
-    tokenizer, config, model_id = _source(options, model)
-    dtype = _dtype_name(options, model, config)
-    problems: list[Problem] = []
-    checked = validate_cases(batch.cases, tokenizer, context_length(config), problems)
-    if problems:
-        raise problems_error(problems, f"{cases_path} does not fit the model's tokenizer")
-    names = {c.id: run_file_name(i, c.id) for i, c in enumerate(checked)}
-    too_long = [
-        c.id
-        for c in checked
-        if options.max_tokens is not None and token_count(c) > options.max_tokens
-    ]
-    with state.split_between_processes(list(range(len(checked)))) as share:
-        mine = [checked[i] for i in share]
-    expected = {"model_id": model_id, "dtype": dtype}
-    todo, existing, entries = [], [], {}
-    for item in mine:
-        if item.id in too_long:
-            continue
-        path = out / names[item.id]
-        if not path.exists():
-            todo.append(item)
-            continue
-        entry, problem = _existing_entry(path, item, expected)
-        if problem is not None:
-            problems.append(problem)
-        else:
-            entries[item.id] = entry
-            existing.append(item.id)
+        tokenizer, config, model_id = _source(options, model)
+        dtype = _dtype_name(options, model, config)
+        problems: list[Problem] = []
+        checked = validate_cases(batch.cases, tokenizer, context_length(config), problems)
+        if problems:
+            raise problems_error(problems, f"{cases_path} does not fit the model's tokenizer")
+        names = {c.id: run_file_name(i, c.id) for i, c in enumerate(checked)}
+        too_long = [
+            c.id
+            for c in checked
+            if options.max_tokens is not None and token_count(c) > options.max_tokens
+        ]
+        with state.split_between_processes(list(range(len(checked)))) as share:
+            mine = [checked[i] for i in share]
+        expected = {"model_id": model_id, "dtype": dtype}
+        todo, existing, entries = [], [], {}
+        for item in mine:
+            if item.id in too_long:
+                continue
+            path = out / names[item.id]
+            if not path.exists():
+                todo.append(item)
+                continue
+            entry, problem = _existing_entry(path, item, expected)
+            if problem is not None:
+                problems.append(problem)
+            else:
+                entries[item.id] = entry
+                existing.append(item.id)
 
-    captured: list[str] = []
-    if todo:
-        if model is None:
-            model = _load(options, dtype, config, todo, state, log)
-        captured = _capture_loop(model, todo, names, out, options, state, entries, problems)
-    parts.mkdir(exist_ok=True)
-    part = {
-        "runs": {k: v.to_dict() for k, v in entries.items()},
-        "problems": [dataclasses.asdict(p) for p in problems],
-    }
-    write_atomic(parts / f"part-{state.process_index}.json", json.dumps(part).encode())
-    state.wait_for_everyone()
-    index = None
-    if state.is_main_process:
-        index = merge_index(
-            out, checked, too_long, state.num_processes, _provenance(cases_path, expected, options)
+        captured: list[str] = []
+        if todo:
+            if model is None:
+                model = _load(options, dtype, config, todo, state, log)
+            captured = _capture_loop(model, todo, names, out, options, state, entries, problems)
+        parts.mkdir(exist_ok=True)
+        part = {
+            "runs": {k: v.to_dict() for k, v in entries.items()},
+            "problems": [dataclasses.asdict(p) for p in problems],
+        }
+        write_atomic(parts / f"part-{state.process_index}.json", json.dumps(part).encode())
+        state.wait_for_everyone()
+        index = None
+        if state.is_main_process:
+            index = merge_index(
+                out,
+                checked,
+                too_long,
+                state.num_processes,
+                _provenance(cases_path, expected, options),
+            )
+        summary_problems = problems if not state.is_main_process else _index_problems(index)
+        return CaptureSummary(
+            tuple(captured), tuple(existing), tuple(summary_problems), index, state.is_main_process
         )
-    summary_problems = problems if not state.is_main_process else _index_problems(index)
-    return CaptureSummary(
-        tuple(captured), tuple(existing), tuple(summary_problems), index, state.is_main_process
-    )
 
 
 def process_state() -> Any:
@@ -244,7 +255,7 @@ def _existing_entry(
 ) -> tuple[RunEntry | None, Problem | None]:
     """The index entry of a run file already there, or why it cannot be kept."""
     try:
-        run = open_run(path)
+        run, digest = open_run_file(path)
     except RunFileError as error:
         return None, Problem(
             f"{error} Delete the file and run the capture again to recapture it.",
@@ -257,7 +268,7 @@ def _existing_entry(
     elif found != expected:
         stale = f"it was captured with {found}, not {expected}"
     else:
-        return entry_for(run, item.id, path.name), None
+        return RunEntry(item.id, path.name, None, run.n_tokens, digest), None
     return None, Problem(
         f"{stale}. Delete it to recapture, or capture into another --out folder.",
         item.id,

@@ -26,7 +26,7 @@ from typing import Any
 from ..core import seam
 from ..core.runset import RunSet
 from ..errors import RunFileError, RunFileNotFoundError
-from .runfile import SUGGESTED_SUFFIX, open_run, run_digest, save_run
+from .runfile import SUGGESTED_SUFFIX, open_run_file, run_digest, save_run
 from .versioned import FileKind, read_versioned, versioned_header, write_atomic
 
 INDEX_NAME = "index.json"
@@ -40,6 +40,7 @@ RUN_INDEX = FileKind(
 """The run directory's index.json and its version."""
 INDEX_FORMAT, INDEX_VERSION = RUN_INDEX.format, RUN_INDEX.version
 _ENTRY_KEYS = ("label", "seed", "file")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,15 @@ def read_index(directory: str | PathLike[str]) -> RunIndex:
         raise RunFileError(f"{path}: 'runs' must be a list of entries, got {type(runs).__name__}.")
     entries = [_entry(item, path, i) for i, item in enumerate(runs)]
     extra = {k: v for k, v in data.items() if k not in ("format", "format_version", "runs")}
-    pending = tuple(str(p) for p in extra.pop("pending", []) or [])
-    return RunIndex(tuple(entries), pending, extra)
+    pending = extra.pop("pending", None)
+    if pending is None:
+        pending = []
+    if not isinstance(pending, list) or not all(isinstance(p, str) for p in pending):
+        raise RunFileError(
+            f"{path}: 'pending' must be a list of case ids (str), got {pending!r:.80}. "
+            f"{RUN_INDEX.remedy}"
+        )
+    return RunIndex(tuple(entries), tuple(pending), extra)
 
 
 def _entry(item: Any, path: Path, i: int) -> RunEntry:
@@ -137,29 +145,39 @@ def _entry(item: Any, path: Path, i: int) -> RunEntry:
     seed = item["seed"]
     if not isinstance(item["label"], str) or not isinstance(item["file"], str):
         raise RunFileError(f"{path}: runs[{i}] needs a str label and file, got {item!r}.")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+    if seed is not None and not _is_int(seed):
         raise RunFileError(f"{path}: runs[{i}] seed must be an int or null, got {seed!r}.")
+    n_tokens, sha256 = item.get("n_tokens"), item.get("sha256")
+    if n_tokens is not None and not (_is_int(n_tokens) and n_tokens >= 0):
+        raise RunFileError(
+            f"{path}: runs[{i}] n_tokens must be an int >= 0 or null, got {n_tokens!r:.80}."
+        )
+    if sha256 is not None and not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
+        raise RunFileError(
+            f"{path}: runs[{i}] sha256 must be 64 hex digits or null, got {sha256!r:.80}."
+        )
     if Path(item["file"]).name != item["file"]:
         raise RunFileError(
             f"{path}: runs[{i}] file {item['file']!r} must be a plain file name inside the "
             "directory (no folders)."
         )
     return RunEntry(
-        label=item["label"],
-        file=item["file"],
-        seed=seed,
-        n_tokens=item.get("n_tokens"),
-        sha256=item.get("sha256"),
+        label=item["label"], file=item["file"], seed=seed, n_tokens=n_tokens, sha256=sha256
     )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def open_runs(directory: str | PathLike[str]) -> RunSet:
     """Open the runs of a run directory (a capture's `--out`, or `RunSet.save`)
     as a `RunSet`, in index order.
 
-    A run file that is missing or damaged raises `RunFileError` naming the
-    file and its case; cases the capture has not reached yet are named in a
-    warning.
+    A run file that is missing or damaged, or is not the run the index lists
+    for its case (its sha256 differs: files renamed or swapped), raises
+    `RunFileError` naming the file and its case; cases the capture has not
+    reached yet are named in a warning.
     """
     directory = Path(directory).expanduser()
     index = read_index(directory)
@@ -172,12 +190,15 @@ def open_runs(directory: str | PathLike[str]) -> RunSet:
     runs = []
     for entry in index.runs:
         try:
-            runs.append(open_run(directory / entry.file))
+            run, digest = open_run_file(directory / entry.file)
         except RunFileError as error:
             raise RunFileError(
                 f"Case {entry.label!r}: {error} To recapture it, delete the file and run "
                 f"`tealeaves-widgets capture` into {directory} again."
             ) from error
+        if entry.sha256 is not None and digest != entry.sha256:
+            raise _not_listed(directory, index, entry, digest)
+        runs.append(run)
     if index.pending:
         warnings.warn(
             f"{directory}: {len(index.pending)} case(s) of the cases file have no run yet "
@@ -188,6 +209,23 @@ def open_runs(directory: str | PathLike[str]) -> RunSet:
     labels = tuple(entry.label for entry in index.runs)
     seeds = tuple(entry.seed for entry in index.runs)
     return RunSet(tuple(runs), labels, seeds)
+
+
+def _not_listed(directory: Path, index: RunIndex, entry: RunEntry, digest: str) -> RunFileError:
+    """The error for a run file whose run is not the one the index lists for it."""
+    other = next((e for e in index.runs if e.sha256 == digest), None)
+    holds = (
+        f"the run of case {other.label!r} (listed as {other.file})"
+        if other is not None
+        else "a run the index does not list"
+    )
+    return RunFileError(
+        f"Case {entry.label!r}: {directory / entry.file} holds {holds}, not the run "
+        f"{INDEX_NAME} lists for the case (sha256 {entry.sha256}; the file's is {digest}): "
+        "files were renamed, swapped or copied in from another directory. Put the right file "
+        "back under this name, or delete it and run `tealeaves-widgets capture` into "
+        f"{directory} again (or save the RunSet again) to recapture it."
+    )
 
 
 @seam.provide("save", RunSet)

@@ -5,15 +5,22 @@ Layout: every array is a safetensors tensor ("attention", "attention_heads",
 in the safetensors metadata under the key "tealeaves", together with the
 format name, its version and a sha256 over the arrays and that JSON, checked
 on open. No pickle: a run file from a stranger can only be data.
+
+Opening checks the file's layout against its size before reading anything
+large (`tensorfile`), and the run's invariants after the checksum
+(`invariants`); saving checks the invariants first, so every file written
+opens again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import safetensors.numpy
@@ -23,6 +30,9 @@ from safetensors import SafetensorError
 from ..core import seam
 from ..core.run import Lens, RegionInfo, Run
 from ..errors import RunFileError, RunFileNotFoundError
+from . import tensorfile
+from .invariants import run_problem
+from .tensorfile import LayoutProblem
 from .versioned import FileKind, check_header, parse_json, versioned_header, write_atomic
 
 METADATA_KEY = "tealeaves"
@@ -49,6 +59,12 @@ _REQUIRED_FIELDS = (
     "region_spec",
     "sha256",
 )
+_REGION_KEYS = ("name", "section", "char_span", "parent", "builtin", "array")
+MAP_FROM_BYTES = 16 << 20
+"""A data section this large or larger is mapped from the file; a smaller one is
+read into memory. A map holds a file descriptor (before Python 3.13), so a
+RunSet of a thousand small mapped runs would run out of them; a small run
+costs little memory either way."""
 _RESAVE = "Save the run again with Run.save, or open the file it was copied from."
 RUN_FILE = FileKind("tealeaves-run", 1, "run file", _RESAVE)
 """The run file's header (in the safetensors metadata) and its version."""
@@ -60,6 +76,13 @@ def save_run(run: Run, path: str | PathLike[str]) -> Path:
     """Write `run` to `path` atomically (temp file in the same folder, then
     rename), keeping the suffix the caller gave. Returns the path written."""
     path = Path(path).expanduser()
+    problem = run_problem(run)
+    if problem is not None:
+        raise RunFileError(
+            f"Cannot save the run to {path}: {problem}. A run from Model.capture always "
+            "agrees with itself; if you built or changed this one by hand, make its fields "
+            "agree with the shapes documented on tw.Run and tw.Lens."
+        )
     arrays = _arrays(run)
     fields = _fields(run)
     fields["sha256"] = _digest(arrays, fields)
@@ -81,27 +104,49 @@ def run_digest(run: Run) -> str:
 
 
 def open_run(path: str | PathLike[str]) -> Run:
-    """Open a run file written by `Run.save`; arrays come back read-only."""
+    """Open a run file written by `Run.save`; arrays come back read-only.
+
+    Each check runs before anything larger is read: the file's layout against
+    its size (`tensorfile.read_layout`: 8 bytes and the header), the format
+    and version, the sha256 (streamed), then the invariants of a run
+    (`invariants.run_problem`). A large file's arrays are mapped from the
+    file, not read: see `tensorfile` for what that asks of the file.
+    """
+    return open_run_file(path)[0]
+
+
+def open_run_file(path: str | PathLike[str]) -> tuple[Run, str]:
+    """`open_run`, and the sha256 the file stores (and the open checked): what
+    a run directory's index lists for the run."""
     path = Path(path).expanduser()
-    data = _read(path)
+    file = _open(path)
     try:
-        arrays = safetensors.numpy.load(data)
-    except SafetensorError as error:
+        with file:
+            layout = tensorfile.read_layout(file, os.fstat(file.fileno()).st_size, _parser(path))
+            fields = _checked_header(path, layout.metadata)
+            arrays = _checked_arrays(path, file, layout, fields)
+    except LayoutProblem as problem:
         raise RunFileError(
-            f"Expected a safetensors run file at {path}, but it cannot be read as "
-            f"safetensors ({error}); it may be truncated, have bytes appended, or be "
-            f"another kind of file. {_RESAVE}"
-        ) from error
-    fields = _checked_fields(path, data, arrays)
-    for array in arrays.values():
-        array.flags.writeable = False
-    try:
-        return _build(arrays, fields)
-    except (KeyError, IndexError, TypeError, ValueError) as error:
+            f"Expected a safetensors run file at {path}, but it cannot be read as safetensors: "
+            f"{problem}. It may be truncated, have bytes appended, or be another kind of file. "
+            f"{_RESAVE}"
+        ) from None
+    except RunFileError:
+        raise
+    except OSError as error:
         raise RunFileError(
-            f"{path} passed its checksum but its contents do not form a run "
-            f"({type(error).__name__}: {error}). {_RESAVE}"
+            f"Could not read the run file {path} ({error.strerror or error}); check that it is "
+            "readable and on a working disk."
         ) from error
+    problem = _fields_problem(fields, arrays)
+    if problem is None:
+        run = _build(arrays, fields)
+        problem = run_problem(run)
+        if problem is None:
+            return run, fields["sha256"]
+    raise RunFileError(
+        f"{path} passed its checksum but does not hold a valid run: {problem}. {_RESAVE}"
+    )
 
 
 # -- writing ---------------------------------------------------------------
@@ -169,11 +214,28 @@ def _require_json(name: str, value: Any) -> None:
 def _digest(arrays: dict[str, NDArray], fields: dict[str, Any]) -> str:
     """sha256 over each array (sorted by key, with dtype and shape) and the
     canonical JSON of every field but "sha256"."""
+    parts = (
+        (
+            key,
+            array.dtype.str,
+            array.shape,
+            [np.ascontiguousarray(array).reshape(-1).view(np.uint8)],
+        )
+        for key, array in sorted(arrays.items())
+    )
+    return _digest_of(parts, fields)
+
+
+def _digest_of(
+    parts: Iterable[tuple[str, str, Sequence[int], Iterable[Any]]], fields: dict[str, Any]
+) -> str:
+    """`_digest` from (key, dtype.str, shape, chunks of its bytes), sorted by key:
+    the arrays may be in memory or streamed from a file."""
     digest = hashlib.sha256()
-    for key in sorted(arrays):
-        array = arrays[key]
-        digest.update(json.dumps([key, array.dtype.str, list(array.shape)]).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
+    for key, dtype, shape, chunks in parts:
+        digest.update(json.dumps([key, dtype, list(shape)]).encode())
+        for chunk in chunks:
+            digest.update(chunk)
     rest = {key: value for key, value in fields.items() if key != "sha256"}
     digest.update(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode())
     return digest.hexdigest()
@@ -182,7 +244,7 @@ def _digest(arrays: dict[str, NDArray], fields: dict[str, Any]) -> str:
 # -- reading ---------------------------------------------------------------
 
 
-def _read(path: Path) -> bytes:
+def _open(path: Path) -> BinaryIO:
     if not path.exists():
         raise RunFileNotFoundError(
             f"Expected a run file at {path}, but nothing is there. "
@@ -191,7 +253,7 @@ def _read(path: Path) -> bytes:
     if not path.is_file():
         raise RunFileError(f"Expected a run file at {path}, but it is a folder; pass the file.")
     try:
-        return path.read_bytes()
+        return path.open("rb")
     except OSError as error:
         raise RunFileError(
             f"Could not read the run file {path} ({error.strerror or error}); "
@@ -199,10 +261,13 @@ def _read(path: Path) -> bytes:
         ) from error
 
 
-def _checked_fields(path: Path, data: bytes, arrays: dict[str, NDArray]) -> dict[str, Any]:
-    """Our JSON from the safetensors metadata, after format, version and hash checks."""
-    header_size = int.from_bytes(data[:8], "little")  # valid: safetensors parsed it
-    metadata = json.loads(data[8 : 8 + header_size]).get("__metadata__") or {}
+def _parser(path: Path) -> Callable[[bytes], Any]:
+    """How the safetensors header of `path` is parsed (errors name the file)."""
+    return lambda text: parse_json(text, RUN_FILE, f"{path} (its safetensors header)")
+
+
+def _checked_header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
+    """Our JSON from the safetensors metadata, after the format and version checks."""
     if METADATA_KEY not in metadata:
         raise RunFileError(
             f"{path} is a safetensors file but not a tealeaves run file: its metadata has "
@@ -213,12 +278,134 @@ def _checked_fields(path: Path, data: bytes, arrays: dict[str, NDArray]) -> dict
     missing = [key for key in _REQUIRED_FIELDS if key not in fields]
     if missing:
         raise RunFileError(f"{path} is a run file without the fields {missing}. {_RESAVE}")
-    if _digest(arrays, fields) != fields["sha256"]:
+    if not isinstance(fields["sha256"], str):
+        raise RunFileError(
+            f"{path} has a sha256 of type {type(fields['sha256']).__name__}; expected the hex "
+            f"digest as a str. {_RESAVE}"
+        )
+    return fields
+
+
+def _checked_arrays(
+    path: Path, file: BinaryIO, layout: tensorfile.Layout, fields: dict[str, Any]
+) -> dict[str, NDArray]:
+    """The tensors of `file` after the sha256 check. A data section under
+    `MAP_FROM_BYTES` is read and hashed in memory; a larger one is hashed by
+    streaming the file, then mapped (nothing read until it is used)."""
+    if layout.data_size < MAP_FROM_BYTES:
+        arrays = tensorfile.arrays(tensorfile.read_data(file, layout), layout, 0)
+        _check_digest(path, _digest(arrays, fields), fields)
+        return arrays
+    streamed = (
+        (name, tensor.dtype.str, tensor.shape, tensorfile.stream(file, layout, name))
+        for name, tensor in sorted(layout.tensors.items())
+    )
+    _check_digest(path, _digest_of(streamed, fields), fields)
+    try:
+        mapped = tensorfile.map_file(file)
+    except OSError as error:
+        raise RunFileError(
+            f"Could not map the run file {path} into memory ({error.strerror or error}). With "
+            "many large runs open, each holds a file descriptor: raise the limit (ulimit -n) "
+            "or open fewer at once."
+        ) from error
+    return tensorfile.arrays(mapped, layout, layout.data_start)
+
+
+def _check_digest(path: Path, digest: str, fields: dict[str, Any]) -> None:
+    if digest != fields["sha256"]:
         raise RunFileError(
             f"{path} failed its sha256 check: its arrays or metadata changed after it was "
             f"written (edited, damaged or tampered with). {_RESAVE}"
         )
-    return fields
+
+
+def _fields_problem(fields: dict[str, Any], arrays: dict[str, NDArray]) -> str | None:
+    """The first field whose JSON type is wrong, or that names an array the file
+    lacks, as a phrase; None if all are right (then `_build` cannot fail)."""
+    if not isinstance(fields["text"], str):
+        return f"text must be a str, got {type(fields['text']).__name__}"
+    for key in ("tokens", "tracked_tokens"):
+        if not _is_list_of(fields[key], str):
+            return f"{key} must be a list of str, got {_short(fields[key])}"
+    for key in ("model_info", "case", "region_spec"):
+        if not isinstance(fields[key], dict):
+            return f"{key} must be an object, got {type(fields[key]).__name__}"
+    queries = fields["queries"]
+    pairs = isinstance(queries, list) and all(
+        isinstance(q, list) and len(q) == 2 and isinstance(q[0], str) and _is_int(q[1])
+        for q in queries
+    )
+    if not pairs:
+        return f"queries must be a list of [name, pos] pairs (str, int), got {_short(queries)}"
+    problem = _repeated("queries", [name for name, _ in queries])
+    problem = problem or _regions_problem(fields["regions"], arrays)
+    problem = problem or _vocab_problem(fields["vocab"])
+    missing = [name for name in _fixed_arrays() if name not in arrays]
+    if problem is None and missing:
+        problem = f"the file lacks the arrays {missing}"
+    return problem
+
+
+def _regions_problem(regions: Any, arrays: dict[str, NDArray]) -> str | None:
+    if not isinstance(regions, list):
+        return f"regions must be a list of objects, got {_short(regions)}"
+    for i, entry in enumerate(regions):
+        if not isinstance(entry, dict) or not all(key in entry for key in _REGION_KEYS):
+            keys = list(_REGION_KEYS)
+            return f"regions[{i}] must be an object with keys {keys}, got {_short(entry)}"
+        if not isinstance(entry["name"], str) or not isinstance(entry["section"], str):
+            return f"regions[{i}].name and .section must be str, got {_short(entry)}"
+        span = entry["char_span"]
+        if not (isinstance(span, list) and len(span) == 2 and all(map(_is_int, span))):
+            return f"regions[{i}].char_span must be [start, end] (two ints), got {_short(span)}"
+        if entry["parent"] is not None and not isinstance(entry["parent"], str):
+            return f"regions[{i}].parent must be a str or null, got {_short(entry['parent'])}"
+        if not isinstance(entry["builtin"], bool):
+            return f"regions[{i}].builtin must be a bool, got {_short(entry['builtin'])}"
+        if not isinstance(entry["array"], str) or entry["array"] not in arrays:
+            return f"regions[{i}].array names {entry['array']!r:.80}, which the file does not hold"
+    return _repeated("regions", [entry["name"] for entry in regions])
+
+
+def _vocab_problem(vocab: Any) -> str | None:
+    if not isinstance(vocab, dict):
+        return f"vocab must be an object, got {_short(vocab)}"
+    rule = "vocab must map token ids to str (keys: an int >= 0, written as a str)"
+    for key, text in vocab.items():
+        if not (key.isascii() and key.isdigit() and str(int(key)) == key):
+            return f"{rule}, got key {key!r:.40}"
+        if not isinstance(text, str):
+            return f"{rule}, got {_short(text)} for key {key!r}"
+    return None
+
+
+def _fixed_arrays() -> list[str]:
+    return ["attention", "attention_heads", "token_ids", "offsets"] + [
+        f"lens/{name}" for name in _LENS_ARRAYS
+    ]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_list_of(value: Any, kind: type) -> bool:
+    return isinstance(value, list) and all(isinstance(item, kind) for item in value)
+
+
+def _repeated(what: str, names: list[str]) -> str | None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return f"{what} must have distinct names, {name!r} is repeated"
+        seen.add(name)
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _build(arrays: dict[str, NDArray], fields: dict[str, Any]) -> Run:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -11,6 +16,7 @@ import tealeaves_widgets as tw
 from tealeaves_widgets import batch
 from tealeaves_widgets.__main__ import main
 from tealeaves_widgets.batch import CaptureOptions, PrepInputs
+from tealeaves_widgets.batch.lock import LOCK_NAME
 from tealeaves_widgets.errors import BatchError, RunFileError
 from tests.helpers.batch_fixtures import write_inputs, write_tiny_model
 
@@ -163,3 +169,82 @@ def test_capture_command_with_max_tokens(cases_file, tmp_path, tiny_dir, capsys)
     assert sorted(index["pending"]) == sorted(index["too_long"])
     assert index["model"] == {"model_id": str(tiny_dir), "dtype": "float32"}
     assert "memory estimate" in capsys.readouterr().out
+
+
+# -- one capture per folder ---------------------------------------------------------
+
+HOLDER = """
+import pathlib, sys, time
+import tealeaves_widgets as tw
+from tealeaves_widgets import batch
+
+cases, out, model_dir, started, gate = sys.argv[1:6]
+model = tw.load_model(model_dir)
+real = model.capture
+
+def held(case, regions, **kwargs):  # the first case waits until the test opens the gate
+    pathlib.Path(started).touch()
+    while not pathlib.Path(gate).exists():
+        time.sleep(0.05)
+    return real(case, regions, **kwargs)
+
+model.capture = held
+summary = batch.capture_cases(cases, out, batch.CaptureOptions(progress=False), model=model)
+print(len(summary.captured))
+"""
+
+
+def _start_capture(cases_file, out, tiny_dir, tmp_path) -> tuple[subprocess.Popen, object]:
+    """A capture in another process, stopped inside its first case (so it
+    holds the folder's lock); returns the process and the file that lets it go on."""
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    args = [str(cases_file), str(out), str(tiny_dir), str(started), str(gate)]
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd(), "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.monotonic() + 300
+    while not started.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"the first capture did not start:\n{process.communicate()[1]}")
+        time.sleep(0.1)
+    return process, gate
+
+
+def test_second_capture_into_the_same_folder_is_refused_at_once(
+    cases_file, tmp_path, tiny_dir, capsys
+):
+    out = tmp_path / "runs"
+    first, gate = _start_capture(cases_file, out, tiny_dir, tmp_path)
+    try:
+        args = ["capture", str(cases_file), "--out", str(out), "--model", str(tiny_dir)]
+        started = time.monotonic()
+        assert main([*args, "--no-progress"]) == 1
+        assert time.monotonic() - started < 30  # refused, not waiting for the first
+        err = capsys.readouterr().err
+        assert f"Another capture is writing into {out}: process {first.pid} on " in err
+        assert socket.gethostname() in err and ", started 20" in err
+        assert "Wait for it to finish" in err and "pass another --out" in err
+        assert not list(out.glob("*.tlrun"))  # the first waits in its first case
+        gate.touch()
+        stdout, stderr = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, stderr[-3000:]
+    assert stdout.split()[-1] == "16"  # the first captured every case, alone
+    assert len(tw.open_runs(out)) == 16
+
+
+def test_killed_capture_leaves_no_stale_lock(cases_file, tmp_path, tiny_dir, tiny):
+    out = tmp_path / "runs"
+    first, _ = _start_capture(cases_file, out, tiny_dir, tmp_path)
+    first.kill()  # SIGKILL: no cleanup runs in it
+    first.communicate()
+    assert (out / LOCK_NAME).read_text()  # its holder record is still there
+    summary = batch.capture_cases(cases_file, out, OPTIONS, model=tiny)
+    assert len(summary.captured) == 16 and not summary.problems
