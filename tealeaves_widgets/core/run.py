@@ -171,9 +171,9 @@ class Run:
         q = self.query_index(query)
         names = resolve_regions(regions, list(self.regions))
         rows = self._attention_rows(q, head)  # (layer, pos)
-        mass = np.stack(
-            [rows[:, self.regions[name].token_indices].sum(axis=1) for name in names], axis=1
-        ).astype(np.float64)  # (layer, region)
+        mass = np.zeros((self.n_layers, len(names)), dtype=np.float64)  # (layer, region)
+        for r, name in enumerate(names):
+            mass[:, r] = rows[:, self.regions[name].token_indices].sum(axis=1)
         values = _normalize(mass, normalize, [self.regions[n].token_indices.size for n in names])
         frame = pd.DataFrame(values, columns=pd.Index(names, name="region"))
         frame.index = pd.RangeIndex(self.n_layers, name="layer")

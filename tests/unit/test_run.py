@@ -454,3 +454,12 @@ def test_save_refuses_values_that_would_not_round_trip(run, tmp_path):
 def test_no_torch_import():
     modules = ["tealeaves_widgets.core", "tealeaves_widgets.io", "tealeaves_widgets.prompt"]
     assert loaded_after_import(modules, ["torch", "transformers"]) == []
+
+
+def test_a_run_without_regions_has_an_empty_curves_table(run):
+    """Found by the fuzzer: a run file whose regions were removed opened, then
+    curves() raised numpy's "need at least one array to stack"."""
+    bare = dataclasses.replace(run, regions={})
+    frame = bare.curves()
+    assert frame.shape == (N_LAYERS, 0) and list(frame.index) == list(range(N_LAYERS))
+    assert bare.curves(normalize="share").shape == (N_LAYERS, 0)
