@@ -224,17 +224,38 @@ def parse_max_memory(text: str | Mapping | None) -> dict | None:
     """'0=20GiB,cpu=60GiB' -> {0: '20GiB', 'cpu': '60GiB'} (accelerate's max_memory)."""
     if text is None or isinstance(text, Mapping):
         return dict(text) if text is not None else None
-    out: dict[int | str, str] = {}
+    out: dict[int | str, int | str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip() or not value.strip():
+        key, sep, value = (s.strip() for s in part.partition("="))
+        if not sep or not key or not value:
             raise ArgumentError(
                 f"--max-memory expects DEVICE=SIZE pairs separated by commas, e.g. "
                 f"'0=20GiB,cpu=60GiB'; got {text!r} (the part {part!r})."
             )
-        key = key.strip()
-        out[int(key) if key.isdigit() else key] = value.strip()
+        if not (key.isdigit() or key in MAX_MEMORY_DEVICES):
+            raise ArgumentError(
+                f"--max-memory names the device {key!r} in {part!r}; a device is a GPU number "
+                f"or one of {list(MAX_MEMORY_DEVICES)}, e.g. '0=20GiB,cpu=60GiB'."
+            )
+        size: int | str = int(value) if value.isdigit() else value  # bare digits: bytes
+        try:
+            _size(size)
+        except (ValueError, OverflowError):
+            raise ArgumentError(
+                f"--max-memory gives {key} the size {value!r}, which is not a size; write a "
+                "number with a unit (GiB, MiB, GB, MB), e.g. '0=20GiB,cpu=60GiB'."
+            ) from None
+        out[int(key) if key.isdigit() else key] = size
+    if not out:
+        raise ArgumentError(
+            f"--max-memory {text!r} names no device; write DEVICE=SIZE pairs, e.g. "
+            "'0=20GiB,cpu=60GiB'."
+        )
     return out
+
+
+MAX_MEMORY_DEVICES = ("cpu", "disk", "mps")
+"""Devices accelerate's max_memory names besides GPU numbers."""
 
 
 def _size(value: int | str) -> int:
