@@ -19,7 +19,12 @@ from ..core.compare import Comparison, compare_options
 from ..core.deprecation import warn_renamed
 from ..core.run import Lens, Run
 from ..core.runset import RunSet
-from ..errors import ArgumentError, ArgumentTypeError, PromptTooLongError, TealeavesError
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    PromptTooLongError,
+    TealeavesError,
+)
 from ..prompt.case import Case
 from ..prompt.regions import SPEC_KEYS, RegionSpec
 from ..prompt.render import RenderedPrompt, render_case
@@ -145,12 +150,20 @@ class Model:
 
         `regions` is a TeaLeaves-schema dict or a `RegionSpec`; it also names
         the query positions (default: "final", the last position) and the
-        tracked tokens. `on_layer(layer, rows)` is called as each block
-        finishes, with that layer's (head, query, pos) float32 attention rows,
-        so a view can fill in while the pass runs.
+        tracked tokens. `top_k`: tokens the lens keeps per layer and query (at
+        least 1; more than the vocabulary keeps it all). `on_layer(layer, rows)`
+        is called as each block finishes, with that layer's (head, query, pos)
+        float32 attention rows, so a view can fill in while the pass runs.
         `progress` shows a per-layer bar (default: for prompts of at least
         `PROGRESS_MIN_TOKENS` tokens).
         """
+        top_k = check_top_k(top_k)
+        if on_layer is not None and not callable(on_layer):
+            raise ArgumentTypeError(
+                f"on_layer must be a function on_layer(layer, rows) or None, got "
+                f"{type(on_layer).__name__}."
+            )
+        _check_flag("progress", progress, allow_none=True)
         prepared = self._prepare(as_case(case), regions)
         if progress is None:
             progress = prepared.n_tokens >= PROGRESS_MIN_TOKENS
@@ -204,6 +217,8 @@ class Model:
         seed and captured with that response (see `Generate`). `progress`
         shows a bar over the cases. `tw.load_cases(path)` reads a conversations file.
         """
+        top_k = check_top_k(top_k)
+        batch_tokens = _check_batch_options(batch_tokens, progress)
         cases, labels, seeds = self._expand(cases, generate, progress)
         items = [
             self._prepare_labelled(c, regions, label)
@@ -233,6 +248,8 @@ class Model:
         All captures share the batches. Other keywords are `CompareOptions`.
         """
         compare_options(**options)  # fail before capturing
+        top_k = check_top_k(top_k)
+        batch_tokens = _check_batch_options(batch_tokens, progress)
         if not isinstance(variants, Mapping) or len(variants) < 2:
             raise ArgumentError(
                 "model.capture_comparison needs a dict of at least two variants, name -> case "
@@ -273,6 +290,15 @@ class Model:
     def sample_response(self, case: CaseLike, seed: int, options: Generate | None = None) -> str:
         """Sample a response to `case` with `seed` (the global torch RNG is left
         as it was); the decoded text, special tokens dropped."""
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ArgumentTypeError(
+                f"seed must be an int (one sampled response per seed), got {seed!r}; e.g. seed=0."
+            )
+        if options is not None and not isinstance(options, Generate):
+            raise ArgumentTypeError(
+                f"options must be a tw.Generate or None, got {type(options).__name__}; e.g. "
+                "tw.Generate(max_new_tokens=48, temperature=0.7)."
+            )
         options = options or Generate()
         rendered = self.render(as_case(case))
         input_ids = torch.as_tensor(rendered.token_ids, device=self.device)[None]
@@ -312,10 +338,15 @@ class Model:
     ) -> tuple[list[Case], list[str], list[int | None]]:
         """Cases, their labels and seeds; with `generate`, each case without a
         response becomes one case per seed with a sampled response."""
-        if isinstance(cases, (str, Case, Mapping)) or not isinstance(cases, Sequence) or not cases:
-            raise ArgumentError(
+        if isinstance(cases, (str, Case, Mapping)) or not isinstance(cases, Sequence):
+            raise ArgumentTypeError(
                 "Expected a non-empty list of cases (tw.Case, str or dict); got "
                 f"{type(cases).__name__}. Wrap a single case in a list, or use capture()."
+            )
+        if not cases:
+            raise ArgumentError(
+                "Expected a non-empty list of cases (tw.Case, str or dict); got an empty "
+                f"{type(cases).__name__}. Pass at least one case."
             )
         checked = []
         for i, case in enumerate(cases):
@@ -563,3 +594,40 @@ def _same_device(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     over several devices by accelerate)."""
     device = tensors[0].device
     return [t.to(device) for t in tensors]
+
+
+def check_top_k(top_k: object) -> int:
+    """`top_k` as an int of at least 1 (ArgumentTypeError / ArgumentError otherwise)."""
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
+        raise ArgumentTypeError(
+            f"top_k must be a whole number (tokens the lens keeps per layer), got {top_k!r} "
+            f"({type(top_k).__name__}); e.g. top_k=10."
+        )
+    if top_k < 1:
+        raise ArgumentError(f"top_k must be at least 1, got {top_k}; e.g. top_k=10.")
+    return int(top_k)
+
+
+def _check_flag(name: str, value: object, allow_none: bool = False) -> None:
+    if isinstance(value, bool) or (allow_none and value is None):
+        return
+    allowed = "True, False or None" if allow_none else "True or False"
+    raise ArgumentTypeError(f"{name} must be {allowed}, got {value!r}.")
+
+
+def _check_batch_options(batch_tokens: object, progress: object) -> int | None:
+    """The batching keywords of capture_many and capture_comparison, checked
+    before any work; `batch_tokens` as an int or None."""
+    if batch_tokens is not None and (
+        isinstance(batch_tokens, bool) or not isinstance(batch_tokens, (int, np.integer))
+    ):
+        raise ArgumentTypeError(
+            f"batch_tokens must be a whole number of tokens or None (by device), got "
+            f"{batch_tokens!r}; e.g. batch_tokens=4096."
+        )
+    if batch_tokens is not None and batch_tokens < 1:
+        raise ArgumentError(
+            f"batch_tokens must be at least 1, got {batch_tokens}; e.g. batch_tokens=4096."
+        )
+    _check_flag("progress", progress)
+    return None if batch_tokens is None else int(batch_tokens)
