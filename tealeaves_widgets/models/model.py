@@ -22,6 +22,7 @@ from ..core.runset import RunSet
 from ..errors import (
     ArgumentError,
     ArgumentTypeError,
+    InsufficientMemoryError,
     PromptTooLongError,
     TealeavesError,
 )
@@ -33,6 +34,15 @@ from .architectures import architecture_for, get_path, model_shape
 from .batching import DEFAULT_BATCH_TOKENS, Generate, plan_batches
 from .capture import capturing
 from .lens import LensArrays, execution_device, read_lens
+from .memory import (
+    DTYPE_BYTES,
+    LoadedFit,
+    ModelSizes,
+    gib,
+    largest_fitting,
+    loaded_fit,
+    model_sizes,
+)
 
 if TYPE_CHECKING:  # the live explorer is a widget, reached through the seam
     from ..widgets.explorer import Explorer
@@ -99,6 +109,7 @@ class Model:
         self.model_id = model_id or getattr(hf_model.config, "name_or_path", "") or "model"
         # Captures read the model, never train it: dropout must be off.
         hf_model.eval()
+        self._sizes: ModelSizes | None = None  # for the memory check, read once
         self._forward_kwargs: dict[str, Any] = {"use_cache": False}
         if "logits_to_keep" in inspect.signature(hf_model.forward).parameters:
             # The lens computes its own logits; the model need not build (pos, vocab) ones.
@@ -145,6 +156,7 @@ class Model:
         top_k: int = DEFAULT_TOP_K,
         on_layer: Callable[[int, np.ndarray], None] | None = None,
         progress: bool | None = None,
+        memory_check: bool = True,
     ) -> Run:
         """Run one captured forward pass over `case` and return a `Run`.
 
@@ -155,7 +167,11 @@ class Model:
         is called as each block finishes, with that layer's (head, query, pos)
         float32 attention rows, so a view can fill in while the pass runs.
         `progress` shows a per-layer bar (default: for prompts of at least
-        `PROGRESS_MIN_TOKENS` tokens).
+        `PROGRESS_MIN_TOKENS` tokens). Before the pass, the memory the capture
+        needs (activations, rows, lens, and the rows' copies when the run is
+        saved and reopened; README "Memory") is compared with what is free now,
+        and a capture that would not fit is refused with InsufficientMemoryError;
+        `memory_check=False` tries anyway.
         """
         top_k = check_top_k(top_k)
         if on_layer is not None and not callable(on_layer):
@@ -164,7 +180,10 @@ class Model:
                 f"{type(on_layer).__name__}."
             )
         _check_flag("progress", progress, allow_none=True)
+        _check_flag("memory_check", memory_check)
         prepared = self._prepare(as_case(case), regions)
+        if memory_check:
+            self._check_memory(prepared)
         if progress is None:
             progress = prepared.n_tokens >= PROGRESS_MIN_TOKENS
         with _layer_progress(progress, self.shape.n_layers, on_layer) as callback:
@@ -332,6 +351,59 @@ class Model:
             return self._prepare(case, regions)
         except TealeavesError as error:
             raise type(error)(f"Case {label!r}: {error}") from error
+
+    def _check_memory(self, prepared: _Prepared) -> None:
+        """Refuse a capture that would not fit in the memory free now, listing
+        what would: fewer queries, a shorter prompt, or memory_check=False."""
+        n_queries, n_tokens = len(prepared.positions), prepared.n_tokens
+        n_tracked = len(prepared.tracked_ids)
+
+        def fit(tokens: int, queries: int) -> LoadedFit:
+            return self.memory_fit(n_tokens=tokens, n_queries=queries, n_tracked=n_tracked)
+
+        check = fit(n_tokens, n_queries)
+        if check.fits:
+            return
+        options = []
+        queries = largest_fitting(lambda q: fit(n_tokens, q).fits, n_queries)
+        if queries:
+            options.append(
+                f"fewer queries: at most {queries} of the {n_queries} (query_positions in the "
+                f"regions), needing {gib(sum(fit(n_tokens, queries).need.values()))}"
+            )
+        tokens = largest_fitting(lambda t: fit(t, n_queries).fits, n_tokens)
+        if tokens:
+            options.append(
+                f"a shorter prompt: at most {tokens} of its {n_tokens} tokens, needing "
+                f"{gib(sum(fit(tokens, n_queries).need.values()))}"
+            )
+        options.append("memory_check=False to try anyway (the estimate is in the README, Memory)")
+        listed = "".join(f"\n  - {option}" for option in options)
+        raise InsufficientMemoryError(
+            f"This capture of {n_tokens} tokens and {n_queries} queries would not fit in the "
+            f"memory free now ({check.describe()}; by part: {check.estimate.describe_capture()}). "
+            f"Free some memory, or change one of these:{listed}"
+        )
+
+    def memory_fit(self, *, n_tokens: int, n_queries: int, n_tracked: int = 0) -> LoadedFit:
+        """What a capture of `n_tokens` tokens and `n_queries` queries needs on
+        each device this model runs on, against what is free there now."""
+        dtype = str(self.dtype).replace("torch.", "")
+        return loaded_fit(
+            self._memory_sizes(),
+            [str(execution_device(layer, self.hf_model)) for layer in self.layers],
+            str(execution_device(self.unembedding, self.hf_model)),
+            n_tokens=n_tokens,
+            n_queries=n_queries,
+            n_tracked=n_tracked,
+            dtype=dtype if dtype in DTYPE_BYTES else "float32",
+        )
+
+    def _memory_sizes(self) -> ModelSizes:
+        if self._sizes is None:
+            n_params = sum(p.numel() for p in self.hf_model.parameters())
+            self._sizes = model_sizes(self.hf_model.config, n_params=n_params)
+        return self._sizes
 
     def _expand(
         self, cases: Sequence[CaseLike], generate: Generate | None, progress: bool
