@@ -545,8 +545,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         _close_progress_bars()
-        kept = " (every finished run file is kept)" if args.command == "capture" else ""
-        print(f"{command}: interrupted; rerun the same command to resume{kept}", file=sys.stderr)
+        if args.command == "capture":  # finished run files are kept and skipped next time
+            again = "rerun the same command to resume (every finished run file is kept)"
+        else:
+            again = "rerun the same command to start again"
+        print(f"{command}: interrupted; {again}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except ArgumentError as error:  # argparse's status for bad arguments
         print(f"{command}: {error}", file=sys.stderr)

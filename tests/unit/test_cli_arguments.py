@@ -152,3 +152,16 @@ def test_ctrl_c_says_how_to_resume(cases, tmp_path, capsys, monkeypatch):
         "tealeaves-widgets capture: interrupted; rerun the same command to resume "
         "(every finished run file is kept)"
     )
+
+
+def test_ctrl_c_in_another_command_says_to_start_again(variants, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rundir, "open_runs", interrupted)
+    status, err = run_cli(["report", *variants], capsys)
+    assert status == 130
+    assert (
+        one_line(err)
+        == "tealeaves-widgets report: interrupted; rerun the same command to start again"
+    )
