@@ -351,7 +351,13 @@ def _capture_loop(
     )
     for item in bar:
         try:
-            run = model.capture(item.case, item.regions, top_k=options.top_k, progress=False)
+            run = model.capture(
+                item.case,
+                item.regions,
+                top_k=options.top_k,
+                progress=False,
+                memory_check=options.memory_check,  # --skip-memory-check skips this one too
+            )
             path = run.save(out / names[item.id])
         except Exception as error:  # one failing case must not lose the others
             problems.append(

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..core.run import NORMALIZATIONS
+from ..core.stats import INTERVALS
 from ..errors import ArgumentError, TealeavesError
 
 _EPILOG_PREP = """\
@@ -151,9 +153,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             help='"bands" (early/middle/late thirds) or a JSON object of named phases '
             '{"reading": [0, 12], ...}; default: every layer',
         )
-        p.add_argument("--normalize", default="raw", help="raw | share | ... (%(default)s)")
+        p.add_argument(
+            "--normalize",
+            default="raw",
+            choices=NORMALIZATIONS,
+            help="attention mass per region: %(choices)s (%(default)s)",
+        )
         p.add_argument("--level", type=float, default=0.95, help="interval level (%(default)s)")
-        p.add_argument("--interval", default="t", help="t | bootstrap (%(default)s)")
+        p.add_argument("--interval", default="t", choices=INTERVALS, help="(%(default)s)")
         p.add_argument("--top", type=int, default=5, help="changes listed in the report")
         p.set_defaults(func=compare if name == "compare" else report)
 
@@ -205,20 +212,9 @@ def _tokenizer(model: str | None):
 
 
 def capture(args: argparse.Namespace) -> int:
-    from ..models.memory import parse_max_memory
-    from .capture import CaptureOptions, capture_cases
+    options = _capture_options(args)  # every argument checked before anything loads
+    from .capture import capture_cases
 
-    options = CaptureOptions(
-        model=args.model,
-        dtype=args.dtype,
-        device_map=_device_map(args.device_map),
-        max_memory=parse_max_memory(args.max_memory),
-        offload_folder=args.offload_folder,
-        max_tokens=args.max_tokens,
-        top_k=args.top_k,
-        memory_check=not args.skip_memory_check,
-        progress=not args.no_progress,
-    )
     summary = capture_cases(args.cases, args.out, options)
     index = summary.index
     if not summary.is_main or index is None:  # only the main process merges the index
@@ -237,22 +233,105 @@ def capture(args: argparse.Namespace) -> int:
     return 1 if summary.problems else 0
 
 
+def _capture_options(args: argparse.Namespace):
+    """The capture's options from its arguments, each checked (ArgumentError)."""
+    from ..models.memory import parse_max_memory
+    from .capture import CaptureOptions
+
+    if not Path(args.cases).is_file():
+        raise ArgumentError(
+            f"The cases file {args.cases!r} does not exist; write it with "
+            "`tealeaves-widgets prep INPUTS -o cases.json` first."
+        )
+    _at_least_one("--top-k", args.top_k, "e.g. --top-k 10 (the lens keeps that many tokens)")
+    if args.max_tokens is not None:
+        _at_least_one("--max-tokens", args.max_tokens, "or leave it out to capture every case")
+    device_map = _device_map(args.device_map)
+    max_memory = parse_max_memory(args.max_memory)
+    if (max_memory or args.offload_folder) and device_map is None:
+        given = "--max-memory" if max_memory else "--offload-folder"
+        raise ArgumentError(
+            f"{given} places weights with accelerate, which needs a device map, but no "
+            f"--device-map was given; add --device-map auto."
+        )
+    return CaptureOptions(
+        model=args.model,
+        dtype=args.dtype,
+        device_map=device_map,
+        max_memory=max_memory,
+        offload_folder=args.offload_folder,
+        max_tokens=args.max_tokens,
+        top_k=args.top_k,
+        memory_check=not args.skip_memory_check,
+        progress=not args.no_progress,
+    )
+
+
+def _at_least_one(flag: str, value: int, fix: str) -> None:
+    if value < 1:
+        raise ArgumentError(f"{flag} must be a whole number of at least 1, got {value}; {fix}.")
+
+
+_DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
+_DEVICE_MAP_EXAMPLE = (
+    '"auto", "cpu", "cuda:0", a GPU number, or a JSON object of module -> device such as '
+    '\'{"model.embed_tokens": 0, "model.layers.0": 0, "lm_head": "cpu"}\''
+)
+
+
 def _device_map(text: str | None):
-    if text is None or text in ("auto", "balanced", "balanced_low_0", "sequential", "cpu"):
+    """--device-map as accelerate takes it: None, a strategy, a device, or a dict."""
+    if text is None or text in _DEVICE_MAP_STRATEGIES:
         return text
     if text.startswith("{"):
         try:
-            return json.loads(text)
+            mapping = json.loads(text)
         except json.JSONDecodeError as error:
             raise ArgumentError(
-                f"--device-map {text!r} is not valid JSON ({error.msg}); write e.g. "
-                '\'{"model.embed_tokens": 0, "model.layers.0": 0, ...}\' or use "auto".'
+                f"--device-map {text!r} is not valid JSON ({error.msg} at character "
+                f"{error.pos}); write {_DEVICE_MAP_EXAMPLE}."
             ) from error
-    return int(text) if text.isdigit() else text
+        if not isinstance(mapping, dict) or not mapping:
+            raise ArgumentError(
+                f"--device-map {text!r} maps no module; write {_DEVICE_MAP_EXAMPLE}."
+            )
+        for module, device in mapping.items():
+            _check_device(device, f"--device-map module {module!r}", allow_disk=True)
+        return mapping
+    device = int(text) if text.isdigit() else text
+    _check_device(device, "--device-map", allow_disk=False)
+    return device
+
+
+def _check_device(device: object, where: str, *, allow_disk: bool) -> None:
+    """A device accelerate can place weights on: "cpu", "cuda:1", a GPU number
+    of this machine (or "disk" inside a map)."""
+    import torch
+
+    if allow_disk and device == "disk":
+        return
+    if isinstance(device, bool) or not isinstance(device, (int, str)):
+        parsed = None
+    else:
+        try:
+            parsed = torch.device(device)
+        except (RuntimeError, ValueError):
+            parsed = None
+    if parsed is None:
+        raise ArgumentError(f"{where} is {device!r}, not a device; write {_DEVICE_MAP_EXAMPLE}.")
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count()
+        if (parsed.index or 0) >= count:
+            have = f"GPUs 0-{count - 1}" if count else "no GPU"
+            raise ArgumentError(
+                f"{where} is {device!r}, but this machine has {have}; name one of its "
+                'devices, or use "cpu".'
+            )
 
 
 def compare(args: argparse.Namespace) -> int:
-    comparison = _comparison(args)
+    variants, options = _comparison_arguments(args)
+    comparison = _comparison(variants, options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tables = {
@@ -268,17 +347,27 @@ def compare(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    comparison = _comparison(args)
+    from ..widgets.report_page import REPORT_SUFFIXES
+
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in REPORT_SUFFIXES:
+        raise ArgumentError(
+            f"-o {args.out!r} ends in {suffix or 'no suffix'}, not a report format; name the "
+            "file .md (markdown) or .html (a standalone page)."
+        )
+    variants, options = _comparison_arguments(args)
+    comparison = _comparison(variants, options)
     path = comparison.save_report(args.out, top=args.top)
     print(f"wrote {path}")
     return 0
 
 
-def _comparison(args: argparse.Namespace):
-    from ..core.compare import compare as compare_runs
-    from ..io.rundir import open_runs
+def _comparison_arguments(args: argparse.Namespace) -> tuple[dict[str, str], dict]:
+    """Variant name -> run directory, and the compare options, each checked
+    (ArgumentError) before any run is opened."""
+    from ..core.compare import compare_options
 
-    variants = {}
+    variants: dict[str, str] = {}
     for item in args.variants:
         name, sep, directory = item.partition("=")
         if not sep or not name or not directory:
@@ -287,20 +376,73 @@ def _comparison(args: argparse.Namespace):
             )
         if name in variants:
             raise ArgumentError(f"The variant name {name!r} is given twice; name each once.")
-        runs = open_runs(directory)
-        variants[name] = runs[0] if len(runs) == 1 else runs
+        if not Path(directory).is_dir():
+            raise ArgumentError(
+                f"Variant {name!r}: {directory!r} is not a folder; give the run directory that "
+                "`tealeaves-widgets capture --out` wrote."
+            )
+        variants[name] = directory
     if len(variants) < 2:
-        raise ArgumentError("compare needs at least two variants, NAME=DIR NAME=DIR ...")
-    layers = args.layers
-    if layers and layers.startswith("{"):
-        layers = {k: tuple(v) for k, v in json.loads(layers).items()}
-    return compare_runs(
-        variants,
-        layers=layers,
-        normalize=args.normalize,
-        level=args.level,
-        interval=args.interval,
-    )
+        raise ArgumentError(
+            f"{args.command} needs at least two variants, NAME=DIR NAME=DIR ..., got "
+            f"{len(variants)}; the first is the baseline."
+        )
+    _at_least_one("--top", args.top, "e.g. --top 5")
+    if not 0 < args.level < 1:
+        raise ArgumentError(f"--level must lie between 0 and 1, got {args.level}; e.g. 0.95.")
+    options = {
+        "layers": _layers(args.layers),
+        "normalize": args.normalize,
+        "level": args.level,
+        "interval": args.interval,
+    }
+    compare_options(**options)
+    return variants, options
+
+
+_PHASES_EXAMPLE = '\'{"reading": [0, 12], "answer": [12, 30]}\''
+_LAYERS_EXAMPLE = f'"bands", or a JSON object of phases such as {_PHASES_EXAMPLE}'
+
+
+def _layers(text: str | None):
+    """--layers: None, "bands", or phases name -> (start, stop) or a list of layers."""
+    if text is None or text == "bands":
+        return text
+    try:
+        phases = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ArgumentError(
+            f'--layers {text!r} is neither "bands" nor valid JSON ({error.msg} at character '
+            f"{error.pos}); write {_LAYERS_EXAMPLE}."
+        ) from error
+    if not isinstance(phases, dict) or not phases:
+        raise ArgumentError(
+            f"--layers {text!r} is not a JSON object of phases; write {_LAYERS_EXAMPLE}."
+        )
+    out = {}
+    for name, spec in phases.items():
+        layers = spec if isinstance(spec, list) else []
+        if not layers or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in layers
+        ):
+            raise ArgumentError(
+                f"--layers phase {name!r} is {json.dumps(spec)}, but a phase is [start, stop] (a "
+                "half-open range of layers) or a list of layer numbers; write e.g. "
+                f"{_PHASES_EXAMPLE}."
+            )
+        out[name] = tuple(layers)  # a pair is a range (start, stop), longer lists are layers
+    return out
+
+
+def _comparison(variants: dict[str, str], options: dict):
+    from ..core.compare import compare as compare_runs
+    from ..io.rundir import open_runs
+
+    opened = {}
+    for name, directory in variants.items():
+        runs = open_runs(directory)
+        opened[name] = runs[0] if len(runs) == 1 else runs
+    return compare_runs(opened, **options)
 
 
 # ---------------------------------------------------------------- demo and quickstart
@@ -365,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="tealeaves-widgets",
         description="See how a language model reads a prompt: named regions, attention, "
         "logit lens. Batch pipeline: prep -> capture -> compare/report.",
+        epilog="exit status: 0 done; 1 failed (the reason on stderr); 2 arguments not "
+        "accepted; 130 interrupted (Ctrl-C; rerun the same command to resume a capture).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser(
@@ -396,8 +540,35 @@ def main(argv: list[str] | None = None) -> int:
     p_quick.set_defaults(func=quickstart)
     add_commands(sub)
     args = parser.parse_args(argv)
+    command = f"tealeaves-widgets {args.command}"
     try:
         return args.func(args)
-    except TealeavesError as error:
-        print(f"tealeaves-widgets {args.command}: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        _close_progress_bars()
+        if args.command == "capture":  # finished run files are kept and skipped next time
+            again = "rerun the same command to resume (every finished run file is kept)"
+        else:
+            again = "rerun the same command to start again"
+        print(f"{command}: interrupted; {again}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ArgumentError as error:  # argparse's status for bad arguments
+        print(f"{command}: {error}", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    except (TealeavesError, OSError) as error:
+        print(f"{command}: {error}", file=sys.stderr)
         return 1
+
+
+EXIT_BAD_ARGUMENTS = 2
+"""Exit status for arguments the command does not accept (argparse's convention)."""
+EXIT_INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT, the shell's convention)."""
+
+
+def _close_progress_bars() -> None:
+    """Close the progress bars an interrupt left open, so that the message is
+    the last line on stderr."""
+    std = sys.modules.get("tqdm.std")
+    if std is not None:
+        for bar in list(getattr(std.tqdm, "_instances", ())):
+            bar.close()

@@ -1,27 +1,33 @@
-"""How much memory a capture needs, before the model is loaded.
+"""How much memory a capture needs: before the model is loaded (the command
+line's check) and, for a loaded model, before each forward pass (`Model.capture`).
 
     need = weights at the chosen dtype
-         + the forward pass's activations for the longest case (SDPA path)
-         + the attention rows kept for the query positions (float32)
-         + the logit lens (float32, in chunks)
          + a fixed runtime allowance
+         + the larger of two phases:
+             the forward pass: activations for the longest case (SDPA path)
+                               + the attention rows kept for the queries (float32)
+                               + the logit lens (float32, in chunks)
+             then, the run saved and reopened: its rows (and their mean over
+                               heads) four times over
 
 Per token of the longest case, a decoder layer holds at its peak about three
 (token, intermediate) MLP tensors, three (token, hidden) residual tensors and
 two (token, (heads + 2 kv heads) x head_dim) q/k/v tensors at the model's
 dtype (twice that on CPU, where the allocator keeps freed blocks); SDPA's
-fused kernels never build a (token x token) matrix. A model
-whose attention needs the eager math (softcapping, sinks) adds
-(heads x 512 x token) weights per chunk. The rows are (layer, head, query,
-token) float32, held about three times over while they become numpy and a
-run file. The lens computes at most `LENS_ELEMENTS_PER_CHUNK` float32 logits
-at once, a few such tensors alive together. `benchmarks/memory_estimate.py`
-compares the estimate with the measured peak.
+fused kernels never build a (token x token) matrix. A model whose attention
+needs the eager math (softcapping, sinks) adds (heads x 512 x token) weights
+per chunk. The rows are (layer, head, query, token) float32, held about three
+times over while they become numpy and a `Run`; while that Run is saved and
+reopened beside it they exist about three more times (the file's bytes, the
+bytes read back, the reopened arrays). The lens computes at most
+`LENS_ELEMENTS_PER_CHUNK` float32 logits at once, a few such tensors alive
+together. `benchmarks/memory_estimate.py` compares the estimate with the
+measured peak.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +44,13 @@ QKV_TENSORS = 2
 """Copies of q/k/v alive at once (projection and rotary output)."""
 ROW_COPIES = 3
 """The float32 rows exist about three times at the end: per layer, stacked, in the Run."""
+SAVED_ROW_COPIES = 3
+"""Further copies of the Run's rows while it is saved and then reopened beside
+it: the file's bytes, the bytes read back and the reopened arrays (with the
+digest's transient bytes). On the embedded model with 64 queries at 8183
+tokens (0.53 GiB of rows) that phase peaked 0.76 GiB above the forward pass's
+peak, and 0.26 GiB above an estimate without it (benchmarks/memory_estimate.py
+--tokens 8180 --queries 64)."""
 LENS_TENSORS = 3
 """Chunk-sized float32 tensors the lens holds at once (log-probs with the logits
 or the probabilities, and one for the allocator), plus a byte per logit and
@@ -84,6 +97,10 @@ class MemoryEstimate:
     """One decoder layer's peak working set for the longest case (SDPA path)."""
     attention_rows: int
     """(layer, head, query, token) float32 rows of the longest case, and their copies."""
+    saving: int
+    """The rows while the run is saved and reopened: the Run's own and
+    `SAVED_ROW_COPIES` more. That comes after the forward pass (its
+    activations freed), so the larger of the two phases is what must fit."""
     lens: int
     """Float32 logits of the lens, chunked."""
     runtime: int
@@ -93,24 +110,36 @@ class MemoryEstimate:
     dtype: str
 
     @property
+    def forward(self) -> int:
+        """The forward pass's phase: activations, rows and lens together."""
+        return self.activations + self.attention_rows + self.lens
+
+    @property
     def capture(self) -> int:
-        """Everything but the weights: the capture's own cost."""
-        return self.activations + self.attention_rows + self.lens + self.runtime
+        """Everything but the weights: the capture's own cost (the larger of the
+        forward pass and the save and reopen), plus the runtime allowance."""
+        return max(self.forward, self.saving) + self.runtime
 
     @property
     def total(self) -> int:
         return self.weights + self.capture
 
     def describe(self) -> str:
-        parts = [
-            ("weights", self.weights),
+        parts = [("weights", self.weights), *self._capture_parts(), ("runtime", self.runtime)]
+        detail = ", ".join(f"{name} {gib(value)}" for name, value in parts)
+        return f"{gib(self.total)} at {self.dtype}, {self.n_tokens} tokens ({detail})"
+
+    def describe_capture(self) -> str:
+        """The capture's own parts, for a model already loaded."""
+        return ", ".join(f"{name} {gib(value)}" for name, value in self._capture_parts())
+
+    def _capture_parts(self) -> list[tuple[str, int]]:
+        return [
             ("activations", self.activations),
             ("attention rows", self.attention_rows),
             ("lens", self.lens),
-            ("runtime", self.runtime),
+            ("or, later, save and reopen", self.saving),
         ]
-        detail = ", ".join(f"{name} {gib(value)}" for name, value in parts)
-        return f"{gib(self.total)} at {self.dtype}, {self.n_tokens} tokens ({detail})"
 
 
 def gib(n_bytes: float) -> str:
@@ -120,20 +149,23 @@ def gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.2f} GiB"
 
 
-def model_sizes(config: Any) -> ModelSizes:
-    """Sizes from a transformers config; the parameter count from an empty
-    (meta-device) model, so nothing is downloaded or allocated."""
+def model_sizes(config: Any, n_params: int | None = None) -> ModelSizes:
+    """Sizes from a transformers config; the parameter count (unless given, as
+    for a loaded model) from an empty (meta-device) model, so nothing is
+    downloaded or allocated."""
     import torch
-    from accelerate import init_empty_weights
-    from transformers import AutoModelForCausalLM
 
     from .architectures import architecture_for, model_shape
 
     arch = architecture_for(config)
-    with init_empty_weights():
-        empty = AutoModelForCausalLM.from_config(config)
-    empty.tie_weights()  # an empty model is built untied; count shared weights once
-    n_params = sum(p.numel() for p in empty.parameters())
+    if n_params is None:
+        from accelerate import init_empty_weights
+        from transformers import AutoModelForCausalLM
+
+        with init_empty_weights():
+            empty = AutoModelForCausalLM.from_config(config)
+        empty.tie_weights()  # an empty model is built untied; count shared weights once
+        n_params = sum(p.numel() for p in empty.parameters())
     n_layers = int(config.num_hidden_layers)
     shape = model_shape(arch, config, n_layers)
     hidden = int(config.hidden_size)
@@ -184,13 +216,15 @@ def estimate_memory(
         activations += 3 * s.n_heads * min(t, EAGER_CHUNK) * t * b
     if not on_gpu:
         activations = int(activations * CPU_ALLOCATOR_SLACK)
-    rows = ROW_COPIES * s.n_layers * s.n_heads * q * t * 4
+    one_copy = s.n_layers * s.n_heads * q * t * 4
     chunk = chunk_layers(s.n_layers, q, s.vocab) * q * s.vocab
     lens = LENS_TENSORS * chunk * 4 + max(0, n_tracked) * chunk  # + boolean rank masks
     return MemoryEstimate(
         weights=s.n_params * b,
         activations=activations,
-        attention_rows=rows,
+        attention_rows=ROW_COPIES * one_copy,
+        # the Run holds the rows and their mean over heads; both are copied
+        saving=int((1 + SAVED_ROW_COPIES) * one_copy * (1 + 1 / s.n_heads)),
         lens=lens,
         runtime=RUNTIME_CUDA if on_gpu else RUNTIME_CPU,
         n_tokens=t,
@@ -224,17 +258,38 @@ def parse_max_memory(text: str | Mapping | None) -> dict | None:
     """'0=20GiB,cpu=60GiB' -> {0: '20GiB', 'cpu': '60GiB'} (accelerate's max_memory)."""
     if text is None or isinstance(text, Mapping):
         return dict(text) if text is not None else None
-    out: dict[int | str, str] = {}
+    out: dict[int | str, int | str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip() or not value.strip():
+        key, sep, value = (s.strip() for s in part.partition("="))
+        if not sep or not key or not value:
             raise ArgumentError(
                 f"--max-memory expects DEVICE=SIZE pairs separated by commas, e.g. "
                 f"'0=20GiB,cpu=60GiB'; got {text!r} (the part {part!r})."
             )
-        key = key.strip()
-        out[int(key) if key.isdigit() else key] = value.strip()
+        if not (key.isdigit() or key in MAX_MEMORY_DEVICES):
+            raise ArgumentError(
+                f"--max-memory names the device {key!r} in {part!r}; a device is a GPU number "
+                f"or one of {list(MAX_MEMORY_DEVICES)}, e.g. '0=20GiB,cpu=60GiB'."
+            )
+        size: int | str = int(value) if value.isdigit() else value  # bare digits: bytes
+        try:
+            _size(size)
+        except (ValueError, OverflowError):
+            raise ArgumentError(
+                f"--max-memory gives {key} the size {value!r}, which is not a size; write a "
+                "number with a unit (GiB, MiB, GB, MB), e.g. '0=20GiB,cpu=60GiB'."
+            ) from None
+        out[int(key) if key.isdigit() else key] = size
+    if not out:
+        raise ArgumentError(
+            f"--max-memory {text!r} names no device; write DEVICE=SIZE pairs, e.g. "
+            "'0=20GiB,cpu=60GiB'."
+        )
     return out
+
+
+MAX_MEMORY_DEVICES = ("cpu", "disk", "mps")
+"""Devices accelerate's max_memory names besides GPU numbers."""
 
 
 def _size(value: int | str) -> int:
@@ -375,7 +430,7 @@ def check_fit(
         options.append(
             "--offload-folder DIR with --device-map auto (weights that do not fit go to disk; slow)"
         )
-    max_tokens = _largest_fitting(lambda t: fits(need(t, dtype), budget), longest)
+    max_tokens = largest_fitting(lambda t: fits(need(t, dtype), budget), longest)
     if max_tokens:
         skipped = sum(1 for n in lengths if n > max_tokens)
         options.append(
@@ -385,7 +440,7 @@ def check_fit(
     return FitCheck(estimate, budget, False, tuple(options))
 
 
-def _largest_fitting(ok, upper: int) -> int:
+def largest_fitting(ok: Callable[[int], bool], upper: int) -> int:
     """The largest token count in [1, upper) for which `ok` holds; 0 if none."""
     low, high = 0, upper
     while high - low > 1:
@@ -405,3 +460,96 @@ def refuse(check: FitCheck) -> InsufficientMemoryError:
         f"but only {check.budget.describe()} is available. Options that would fit:{options}\n"
         "Or pass --skip-memory-check to try anyway (the estimate is described in the README)."
     )
+
+
+# ---------------------------------------------------------------- a loaded model
+
+
+@dataclass(frozen=True)
+class LoadedFit:
+    """One capture on a model already loaded: what it needs on each device
+    (the weights are there already) against what is free there now."""
+
+    estimate: MemoryEstimate
+    need: dict[str, int]
+    """Device -> bytes the capture adds there: activations, rows and lens where
+    the layers run, the rows' numpy copies and the save/reopen copies on "cpu"."""
+    available: dict[str, int]
+    """Device -> bytes free now (0: unknown, never refused)."""
+
+    @property
+    def fits(self) -> bool:
+        return all(
+            self.available[device] <= 0 or need <= self.available[device]
+            for device, need in self.need.items()
+        )
+
+    def describe(self) -> str:
+        return "; ".join(
+            f"{device}: needs {gib(need)}, "
+            + (
+                f"{gib(self.available[device])} free"
+                if self.available[device] > 0
+                else "free unknown"
+            )
+            for device, need in self.need.items()
+        )
+
+
+def loaded_fit(
+    sizes: ModelSizes,
+    layer_devices: Sequence[str],
+    lens_device: str,
+    *,
+    n_tokens: int,
+    n_queries: int,
+    n_tracked: int = 0,
+    dtype: str | None = None,
+    available: Callable[[str], int] | None = None,
+) -> LoadedFit:
+    """What capturing one case of `n_tokens` tokens needs on a loaded model whose
+    layers run on `layer_devices` (one per layer: "cpu", "cuda:0", ...) and whose
+    lens runs on `lens_device`. The runtime allowance is left out: the process,
+    its allocator and any CUDA context exist already."""
+    available = available or available_on
+
+    def estimate(on_gpu: bool) -> MemoryEstimate:
+        return estimate_memory(
+            sizes,
+            n_tokens=n_tokens,
+            n_queries=n_queries,
+            n_tracked=n_tracked,
+            dtype=dtype,
+            on_gpu=on_gpu,
+        )
+
+    on_gpu, on_cpu = estimate(True), estimate(False)
+    one_copy = on_cpu.attention_rows // ROW_COPIES
+    need: dict[str, int] = {}
+
+    def add(device: str, n_bytes: float) -> None:
+        need[device] = need.get(device, 0) + int(n_bytes)
+
+    for device in dict.fromkeys(layer_devices):  # each device runs one layer at a time
+        add(device, (on_cpu if device == "cpu" else on_gpu).activations)
+    for device in layer_devices:  # each layer's rows stay on its device until the end
+        add(device, one_copy / len(layer_devices))
+    add(lens_device, on_cpu.lens)
+    add("cpu", on_cpu.attention_rows - one_copy)  # stacked as numpy, cut into the Run
+    need["cpu"] = max(need["cpu"], on_cpu.saving)  # later: the Run saved and reopened
+    shown = on_gpu if any(d != "cpu" for d in need) else on_cpu
+    return LoadedFit(shown, need, {device: available(device) for device in need})
+
+
+def available_on(device: str) -> int:
+    """Bytes free on `device` now: MemAvailable for "cpu"; for a GPU, its free
+    memory plus what torch's caching allocator holds unused. 0 if unknown."""
+    if device == "cpu":
+        return available_cpu()
+    if not device.startswith("cuda"):
+        return 0
+    import torch
+
+    index = int(device.partition(":")[2] or 0)
+    free = int(torch.cuda.mem_get_info(index)[0])
+    return free + int(torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index))

@@ -19,7 +19,13 @@ from ..core.compare import Comparison, compare_options
 from ..core.deprecation import warn_renamed
 from ..core.run import Lens, Run
 from ..core.runset import RunSet
-from ..errors import ArgumentError, ArgumentTypeError, PromptTooLongError, TealeavesError
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    InsufficientMemoryError,
+    PromptTooLongError,
+    TealeavesError,
+)
 from ..prompt.case import Case
 from ..prompt.regions import SPEC_KEYS, RegionSpec
 from ..prompt.render import RenderedPrompt, render_case
@@ -28,6 +34,15 @@ from .architectures import architecture_for, get_path, model_shape
 from .batching import DEFAULT_BATCH_TOKENS, Generate, plan_batches
 from .capture import capturing
 from .lens import LensArrays, execution_device, read_lens
+from .memory import (
+    DTYPE_BYTES,
+    LoadedFit,
+    ModelSizes,
+    gib,
+    largest_fitting,
+    loaded_fit,
+    model_sizes,
+)
 
 if TYPE_CHECKING:  # the live explorer is a widget, reached through the seam
     from ..widgets.explorer import Explorer
@@ -94,6 +109,7 @@ class Model:
         self.model_id = model_id or getattr(hf_model.config, "name_or_path", "") or "model"
         # Captures read the model, never train it: dropout must be off.
         hf_model.eval()
+        self._sizes: ModelSizes | None = None  # for the memory check, read once
         self._forward_kwargs: dict[str, Any] = {"use_cache": False}
         if "logits_to_keep" in inspect.signature(hf_model.forward).parameters:
             # The lens computes its own logits; the model need not build (pos, vocab) ones.
@@ -140,18 +156,34 @@ class Model:
         top_k: int = DEFAULT_TOP_K,
         on_layer: Callable[[int, np.ndarray], None] | None = None,
         progress: bool | None = None,
+        memory_check: bool = True,
     ) -> Run:
         """Run one captured forward pass over `case` and return a `Run`.
 
         `regions` is a TeaLeaves-schema dict or a `RegionSpec`; it also names
         the query positions (default: "final", the last position) and the
-        tracked tokens. `on_layer(layer, rows)` is called as each block
-        finishes, with that layer's (head, query, pos) float32 attention rows,
-        so a view can fill in while the pass runs.
+        tracked tokens. `top_k`: tokens the lens keeps per layer and query (at
+        least 1; more than the vocabulary keeps it all). `on_layer(layer, rows)`
+        is called as each block finishes, with that layer's (head, query, pos)
+        float32 attention rows, so a view can fill in while the pass runs.
         `progress` shows a per-layer bar (default: for prompts of at least
-        `PROGRESS_MIN_TOKENS` tokens).
+        `PROGRESS_MIN_TOKENS` tokens). Before the pass, the memory the capture
+        needs (activations, rows, lens, and the rows' copies when the run is
+        saved and reopened; README "Memory") is compared with what is free now,
+        and a capture that would not fit is refused with InsufficientMemoryError;
+        `memory_check=False` tries anyway.
         """
+        top_k = check_top_k(top_k)
+        if on_layer is not None and not callable(on_layer):
+            raise ArgumentTypeError(
+                f"on_layer must be a function on_layer(layer, rows) or None, got "
+                f"{type(on_layer).__name__}."
+            )
+        _check_flag("progress", progress, allow_none=True)
+        _check_flag("memory_check", memory_check)
         prepared = self._prepare(as_case(case), regions)
+        if memory_check:
+            self._check_memory(prepared)
         if progress is None:
             progress = prepared.n_tokens >= PROGRESS_MIN_TOKENS
         with _layer_progress(progress, self.shape.n_layers, on_layer) as callback:
@@ -204,6 +236,8 @@ class Model:
         seed and captured with that response (see `Generate`). `progress`
         shows a bar over the cases. `tw.load_cases(path)` reads a conversations file.
         """
+        top_k = check_top_k(top_k)
+        batch_tokens = _check_batch_options(batch_tokens, progress)
         cases, labels, seeds = self._expand(cases, generate, progress)
         items = [
             self._prepare_labelled(c, regions, label)
@@ -233,6 +267,8 @@ class Model:
         All captures share the batches. Other keywords are `CompareOptions`.
         """
         compare_options(**options)  # fail before capturing
+        top_k = check_top_k(top_k)
+        batch_tokens = _check_batch_options(batch_tokens, progress)
         if not isinstance(variants, Mapping) or len(variants) < 2:
             raise ArgumentError(
                 "model.capture_comparison needs a dict of at least two variants, name -> case "
@@ -273,6 +309,15 @@ class Model:
     def sample_response(self, case: CaseLike, seed: int, options: Generate | None = None) -> str:
         """Sample a response to `case` with `seed` (the global torch RNG is left
         as it was); the decoded text, special tokens dropped."""
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ArgumentTypeError(
+                f"seed must be an int (one sampled response per seed), got {seed!r}; e.g. seed=0."
+            )
+        if options is not None and not isinstance(options, Generate):
+            raise ArgumentTypeError(
+                f"options must be a tw.Generate or None, got {type(options).__name__}; e.g. "
+                "tw.Generate(max_new_tokens=48, temperature=0.7)."
+            )
         options = options or Generate()
         rendered = self.render(as_case(case))
         input_ids = torch.as_tensor(rendered.token_ids, device=self.device)[None]
@@ -307,15 +352,73 @@ class Model:
         except TealeavesError as error:
             raise type(error)(f"Case {label!r}: {error}") from error
 
+    def _check_memory(self, prepared: _Prepared) -> None:
+        """Refuse a capture that would not fit in the memory free now, listing
+        what would: fewer queries, a shorter prompt, or memory_check=False."""
+        n_queries, n_tokens = len(prepared.positions), prepared.n_tokens
+        n_tracked = len(prepared.tracked_ids)
+
+        def fit(tokens: int, queries: int) -> LoadedFit:
+            return self.memory_fit(n_tokens=tokens, n_queries=queries, n_tracked=n_tracked)
+
+        check = fit(n_tokens, n_queries)
+        if check.fits:
+            return
+        options = []
+        queries = largest_fitting(lambda q: fit(n_tokens, q).fits, n_queries)
+        if queries:
+            options.append(
+                f"fewer queries: at most {queries} of the {n_queries} (query_positions in the "
+                f"regions), needing {gib(sum(fit(n_tokens, queries).need.values()))}"
+            )
+        tokens = largest_fitting(lambda t: fit(t, n_queries).fits, n_tokens)
+        if tokens:
+            options.append(
+                f"a shorter prompt: at most {tokens} of its {n_tokens} tokens, needing "
+                f"{gib(sum(fit(tokens, n_queries).need.values()))}"
+            )
+        options.append("memory_check=False to try anyway (the estimate is in the README, Memory)")
+        listed = "".join(f"\n  - {option}" for option in options)
+        raise InsufficientMemoryError(
+            f"This capture of {n_tokens} tokens and {n_queries} queries would not fit in the "
+            f"memory free now ({check.describe()}; by part: {check.estimate.describe_capture()}). "
+            f"Free some memory, or change one of these:{listed}"
+        )
+
+    def memory_fit(self, *, n_tokens: int, n_queries: int, n_tracked: int = 0) -> LoadedFit:
+        """What a capture of `n_tokens` tokens and `n_queries` queries needs on
+        each device this model runs on, against what is free there now."""
+        dtype = str(self.dtype).replace("torch.", "")
+        return loaded_fit(
+            self._memory_sizes(),
+            [str(execution_device(layer, self.hf_model)) for layer in self.layers],
+            str(execution_device(self.unembedding, self.hf_model)),
+            n_tokens=n_tokens,
+            n_queries=n_queries,
+            n_tracked=n_tracked,
+            dtype=dtype if dtype in DTYPE_BYTES else "float32",
+        )
+
+    def _memory_sizes(self) -> ModelSizes:
+        if self._sizes is None:
+            n_params = sum(p.numel() for p in self.hf_model.parameters())
+            self._sizes = model_sizes(self.hf_model.config, n_params=n_params)
+        return self._sizes
+
     def _expand(
         self, cases: Sequence[CaseLike], generate: Generate | None, progress: bool
     ) -> tuple[list[Case], list[str], list[int | None]]:
         """Cases, their labels and seeds; with `generate`, each case without a
         response becomes one case per seed with a sampled response."""
-        if isinstance(cases, (str, Case, Mapping)) or not isinstance(cases, Sequence) or not cases:
-            raise ArgumentError(
+        if isinstance(cases, (str, Case, Mapping)) or not isinstance(cases, Sequence):
+            raise ArgumentTypeError(
                 "Expected a non-empty list of cases (tw.Case, str or dict); got "
                 f"{type(cases).__name__}. Wrap a single case in a list, or use capture()."
+            )
+        if not cases:
+            raise ArgumentError(
+                "Expected a non-empty list of cases (tw.Case, str or dict); got an empty "
+                f"{type(cases).__name__}. Pass at least one case."
             )
         checked = []
         for i, case in enumerate(cases):
@@ -563,3 +666,40 @@ def _same_device(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     over several devices by accelerate)."""
     device = tensors[0].device
     return [t.to(device) for t in tensors]
+
+
+def check_top_k(top_k: object) -> int:
+    """`top_k` as an int of at least 1 (ArgumentTypeError / ArgumentError otherwise)."""
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
+        raise ArgumentTypeError(
+            f"top_k must be a whole number (tokens the lens keeps per layer), got {top_k!r} "
+            f"({type(top_k).__name__}); e.g. top_k=10."
+        )
+    if top_k < 1:
+        raise ArgumentError(f"top_k must be at least 1, got {top_k}; e.g. top_k=10.")
+    return int(top_k)
+
+
+def _check_flag(name: str, value: object, allow_none: bool = False) -> None:
+    if isinstance(value, bool) or (allow_none and value is None):
+        return
+    allowed = "True, False or None" if allow_none else "True or False"
+    raise ArgumentTypeError(f"{name} must be {allowed}, got {value!r}.")
+
+
+def _check_batch_options(batch_tokens: object, progress: object) -> int | None:
+    """The batching keywords of capture_many and capture_comparison, checked
+    before any work; `batch_tokens` as an int or None."""
+    if batch_tokens is not None and (
+        isinstance(batch_tokens, bool) or not isinstance(batch_tokens, (int, np.integer))
+    ):
+        raise ArgumentTypeError(
+            f"batch_tokens must be a whole number of tokens or None (by device), got "
+            f"{batch_tokens!r}; e.g. batch_tokens=4096."
+        )
+    if batch_tokens is not None and batch_tokens < 1:
+        raise ArgumentError(
+            f"batch_tokens must be at least 1, got {batch_tokens}; e.g. batch_tokens=4096."
+        )
+    _check_flag("progress", progress)
+    return None if batch_tokens is None else int(batch_tokens)

@@ -3,8 +3,10 @@
 `report_sections(cmp, top)` builds `Section`s of headings, paragraphs, lists
 and tables whose text is `Span`s (plain, code or strong): a summary table,
 the largest changes, curve statistics, tracked tokens and the stability
-verdict. `present.markdown` and `present.html` render them; every renderer
-escapes every span, so a token or a region name is never read as markup.
+verdict. `present.markdown` and `present.page` render them; every renderer
+escapes every span, so a token or a region name is never read as markup. A
+string that came from the user (a name, the model id, a token) sits in a span
+of its own marked `user`, which a renderer shows literally whatever it holds.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ class Span:
 
     text: str
     style: str = ""
+    user: bool = False
+    """True when the text came from the user (a variant, region, query or phase
+    name, the model id, a token): it must render as literal text, whatever
+    markup it holds. The report's own text (False) holds no markup either."""
 
 
 Inline = tuple[Span, ...]
@@ -71,11 +77,18 @@ class Section:
 
 
 def code(text: object) -> Span:
-    return Span(str(text), "code")
+    """A user's string (a region, query or token) set as code."""
+    return Span(str(text), "code", user=True)
 
 
 def strong(text: object) -> Span:
+    """The report's own text in bold."""
     return Span(str(text), "strong")
+
+
+def literal(text: object, style: str = "") -> Span:
+    """A user's string (a variant or phase name, the model id) as literal text."""
+    return Span(str(text), style, user=True)
 
 
 def line(*parts: Span | str) -> Inline:
@@ -123,20 +136,24 @@ class _Content:
         cmp = self.cmp
         base = runs_of(cmp.variants[cmp.baseline])[0]
         items = [
-            line(f"Model: {base.model_info.get('model_id', 'unknown')} ({cmp.n_layers} layers)"),
+            line(
+                "Model: ",
+                literal(base.model_info.get("model_id", "unknown")),
+                f" ({cmp.n_layers} layers)",
+            ),
             line(
                 "Baseline: ",
-                strong(cmp.baseline),
+                literal(cmp.baseline, "strong"),
                 f" ({describe_variant(cmp.variants[cmp.baseline])})",
             ),
         ]
-        for name in cmp.names[1:]:
-            align = cmp.alignment(name)
+        for variant in cmp.names[1:]:
+            align = cmp.alignment(variant)
             items.append(
                 line(
                     "Variant ",
-                    strong(name),
-                    f" ({describe_variant(cmp.variants[name])}): {align.n_shared} tokens shared "
+                    literal(variant, "strong"),
+                    f" ({describe_variant(cmp.variants[variant])}): {align.n_shared} tokens shared "
                     f"with the baseline, {align.n_inserted} inserted, {align.n_deleted} deleted",
                 )
             )
@@ -147,14 +164,16 @@ class _Content:
             query += line(" (also compared: ") + _join([line(code(q)) for q in other], ", ")
             query += line(")")
         query += line(
-            f"; attention mass normalize={opts.normalize!r}; intervals: "
-            f"{opts.level:.0%} {opts.interval}"
+            "; attention mass normalize=",
+            code(opts.normalize),
+            f"; intervals: {opts.level:.0%} ",
+            literal(opts.interval),
         )
         items.append(query)
         presence = cmp.region_presence
         partial = [r for r in presence.index if not presence.loc[r].all()]
         if partial:
-            where = [line(code(r), f" ({_presence_counts(cmp, r)})") for r in partial]
+            where = [line(code(r), " (") + _presence_counts(cmp, r) + line(")") for r in partial]
             items.append(
                 line(
                     "Regions not in every run (means use the runs that have them; a variant "
@@ -175,14 +194,14 @@ class _Content:
 
     def _summary(self) -> tuple[Block, ...]:
         cmp = self.cmp
-        header = [line("region"), line("layers"), line(cmp.baseline)]
-        header += [line(f"{n} Δ") for n in cmp.names[1:]]
+        header = [line("region"), line("layers"), line(literal(cmp.baseline))]
+        header += [line(literal(n), " Δ") for n in cmp.names[1:]]
         rows = []
         for key, group in self.summary_table().groupby(["region", "layer"], sort=False):
             # pandas types a group key as Hashable; grouped by two columns it is a pair
             region, band = cast(tuple[str, object], key)
             by_variant = group.set_index("variant")
-            cells = [line(code(region)), line(str(band))]
+            cells = [line(code(region)), line(literal(band))]
             cells.append(line(_num(by_variant.loc[cmp.baseline, "mass"])))
             cells += [line(_delta_cell(by_variant.loc[name])) for name in cmp.names[1:]]
             rows.append(tuple(cells))
@@ -215,7 +234,7 @@ class _Content:
             )
             items.append(
                 line(
-                    strong(change.variant),
+                    literal(change.variant, "strong"),
                     ", region ",
                     code(change.region),
                     ", query ",
@@ -254,7 +273,9 @@ class _Content:
             for stat in CURVE_STATS:
                 values = group.loc[group["stat"] == stat].set_index("variant")
                 parts = [line(_num(values.loc[cmp.baseline, "value"]))]
-                parts += [line(f"{n} {_signed(values.loc[n, 'delta'])}") for n in cmp.names[1:]]
+                parts += [
+                    line(literal(n), f" {_signed(values.loc[n, 'delta'])}") for n in cmp.names[1:]
+                ]
                 cells.append(_join(parts, "; "))
             rows.append(tuple(cells))
         return (
@@ -276,7 +297,7 @@ class _Content:
             return ()
         table = cmp.with_options(layers=[cmp.n_layers - 1]).lens_deltas
         table = table.loc[table["query"] == self.query]
-        header = [line("token")] + [line(f"{n} rank (p)") for n in cmp.names]
+        header = [line("token")] + [line(literal(n), " rank (p)") for n in cmp.names]
         rows = []
         for token, group in table.groupby("token", sort=False):
             values = group.set_index("variant")
@@ -410,9 +431,13 @@ def report_sections(comparison: Comparison, top: int = 5) -> list[Section]:
     return _Content(comparison, top).sections()
 
 
-def _presence_counts(cmp: Comparison, region: str) -> str:
+def _presence_counts(cmp: Comparison, region: str) -> Inline:
     """ "baseline 1/8 runs, terse 0/8 runs": how many runs of each variant have `region`."""
-    return ", ".join(
-        f"{name} {sum(region in run.regions for run in runs_of(value))}/{len(runs_of(value))} runs"
-        for name, value in cmp.variants.items()
-    )
+    counts = [
+        line(
+            literal(variant),
+            f" {sum(region in run.regions for run in runs_of(value))}/{len(runs_of(value))} runs",
+        )
+        for variant, value in cmp.variants.items()
+    ]
+    return _join(counts, ", ")

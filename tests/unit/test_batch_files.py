@@ -127,4 +127,5 @@ def test_compare_and_report_commands(tmp_path):
     assert (tmp_path / "r.md").read_text() == expected.with_options(layers=None).report()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert main(["report", "base", "-o", str(tmp_path / "x.md")]) == 1
+        # a variant that is not NAME=DIR is a bad argument: argparse's status 2
+        assert main(["report", "base", "-o", str(tmp_path / "x.md")]) == 2

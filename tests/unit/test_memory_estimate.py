@@ -55,3 +55,18 @@ LAYERS_ON_DISK = {
 
 
 ALL_ON_DISK = {"": "disk"}
+
+
+def test_the_estimate_takes_the_larger_of_the_pass_and_the_save_and_reopen():
+    sizes = memory.model_sizes(make_tiny_config("llama"))
+    rows = sizes.n_layers * sizes.n_heads * 64 * 8000 * 4  # one float32 copy of the rows
+    est = memory.estimate_memory(sizes, n_tokens=8000, n_queries=64, dtype="float32")
+    assert est.attention_rows == memory.ROW_COPIES * rows
+    # the Run's rows and their mean over heads, and three more copies while saved and reopened
+    assert est.saving == int((1 + memory.SAVED_ROW_COPIES) * rows * (1 + 1 / sizes.n_heads))
+    assert est.forward == est.activations + est.attention_rows + est.lens
+    assert est.capture == max(est.forward, est.saving) + est.runtime
+    assert est.total == est.weights + est.capture
+    assert "save and reopen" in est.describe()
+    short = memory.estimate_memory(sizes, n_tokens=100, n_queries=1, dtype="float32")
+    assert short.capture == short.forward + short.runtime  # few rows: the pass is the peak
