@@ -29,3 +29,11 @@ def executed_quickstart(tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("quickstart")
     return execute_notebook(quickstart_path(), workdir), workdir
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """What live explorers send, recorded instead of sent (tests/helpers/live_messages.py)."""
+    from tests.helpers.live_messages import record_sent
+
+    return record_sent(monkeypatch)

@@ -4,12 +4,11 @@ layer by layer, with bounded traffic and everything in synced state at the end."
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import tealeaves_widgets as tw
-from tealeaves_widgets.widgets import Explorer, live
+from tealeaves_widgets.widgets import Explorer
 from tealeaves_widgets.widgets.wire import decode_array, run_payload
-from tests.helpers.synthetic import synthetic_run
+from tests.helpers.live_messages import decode
 from tests.helpers.tiny_models import make_tiny_model
 
 REGIONS = {
@@ -18,25 +17,6 @@ REGIONS = {
     "tracked_tokens": [" Paris"],
 }
 CASE = tw.Case(system="You are terse.", user="I live in Paris. Where do I live?")
-
-
-class Sent(list):
-    """What the views sent: (content, buffers) per message."""
-
-    def __call__(self, view, content, buffers=None):
-        self.append((content, [bytes(b) for b in buffers or []]))
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    record = Sent()
-    monkeypatch.setattr(live.LiveExplorer, "send", lambda self, c, b=None: record(self, c, b))
-    return record
-
-
-def decode(content, buffers, name):
-    spec = content[name]
-    return decode_array({**spec, "data": buffers[spec["buffer"]]}).astype(np.float32)
 
 
 def test_explore_streams_every_layer_then_holds_the_complete_run(smol_tokenizer, sent):
@@ -72,8 +52,3 @@ def test_explore_streams_every_layer_then_holds_the_complete_run(smol_tokenizer,
             run.n_queries,
             len(run.regions),
         )
-
-
-@pytest.fixture(scope="module")
-def run():
-    return synthetic_run(n_tokens=90, n_layers=12, n_heads=3, n_queries=2, seed=9)

@@ -10,14 +10,6 @@ from tests.helpers.checks import assert_same_run
 # ---------------------------------------------------------------- statistics
 
 # Two-sided 95% / 99% critical values of Student's t, from printed tables.
-T_TABLE = {
-    (0.95, 1): 12.7062047,
-    (0.95, 2): 4.3026527,
-    (0.95, 10): 2.2281389,
-    (0.95, 30): 2.0422725,
-    (0.99, 5): 4.0321430,
-    (0.90, 3): 2.3533634,
-}
 
 
 BATCH_REGIONS = {

@@ -11,12 +11,10 @@ import pytest
 import tealeaves_widgets as tw
 from tealeaves_widgets import batch
 from tealeaves_widgets.__main__ import main
-from tealeaves_widgets.batch import CaptureOptions, PrepInputs
+from tealeaves_widgets.batch import PrepInputs
 from tealeaves_widgets.errors import BatchError, RunFileError
 from tests.helpers.batch_fixtures import REGIONS, conversations, write_inputs
 from tests.helpers.fake_runs import fake_run, regions_of, variant_words
-
-OPTIONS = CaptureOptions(progress=False)
 
 
 @pytest.fixture()

@@ -8,16 +8,6 @@ import tealeaves_widgets as tw
 from tealeaves_widgets.models import memory
 from tests.helpers.tiny_models import make_tiny_config
 
-CASE = tw.Case(
-    system="You are Pip.\n\n## Rules\n- Be brief.\n\n## Facts\n- Our data centres are in Paris.",
-    user="Where are your data centres?",
-)
-REGIONS = {
-    "system_prompt": {"regions": [{"name": "rules", "start_marker": "## Rules"}]},
-    "query_positions": ["final", "last_token"],
-    "tracked_tokens": [" Paris"],
-}
-
 
 def test_refusal_lists_options_that_fit():
     sizes = memory.model_sizes(make_tiny_config("llama"))
@@ -41,20 +31,6 @@ def test_parse_max_memory():
     assert memory.parse_max_memory("0=20GiB, cpu=60GiB") == {0: "20GiB", "cpu": "60GiB"}
     with pytest.raises(tw.TealeavesError, match="DEVICE=SIZE"):
         memory.parse_max_memory("20GiB")
-
-
-LAYERS_ON_DISK = {
-    "model.embed_tokens": "cpu",
-    "model.rotary_emb": "cpu",
-    "model.layers.0": "cpu",
-    "model.layers.1": "disk",
-    "model.layers.2": "disk",
-    "model.norm": "cpu",
-    "lm_head": "cpu",
-}
-
-
-ALL_ON_DISK = {"": "disk"}
 
 
 def test_the_estimate_takes_the_larger_of_the_pass_and_the_save_and_reopen():

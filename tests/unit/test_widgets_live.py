@@ -7,32 +7,10 @@ import numpy as np
 import pytest
 from ipywidgets.embed import embed_data
 
-import tealeaves_widgets as tw
 from tealeaves_widgets.prompt.resolve import ResolvedRegions
 from tealeaves_widgets.widgets import live
 from tealeaves_widgets.widgets.wire import decode_array
 from tests.helpers.synthetic import synthetic_run
-
-REGIONS = {
-    "user_message": {"regions": [{"name": "ask", "start_marker": "Where"}]},
-    "query_positions": ["final", {"after_text": "Paris"}],
-    "tracked_tokens": [" Paris"],
-}
-CASE = tw.Case(system="You are terse.", user="I live in Paris. Where do I live?")
-
-
-class Sent(list):
-    """What the views sent: (content, buffers) per message."""
-
-    def __call__(self, view, content, buffers=None):
-        self.append((content, [bytes(b) for b in buffers or []]))
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    record = Sent()
-    monkeypatch.setattr(live.LiveExplorer, "send", lambda self, c, b=None: record(self, c, b))
-    return record
 
 
 def feed_layers(feed, run, layers):
