@@ -622,9 +622,12 @@ def tracked_token_ids(
 ) -> tuple[NDArray[np.int64], tuple[str, ...]]:
     """(tracked,) token ids and labels of the tracked tokens.
 
-    A string maps to its first token when encoded without special tokens (a
-    warning names the pieces if there are several) and is labelled as written;
-    an int is a token id, labelled with its decoded text.
+    A string maps to its first token when encoded without special tokens. It
+    is labelled as written when it is one token; when it is several, only the
+    first is tracked and the label says so by marking where that token ends:
+    " Lisbon" (tokens " L", "isbon") is tracked as " L" and labelled " L|isbon"
+    (a warning names the pieces too). An int is a token id, labelled with its
+    decoded text.
     """
     vocab_size = len(tokenizer)
     ids, labels = [], []
@@ -638,8 +641,9 @@ def tracked_token_ids(
             ids.append(item)
             labels.append(tokenizer.decode([item]))
             continue
-        ids.append(_first_token(item, tokenizer))
-        labels.append(item)
+        token, label = _first_token(item, tokenizer)
+        ids.append(token)
+        labels.append(label)
     _check_distinct_labels(tracked, labels)
     return np.asarray(ids, dtype=np.int64).reshape(-1), tuple(labels)
 
@@ -660,16 +664,26 @@ def _check_distinct_labels(tracked: Sequence[str | int], labels: list[str]) -> N
         first[label] = item
 
 
-def _first_token(text: str, tokenizer: Any) -> int:
-    pieces = tokenizer.encode(text, add_special_tokens=False)
+TRACKED_SPLIT = "|"
+"""Marks, in a tracked token's label, where the tracked (first) token of a
+word of several tokens ends: " L|isbon"."""
+
+
+def _first_token(text: str, tokenizer: Any) -> tuple[int, str]:
+    """The first token of `text` and the label of what is tracked."""
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    pieces, offsets = encoded["input_ids"], encoded["offset_mapping"]
     if not pieces:
         raise RegionError(f"Tracked token {text!r} encodes to no token at all; use other text.")
-    if len(pieces) > 1:
-        names = [tokenizer.decode([piece]) for piece in pieces]
-        warnings.warn(
-            f"Tracked token {text!r} is {len(pieces)} tokens {names}; only the first, "
-            f"{names[0]!r} (id {pieces[0]}), is tracked. Track a single token (often "
-            "with a leading space, e.g. ' Yes') to silence this.",
-            stacklevel=3,
-        )
-    return int(pieces[0])
+    if len(pieces) == 1:
+        return int(pieces[0]), text
+    end = max(1, min(int(offsets[0][1]), len(text) - 1))
+    label = text[:end] + TRACKED_SPLIT + text[end:]
+    names = [tokenizer.decode([piece]) for piece in pieces]
+    warnings.warn(
+        f"Tracked token {text!r} is {len(pieces)} tokens {names}; only the first, "
+        f"{names[0]!r} (id {pieces[0]}), is tracked, labelled {label!r}. Track a single "
+        "token (often with a leading space, e.g. ' Yes') to silence this.",
+        stacklevel=3,
+    )
+    return int(pieces[0]), label

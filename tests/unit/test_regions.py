@@ -441,7 +441,20 @@ def test_tracked_token_split_warns(smol_tokenizer):
     with pytest.warns(UserWarning, match=r"'unbelievable' is 3 tokens \['un', 'belie', 'vable'\]"):
         ids, labels = tracked_token_ids(["unbelievable"], smol_tokenizer)
     assert ids.tolist() == smol_tokenizer.encode("un", add_special_tokens=False)
-    assert labels == ("unbelievable",)
+    assert labels == ("un|believable",)  # the label says only "un" is tracked
+
+
+def test_a_tracked_word_of_several_tokens_is_labelled_by_its_split(smol_tokenizer):
+    """Issue 11: "Lisbon" tracked "L" while the lens said "Lisbon"."""
+    pieces = smol_tokenizer.encode(" Reykjavik", add_special_tokens=False)
+    assert [smol_tokenizer.decode([p]) for p in pieces] == [" Rey", "k", "jav", "ik"]
+    with pytest.warns(UserWarning) as warned:
+        ids, labels = tracked_token_ids([" Reykjavik", "Lisbon", " Lisbon"], smol_tokenizer)
+    messages = [str(w.message) for w in warned]
+    assert len(messages) == 2
+    assert "labelled ' Rey|kjavik'" in messages[0] and "labelled 'L|isbon'" in messages[1]
+    assert labels == (" Rey|kjavik", "L|isbon", " Lisbon")  # " Lisbon" is one token
+    assert ids.tolist()[0] == pieces[0]
 
 
 def test_tracked_token_id_out_of_range(smol_tokenizer):
