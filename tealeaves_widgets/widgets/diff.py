@@ -78,7 +78,13 @@ def _n_cases(cmp: Comparison) -> int:
     return min(lengths) if lengths else 1
 
 
+CASE_TEXT_CHARS = 60
+"""Characters of a case's user message its label shows (in the case selector)."""
+
+
 def _case_labels(cmp: Comparison, n_cases: int) -> list[str]:
+    """What the case selector shows for each case: its user message (cut to
+    `CASE_TEXT_CHARS`, on one line), after its name when it has one of its own."""
     sets = [v for v in cmp.variants.values() if not isinstance(v, Run)]
     if not sets:
         return ["the runs"]
@@ -86,8 +92,23 @@ def _case_labels(cmp: Comparison, n_cases: int) -> list[str]:
     labels = []
     for i in range(n_cases):
         seed = first.seeds[i]
-        labels.append(f"{first.labels[i]}" + ("" if seed is None else f" (seed {seed})"))
+        name = first.labels[i]
+        text = _user_text(first.runs[i].case)
+        label = text if not name or name == f"case{i}" else f"{name}: {text}" if text else name
+        labels.append(label + ("" if seed is None else f" (seed {seed})"))
     return labels
+
+
+def _user_text(case: dict) -> str:
+    """The (last) user message of a run's case dict, on one line and cut short."""
+    text = case.get("user")
+    if text is None:
+        users = [
+            m.get("content", "") for m in case.get("messages") or [] if m.get("role") == "user"
+        ]
+        text = users[-1] if users else ""
+    line = " ".join(str(text).split())
+    return line if len(line) <= CASE_TEXT_CHARS else line[: CASE_TEXT_CHARS - 1] + "\u2026"
 
 
 def _is_index(value: object, n: int) -> bool:

@@ -4,6 +4,7 @@ selection is validated; display(cmp) and export_html show it. No torch."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -37,6 +38,19 @@ def sets_cmp() -> tw.Comparison:
     terse = tw.RunSet(tuple(run_of(True, 10 + i) for i in range(4)), labels)
     other = tw.RunSet(tuple(run_of(True, 20 + i) for i in range(4)), labels)
     return tw.compare({"baseline": base, "terse": terse, "other": other}, layers="bands")
+
+
+def test_cases_are_labelled_by_their_question():
+    """The case selector shows each case's user message (issue 11: it showed q0..q7)."""
+    texts = ["Where are your data centres?", "Line one\nline two " + "x" * 80]
+    runs = [run_of(False, i) for i in range(2)]
+    runs = [dataclasses.replace(r, case={"user": t}) for r, t in zip(runs, texts, strict=True)]
+    named = tw.RunSet(tuple(runs), ("where", "case1"))
+    cmp = tw.compare({"baseline": named, "terse": named})
+    labels = diff_payload(cmp)["case_labels"]
+    assert labels[0] == "where: Where are your data centres?"
+    assert labels[1].startswith("Line one line two xxx") and labels[1].endswith("\u2026")
+    assert len(labels[1]) == 60 and "\n" not in labels[1]
 
 
 def expect_grid(payload_part: dict, frame: pd.DataFrame, keys: list[tuple[str, list]], column):
@@ -131,7 +145,8 @@ def token_deltas_from_payload(payload, case_index, variant, query, layer):
 def test_token_deltas_equal_comparison_token_deltas(sets_cmp, dtype, atol):
     payload = diff_payload(sets_cmp, DiffOptions(attention_dtype=dtype))
     assert [entry["case"] for entry in payload["cases"]] == [0, 1, 2, 3]
-    assert payload["case_labels"] == ["case0", "case1", "case2", "case3"]
+    texts = [" ".join(run.case["user"].split()) for run in sets_cmp.variants["baseline"]]
+    assert payload["case_labels"] == [t if len(t) <= 60 else t[:59] + "\u2026" for t in texts]
     for case in (0, 3):
         for variant in (1, 2):
             for query in sets_cmp.queries:
