@@ -18,7 +18,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from ..core.compare import BANDS, Comparison, describe_variant, runs_of
+from ..core.compare import BANDS, SINK_LEVEL, Comparison, describe_variant, runs_of
 from ..core.stats import CURVE_STATS
 from ..errors import ArgumentError
 
@@ -264,8 +264,8 @@ class _Content:
         for key, group in self.summary_table().groupby(["region", "layer"], sort=False):
             # pandas types a group key as Hashable; grouped by two columns it is a pair
             region, band = cast(tuple[str, object], key)
-            if group["mass"].isna().all():
-                continue  # no value in any variant (excluded, or below the share level)
+            if group["mass"].fillna(0).eq(0).all():
+                continue  # no attention in any variant (e.g. a section its regions cover)
             by_variant = group.set_index("variant")
             cells = [self._region_cell(region), line(literal(band))]
             cells.append(line(_num(by_variant.loc[cmp.baseline, "mass"])))
@@ -319,9 +319,11 @@ class _Content:
                         code("sink_reassigned"),
                         " in ",
                         code("cmp.deltas"),
-                        f"): the {sink}'s mass moved the other way and one token of the "
-                        "region took at least half of the change (a second parking spot for "
-                        "attention), or the region's own attention explains less than half of "
+                        "): one token of the region carries at least half of the change and "
+                        f"either took it from the {sink} or draws as much as a sink "
+                        f"({SINK_LEVEL:g} of the attention, and at least the {sink}'s): a second "
+                        "parking spot for "
+                        "attention; or the region's own attention explains less than half of "
                         f"its change (its share moved because the attention left beside the {sink} "
                         'grew or shrank). The changes after "there" are fractions of the whole '
                         "attention row.",
@@ -353,7 +355,28 @@ class _Content:
                 f"token's by {_signed(change.token_delta)}, the {self.exclusion.describe()}'s by "
                 f"{_signed(change.sink_shift)}"
             )
-        return item
+        return item + self._one_token(change)
+
+    def _one_token(self, change: Any) -> Inline:
+        """ "; most of it on one token, ' the' (0.43 of the attention in reworded)"
+        when the region's most-attended token carries at least half of its change."""
+        row, token = change.row_delta, change.token_delta
+        if not (pd.notna(row) and pd.notna(token) and row * token > 0):
+            return ()
+        if abs(token) < abs(row) / 2 or not isinstance(change.layer, (int, np.integer)):
+            return ()
+        side = change.variant if token > 0 else self.cmp.baseline
+        found = self.cmp.top_token(side, change.region, int(change.layer), change.query)
+        if found is None:
+            return ()
+        text, value = found
+        return line(
+            "; most of it on one token, ",
+            code(repr(text)),
+            f" ({value:.2f} of the attention in ",
+            literal(side),
+            ")",
+        )
 
     def span(self, change: Any) -> tuple[int, int]:
         """Contiguous layers around the peak where the delta keeps its sign and at
@@ -380,8 +403,8 @@ class _Content:
         threshold = cmp.options.threshold
         rows = []
         for region, group in table.groupby("region", sort=False):
-            if group["value"].isna().all():
-                continue
+            if group.loc[group["stat"] == "area", "value"].fillna(0).eq(0).all():
+                continue  # no attention at any layer in any variant
             cells = [self._region_cell(str(region))]
             for stat in CURVE_STATS:
                 values = group.loc[group["stat"] == stat].set_index("variant")

@@ -342,66 +342,89 @@ def test_significant_needs_an_interval_without_zero_and_min_effect():
 # ---------------------------------------------------------------- sink reassignment
 
 
+def flagged_by_hand(b_row, v_row, members, kept_total) -> bool:
+    """The `sink_reassigned` rule of `Comparison.deltas`, from two attention rows."""
+    shift = v_row[0] - b_row[0]
+    gain = sum(v_row[t] - b_row[t] for t in members)
+    tops = (max(b_row[t] for t in members), max(v_row[t] for t in members))
+    top = tops[1] - tops[0]
+    one_token = top * gain > 0 and abs(top) >= abs(gain) / 2
+    took_its_mass = gain * shift < 0 and abs(shift) >= abs(gain) / 2
+    high, sink = (tops[1], v_row[0]) if top > 0 else (tops[0], b_row[0])
+    is_a_sink = high >= max(sink, 0.3)
+    kb, kv = kept_total(b_row), kept_total(v_row)
+    delta = sum(v_row[t] for t in members) / kv - sum(b_row[t] for t in members) / kb
+    own = gain * (1 / kb + 1 / kv) / 2
+    pooled = abs(delta) > 1e-12 and own * delta < delta * delta / 2
+    return (one_token and (took_its_mass or is_a_sink)) or pooled
+
+
 def test_a_token_that_becomes_a_second_sink_is_flagged():
-    """Baseline: the first token takes 0.6 of the attention, the rest is spread
-    evenly. Variant, layer 0: the first token keeps 0.15; one token of "persona"
-    takes 0.25 (a second parking spot after a rewording: flagged); the four
-    tokens of "rules" get 0.12 each (read more: its share rises, not flagged);
-    "facts" keeps about its attention, so its share falls only because the
-    attention left to share grew with what the sink gave up (flagged)."""
+    """Baseline: the first token takes 0.6 of the attention at layers 0-1 and
+    0.02 at layer 2, the rest is spread evenly. Variant, layer 0: the first
+    token keeps 0.15; one token of "persona" takes 0.25 of what it gave up (a
+    second parking spot after a rewording: flagged); the four tokens of
+    "rules" get 0.12 each (read more: its share rises, not flagged); "facts"
+    keeps about its attention, so its share falls only because the attention
+    left to share grew with what the sink gave up (flagged). Layer 1 does not
+    change. Layer 2, where the first token is idle: one "persona" token draws
+    0.35 (a sink of its own: flagged), one "facts" token 0.25 (not a sink)."""
     regions = {"persona": [1, 2, 3], "rules": [4, 5, 6, 7], "facts": [8, 9]}
     uniform = spread(0.6, [1.0] * 9)  # 0.4 / 9 = 0.0444 on each other token
+    idle = spread(0.02, [1.0] * 9)
     second_sink = [0.15, 0.02, 0.25, 0.02, 0.12, 0.12, 0.12, 0.12, 0.04, 0.04]
-    assert sum(second_sink) == pytest.approx(1.0)
-    base = hand_run([uniform, uniform], regions, "q")
-    variant = hand_run([second_sink, uniform], regions, "q")
+    rest = (1 - 0.02 - 0.35 - 0.25) / 7
+    own_sink = [0.02, rest, 0.35, rest, rest, rest, rest, rest, rest, 0.25]
+    assert sum(second_sink) == pytest.approx(1.0) and sum(own_sink) == pytest.approx(1.0)
+    base = hand_run([uniform, uniform, idle], regions, "q")
+    variant = hand_run([second_sink, uniform, own_sink], regions, "q")
     cmp = tw.compare({"base": base, "var": variant})
     deltas = cmp.deltas.set_index(["variant", "region", "layer"]).loc["var"]
-    b_row, v_row = token_row(base, 0, "final"), token_row(variant, 0, "final")
-    shift = v_row[0] - b_row[0]  # the first token's change: -0.45
-    assert shift == pytest.approx(-0.45, abs=1e-6)
-    kept = (sum(b_row[1:]), sum(v_row[1:]))
-    for region, members in regions.items():
-        row = deltas.loc[(region, 0)]
-        assert row["excluded"] == "first token"
-        assert row["sink_shift"] == pytest.approx(shift, abs=1e-12)
-        # the share (first token excluded), token by token
-        share = [sum(r[t] for t in members) / k for r, k in ((b_row, kept[0]), (v_row, kept[1]))]
-        delta = share[1] - share[0]
-        assert row["delta"] == pytest.approx(delta, abs=1e-12)
-        # the rule, computed here from the rows (fractions of the whole row)
-        gain = sum(v_row[t] - b_row[t] for t in members)
-        top = max(v_row[t] for t in members) - max(b_row[t] for t in members)
-        assert row["row_delta"] == pytest.approx(gain, abs=1e-12)
-        assert row["token_delta"] == pytest.approx(top, abs=1e-12)
-        second = gain * shift < 0 and abs(shift) >= abs(gain) / 2
-        second = second and top * gain > 0 and abs(top) >= abs(gain) / 2
-        own = gain * (1 / kept[0] + 1 / kept[1]) / 2
-        pooled = abs(delta) > 1e-12 and own * delta < delta * delta / 2
-        assert bool(row["sink_reassigned"]) == (second or pooled), region
+    for layer in range(3):
+        b_row, v_row = token_row(base, layer, "final"), token_row(variant, layer, "final")
+        shift = v_row[0] - b_row[0]
+        kept = (sum(b_row[1:]), sum(v_row[1:]))
+        for region, members in regions.items():
+            row = deltas.loc[(region, layer)]
+            assert row["excluded"] == "first token"
+            assert row["sink_shift"] == pytest.approx(shift, abs=1e-12)
+            # the share (first token excluded), token by token
+            shares = [
+                sum(r[t] for t in members) / k for r, k in zip((b_row, v_row), kept, strict=True)
+            ]
+            assert row["delta"] == pytest.approx(shares[1] - shares[0], abs=1e-12)
+            gain = sum(v_row[t] - b_row[t] for t in members)
+            top = max(v_row[t] for t in members) - max(b_row[t] for t in members)
+            assert row["row_delta"] == pytest.approx(gain, abs=1e-12)
+            assert row["token_delta"] == pytest.approx(top, abs=1e-12)
+            expected = flagged_by_hand(b_row, v_row, members, lambda r: sum(r[1:]))
+            assert bool(row["sink_reassigned"]) == expected, (region, layer)
+    assert deltas.loc[("persona", 0), "sink_shift"] == pytest.approx(-0.45, abs=1e-6)
     assert deltas.loc[("persona", 0), "sink_reassigned"]  # one token took the sink's place
     assert deltas.loc[("facts", 0), "sink_reassigned"]  # diluted by the larger pool
     assert deltas.loc[("rules", 0), "delta"] > 0.1  # read more, spread over its tokens
     assert not deltas.loc[("rules", 0), "sink_reassigned"]
-    # layer 1 did not change: nothing moved, nothing flagged
-    assert deltas.loc[("persona", 1), "sink_shift"] == pytest.approx(0.0, abs=1e-12)
-    assert not deltas.loc[("persona", 1), "sink_reassigned"]
+    assert not deltas.loc[("persona", 1), "sink_reassigned"]  # nothing moved
+    assert deltas.loc[("persona", 2), "sink_reassigned"]  # draws 0.35: a sink of its own
+    assert deltas.loc[("facts", 2), "delta"] > 0.05  # one token at 0.25: not a sink
+    assert not deltas.loc[("facts", 2), "sink_reassigned"]
     # the baseline has no delta to judge, and with nothing excluded there is no sink
     assert cmp.deltas.loc[cmp.deltas["variant"] == "base", "sink_reassigned"].isna().all()
     plain = cmp.with_options(normalize="raw").deltas
     assert plain["sink_shift"].isna().all() and plain["sink_reassigned"].isna().all()
     assert set(plain["excluded"]) == {"nothing"}
-    # the report lists "rules" and sets the other two aside, saying why
+    # the report lists "rules", sets the other two aside, says why, and names the token
     report = cmp.report()
     changes = report.split("## Largest changes")[1].split("## Cooking")[0]
-    listed, set_aside = changes.split("**Set aside, mostly sink reassignment** (`sink_reassigned`")
+    marker = "**Set aside, mostly sink reassignment** (`sink_reassigned`"
+    listed, set_aside = changes.split(marker)
     assert "region `rules`" in listed and "region `persona`" not in listed
     assert "region `persona`" in set_aside and "region `facts`" in set_aside
-    assert (
-        "there its attention changed by +0.1567, its most-attended token's by +0.2056, the "
-        in set_aside
-    )
-    assert "first token's by -0.45" in set_aside
+    persona = next(item for item in set_aside.split("\n- ") if "region `persona`" in item)
+    assert "sink at layer 2; there its attention changed by +0.1319, its most-attended " in persona
+    assert "token's by +0.2411, the first token's by +0" in persona
+    assert "most of it on one token, `'w2 '` (0.35 of the attention in var)" in persona
+    assert "region `facts`, query `final`: -0.1281 (-57.6%) sink at layer 0" in set_aside
 
 
 def test_a_synthetic_run_reports_its_sink_in_the_header():
