@@ -116,6 +116,13 @@ function isAncestorOrSelf(tree: RegionTree, ancestor: number, r: number): boolea
   return false;
 }
 
+/** A mass left after subtracting parts of `whole`, with the float32 rounding of
+ * the payload's masses removed: what is within 1e-6 of `whole` of nothing (or
+ * below it) is nothing. Python sums the tokens themselves and gets 0 exactly. */
+function clean(part: number, whole: number): number {
+  return part <= 1e-6 * Math.abs(whole) ? 0 : part;
+}
+
 /** Per region: True where its "share" column counts only its own tokens (at `level`). */
 export function ownRegions(tree: RegionTree, level = Infinity): boolean[] {
   return tree.parent.map((_, r) => tree.depth[r] < level && tree.parent.some((p) => p === r));
@@ -169,7 +176,7 @@ export function normalize(
       let m = mass[l * R + r];
       for (const e of maximal) if (isAncestorOrSelf(tree, r, e)) m -= mass[l * R + e];
       if (firstFree && tree.holdsFirst[r]) m -= first[l];
-      kept[r] = m;
+      kept[r] = clean(m, mass[l * R + r]);
     }
     if (share) {
       const counted = new Float64Array(R);
@@ -178,8 +185,8 @@ export function normalize(
         if (!valued[r]) continue;
         let m = kept[r];
         if (own[r]) for (let c = 0; c < R; c++) if (tree.parent[c] === r) m -= kept[c];
-        counted[r] = m;
-        total += m;
+        counted[r] = clean(m, kept[r]);
+        total += counted[r];
       }
       for (let r = 0; r < R; r++) if (valued[r]) out[l * R + r] = total > 0 ? counted[r] / total : 0;
       continue;

@@ -73,6 +73,22 @@ describe("normalize", () => {
     [0.25, NaN, 0.1 / 0.6, 0.2 / 0.6].forEach((v, r) => r !== 1 && expect(shown[r]).toBeCloseTo(v, 12));
   });
 
+  it("reads a parent whose children cover it as 0, not float32 rounding", () => {
+    // payload masses are float32 sums: user = a + b up to rounding
+    const nested = [
+      { name: "user", section: "user", parent: null, builtin: true, tokenIndices: [1, 2, 3] },
+      { name: "a", section: "user", parent: null, builtin: false, tokenIndices: [1] },
+      { name: "b", section: "user", parent: null, builtin: false, tokenIndices: [2, 3] },
+    ];
+    const a = Math.fround(0.1);
+    const b = Math.fround(0.7);
+    const user = Math.fround(a + b);
+    expect(user - a - b).not.toBe(0);
+    const got = normalize(Float64Array.from([user, a, b]), Float64Array.from([0]), 1, nested, regionTree(nested), "share");
+    expect(got[0]).toBe(0);
+    expect(got[1] + got[2]).toBeCloseTo(1, 12);
+  });
+
   it("gives 0 for constant regions and layers with nothing left", () => {
     const flat = new Float64Array(2 * 4);
     const zero = new Float64Array(2);
