@@ -95,7 +95,11 @@ export interface DiffPayload {
   defaultQuery: number;
   regions: RegionColor[];
   trackedTokens: string[];
-  options: { normalize: string; level: number; interval: string };
+  /** What the masses are: normalisation, what was excluded ("first token"), the
+   * share level and the smallest |delta| that can be significant. */
+  options: { normalize: string; level: number; interval: string; excluded: string; shareLevel: string | number; minEffect: number };
+  /** Per region, how its rows read: "<name> (own)" when its share counts only its own tokens. */
+  regionLabels: string[];
   rows: TableRow[];
   /** (variant, query, layer, region): mass, mass_low, mass_high. */
   curves: Record<string, Grid>;
@@ -151,7 +155,15 @@ export function decodeDiff(value: unknown): DiffPayload {
     defaultQuery: raw.default_query,
     regions: raw.regions,
     trackedTokens: raw.tracked_tokens,
-    options: raw.options,
+    options: {
+      normalize: raw.options.normalize,
+      level: raw.options.level,
+      interval: raw.options.interval,
+      excluded: raw.options.excluded,
+      shareLevel: raw.options.share_level,
+      minEffect: raw.options.min_effect,
+    },
+    regionLabels: raw.region_labels,
     rows: raw.rows,
     curves: grids(raw.curves, "curves"),
     table: grids(raw.table, "table"),
@@ -215,6 +227,10 @@ export interface AggregatePayload {
   defaultQuery: number;
   regions: RegionColor[];
   normalizations: string[];
+  /** Per normalisation, what its masses leave out ("first token" for "share"). */
+  excluded: string[];
+  /** Per region: True when its "share" counts only its own tokens (label it "(own)"). */
+  own: boolean[];
   stats: string[];
   level: number;
   interval: string;
@@ -238,6 +254,8 @@ export function decodeAggregate(value: unknown): AggregatePayload {
     defaultQuery: raw.default_query,
     regions: raw.regions,
     normalizations: raw.normalizations,
+    excluded: raw.excluded,
+    own: raw.own,
     stats: raw.stats,
     level: raw.level,
     interval: raw.interval,

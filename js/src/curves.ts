@@ -38,37 +38,180 @@ export function rawMasses(p: Payload, query: number, head: number | null): Float
   return out;
 }
 
+/** (layer,) attention on the first token at one query, head-averaged or one head. */
+export function firstMasses(p: Payload, query: number, head: number | null): Float64Array {
+  const out = new Float64Array(p.nLayers);
+  for (let l = 0; l < p.nLayers; l++) {
+    out[l] = head === null ? p.firstToken[l * p.nQueries + query] : p.firstTokenHeads[(l * p.nHeads + head) * p.nQueries + query];
+  }
+  return out;
+}
+
+/** What is removed before normalising (core.masses.Exclusion): the first
+ * token and/or regions, by name. */
+export interface Exclusion {
+  first: boolean;
+  regions: string[];
+}
+
+/** What each normalisation excludes by default, as Python's exclude="auto":
+ * the first token for "share", nothing otherwise. */
+export function defaultExclusion(mode: Normalize): Exclusion {
+  return { first: mode === "share", regions: [] };
+}
+
+/** "first token", "first token and rules", or "nothing" (Exclusion.describe). */
+export function describeExclusion(exclusion: Exclusion): string {
+  const parts = [...(exclusion.first ? ["first token"] : []), ...exclusion.regions];
+  if (!parts.length) return "nothing";
+  return parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}`;
+}
+
+/** The region tree of a payload's regions (core.masses.tree_parents): each
+ * region's parent is its enclosing user region, else (a top-level user
+ * region) its built-in section; the sections are the roots, at depth 0. */
+export interface RegionTree {
+  parent: number[];
+  depth: number[];
+  size: number[];
+  /** True where the region holds the first token (position 0). */
+  holdsFirst: boolean[];
+}
+
+export function regionTree(regions: { name: string; section: string; parent: string | null; builtin: boolean; tokenIndices: ArrayLike<number> }[]): RegionTree {
+  const index = new Map(regions.map((r, i) => [r.name, i]));
+  const parent = regions.map((r) => {
+    if (r.parent !== null && r.parent !== r.name && index.has(r.parent)) return index.get(r.parent)!;
+    if (!r.builtin && r.section !== r.name && index.has(r.section)) return index.get(r.section)!;
+    return -1;
+  });
+  const depth = parent.map((_, r) => {
+    let d = 0;
+    for (let at = parent[r]; at >= 0; at = parent[at]) {
+      if (++d > regions.length) throw new Error(`The regions' parents form a cycle through ${regions[r].name}.`);
+    }
+    return d;
+  });
+  const holdsFirst = regions.map((r) => Array.prototype.includes.call(r.tokenIndices, 0) as boolean);
+  return { parent, depth, size: regions.map((r) => r.tokenIndices.length), holdsFirst };
+}
+
+/** Which tokens each region keeps under `exclusion`, as masses and counts:
+ * excluded regions (and what they hold) lose everything; an ancestor loses
+ * the excluded region's part; the region holding the first token loses it. */
+function keptParts(tree: RegionTree, names: string[], exclusion: Exclusion): { inside: boolean[]; maximal: number[]; firstFree: boolean } {
+  const R = tree.parent.length;
+  const named = names.map((n) => exclusion.regions.includes(n));
+  const inside = new Array<boolean>(R).fill(false); // the region lies in an excluded region
+  for (let r = 0; r < R; r++) for (let at = r; at >= 0 && !inside[r]; at = tree.parent[at]) inside[r] = named[at];
+  const maximal = [];
+  for (let r = 0; r < R; r++) if (named[r] && (tree.parent[r] < 0 || !inside[tree.parent[r]])) maximal.push(r);
+  // the first token, unless an excluded region removes it already
+  const firstFree = exclusion.first && !maximal.some((e) => tree.holdsFirst[e]);
+  return { inside, maximal, firstFree };
+}
+
+function isAncestorOrSelf(tree: RegionTree, ancestor: number, r: number): boolean {
+  for (let at = r; at >= 0; at = tree.parent[at]) if (at === ancestor) return true;
+  return false;
+}
+
+/** A mass left after subtracting parts of `whole`, with the float32 rounding of
+ * the payload's masses removed: what is within 1e-6 of `whole` of nothing (or
+ * below it) is nothing. Python sums the tokens themselves and gets 0 exactly. */
+function clean(part: number, whole: number): number {
+  return part <= 1e-6 * Math.abs(whole) ? 0 : part;
+}
+
+/** Per region: True where its "share" column counts only its own tokens (at `level`). */
+export function ownRegions(tree: RegionTree, level = Infinity): boolean[] {
+  return tree.parent.map((_, r) => tree.depth[r] < level && tree.parent.some((p) => p === r));
+}
+
 /**
- * Normalise a (layer, region) mass table over the regions in `keep`, as
- * Run.curves does: share of each layer's sum (0 when the sum is 0),
- * min-max per region across layers (0 when constant), or mass per token
- * (NaN for a region without tokens). Columns not in `keep` are NaN.
+ * Normalise a (layer, region) table of raw region masses as Run.curves does
+ * (core.masses): remove the excluded tokens (`exclusion`, default as Python's
+ * "auto"; `first` is the first token's attention per layer), then "raw" (the
+ * mass, over the kept total when something is excluded), "share" (over the
+ * partition at `level`: each token once, in its innermost region, a parent
+ * counting its own tokens; a row sums to 1), "per-region" (min-max per region
+ * across layers) or "density" (per kept token). Regions without a value (all
+ * tokens excluded, below the share level) are NaN, and so are columns not in
+ * `keep` (hidden curves; they do not change the others).
  */
-export function normalize(mass: Float64Array, nLayers: number, sizes: number[], mode: Normalize, keep: boolean[]): Float64Array {
-  const R = sizes.length;
-  const out = new Float64Array(mass.length).fill(NaN);
-  for (let r = 0; r < R; r++) {
-    if (!keep[r]) continue;
-    let low = Infinity;
-    let high = -Infinity;
-    for (let l = 0; l < nLayers; l++) {
-      low = Math.min(low, mass[l * R + r]);
-      high = Math.max(high, mass[l * R + r]);
+export function normalize(
+  mass: Float64Array,
+  first: Float64Array,
+  nLayers: number,
+  regions: { name: string }[],
+  tree: RegionTree,
+  mode: Normalize,
+  exclusion: Exclusion = defaultExclusion(mode),
+  level = Infinity,
+  keep: boolean[] | null = null,
+): Float64Array {
+  const R = regions.length;
+  const names = regions.map((r) => r.name);
+  const { inside, maximal, firstFree } = keptParts(tree, names, exclusion);
+  const excluded = exclusion.first || exclusion.regions.length > 0;
+  // kept token counts, and which regions have a value at all
+  const keptSize = tree.size.map((size, r) => {
+    if (inside[r]) return 0;
+    let out = size;
+    for (const e of maximal) if (isAncestorOrSelf(tree, r, e)) out -= tree.size[e];
+    return out - (firstFree && tree.holdsFirst[r] ? 1 : 0);
+  });
+  const share = mode === "share";
+  const valued = keptSize.map((n, r) => n > 0 && (!share || tree.depth[r] <= level));
+  const own = ownRegions(tree, level);
+  const roots = tree.parent.map((p, r) => (p < 0 ? r : -1)).filter((r) => r >= 0);
+  const out = new Float64Array(nLayers * R).fill(NaN);
+  const kept = new Float64Array(R);
+  for (let l = 0; l < nLayers; l++) {
+    for (let r = 0; r < R; r++) {
+      if (inside[r]) {
+        kept[r] = 0;
+        continue;
+      }
+      let m = mass[l * R + r];
+      for (const e of maximal) if (isAncestorOrSelf(tree, r, e)) m -= mass[l * R + e];
+      if (firstFree && tree.holdsFirst[r]) m -= first[l];
+      kept[r] = clean(m, mass[l * R + r]);
     }
-    for (let l = 0; l < nLayers; l++) {
-      const m = mass[l * R + r];
-      if (mode === "raw") out[l * R + r] = m;
-      else if (mode === "per-region") out[l * R + r] = high > low ? (m - low) / (high - low) : 0;
-      else if (mode === "density") out[l * R + r] = sizes[r] > 0 ? m / sizes[r] : NaN;
-    }
-  }
-  if (mode === "share") {
-    for (let l = 0; l < nLayers; l++) {
+    if (share) {
+      const counted = new Float64Array(R);
       let total = 0;
-      for (let r = 0; r < R; r++) if (keep[r]) total += mass[l * R + r];
-      for (let r = 0; r < R; r++) if (keep[r]) out[l * R + r] = total > 0 ? mass[l * R + r] / total : 0;
+      for (let r = 0; r < R; r++) {
+        if (!valued[r]) continue;
+        let m = kept[r];
+        if (own[r]) for (let c = 0; c < R; c++) if (tree.parent[c] === r) m -= kept[c];
+        counted[r] = clean(m, kept[r]);
+        total += counted[r];
+      }
+      for (let r = 0; r < R; r++) if (valued[r]) out[l * R + r] = total > 0 ? counted[r] / total : 0;
+      continue;
+    }
+    let total = 0;
+    for (const r of roots) total += kept[r];
+    for (let r = 0; r < R; r++) {
+      if (!valued[r]) continue;
+      const value = excluded ? (total > 0 ? kept[r] / total : 0) : kept[r];
+      out[l * R + r] = mode === "density" ? value / keptSize[r] : value;
     }
   }
+  if (mode === "per-region") {
+    for (let r = 0; r < R; r++) {
+      if (!valued[r]) continue;
+      let low = Infinity;
+      let high = -Infinity;
+      for (let l = 0; l < nLayers; l++) {
+        low = Math.min(low, out[l * R + r]);
+        high = Math.max(high, out[l * R + r]);
+      }
+      for (let l = 0; l < nLayers; l++) out[l * R + r] = high > low ? (out[l * R + r] - low) / (high - low) : 0;
+    }
+  }
+  if (keep) for (let r = 0; r < R; r++) if (!keep[r]) for (let l = 0; l < nLayers; l++) out[l * R + r] = NaN;
   return out;
 }
 
@@ -96,6 +239,10 @@ export class CurvesPanel {
   private picks: HTMLButtonElement[] = [];
   private values: Float64Array = new Float64Array(0);
   private yMax = 1;
+  private tree: RegionTree;
+  private own: boolean[];
+  private names: Text[] = [];
+  private note: HTMLSpanElement;
   private cleanups: (() => void)[] = [];
 
   constructor(
@@ -110,6 +257,10 @@ export class CurvesPanel {
     const label = header.appendChild(h("label", "", " normalise "));
     this.select = label.appendChild(h("select", "tw-normalize-select"));
     for (const mode of NORMALIZATIONS) this.select.appendChild(option(mode, mode));
+    this.note = header.appendChild(h("span", "tw-exclusion-note"));
+    this.note.title = 'Masses are fractions of the attention that is not excluded; "share" leaves out the first token (the attention sink), as run.curves(normalize="share") does';
+    this.tree = regionTree(p.regions);
+    this.own = ownRegions(this.tree);
     this.chart = this.root.appendChild(svg("svg", { width: WIDTH, height: HEIGHT, viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "tw-chart" }));
     this.buildAxes();
     for (const region of p.regions) {
@@ -166,7 +317,7 @@ export class CurvesPanel {
       pick.type = "button";
       pick.title = "Select this region: its tokens are highlighted in the heatmap (click again to clear)";
       pick.appendChild(h("span", "tw-swatch")).style.backgroundColor = region.color;
-      pick.append(region.name);
+      this.names.push(pick.appendChild(document.createTextNode(region.name)));
       this.on(box, "change", () => this.setHidden(r, !box.checked));
       this.on(pick, "click", () => {
         this.model.set("region", this.model.get("region") === region.name ? null : region.name);
@@ -247,15 +398,20 @@ export class CurvesPanel {
     const p = this.p;
     const mode = NORMALIZATIONS.includes(this.model.get("normalize")) ? this.model.get("normalize") : "raw";
     this.select.value = mode;
-    const sizes = p.regions.map((r) => r.tokenIndices.length);
     const hidden = this.hidden;
     const keep = hidden.map((hide) => !hide);
     const R = p.regions.length;
     // while a capture runs, only the layers computed so far are drawn and normalised
     const done = layersDone(p);
-    const mass = rawMasses(p, this.queryIndex(), this.headIndex()).subarray(0, done * R);
+    const query = this.queryIndex();
+    const head = this.headIndex();
+    const mass = rawMasses(p, query, head).subarray(0, done * R);
+    const first = firstMasses(p, query, head).subarray(0, done);
+    const exclusion = defaultExclusion(mode);
     this.values = new Float64Array(p.nLayers * R).fill(NaN);
-    this.values.set(normalize(mass, done, sizes, mode, keep));
+    this.values.set(normalize(mass, first, done, p.regions, this.tree, mode, exclusion, Infinity, keep));
+    this.note.textContent = exclusion.first || exclusion.regions.length ? ` ${describeExclusion(exclusion)} excluded` : "";
+    this.labelRegions(mode);
     let max = 0;
     for (const v of this.values) if (Number.isFinite(v) && v > max) max = v;
     this.yMax = max > 0 ? max : 1;
@@ -270,6 +426,15 @@ export class CurvesPanel {
     }
     this.styleLegend(hidden);
     this.moveCursor();
+  }
+
+  /** In "share" a parent counts its own tokens only: its name says so. */
+  private labelRegions(mode: Normalize): void {
+    this.p.regions.forEach((region, r) => {
+      const label = mode === "share" && this.own[r] ? `${region.name} (own)` : region.name;
+      if (this.names[r].data !== label) this.names[r].data = label;
+      this.lines[r].firstChild!.textContent = label;
+    });
   }
 
   private styleLegend(hidden: boolean[]): void {
@@ -301,7 +466,7 @@ export class CurvesPanel {
     }
     const hidden = this.hidden;
     const parts = this.p.regions
-      .map((region, r) => (hidden[r] ? "" : `${region.name} ${format(this.values[layer * R + r])}`))
+      .map((region, r) => (hidden[r] ? "" : `${this.names[r].data} ${format(this.values[layer * R + r])}`))
       .filter(Boolean);
     this.readout.textContent = `layer ${layer}: ${parts.join(" \u00b7 ")}`;
   }

@@ -2,7 +2,7 @@
 // `python tealeaves_widgets/widgets/schema.py js/src/schema.gen.ts`. Do not edit:
 // change the Python schema and regenerate (the build does; a unit test checks).
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 export const MESSAGE_VERSION = 1;
 
 export type WireDType = "uint8" | "int8" | "uint16" | "int16" | "uint32" | "int32" | "float16" | "float32";
@@ -89,6 +89,8 @@ export interface RunPayload {
   attention: WireArray;
   curves: WireArray;
   curves_heads: WireArray;
+  first_token: WireArray;
+  first_token_heads: WireArray;
   lens: LensPayload;
   heads: (HeadRowsPayload | null)[];
   budget: Budget;
@@ -108,6 +110,9 @@ export interface DiffOptionsEntry {
   normalize: string;
   level: number;
   interval: string;
+  excluded: string;
+  share_level: string | number;
+  min_effect: number;
 }
 
 export interface TableRow {
@@ -148,6 +153,7 @@ export interface DiffPayload {
   regions: RegionColor[];
   tracked_tokens: string[];
   options: DiffOptionsEntry;
+  region_labels: string[];
   rows: TableRow[];
   curves: Record<string, WireArray>;
   table: Record<string, WireArray>;
@@ -176,6 +182,8 @@ export interface AggregatePayload {
   default_query: number;
   regions: RegionColor[];
   normalizations: string[];
+  excluded: string[];
+  own: boolean[];
   stats: string[];
   level: number;
   interval: string;
@@ -217,6 +225,8 @@ export interface LayersMessage {
   attention: BufferRef;
   curves: BufferRef;
   curves_heads: BufferRef;
+  first_token: BufferRef;
+  first_token_heads: BufferRef;
 }
 
 /** A request failed in the kernel: the front end shows `message`. */

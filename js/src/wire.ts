@@ -181,6 +181,8 @@ export interface Payload {
   attention: Float32Array; // (layer, query, pos), head-averaged
   curves: Float32Array; // (layer, query, region), raw mass
   curvesHeads: Float32Array; // (layer, head, query, region)
+  firstToken: Float32Array; // (layer, query), attention on token 0, head-averaged
+  firstTokenHeads: Float32Array; // (layer, head, query)
   lens: Lens;
   heads: (HeadRows | null)[];
   budget: { maxBytes: number; bytes: number };
@@ -251,6 +253,11 @@ export function decodePayload(value: unknown): Payload {
     throw new WireError(`tokens: expected ${nTokens} token texts, got ${raw.tokens.length}.`);
   }
   const tokenRegion = decodeArray(raw.token_region as WireArray & { dtype: "int16" }, "token_region");
+  const firstToken = decodeFloat(raw.first_token, "first_token");
+  const firstTokenHeads = decodeFloat(raw.first_token_heads, "first_token_heads");
+  if (firstToken.length !== nLayers * queries.length || firstTokenHeads.length !== nLayers * nHeads * queries.length) {
+    throw new WireError(`first_token: expected (${nLayers}, ${queries.length}) and (${nLayers}, ${nHeads}, ${queries.length}), got [${raw.first_token.shape}] and [${raw.first_token_heads.shape}].`);
+  }
   return {
     schemaVersion: raw.schema_version,
     modelId: raw.model.model_id,
@@ -277,6 +284,8 @@ export function decodePayload(value: unknown): Payload {
     attention,
     curves: decodeFloat(raw.curves, "curves"),
     curvesHeads: decodeFloat(raw.curves_heads, "curves_heads"),
+    firstToken,
+    firstTokenHeads,
     lens: decodeLens(raw.lens),
     heads: raw.heads.map((h, q) => (h ? decodeHeadRows(h, nLayers, nHeads, `heads[${q}]`) : null)),
     budget: { maxBytes: raw.budget.max_bytes, bytes: raw.budget.bytes },
@@ -300,14 +309,21 @@ export function applyLayers(p: Payload, message: LayersMessage, buffers: (DataVi
   const attention = fromBuffer(message.attention, buffers, "layers.attention");
   const curves = fromBuffer(message.curves, buffers, "layers.curves");
   const curvesHeads = fromBuffer(message.curves_heads, buffers, "layers.curves_heads");
+  const first = fromBuffer(message.first_token, buffers, "layers.first_token");
+  const firstHeads = fromBuffer(message.first_token_heads, buffers, "layers.first_token_heads");
   if (attention.length !== n * Q * T || curves.length !== n * Q * R || curvesHeads.length !== n * H * Q * R) {
     throw new WireError(`layers: expected ${n} layers of (${Q}, ${T}) rows and (${H}, ${Q}, ${R}) masses, got [${message.attention.shape}].`);
+  }
+  if (first.length !== n * Q || firstHeads.length !== n * H * Q) {
+    throw new WireError(`layers: expected ${n} layers of (${Q}) and (${H}, ${Q}) first-token masses, got [${message.first_token.shape}].`);
   }
   message.layers.forEach((layer, i) => {
     if (!(layer >= 0 && layer < p.nLayers)) throw new WireError(`layers: layer ${layer} is out of range.`);
     p.attention.set(attention.subarray(i * Q * T, (i + 1) * Q * T), layer * Q * T);
     p.curves.set(curves.subarray(i * Q * R, (i + 1) * Q * R), layer * Q * R);
     p.curvesHeads.set(curvesHeads.subarray(i * H * Q * R, (i + 1) * H * Q * R), layer * H * Q * R);
+    p.firstToken.set(first.subarray(i * Q, (i + 1) * Q), layer * Q);
+    p.firstTokenHeads.set(firstHeads.subarray(i * H * Q, (i + 1) * H * Q), layer * H * Q);
   });
   if (p.pending) p.pending.done = Math.max(p.pending.done, Math.min(message.done, p.pending.total));
 }

@@ -69,6 +69,8 @@ describe("payloads", () => {
       default_query: 0,
       regions: [{ name: "r", color: "#000" }],
       normalizations: ["raw"],
+      excluded: ["nothing"],
+      own: [false],
       stats: ["mean"],
       level: 0.95,
       interval: "t",

@@ -1,6 +1,6 @@
 // @vitest-environment jsdom
 import { afterEach, describe, expect, it } from "vitest";
-import { normalize, rawMasses } from "../src/curves";
+import { firstMasses, normalize, rawMasses, regionTree } from "../src/curves";
 import { type ExplorerState, ExplorerView } from "../src/explorer";
 import { showToken } from "../src/lens";
 import { decodePayload } from "../src/wire";
@@ -40,35 +40,10 @@ function curvesPayload() {
 describe("cooking curves", () => {
   const p = decodePayload(curvesPayload());
   const mass = rawMasses(p, 0, null);
-  const keep = [true, true, true, true];
-  const sizes = [3, 2, 3, 2];
 
   it("reads the raw masses of one query", () => {
     expect(mass[1 * 4 + 2]).toBeCloseTo(0.6);
     expect(rawMasses(p, 1, null)[0]).toBeCloseTo(1.1);
-  });
-
-  it("normalises as Run.curves does", () => {
-    const share = normalize(mass, N_LAYERS, sizes, "share", keep);
-    expect(share[0] + share[1] + share[2] + share[3]).toBeCloseTo(1);
-    expect(share[3]).toBeCloseTo(0.4);
-    const perRegion = normalize(mass, N_LAYERS, sizes, "per-region", keep);
-    expect([perRegion[0], perRegion[4], perRegion[8]].map((v) => +v.toFixed(3))).toEqual([0, 0.5, 1]);
-    const density = normalize(mass, N_LAYERS, [3, 0, 3, 2], "density", keep);
-    expect(density[0]).toBeCloseTo(0.1 / 3);
-    expect(density[1]).toBeNaN();
-  });
-
-  it("shares only among the regions kept", () => {
-    const share = normalize(mass, N_LAYERS, sizes, "share", [true, false, false, true]);
-    expect(share[0] + share[3]).toBeCloseTo(1);
-    expect(share[1]).toBeNaN();
-  });
-
-  it("gives 0 for constant regions and empty layers", () => {
-    const flat = new Float64Array(N_LAYERS * 4);
-    expect(Array.from(normalize(flat, N_LAYERS, sizes, "per-region", keep)).every((v) => v === 0)).toBe(true);
-    expect(Array.from(normalize(flat, N_LAYERS, sizes, "share", keep)).every((v) => v === 0)).toBe(true);
   });
 });
 
@@ -90,7 +65,18 @@ describe("explorer", () => {
     select.dispatchEvent(new Event("change"));
     expect(model.get("normalize")).toBe("share");
     expect(model.saved.at(-1)).toEqual({ normalize: "share" });
-    expect(view.curves.value(0, 3)).toBeCloseTo(0.4);
+    // the numbers are curves.ts's normalize (checked against Python in curves.test.ts)
+    const p = decodePayload(curvesPayload());
+    const want = normalize(rawMasses(p, 0, null), firstMasses(p, 0, null), N_LAYERS, p.regions, regionTree(p.regions), "share");
+    for (let r = 0; r < 4; r++) expect(view.curves.value(0, r)).toBeCloseTo(want[r], 12);
+    // "user" holds "question": its share is its own tokens, and the legend says so
+    const names = Array.from(el.querySelectorAll(".tw-curves .tw-pick"), (b) => b.textContent);
+    expect(names).toEqual(["template", "system", "user (own)", "question"]);
+    expect(el.querySelector(".tw-exclusion-note")!.textContent).toBe(" first token excluded");
+    select.value = "raw";
+    select.dispatchEvent(new Event("change"));
+    expect(Array.from(el.querySelectorAll(".tw-curves .tw-pick"), (b) => b.textContent)[2]).toBe("user");
+    expect(el.querySelector(".tw-exclusion-note")!.textContent).toBe("");
   });
 
   it("hides a region's curve from its legend checkbox, synced as hidden", () => {
@@ -153,8 +139,16 @@ describe("explorer", () => {
         attention: { dtype: "float32", shape: [2, 2, T], buffer: 0 },
         curves: { dtype: "float32", shape: [2, 2, 4], buffer: 1 },
         curves_heads: { dtype: "float32", shape: [2, N_HEADS, 2, 4], buffer: 2 },
+        first_token: { dtype: "float32", shape: [2, 2], buffer: 3 },
+        first_token_heads: { dtype: "float32", shape: [2, N_HEADS, 2], buffer: 4 },
       },
-      [new DataView(rows.buffer), new DataView(curves.buffer), new DataView(new Float32Array(2 * N_HEADS * 2 * 4).buffer)],
+      [
+        new DataView(rows.buffer),
+        new DataView(curves.buffer),
+        new DataView(new Float32Array(2 * N_HEADS * 2 * 4).buffer),
+        new DataView(Float32Array.from([0.125, 0.125, 0.125, 0.125]).buffer),
+        new DataView(new Float32Array(2 * N_HEADS * 2).buffer),
+      ],
     );
     expect(progress()).toMatch(/computing: layer 2\/3$/);
     expect(view.curves.value(1, 2)).toBeCloseTo(0.6); // query "answer" is row 0

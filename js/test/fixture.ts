@@ -1,6 +1,6 @@
 // A small payload shaped exactly as tealeaves_widgets/widgets/wire.py writes it.
 
-import type { WireArray } from "../src/wire";
+import { SCHEMA_VERSION, type WireArray } from "../src/wire";
 
 type Typed = Uint8Array | Int16Array | Int32Array | Uint16Array | Float32Array;
 
@@ -65,7 +65,7 @@ export function payload(overrides: Record<string, unknown> = {}): Record<string,
   }
   const ids = Int32Array.from([[10, 11], [11, 10], [12, 11]].flatMap((p) => [...p, ...p]));
   return {
-    schema_version: 1,
+    schema_version: SCHEMA_VERSION,
     model: { model_id: "tiny", n_layers: N_LAYERS, n_heads: N_HEADS },
     n_tokens: T,
     tokens: TOKENS,
@@ -83,6 +83,9 @@ export function payload(overrides: Record<string, unknown> = {}): Record<string,
     attention: wire("float16", [N_LAYERS, 2, T], toFloat16(rows), 1),
     curves: wire("float32", [N_LAYERS, 2, 4], new Float32Array(N_LAYERS * 2 * 4)),
     curves_heads: wire("float32", [N_LAYERS, N_HEADS, 2, 4], new Float32Array(N_LAYERS * N_HEADS * 2 * 4)),
+    // attention on token 0 of each (layer, query) row; per head, as the head rows hold it
+    first_token: wire("float32", [N_LAYERS, 2], Float32Array.from({ length: N_LAYERS * 2 }, (_, i) => rows[i * T])),
+    first_token_heads: wire("float32", [N_LAYERS, N_HEADS, 2], new Float32Array(N_LAYERS * N_HEADS * 2)),
     lens: {
       k: 2,
       top_ids: wire("int32", [N_LAYERS, 2, 2], ids),

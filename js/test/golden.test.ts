@@ -20,6 +20,8 @@ describe("golden fixtures from Python", () => {
     expect(values(p.attention)).toEqual(want.attention);
     expect(values(p.curves)).toEqual(want.curves);
     expect(values(p.curvesHeads)).toEqual(want.curves_heads);
+    expect(values(p.firstToken)).toEqual(want.first_token);
+    expect(values(p.firstTokenHeads)).toEqual(want.first_token_heads);
     expect(values(p.tokenRegion)).toEqual(want.token_region);
     expect(values(p.lens.topIds)).toEqual(want.top_ids);
     expect(values(p.lens.trackedRanks)).toEqual(want.tracked_ranks);
@@ -36,6 +38,9 @@ describe("golden fixtures from Python", () => {
     expect(values(p.table.delta.values)).toEqual(want.delta);
     expect(values(p.curves.mass.values)).toEqual(want.mass);
     expect(values(p.cases[0].alignments[1]!.op)).toEqual(want.op);
+    expect(p.options.excluded).toBe("first token");
+    expect(p.options.minEffect).toBe(0.01);
+    expect(p.regionLabels).toEqual(["template", "system", "user (own)", "question"]);
   });
 
   it("decodes the aggregate payload to Python's aggregates", () => {
@@ -44,6 +49,8 @@ describe("golden fixtures from Python", () => {
     expect(p.values.shape).toEqual(want.shape);
     expect(values(p.values.values)).toEqual(want.values);
     expect(p.normalizations).toEqual(["raw", "share"]);
+    expect(p.excluded).toEqual(["nothing", "first token"]);
+    expect(p.own).toEqual([false, false, true, false]);
   });
 
   it("reads the kernel's head rows reply and its buffer", () => {

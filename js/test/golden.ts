@@ -3,6 +3,7 @@
 
 import aggregatePayload from "./golden/aggregate_payload.json";
 import aggregateSinglePayload from "./golden/aggregate_single_payload.json";
+import curvesPayload from "./golden/curves_payload.json";
 import diffPayload from "./golden/diff_payload.json";
 import errorReply from "./golden/error_reply.json";
 import headRowsReply from "./golden/head_rows_reply.json";
@@ -11,6 +12,7 @@ import runPayload from "./golden/run_payload.json";
 const FIXTURES = {
   aggregate_payload: aggregatePayload,
   aggregate_single_payload: aggregateSinglePayload,
+  curves_payload: curvesPayload,
   diff_payload: diffPayload,
   error_reply: errorReply,
   head_rows_reply: headRowsReply,

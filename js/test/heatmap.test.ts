@@ -1,6 +1,7 @@
 // @vitest-environment jsdom
 import { afterEach, describe, expect, it, vi } from "vitest";
 import widget, { type HeatmapState, HeatmapView, displayText } from "../src/heatmap";
+import { SCHEMA_VERSION } from "../src/wire";
 import { FakeModel } from "./fake-model";
 import { QUERIES, TOKENS, payload } from "./fixture";
 
@@ -158,7 +159,7 @@ describe("token heatmap", () => {
     const model = new FakeModel<HeatmapState>({ payload: payload({ schema_version: 99 }) } as HeatmapState);
     widget.render({ model, el });
     const error = el.querySelector(".tw-error");
-    expect(error?.textContent).toMatch(/schema 99.*reads schema 1.*Reinstall/);
+    expect(error?.textContent).toMatch(new RegExp(`schema 99.*reads schema ${SCHEMA_VERSION}.*Reinstall`));
   });
 
   it("removes its listeners on cleanup", () => {

@@ -20,6 +20,7 @@ a delta's interval is paired when baseline and variant hold the same cases.
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -34,8 +35,9 @@ from numpy.typing import NDArray
 from ..errors import ArgumentError, SelectionError
 from . import seam
 from .deprecation import deprecated_alias
-from .run import NORMALIZATIONS, Run
-from .runset import RunSet, region_masses, tidy_table
+from .masses import AUTO, LEAVES, MassOptions, RegionCurves, layout, own_label
+from .run import Run
+from .runset import RunSet, run_curves, tidy_table
 from .selection import check_index, resolve_query
 from .stats import (
     CURVE_STATS,
@@ -57,6 +59,20 @@ NOISE_FACTOR = 2.0
 Variant = Run | RunSet
 
 
+MIN_EFFECT = 0.01
+"""Default `CompareOptions.min_effect`: one hundredth of the attention (one
+percentage point of a share)."""
+SINK_FRACTION = 0.5
+"""`sink_reassigned` (see `Comparison.deltas`): "mostly" is at least this
+fraction of a region's change."""
+SINK_LEVEL = 0.3
+"""`sink_reassigned`: the head-averaged attention one token must draw (with at
+least the excluded tokens' own) to count as a sink. The first token draws 0.43
+on average at 512 tokens on the embedded model; in notebooks/compare_variants
+the second sink " the" draws 0.38-0.47 at layers 3-10, while the most-attended
+content token draws 0.22 (the question mark, next to the query)."""
+
+
 @dataclass(frozen=True)
 class CompareOptions:
     """What a `Comparison` reports and how. Pass these as keywords to `compare`."""
@@ -66,8 +82,21 @@ class CompareOptions:
     phases, name -> (start, stop) half-open layer range (or a `range`, or a list
     of layers). A list of layer indices: those layers. A band's value is the
     mean over its layers."""
-    normalize: str = "raw"
-    """As `Run.curves(normalize=...)`."""
+    normalize: str = "share"
+    """As `Run.curves(normalize=...)`. Default "share": each token counted once
+    (in its innermost region) and, by `exclude`'s default, the first token
+    left out, so a delta is a change of a fraction of the rest of the attention."""
+    exclude: object = AUTO
+    """As `Run.curves(exclude=...)`: "first", a region name, a tuple of those or
+    None; "auto" (default) is the first token for "share", nothing otherwise.
+    The mass tables (`deltas`, `curve_stats`, `ratios`) honour it; the excluded
+    mass itself is `excluded_mass`, and its change is `deltas["sink_shift"]`."""
+    share_level: object = LEAVES
+    """As `Run.curves(share_level=...)`: "leaves" or a depth of the region tree."""
+    min_effect: float = MIN_EFFECT
+    """Smallest |delta| of `deltas` (in its mass units) that can be `significant`.
+    A paired interval over many cases excludes 0 for changes far too small to
+    matter; 0.01 is one percentage point of the attention."""
     threshold: float | None = None
     """`first_above` threshold of the curve statistics; None: half the curve's peak."""
     level: float = 0.95
@@ -83,19 +112,27 @@ class CompareOptions:
     None: paired when both are RunSets of the same case labels."""
 
     def __post_init__(self) -> None:
-        if self.normalize not in NORMALIZATIONS:
-            raise ArgumentError(
-                f"Unknown normalize={self.normalize!r}; use one of {list(NORMALIZATIONS)}."
-            )
+        self.mass_options  # noqa: B018 (validates normalize, exclude, share_level)
         if self.paired not in (None, True, False):
             raise ArgumentError(f"paired must be None, True or False, got {self.paired!r}.")
         if self.threshold is not None and not isinstance(self.threshold, (int, float)):
             raise ArgumentError(f"threshold must be a number or None, got {self.threshold!r}.")
+        effect = self.min_effect
+        if isinstance(effect, bool) or not isinstance(effect, (int, float)) or not effect >= 0:
+            raise ArgumentError(
+                f"min_effect must be a number >= 0 (in mass units, e.g. 0.01), got {effect!r}."
+            )
+        if not np.isfinite(effect):
+            raise ArgumentError(f"min_effect must be finite, got {effect!r}; use e.g. 0.01.")
         self.intervals  # noqa: B018 (validates level, interval, n_boot)
 
     @property
     def intervals(self) -> IntervalOptions:
         return IntervalOptions(self.level, self.interval, self.n_boot, self.seed)
+
+    @property
+    def mass_options(self) -> MassOptions:
+        return MassOptions(self.normalize, self.exclude, self.share_level)
 
 
 def layer_groups(layers: object, n_layers: int) -> tuple[list, list[NDArray[np.int64]]]:
@@ -305,6 +342,19 @@ class Comparison:
                 "The variants share no query name; capture them with the same query_positions."
             )
         layer_groups(self.options.layers, self.n_layers)  # validate early
+        self._check_exclude()
+
+    def _check_exclude(self) -> None:
+        exclusion = self.options.mass_options.exclusion
+        for name, value in self.variants.items():
+            for run in runs_of(value):
+                missing = [r for r in exclusion.regions if r not in run.regions]
+                if missing:
+                    raise SelectionError(
+                        f"exclude names region(s) {missing} that variant {name!r} lacks (in at "
+                        "least one run); exclude only regions every run of every variant has, "
+                        'or "first" for the first token.'
+                    )
 
     def with_options(self, **changes) -> Comparison:
         """The same variants with some `CompareOptions` changed (e.g. layers="bands")."""
@@ -341,6 +391,20 @@ class Comparison:
         first = runs[0].lens.tracked_tokens
         return [t for t in first if all(t in run.lens.tracked_tokens for run in runs)]
 
+    @cached_property
+    def region_labels(self) -> dict[str, str]:
+        """Region -> how its rows read: "<name> (own)" when, in "share", it counts
+        only its own tokens (outside its children) in some run, else the name."""
+        options = self.options.mass_options
+        own = {
+            name
+            for v in self.variants.values()
+            for run in runs_of(v)
+            for name, is_own in layout(run, options).own.items()
+            if is_own
+        }
+        return {name: own_label(name, name in own) for name in self.regions}
+
     @property
     def region_presence(self) -> pd.DataFrame:
         """(region, variant) True where every run of the variant has the region."""
@@ -358,13 +422,47 @@ class Comparison:
     def deltas(self) -> pd.DataFrame:
         """Attention mass per variant, query, region and layer (or band) against the baseline.
 
-        Columns: `variant`, `query`, `region`, `layer` (an int, or the band's
-        name), `mass` with `mass_low`/`mass_high` (interval of the mean over
-        units; NaN for a single run), `n` units, `delta` = mass - baseline mass
-        with `delta_low`/`delta_high`, `rel_change` = delta / baseline mass,
-        `significant` (the delta's interval excludes 0; NA without one),
-        `seed_sd` (seed-to-seed sd of one run's mass, pooled over baseline and
-        variant; NaN without seeds) and `above_noise` (|delta| > 2 x seed_sd).
+        Masses are `Run.curves(normalize, exclude=..., share_level=...)` of the
+        options (default: "share" with the first token excluded, so a mass is a
+        fraction of the non-excluded attention and a parent's row counts its
+        own tokens). Columns: `variant`, `query`, `region`, `layer` (an int,
+        or the band's name), `mass` with `mass_low`/`mass_high` (interval of
+        the mean over units; NaN for a single run), `n` units, `delta` = mass
+        - baseline mass with `delta_low`/`delta_high`, `rel_change` = delta /
+        baseline mass, `seed_sd` (seed-to-seed sd of one run's mass, pooled
+        over baseline and variant; NaN without seeds), `significant` (the
+        delta's interval excludes 0 AND |delta| >= `min_effect`; NA without an
+        interval), `above_noise` (|delta| > 2 x seed_sd), `excluded` (what was
+        excluded, in words) and, when something is excluded (NaN and NA
+        otherwise, and for the baseline): `sink_shift` (change of the excluded
+        tokens' attention), `row_delta` (change of the attention on the
+        region's tokens) and `token_delta` (change of the attention its
+        most-attended token gets), all fractions of the whole attention row
+        with nothing renormalised, and `sink_reassigned`.
+
+        `sink_reassigned` flags a delta that is mostly the excluded sink's mass
+        moving, or one token acting as a sink, rather than the region being
+        read more or less. True when
+          - a second sink: one token carries at least half of the region's
+            change (token_delta x row_delta > 0, |token_delta| >= |row_delta| /
+            2) and either the sink moved the other way by at least half of it
+            (sink_shift x row_delta < 0, |sink_shift| >= |row_delta| / 2: the
+            token took the sink's mass) or that token, on the side where it is
+            larger, draws at least as much attention as the excluded tokens
+            and at least `SINK_LEVEL` (0.3) of the row: it is a sink at that
+            layer. So " the", which took 0.4 of the attention after a rewording
+            in notebooks/compare_variants, both where the first token gave that
+            up (layers 3-9) and where the first token was idle (layer 10). A
+            content token that draws 0.3 alone is flagged too: read the token
+            (the report names it) before setting a flagged delta aside; or
+          - the pool ("raw" and "share", whose masses are over the attention
+            left after the sink): the region's own change accounts for less
+            than half of `delta` in its direction (row_delta times the mean of
+            1 / kept total of the two sides, projected on `delta`), so its share
+            moved because the attention left to share grew or shrank with the
+            sink; every other region's share falls when a token becomes a
+            second sink.
+        The flag reads the changes of the means over units.
         """
         return self._masses_table.copy()
 
@@ -372,7 +470,80 @@ class Comparison:
     def _masses_table(self) -> pd.DataFrame:
         rows, groups = layer_groups(self.options.layers, self.n_layers)
         per_run = self._per_run(lambda run, q: _bands(self._mass(run, q), groups))
-        return self._table(per_run, self.regions, "region", rows, "layer", "mass")
+        table = self._table(
+            per_run, self.regions, "region", rows, "layer", "mass", self.options.min_effect
+        )
+        return self._with_sink(table, groups)
+
+    @property
+    def excluded_mass(self) -> pd.DataFrame:
+        """Attention on the excluded tokens per variant, query and layer (or band),
+        a fraction of the whole attention row, against the baseline: the part
+        the mass tables leave out (`options.exclude`). Columns as `deltas`,
+        with `excluded` (what, in words) in place of `region`; all 0 when
+        nothing is excluded."""
+        return self._excluded_table.copy()
+
+    @cached_property
+    def _excluded_table(self) -> pd.DataFrame:
+        rows, groups = layer_groups(self.options.layers, self.n_layers)
+        per_run = self._per_run(
+            lambda run, q: _bands(self._curves(run, q).excluded[:, None], groups)
+        )
+        what = [self.options.mass_options.exclusion.describe()]
+        return self._table(
+            per_run, what, "excluded", rows, "layer", "mass", self.options.min_effect
+        )
+
+    def _with_sink(self, table: pd.DataFrame, groups: list[NDArray[np.int64]]) -> pd.DataFrame:
+        """`table` (the deltas) with `excluded`, `sink_shift`, `row_delta`,
+        `token_delta` and `sink_reassigned` (see `deltas`)."""
+        options = self.options.mass_options
+        table["excluded"] = options.exclusion.describe()
+        for column in ("sink_shift", "row_delta", "token_delta"):
+            table[column] = np.nan
+        table["sink_reassigned"] = pd.array([pd.NA] * len(table), dtype="boolean")
+        if not options.exclusion.any:
+            return table
+        means = {field: self._unit_means(field, groups) for field in _SINK_FIELDS}
+        for query in self.queries:
+            base = {field: means[field][(self.baseline, query)] for field in _SINK_FIELDS}
+            for name in self.names[1:]:
+                at = (table["variant"] == name) & (table["query"] == query)
+                mine = {field: means[field][(name, query)] for field in _SINK_FIELDS}
+                change = {field: mine[field] - base[field] for field in _SINK_FIELDS}
+                # the reported delta as (row, item): the table lists item first, then row
+                shape = change["absolute"].shape
+                reported = table.loc[at, "delta"].to_numpy().reshape(shape[::-1]).T
+                flag = sink_reassigned(
+                    reported,
+                    change["absolute"],
+                    (base["peak"], mine["peak"]),
+                    (base["excluded"][:, None], mine["excluded"][:, None]),
+                    (base["kept"], mine["kept"]) if options.normalize in _POOLED else None,
+                )
+                sink = np.broadcast_to(change["excluded"][:, None], shape)
+                table.loc[at, "sink_shift"] = sink.T.ravel()
+                table.loc[at, "row_delta"] = change["absolute"].T.ravel()
+                table.loc[at, "token_delta"] = change["peak"].T.ravel()
+                flags = pd.array(flag.T.ravel(), dtype="boolean")
+                flags[np.isnan(reported.T.ravel())] = pd.NA
+                table.loc[at, "sink_reassigned"] = flags
+        return table
+
+    def _unit_means(self, field: str, groups: list[NDArray[np.int64]]) -> dict:
+        """(variant, query) -> the mean over units of a `RegionCurves` field,
+        banded: (row, item) for region fields, (row,) for `excluded`, `kept`."""
+
+        def values(run: Run, query: str) -> NDArray:
+            found = getattr(self._curves(run, query), field)
+            return _bands(found[:, None] if found.ndim == 1 else found, groups)
+
+        out = {}
+        for key, value in self._per_run(values).items():
+            mean = _unit_mean(self._side(key[0], value))
+            out[key] = mean[:, 0] if field in ("excluded", "kept") else mean
+        return out
 
     @property
     def lens_deltas(self) -> pd.DataFrame:
@@ -460,6 +631,27 @@ class Comparison:
         base = self.run_of(self.baseline, case)
         other = self.run_of(self._variant(variant), case)
         return TokenAlignment.of(base.tokens, other.tokens)
+
+    def top_token(
+        self, variant: str, region: str, layer: int, query: str | int | None = None
+    ) -> tuple[str, float] | None:
+        """The token of `region` that draws the most attention in `variant` at
+        `layer` (among the tokens its masses count under the options): its
+        text (the most common over the variant's runs) and the mean attention
+        it draws, a fraction of the whole row. None where no run has the region."""
+        name, query = self._variant(variant), self.query_name(query)
+        texts, values = [], []
+        for run in runs_of(self.variants[name]):
+            tokens = layout(run, self.options.mass_options).counted.get(region)
+            if tokens is None or not tokens.size:
+                continue
+            row = run.attention[check_index(layer, run.n_layers, "layer"), run.query_index(query)]
+            best = int(tokens[np.argmax(row[tokens])])
+            texts.append(run.tokens[best])
+            values.append(float(row[best]))
+        if not texts:
+            return None
+        return max(set(texts), key=texts.count), float(np.mean(values))
 
     def token_deltas(
         self,
@@ -558,8 +750,20 @@ class Comparison:
         return value[check_index(case, len(value), "case", f"variant {name!r}")]
 
     def _mass(self, run: Run, query: str) -> NDArray[np.float64]:
-        """(layer, region) over `self.regions`, NaN where the run lacks a region."""
-        return region_masses(run, query, self.options.normalize, self.regions)
+        """(layer, region) over `self.regions`, NaN where the run lacks a region
+        (or it has no value there: every token excluded, below the share level)."""
+        return self._curves(run, query).values
+
+    def _curves(self, run: Run, query: str) -> RegionCurves:
+        """`run`'s region curves at `query` under the options, computed once."""
+        key = (id(run), query)
+        if key not in self._curve_cache:
+            self._curve_cache[key] = run_curves(run, query, self.options.mass_options, self.regions)
+        return self._curve_cache[key]
+
+    @cached_property
+    def _curve_cache(self) -> dict[tuple[int, str], RegionCurves]:
+        return {}
 
     def _per_run(self, fn: Callable[[Run, str], NDArray]) -> dict[tuple[str, str], NDArray]:
         """(variant, query) -> (run, row, item) array of `fn(run, query)` over the runs."""
@@ -600,8 +804,10 @@ class Comparison:
         rows: list,
         row_column: str,
         value: str,
+        min_effect: float = 0.0,
     ) -> pd.DataFrame:
-        """The tidy variant x query x item x row table of `value` and its delta."""
+        """The tidy variant x query x item x row table of `value` and its delta;
+        `significant` needs |delta| >= `min_effect` too."""
         frames = []
         for query in self.queries:
             base = self._side(self.baseline, per_run[(self.baseline, query)])
@@ -628,7 +834,7 @@ class Comparison:
                 frame.insert(0, "query", query)
                 frame.insert(0, "variant", name)
                 frames.append(frame)
-        return _with_flags(pd.concat(frames, ignore_index=True))
+        return _with_flags(pd.concat(frames, ignore_index=True), min_effect)
 
     def _delta(self, name: str, side: _Side, base: _Side, estimate: Estimate) -> Estimate:
         if name == self.baseline:
@@ -641,10 +847,12 @@ class Comparison:
         return difference_interval(side.values, base.values, False, self.options.intervals)
 
 
-def _with_flags(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add `significant` and `above_noise`: nullable booleans, NA where there is
-    no interval or no seed noise to judge by."""
+def _with_flags(frame: pd.DataFrame, min_effect: float = 0.0) -> pd.DataFrame:
+    """Add `significant` (the interval excludes 0 and |delta| >= `min_effect`)
+    and `above_noise`: nullable booleans, NA where there is no interval or no
+    seed noise to judge by."""
     excludes = (frame["delta_low"] > 0) | (frame["delta_high"] < 0)
+    excludes &= frame["delta"].abs() >= min_effect
     above = frame["delta"].abs() > NOISE_FACTOR * frame["seed_sd"]
     for column, flag, known in (
         ("significant", excludes, frame["delta_low"].notna()),
@@ -653,6 +861,56 @@ def _with_flags(frame: pd.DataFrame) -> pd.DataFrame:
         frame[column] = pd.array(flag.to_numpy(), dtype="boolean")
         frame.loc[~known, column] = pd.NA
     return frame
+
+
+_SINK_FIELDS = ("absolute", "peak", "excluded", "kept")
+"""`RegionCurves` fields the sink flag reads."""
+_POOLED = ("raw", "share")
+"""Normalisations whose values are a region's attention over the kept total."""
+
+
+def sink_reassigned(
+    delta: NDArray,
+    row_delta: NDArray,
+    top_token: tuple[NDArray, NDArray],
+    excluded: tuple[NDArray, NDArray],
+    kept: tuple[NDArray, NDArray] | None,
+) -> NDArray[np.bool_]:
+    """The `sink_reassigned` rule (see `Comparison.deltas`), elementwise over
+    (row, item): `delta` is the reported change, `row_delta` the change of the
+    region's attention; `top_token` the attention of the region's
+    most-attended token and `excluded` that of the excluded tokens (row, 1),
+    baseline then variant; `kept` their kept totals (row,) when the masses are
+    divided by them, else None. Attention is a fraction of the whole row."""
+    token_delta = top_token[1] - top_token[0]
+    sink_shift = excluded[1] - excluded[0]
+    half = SINK_FRACTION
+    with np.errstate(invalid="ignore", divide="ignore"):
+        one_token = (token_delta * row_delta > 0) & (
+            np.abs(token_delta) >= half * np.abs(row_delta)
+        )
+        took_its_mass = (sink_shift * row_delta < 0) & (
+            np.abs(sink_shift) >= half * np.abs(row_delta)
+        )
+        # the token, on the side where it is larger, draws what a sink draws
+        token_high = np.where(token_delta > 0, top_token[1], top_token[0])
+        sink_high = np.where(token_delta > 0, excluded[1], excluded[0])
+        is_a_sink = token_high >= np.maximum(sink_high, SINK_LEVEL)
+        second_sink = one_token & (took_its_mass | is_a_sink)
+        if kept is None:
+            return second_sink
+        # the region's own change on the pool (half over each side's kept total);
+        # what is left of `delta` is the pool growing or shrinking with the sink
+        own = row_delta * ((1 / kept[0] + 1 / kept[1]) / 2)[:, None]
+        pooled = (np.abs(delta) > 1e-12) & (own * delta < half * delta * delta)
+    return second_sink | pooled
+
+
+def _unit_mean(side: _Side) -> NDArray[np.float64]:
+    """(row, item) NaN-aware mean of a side's values over its units."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(side.values, axis=0)
 
 
 def _pooled(a: NDArray, b: NDArray) -> NDArray:

@@ -19,13 +19,25 @@ from numpy.typing import NDArray
 from ..errors import ArgumentError
 from . import seam
 from .deprecation import deprecated_alias
+from .masses import (
+    AUTO,
+    FIRST,
+    LEAVES,
+    Layout,
+    MassOptions,
+    excluded_tokens,
+    layout,
+    own_label,
+    region_curves,
+    resolve_exclusion,
+)
+from .masses import (
+    NORMALIZATIONS as NORMALIZATIONS,
+)
 from .selection import check_index, resolve_query, resolve_regions
 
 if TYPE_CHECKING:  # figures live in tealeaves_widgets.present, reached through the seam
     import plotly.graph_objects as go
-
-NORMALIZATIONS = ("raw", "share", "per-region", "density")
-"""Valid values of `Run.curves(normalize=...)`."""
 
 
 @dataclass(frozen=True)
@@ -147,37 +159,72 @@ class Run:
         normalize: str = "raw",
         regions: list[str] | tuple[str, ...] | None = None,
         head: int | None = None,
+        *,
+        exclude: str | tuple[str, ...] | None = AUTO,
+        share_level: str | int = LEAVES,
     ) -> pd.DataFrame:
         """Attention mass the query gives each region, per layer.
 
         Mass is the sum of the attention row (head-averaged, or one `head`)
-        over the region's tokens. `normalize`:
-          - "raw": the mass itself.
-          - "share": each layer's masses divided by their sum over the selected
-            regions. Nested regions are counted in full alongside their parent,
-            so select non-overlapping regions for shares of the whole.
-            A layer whose masses sum to 0 gives 0.
-          - "per-region": each region min-max scaled to 0..1 across layers, as in
-            TeaLeaves; a constant region gives 0.
-          - "density": mass divided by the region's number of tokens (NaN for a
-            region without tokens).
-        Returns a (layer, region) frame: index "layer", one column per region in
-        `regions` order (default: all, in `self.regions` order).
+        over the region's tokens. `exclude` removes tokens first: "first" (the
+        first token, the attention sink), a region's name ("template": the chat
+        markup), a tuple of those, or None; what is left is renormalised, so
+        masses are fractions of the non-excluded attention (`excluded_mass`
+        gives the excluded part). Default "auto": the first token for "share",
+        nothing for the others. `normalize`:
+          - "raw": the mass itself (over the kept attention when something is
+            excluded).
+          - "share": over a partition of the prompt, so each token counts once
+            and a row sums to 1: with `share_level="leaves"` each token counts
+            in its innermost region, so a parent's column (named "<name> (own)")
+            is its tokens outside its children and a section's the tokens
+            outside its user regions; an int level d stops at depth d of the
+            region tree (0: the built-in sections; 1: top-level user regions and
+            the rest of each section; ...). A layer with nothing left gives 0.
+          - "per-region": the raw curve min-max scaled to 0..1 across layers, as
+            in TeaLeaves; a constant region gives 0.
+          - "density": the raw value divided by the region's number of kept
+            tokens.
+        Returns a (layer, region) frame: index "layer", a column per region in
+        `regions` order (default: every region that has a value, in
+        `self.regions` order). `frame.attrs` holds "normalize", "exclude" (what
+        was excluded, in words) and "share_level". See `core.masses`.
         """
-        if normalize not in NORMALIZATIONS:
-            raise ArgumentError(
-                f"Unknown normalize={normalize!r}; use one of {list(NORMALIZATIONS)}."
-            )
+        options = MassOptions(normalize, exclude, share_level)
         q = self.query_index(query)
-        names = resolve_regions(regions, list(self.regions))
-        rows = self._attention_rows(q, head)  # (layer, pos)
-        mass = np.zeros((self.n_layers, len(names)), dtype=np.float64)  # (layer, region)
-        for r, name in enumerate(names):
-            mass[:, r] = rows[:, self.regions[name].token_indices].sum(axis=1)
-        values = _normalize(mass, normalize, [self.regions[n].token_indices.size for n in names])
-        frame = pd.DataFrame(values, columns=pd.Index(names, name="region"))
+        where = layout(self, options)
+        if regions is None:
+            names = [name for name in self.regions if name in where.counted]
+        else:
+            names = resolve_regions(regions, list(self.regions))
+            _check_columns(names, where, options)
+        found = region_curves(self._attention_rows(q, head), self, names, options, where=where)
+        labels = [own_label(n, own) for n, own in zip(names, found.own, strict=True)]
+        frame = pd.DataFrame(found.values, columns=pd.Index(labels, name="region"))
         frame.index = pd.RangeIndex(self.n_layers, name="layer")
+        frame.attrs = {
+            "normalize": normalize,
+            "exclude": options.exclusion.describe(),
+            "share_level": options.share_level,
+        }
         return frame
+
+    def excluded_mass(
+        self,
+        query: str | int | None = None,
+        exclude: str | tuple[str, ...] | None = FIRST,
+        head: int | None = None,
+    ) -> pd.Series:
+        """Attention the query pays the tokens `exclude` names, per layer: a
+        fraction of the whole row (what `curves(exclude=...)` leaves out).
+        Default: the first token, the attention sink. Index "layer"; the
+        Series is named after what is excluded ("first token")."""
+        exclusion = resolve_exclusion(exclude, "raw")
+        rows = self._attention_rows(self.query_index(query), head).astype(np.float64)
+        mass = rows[:, excluded_tokens(self, exclusion)].sum(axis=1)
+        return pd.Series(
+            mass, index=pd.RangeIndex(self.n_layers, name="layer"), name=exclusion.describe()
+        )
 
     def _attention_rows(self, q: int, head: int | None) -> NDArray[np.float32]:
         if head is None:
@@ -244,10 +291,21 @@ class Run:
         normalize: str = "raw",
         regions: list[str] | tuple[str, ...] | None = None,
         head: int | None = None,
+        *,
+        exclude: str | tuple[str, ...] | None = AUTO,
+        share_level: str | int = LEAVES,
     ) -> go.Figure:
-        """Static plotly figure of `curves(query, normalize, regions, head)`."""
+        """Static plotly figure of `curves(query, normalize, regions, head, exclude=,
+        share_level=)`; the title says what was excluded."""
         return seam.call(
-            "curves_figure", self, query=query, normalize=normalize, regions=regions, head=head
+            "curves_figure",
+            self,
+            query=query,
+            normalize=normalize,
+            regions=regions,
+            head=head,
+            exclude=exclude,
+            share_level=share_level,
         )
 
     def lens_figure(self, query: str | int | None = None, k: int = 5) -> go.Figure:
@@ -281,16 +339,18 @@ class Run:
     lens_view = deprecated_alias("run.lens_view(...)", "tw.LensView(run, ...)", "LensView")
 
 
-def _normalize(mass: NDArray[np.float64], normalize: str, sizes: list[int]) -> NDArray:
-    """Apply one of `NORMALIZATIONS` to a (layer, region) mass table."""
-    if normalize == "raw":
-        return mass
-    if normalize == "share":
-        total = mass.sum(axis=1, keepdims=True)
-        return np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
-    if normalize == "per-region":
-        low, high = mass.min(axis=0), mass.max(axis=0)
-        span = high - low
-        return np.divide(mass - low, span, out=np.zeros_like(mass), where=span > 0)
-    counts = np.asarray(sizes, dtype=np.float64)
-    return np.divide(mass, counts, out=np.full_like(mass, np.nan), where=counts > 0)
+def _check_columns(names: list[str], where: Layout, options: MassOptions) -> None:
+    """Refuse regions asked for by name that have no value under `options`."""
+    missing = [name for name in names if name not in where.counted]
+    if not missing:
+        return
+    if options.normalize == "share" and options.share_level != LEAVES:
+        raise ArgumentError(
+            f"Region(s) {missing} have no share at share_level={options.share_level!r}: they lie "
+            "deeper in the region tree (or every token they hold is excluded). Pass a deeper "
+            'share_level or "leaves", or drop them from regions=.'
+        )
+    raise ArgumentError(
+        f"Region(s) {missing} have no value: every token they hold is excluded "
+        f"(exclude={options.exclusion.spec!r}). Drop them from regions= or exclude less."
+    )

@@ -10,6 +10,7 @@ seeds, the seeds are the units. Intervals are described in
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -23,6 +24,18 @@ from numpy.typing import NDArray
 from ..errors import ArgumentError, SelectionError
 from . import seam
 from .deprecation import deprecated_alias
+from .masses import (
+    AUTO,
+    FIRST,
+    LEAVES,
+    MassOptions,
+    RegionCurves,
+    excluded_tokens,
+    layout,
+    own_label,
+    region_curves,
+    resolve_exclusion,
+)
 from .run import Run
 from .selection import resolve_query
 from .stats import CURVE_STATS, IntervalOptions, curve_stats, mean_interval, pooled_sd
@@ -34,17 +47,18 @@ if TYPE_CHECKING:
 
 
 def region_masses(
-    run: Run, query: str | int, normalize: str, names: Sequence[str]
+    run: Run, query: str | int, options: MassOptions, names: Sequence[str]
 ) -> NDArray[np.float64]:
-    """(layer, region) curves of `run` for `names`, NaN for the regions it lacks.
+    """(layer, region) curves of `run` for `names` (as `Run.curves` under
+    `options`), NaN for the regions it lacks or that have no value there."""
+    return run_curves(run, query, options, names).values
 
-    "share" is taken over the named regions this run has."""
-    present = [name for name in names if name in run.regions]
-    out = np.full((run.n_layers, len(names)), np.nan)
-    if present:
-        curves = run.curves(query=query, normalize=normalize, regions=present)
-        out[:, [list(names).index(name) for name in present]] = curves.to_numpy()
-    return out
+
+def run_curves(
+    run: Run, query: str | int, options: MassOptions, names: Sequence[str]
+) -> RegionCurves:
+    """`core.masses.region_curves` of `run`'s head-averaged rows at `query`."""
+    return region_curves(run.attention[:, run.query_index(query), :], run, names, options)
 
 
 @dataclass(frozen=True, repr=False)
@@ -163,10 +177,16 @@ class RunSet:
         index into them, or None for "final" when every run has it)."""
         return resolve_query(query, self.queries, "every run of this RunSet")
 
-    def _regions(self, regions: Sequence[str] | str | None) -> list[str]:
+    def _regions(
+        self, regions: Sequence[str] | str | None, options: MassOptions | None = None
+    ) -> list[str]:
+        """The regions a table shows: those asked for (every run must have them),
+        or every region all runs have; with `options`, only regions that have a
+        value in some run (not wholly excluded, not below the share level)."""
         common = self.region_names
+        valued = self._valued(options)
         if regions is None:
-            return list(common)
+            return [n for n in common if valued is None or n in valued]
         names = [regions] if isinstance(regions, str) else list(regions)
         missing = {
             n: [self.labels[i] for i, r in enumerate(self.runs) if n not in r.regions]
@@ -178,19 +198,67 @@ class RunSet:
                 f"Region(s) missing from some runs: {missing}. Every run has {list(common)}; "
                 "pick among those."
             )
+        empty = [n for n in names if valued is not None and n not in valued]
+        if empty and options is not None:
+            raise ArgumentError(
+                f"Region(s) {empty} have no value in any run under {options.describe()} (every "
+                "token they hold is excluded, or they lie below share_level). Drop them from "
+                "regions= or change exclude= / share_level=."
+            )
         return names
+
+    def _valued(self, options: MassOptions | None) -> set[str] | None:
+        """Regions with a value in some run under `options` (None: no options)."""
+        if options is None:
+            return None
+        return {name for run in self.runs for name in layout(run, options).counted}
+
+    def _own(self, names: Sequence[str], options: MassOptions) -> list[bool]:
+        """Per name, True when some run counts only its own tokens ("share")."""
+        owns = [layout(run, options).own for run in self.runs]
+        return [any(own.get(name, False) for own in owns) for name in names]
 
     def masses(
         self,
         query: str | int | None = None,
         normalize: str = "raw",
         regions: Sequence[str] | str | None = None,
+        *,
+        exclude: str | tuple[str, ...] | None = AUTO,
+        share_level: str | int = LEAVES,
     ) -> tuple[NDArray[np.float64], list[str]]:
-        """(run, layer, region) curves of every run (as `Run.curves`), and the region names."""
+        """(run, layer, region) curves of every run (as `Run.curves`, NaN where a
+        run lacks a region or it has no value there), and the region names."""
+        options = MassOptions(normalize, exclude, share_level)
         name = self.query_name(query)
-        names = self._regions(regions)
-        values = np.stack([region_masses(run, name, normalize, names) for run in self.runs])
+        names = self._regions(regions, options)
+        values = np.stack([region_masses(run, name, options, names) for run in self.runs])
         return values, names
+
+    def excluded_mass(
+        self,
+        query: str | int | None = None,
+        exclude: str | tuple[str, ...] | None = FIRST,
+        *,
+        level: float = 0.95,
+        interval: str = "t",
+    ) -> pd.DataFrame:
+        """Attention on the excluded tokens (default: the first token, the
+        attention sink) per layer, a fraction of the whole row, over the units:
+        one row per layer with the columns of `aggregate` (`mean`, `low`,
+        `high`, `sd`, `min`, `median`, `max`, `n`)."""
+        name = self.query_name(query)
+        exclusion = resolve_exclusion(exclude, "raw")
+        values = np.stack(
+            [
+                run.attention[:, run.query_index(name), :][:, excluded_tokens(run, exclusion)]
+                .astype(np.float64)
+                .sum(axis=1)
+                for run in self.runs
+            ]
+        )[:, :, None]  # (run, layer, 1)
+        table = self._summary(values, [exclusion.describe()], level, interval)
+        return table.drop(columns="region")
 
     # -- aggregates -------------------------------------------------------------
 
@@ -199,13 +267,27 @@ class RunSet:
         query: str | int | None = None,
         normalize: str = "raw",
         regions: Sequence[str] | str | None = None,
+        *,
+        exclude: str | tuple[str, ...] | None = AUTO,
+        share_level: str | int = LEAVES,
     ) -> pd.DataFrame:
-        """Mean curves over the units: a (layer, region) frame shaped like `Run.curves`."""
-        values, names = self.masses(query, normalize, regions)
-        frame = pd.DataFrame(
-            self.unit_values(values).mean(axis=0), columns=pd.Index(names, name="region")
+        """Mean curves over the units: a (layer, region) frame shaped like
+        `Run.curves` (same options, columns and attrs)."""
+        options = MassOptions(normalize, exclude, share_level)
+        values, names = self.masses(
+            query, normalize, regions, exclude=exclude, share_level=share_level
         )
+        labels = [
+            own_label(n, own) for n, own in zip(names, self._own(names, options), strict=True)
+        ]
+        mean = _quiet_mean(self.unit_values(values))
+        frame = pd.DataFrame(mean, columns=pd.Index(labels, name="region"))
         frame.index = pd.RangeIndex(self.n_layers, name="layer")
+        frame.attrs = {
+            "normalize": normalize,
+            "exclude": options.exclusion.describe(),
+            "share_level": options.share_level,
+        }
         return frame
 
     def aggregate(
@@ -216,23 +298,43 @@ class RunSet:
         *,
         level: float = 0.95,
         interval: str = "t",
+        exclude: str | tuple[str, ...] | None = AUTO,
+        share_level: str | int = LEAVES,
     ) -> pd.DataFrame:
         """Mean curve of each region with its confidence band and the spread across units.
 
         One row per region and layer: `mean`, `low`/`high` (the interval of the
         mean at `level`, by `interval` "t" or "bootstrap"), `sd`, `min`,
-        `median`, `max` across units, and `n` units.
+        `median`, `max` across units, and `n` units. `exclude` and
+        `share_level` as `Run.curves` (default: the first token is excluded
+        for "share"; in "share" a parent's rows count its own tokens).
         """
-        values, names = self.masses(query, normalize, regions)
-        units = self.unit_values(values)  # (unit, layer, region)
+        values, names = self.masses(
+            query, normalize, regions, exclude=exclude, share_level=share_level
+        )
+        return self._summary(values, names, level, interval)
+
+    def _summary(
+        self, values: NDArray, names: list[str], level: float, interval: str
+    ) -> pd.DataFrame:
+        """Tidy mean, interval and spread of (run, layer, item) values over the units."""
+        units = self.unit_values(values)  # (unit, layer, item)
         estimate = mean_interval(units, IntervalOptions(level=level, method=interval))
-        spread = {
-            "sd": units.std(axis=0, ddof=1) if len(units) > 1 else np.full(units.shape[1:], np.nan),
-            "min": units.min(axis=0),
-            "median": np.median(units, axis=0),
-            "max": units.max(axis=0),
+
+        def spread(fn) -> NDArray:
+            return _quiet(lambda: fn(units, axis=0))
+
+        columns = {
+            "mean": estimate.mean,
+            "low": estimate.low,
+            "high": estimate.high,
+            "sd": _quiet(lambda: np.nanstd(units, axis=0, ddof=1))
+            if len(units) > 1
+            else np.full(units.shape[1:], np.nan),
+            "min": spread(np.nanmin),
+            "median": spread(np.nanmedian),
+            "max": spread(np.nanmax),
         }
-        columns = {"mean": estimate.mean, "low": estimate.low, "high": estimate.high, **spread}
         return tidy_table(names, "region", list(range(self.n_layers)), "layer", columns, estimate.n)
 
     def stability(
@@ -240,6 +342,9 @@ class RunSet:
         query: str | int | None = None,
         normalize: str = "raw",
         regions: Sequence[str] | str | None = None,
+        *,
+        exclude: str | tuple[str, ...] | None = AUTO,
+        share_level: str | int = LEAVES,
     ) -> pd.DataFrame:
         """How much each region's curve varies across seeds of the same case.
 
@@ -254,8 +359,10 @@ class RunSet:
                 "there is no seed noise to report. Capture with "
                 "model.capture_many(cases, regions, generate=tw.Generate(seeds=(0, 1, 2)))."
             )
-        values, names = self.masses(query, normalize, regions)
-        mean = self.unit_values(values).mean(axis=0)
+        values, names = self.masses(
+            query, normalize, regions, exclude=exclude, share_level=share_level
+        )
+        mean = _quiet_mean(self.unit_values(values))
         sd = self.seed_sd(values)
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = np.where(mean > 0, sd / mean, np.nan)
@@ -272,10 +379,14 @@ class RunSet:
         threshold: float | None = None,
         level: float = 0.95,
         interval: str = "t",
+        exclude: str | tuple[str, ...] | None = AUTO,
+        share_level: str | int = LEAVES,
     ) -> pd.DataFrame:
         """Cooking-curve statistics (see `stats.curve_stats`) per unit, then their
         mean and interval: one row per region and stat."""
-        values, names = self.masses(query, normalize, regions)
+        values, names = self.masses(
+            query, normalize, regions, exclude=exclude, share_level=share_level
+        )
         per_run = curve_stats(values.transpose(0, 2, 1), threshold)  # (run, region, stat)
         estimate = mean_interval(
             self.unit_values(per_run).transpose(0, 2, 1), IntervalOptions(level, interval)
@@ -291,13 +402,24 @@ class RunSet:
         *,
         level: float = 0.95,
         interval: str = "t",
+        exclude: str | tuple[str, ...] | None = AUTO,
+        share_level: str | int = LEAVES,
     ) -> go.Figure:
         """Static plotly figure of `aggregate(...)`: each region's mean curve
         with its confidence band. `figures.aggregate_figure` overlays several
         RunSets."""
-        names = None if regions is None else self._regions(regions)
+        options = MassOptions(normalize, exclude, share_level)
+        names = None if regions is None else self._regions(regions, options)
         return seam.call(
-            "aggregate_figure", self, query, normalize, names, level=level, interval=interval
+            "aggregate_figure",
+            self,
+            query,
+            normalize,
+            names,
+            level=level,
+            interval=interval,
+            exclude=exclude,
+            share_level=share_level,
         )
 
     def save(self, directory: str | PathLike[str]) -> Path:
@@ -347,3 +469,16 @@ def tidy_table(
     if all(isinstance(r, (int, np.integer)) for r in rows):
         frame[row_column] = frame[row_column].astype(np.int64)
     return frame
+
+
+def _quiet(fn):
+    """`fn()` with numpy's warnings about all-NaN slices silenced (a region no
+    run has a value for gives NaN on purpose)."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn()
+
+
+def _quiet_mean(values: NDArray) -> NDArray:
+    """NaN-aware mean over axis 0 (units without a value are left out)."""
+    return _quiet(lambda: np.nanmean(values, axis=0))

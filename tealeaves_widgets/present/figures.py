@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 
 from ..core import seam
 from ..core.compare import Comparison
+from ..core.masses import AUTO, LEAVES, OWN_SUFFIX, Exclusion, MassOptions
 from ..core.run import Run
 from ..core.runset import RunSet
 from ..core.selection import check_index
@@ -29,11 +30,23 @@ from .palette import region_colors
 
 Y_TITLES = {
     "raw": "attention mass",
-    "share": "share of the selected regions' mass",
+    "share": "share of the attention (each token once)",
     "per-region": "mass, min-max scaled per region",
     "density": "mass per token",
 }
 """y-axis title of the cooking curves for each normalisation."""
+
+
+def _y_title(normalize: str, exclusion: Exclusion) -> str:
+    """The y-axis title, saying what the mass is a fraction of when something is excluded."""
+    title = Y_TITLES[normalize]
+    return title if not exclusion.any else f"{title}, without {exclusion.describe()}"
+
+
+def _excluded_note(exclusion: Exclusion) -> str:
+    """ "; first token excluded" for a title, or "" when nothing is."""
+    return f"; {exclusion.describe()} excluded" if exclusion.any else ""
+
 
 HEATMAP_COLORSCALE = [
     [0.0, "rgb(255, 255, 255)"],
@@ -63,30 +76,47 @@ def curves_figure(
     normalize: str = "raw",
     regions: list[str] | tuple[str, ...] | None = None,
     head: int | None = None,
+    *,
+    exclude: str | tuple[str, ...] | None = AUTO,
+    share_level: str | int = LEAVES,
 ) -> go.Figure:
     """Cooking curves: one line per region, attention mass (as `Run.curves`
-    with the same arguments) against layer. Clicking a legend entry hides it."""
-    frame = run.curves(query=query, normalize=normalize, regions=regions, head=head)
+    with the same arguments) against layer. Clicking a legend entry hides it.
+    The title says what was excluded; in "share" a parent's line is its own
+    tokens ("(own)")."""
+    frame = run.curves(
+        query=query,
+        normalize=normalize,
+        regions=regions,
+        head=head,
+        exclude=exclude,
+        share_level=share_level,
+    )
+    options = MassOptions(normalize, exclude, share_level)
     colors = region_colors(run)
     figure = go.Figure()
-    for name in frame.columns:
+    for label in frame.columns:
+        name = label.removesuffix(OWN_SUFFIX) if label not in run.regions else label
         parent = run.regions[name].parent
         figure.add_trace(
             go.Scatter(
                 x=frame.index.to_numpy(),
-                y=frame[name].to_numpy(),
-                name=_label(name if parent is None else f"{name} (in {parent})"),
+                y=frame[label].to_numpy(),
+                name=_label(label if parent is None else f"{label} (in {parent})"),
                 mode="lines+markers",
                 marker={"size": 4},
                 line={"color": colors[name], "width": 2},
-                hovertemplate=f"{_label(name)}<br>layer %{{x}}: %{{y:.4g}}<extra></extra>",
+                hovertemplate=f"{_label(label)}<br>layer %{{x}}: %{{y:.4g}}<extra></extra>",
             )
         )
     who = "head average" if head is None else f"head {head}"
+    excluded = _excluded_note(options.exclusion)
     figure.update_layout(
-        title=_label(f"Cooking curves at query {run.query_name(query)!r} ({who}, {normalize})"),
+        title=_label(
+            f"Cooking curves at query {run.query_name(query)!r} ({who}, {normalize}{excluded})"
+        ),
         xaxis_title="layer",
-        yaxis_title=Y_TITLES[normalize],
+        yaxis_title=_y_title(normalize, options.exclusion),
         legend_title_text="region (click to hide)",
         template="plotly_white",
         height=420,
@@ -369,9 +399,11 @@ def comparison_curves_figure(
     table = table.loc[table["query"] == query]
     opts = cmp.options
     has_bands = table["mass_low"].notna().any()
+    exclusion = opts.mass_options.exclusion
     title = f"Cooking curves per region at query {query!r} (baseline dashed"
+    title += _excluded_note(exclusion)
     title += f"; bands: {_band_name(opts)} of the mean)" if has_bands else ")"
-    figure = _facets(names, title, Y_TITLES[opts.normalize])
+    figure = _facets(names, title, _y_title(opts.normalize, exclusion))
     tables = {name: table.loc[table["variant"] == name] for name in cmp.names}  # baseline first
     _overlay_by_region(figure, names, tables, ("mass", "mass_low", "mass_high"))
     figure.update_layout(legend_title_text="variant (click to hide)")
@@ -423,10 +455,14 @@ def delta_figure(
             col=1,  # pyright: ignore[reportArgumentType]
         )
     has_bands = table["delta_low"].notna().any()
+    exclusion = cmp.options.mass_options.exclusion
     title = f"Change of attention mass against {cmp.baseline!r} at query {query!r}"
-    title += f" (bands: {_band_name(cmp.options)} of the delta)" if has_bands else ""
+    notes = ([f"{exclusion.describe()} excluded"] if exclusion.any else []) + (
+        [f"bands: {_band_name(cmp.options)} of the delta"] if has_bands else []
+    )
+    title += f" ({'; '.join(notes)})" if notes else ""
     figure.update_xaxes(title_text="layer", row=len(variants))
-    figure.update_yaxes(title_text=f"Δ {Y_TITLES[cmp.options.normalize]}")
+    figure.update_yaxes(title_text=f"Δ {_y_title(cmp.options.normalize, exclusion)}")
     figure.update_layout(
         title=_label(title),
         template="plotly_white",
@@ -516,8 +552,11 @@ def aggregate_figure(
     *,
     level: float = 0.95,
     interval: str = "t",
+    exclude: str | tuple[str, ...] | None = AUTO,
+    share_level: str | int = LEAVES,
 ) -> go.Figure:
-    """Mean cooking curves of RunSets with their confidence bands (`RunSet.aggregate`).
+    """Mean cooking curves of RunSets with their confidence bands (`RunSet.aggregate`,
+    with the same `exclude` and `share_level`; the title says what was excluded).
 
     One RunSet: a line per region in one panel. Several (a dict name ->
     RunSet, or a list): one subplot per region, a line and band per set,
@@ -525,12 +564,23 @@ def aggregate_figure(
     draws a comparison). `level` and `interval` ("t" or "bootstrap") set the band."""
     sets = _named_sets(runsets)
     tables = {
-        name: rs.aggregate(query, normalize, regions, level=level, interval=interval)
+        name: rs.aggregate(
+            query,
+            normalize,
+            regions,
+            level=level,
+            interval=interval,
+            exclude=exclude,
+            share_level=share_level,
+        )
         for name, rs in sets.items()
     }
+    exclusion = MassOptions(normalize, exclude, share_level).exclusion
+    y_title = _y_title(normalize, exclusion)
     first = next(iter(sets.values()))
     query_name = first.query_name(query)
     band = f"{level:.0%} {interval}-interval of the mean over the cases"
+    band += _excluded_note(exclusion)
     if len(sets) == 1:
         (table,) = tables.values()
         colors = region_colors(first[0])
@@ -552,7 +602,7 @@ def aggregate_figure(
         figure.update_layout(
             title=_label(f"Cooking curves of {n} cases at query {query_name!r} (bands: {band})"),
             xaxis_title="layer",
-            yaxis_title=Y_TITLES[normalize],
+            yaxis_title=y_title,
             legend_title_text="region (click to hide)",
             template="plotly_white",
             height=440,
@@ -562,7 +612,7 @@ def aggregate_figure(
     baseline = next(iter(tables))
     title = f"Cooking curves per region at query {query_name!r}"
     title += f" ({baseline} dashed, the baseline; bands: {band})"
-    figure = _facets(names, title, Y_TITLES[normalize])
+    figure = _facets(names, title, y_title)
     _overlay_by_region(figure, names, tables, ("mean", "low", "high"))
     figure.update_layout(legend_title_text="run set (click to hide)")
     return figure

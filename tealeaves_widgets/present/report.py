@@ -18,7 +18,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from ..core.compare import BANDS, Comparison, describe_variant, runs_of
+from ..core.compare import BANDS, SINK_LEVEL, Comparison, describe_variant, runs_of
 from ..core.stats import CURVE_STATS
 from ..errors import ArgumentError
 
@@ -109,8 +109,9 @@ def _join(items: Sequence[Inline], separator: str) -> Inline:
 
 
 class _Content:
-    """What a report of a comparison says: header, summary, largest changes,
-    curve statistics, tracked tokens, stability verdict."""
+    """What a report of a comparison says: header, summary, largest changes
+    (those that are mostly sink reassignment set aside), curve statistics,
+    tracked tokens, stability verdict."""
 
     def __init__(self, comparison: Comparison, top: int) -> None:
         if isinstance(top, bool) or not isinstance(top, int) or top < 1:
@@ -118,8 +119,14 @@ class _Content:
         self.cmp = comparison
         self.top = top
         self.query = comparison.query_name()
-        self.layers = comparison.with_options(layers=None).deltas
-        self.changes = self._largest_changes()
+        every_layer = comparison.with_options(layers=None)
+        self.layers = every_layer.deltas
+        self.excluded = every_layer.excluded_mass
+        self.exclusion = comparison.options.mass_options.exclusion
+        self.labels = comparison.region_labels
+        sink = self.layers["sink_reassigned"].fillna(False).astype(bool)
+        self.changes = self._largest_changes(self.layers.loc[~sink])
+        self.set_aside = self._largest_changes(self.layers.loc[sink])
 
     def sections(self) -> list[Section]:
         sections = [
@@ -166,10 +173,14 @@ class _Content:
         query += line(
             "; attention mass normalize=",
             code(opts.normalize),
+            f" ({_MEANING[opts.normalize]}",
+            _share_level_text(opts) + ")",
             f"; intervals: {opts.level:.0%} ",
             literal(opts.interval),
+            f"; significant: the interval excludes 0 and |Δ| ≥ {opts.min_effect:g}",
         )
         items.append(query)
+        items.append(self._excluded_line())
         presence = cmp.region_presence
         partial = [r for r in presence.index if not presence.loc[r].all()]
         if partial:
@@ -183,13 +194,66 @@ class _Content:
             )
         return (Heading(1, line("Prompt comparison")), ItemList(tuple(items)))
 
+    def _excluded_line(self) -> Inline:
+        """What was excluded and how much attention it takes (the sink line)."""
+        if not self.exclusion.any:
+            return line(
+                "Excluded: nothing (masses are fractions of the whole attention row, the first "
+                "token's sink included)"
+            )
+        what = _join([line(literal(part)) for part in self.exclusion.parts()], " and ")
+        here = self.excluded.loc[self.excluded["query"] == self.query]
+        parts = []
+        for name in self.cmp.names:
+            curve = here.loc[here["variant"] == name].set_index("layer")["mass"]
+            if curve.isna().all():
+                continue
+            peak = int(curve.idxmax())
+            parts.append(
+                line(
+                    literal(name),
+                    f" {curve.mean():.2f} of the attention on average over layers, "
+                    f"{curve.loc[peak]:.2f} at layer {peak}",
+                )
+            )
+        text = (
+            line("Excluded: ")
+            + what
+            + line(
+                " (masses are fractions of the rest of the attention; the excluded part is "
+                "reported on its own here)"
+            )
+        )
+        if parts:
+            text += line(". It takes, at query ", code(self.query), ": ") + _join(parts, "; ")
+        if not self.changes.empty:
+            top = self.changes.iloc[0]
+            at = self.excluded.loc[
+                (self.excluded["query"] == top["query"]) & (self.excluded["layer"] == top["layer"])
+            ].set_index("variant")["mass"]
+            values = [line(literal(n), f" {at.loc[n]:.2f}") for n in self.cmp.names if n in at]
+            text += line(
+                f"; at layer {top['layer']} of query ",
+                code(top["query"]),
+                " (the largest change): ",
+            ) + _join(values, ", ")
+        return text + line(".")
+
+    def _region_cell(self, region: str) -> Inline:
+        """A region's name, with "(own tokens)" when its share counts only those."""
+        label = self.labels.get(region, region)
+        return line(code(region), " (own tokens)") if label != region else line(code(region))
+
+    def summary_layers(self) -> object:
+        """The summary's rows: bands (or the comparison's phases), else every layer."""
+        layers = self.cmp.options.layers
+        if not (isinstance(layers, Mapping) or (isinstance(layers, str) and layers == "bands")):
+            layers = "bands" if self.cmp.n_layers >= len(BANDS) else None
+        return layers
+
     def summary_table(self) -> pd.DataFrame:
         """The summary's rows: `deltas` by band (or the comparison's phases) at the query."""
-        cmp = self.cmp
-        layers = cmp.options.layers
-        if not (isinstance(layers, Mapping) or (isinstance(layers, str) and layers == "bands")):
-            layers = "bands" if cmp.n_layers >= len(BANDS) else None
-        table = cmp.with_options(layers=layers).deltas
+        table = self.cmp.with_options(layers=self.summary_layers()).deltas
         return table.loc[table["query"] == self.query]
 
     def _summary(self) -> tuple[Block, ...]:
@@ -200,21 +264,35 @@ class _Content:
         for key, group in self.summary_table().groupby(["region", "layer"], sort=False):
             # pandas types a group key as Hashable; grouped by two columns it is a pair
             region, band = cast(tuple[str, object], key)
+            if group["mass"].fillna(0).eq(0).all():
+                continue  # no attention in any variant (e.g. a section its regions cover)
             by_variant = group.set_index("variant")
-            cells = [line(code(region)), line(literal(band))]
+            cells = [self._region_cell(region), line(literal(band))]
             cells.append(line(_num(by_variant.loc[cmp.baseline, "mass"])))
             cells += [line(_delta_cell(by_variant.loc[name])) for name in cmp.names[1:]]
             rows.append(tuple(cells))
+        if self.exclusion.any:
+            excluded = cmp.with_options(layers=self.summary_layers()).excluded_mass
+            excluded = excluded.loc[excluded["query"] == self.query]
+            for band, group in excluded.groupby("layer", sort=False):
+                by_variant = group.set_index("variant")
+                cells = [
+                    line("excluded: ", literal(self.exclusion.describe())),
+                    line(literal(band)),
+                ]
+                cells.append(line(_num(by_variant.loc[cmp.baseline, "mass"])))
+                cells += [line(_delta_cell(by_variant.loc[name])) for name in cmp.names[1:]]
+                rows.append(tuple(cells))
         return (
             Heading(2, line("Summary: attention mass per region (query ", code(self.query), ")")),
             Table(tuple(header), tuple(rows)),
-            Paragraph(_LEGEND),
+            Paragraph(_legend(cmp, self.exclusion.any)),
         )
 
-    def _largest_changes(self) -> pd.DataFrame:
-        table = self.layers.loc[self.layers["variant"] != self.cmp.baseline].dropna(
-            subset=["delta"]
-        )
+    def _largest_changes(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Per variant, query and region the layer of its largest |delta| in
+        `table`, the `top` largest first."""
+        table = table.loc[table["variant"] != self.cmp.baseline].dropna(subset=["delta"])
         table = table.assign(size=table["delta"].abs())
         peaks = table.loc[table.groupby(["variant", "query", "region"])["size"].idxmax()]
         peaks = peaks.loc[peaks["size"] > 0]
@@ -222,29 +300,85 @@ class _Content:
 
     def _changes(self) -> tuple[Block, ...]:
         heading = Heading(2, line("Largest changes"))
+        blocks: list[Block] = [heading]
         if self.changes.empty:
-            nothing = line("No region's attention mass differs from the baseline.")
-            return (heading, Paragraph(nothing))
-        items = []
-        change: Any  # a namedtuple of the table's columns (pandas types it as a bare tuple)
-        for change in self.changes.itertuples():
-            start, stop = self.span(change)
-            where = f"layer {change.layer}" + (
-                f"; at least half of that over layers {start}-{stop}" if stop > start else ""
-            )
-            items.append(
-                line(
-                    literal(change.variant, "strong"),
-                    ", region ",
-                    code(change.region),
-                    ", query ",
-                    code(change.query),
-                    f": {_delta_cell(change._asdict())} at {where}",
+            nothing = "No region's attention mass differs from the baseline"
+            if not self.set_aside.empty:
+                nothing += " other than by sink reassignment (below)"
+            blocks.append(Paragraph(line(nothing + ".")))
+        else:
+            items = [self._change_item(change) for change in self.changes.itertuples()]
+            blocks.append(ItemList(tuple(items), ordered=True))
+        if not self.set_aside.empty:
+            sink = self.exclusion.describe()
+            blocks.append(
+                Paragraph(
+                    line(
+                        strong("Set aside, mostly sink reassignment"),
+                        " (",
+                        code("sink_reassigned"),
+                        " in ",
+                        code("cmp.deltas"),
+                        "): one token of the region carries at least half of the change and "
+                        f"either took it from the {sink} or draws as much as a sink "
+                        f"({SINK_LEVEL:g} of the attention, and at least the {sink}'s): a second "
+                        "parking spot for "
+                        "attention; or the region's own attention explains less than half of "
+                        f"its change (its share moved because the attention left beside the {sink} "
+                        'grew or shrank). The changes after "there" are fractions of the whole '
+                        "attention row.",
+                    )
                 )
             )
-        return (heading, ItemList(tuple(items), ordered=True))
+            items = [self._change_item(change, sink=True) for change in self.set_aside.itertuples()]
+            blocks.append(ItemList(tuple(items)))
+        return tuple(blocks)
 
-    def span(self, change) -> tuple[int, int]:
+    def _change_item(self, change: Any, sink: bool = False) -> Inline:
+        """One change: variant, region, query, the delta and where it holds
+        (`change` is a namedtuple of the deltas' columns)."""
+        start, stop = self.span(change)
+        where = f"layer {change.layer}" + (
+            f"; at least half of that over layers {start}-{stop}" if stop > start else ""
+        )
+        item = line(
+            literal(change.variant, "strong"),
+            ", region ",
+            *self._region_cell(change.region),
+            ", query ",
+            code(change.query),
+            f": {_delta_cell(change._asdict())} at {where}",
+        )
+        if sink and pd.notna(change.sink_shift):
+            item += line(
+                f"; there its attention changed by {_signed(change.row_delta)}, its most-attended "
+                f"token's by {_signed(change.token_delta)}, the {self.exclusion.describe()}'s by "
+                f"{_signed(change.sink_shift)}"
+            )
+        return item + self._one_token(change)
+
+    def _one_token(self, change: Any) -> Inline:
+        """ "; most of it on one token, ' the' (0.43 of the attention in reworded)"
+        when the region's most-attended token carries at least half of its change."""
+        row, token = change.row_delta, change.token_delta
+        if not (pd.notna(row) and pd.notna(token) and row * token > 0):
+            return ()
+        if abs(token) < abs(row) / 2 or not isinstance(change.layer, (int, np.integer)):
+            return ()
+        side = change.variant if token > 0 else self.cmp.baseline
+        found = self.cmp.top_token(side, change.region, int(change.layer), change.query)
+        if found is None:
+            return ()
+        text, value = found
+        return line(
+            "; most of it on one token, ",
+            code(repr(text)),
+            f" ({value:.2f} of the attention in ",
+            literal(side),
+            ")",
+        )
+
+    def span(self, change: Any) -> tuple[int, int]:
         """Contiguous layers around the peak where the delta keeps its sign and at
         least half its peak size."""
         curve = self.layers.loc[
@@ -269,7 +403,9 @@ class _Content:
         threshold = cmp.options.threshold
         rows = []
         for region, group in table.groupby("region", sort=False):
-            cells = [line(code(region))]
+            if group.loc[group["stat"] == "area", "value"].fillna(0).eq(0).all():
+                continue  # no attention at any layer in any variant
+            cells = [self._region_cell(str(region))]
             for stat in CURVE_STATS:
                 values = group.loc[group["stat"] == stat].set_index("variant")
                 parts = [line(_num(values.loc[cmp.baseline, "value"]))]
@@ -342,7 +478,7 @@ class _Content:
                     "Verdict (seeds)",
                     changes["above_noise"],
                     "exceed twice the seed noise",
-                    "within sampling noise",
+                    "are within sampling noise",
                 )
             )
         if has_intervals:
@@ -379,17 +515,47 @@ def _verdict(label: str, flags: pd.Series, yes: str, no: str) -> Paragraph:
         return Paragraph(line(strong(f"{label}:"), " none of the largest changes can be judged."))
     text = f" {k} of the {n} largest changes {yes}"
     return Paragraph(
-        line(strong(f"{label}:"), text + ("." if k == n else f"; the other {n - k} are {no}."))
+        line(strong(f"{label}:"), text + ("." if k == n else f"; the other {n - k} {no}."))
     )
 
 
-_LEGEND = line(
-    "Δ: change of the mean mass against the baseline (relative change in brackets); ",
-    code("*"),
-    " its interval excludes 0; ",
-    code("~"),
-    " within twice the seed noise; — region absent.",
-)
+_MEANING = {
+    "raw": "the attention on each region's tokens",
+    "share": "share of the attention, each token counted once",
+    "per-region": "each region's curve min-max scaled to 0..1",
+    "density": "attention per token of each region",
+}
+"""What the report's masses are, per normalisation."""
+
+
+def _share_level_text(options: Any) -> str:
+    """How "share" partitions the prompt, for the header ("" otherwise)."""
+    if options.normalize != "share":
+        return ""
+    if options.share_level == "leaves":
+        return ", in its innermost region: a parent's row is its own tokens, outside its children"
+    return f", in its region at depth {options.share_level} of the region tree"
+
+
+def _legend(cmp: Comparison, excluded: bool) -> Inline:
+    """The summary's legend: what each mark of a delta cell means."""
+    parts: list[Span | str] = [
+        "Δ: change of the mean mass against the baseline (relative change in brackets); ",
+        code("*"),
+        " significant: its interval excludes 0 and |Δ| ≥ ",
+        code(f"{cmp.options.min_effect:g}"),
+        " (min_effect); ",
+        code("~"),
+        " within twice the seed noise; ",
+    ]
+    if excluded:
+        parts += [
+            code("sink"),
+            " mostly sink reassignment (a token taking the excluded tokens' place, or a share "
+            "diluted or concentrated as their mass moved; see Largest changes); the excluded row "
+            "is a fraction of the whole attention row; ",
+        ]
+    return line(*parts, "— region absent.")
 
 
 def _num(value: float) -> str:
@@ -417,6 +583,8 @@ def _delta_cell(row) -> str:
         cell += " *"
     if _flag(row["above_noise"]) is False:
         cell += " ~"
+    if "sink_reassigned" in row and _flag(row["sink_reassigned"]) is True:
+        cell += " sink"
     return cell
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
+from ..core.masses import MassOptions, layout
 from ..core.run import NORMALIZATIONS, Run
 from ..core.runset import RunSet
 from ..core.selection import resolve_query
@@ -114,6 +115,8 @@ def aggregate_payload(
         "default_query": queries.index(default),
         "regions": [{"name": name, "color": colors[name]} for name in regions],
         "normalizations": normalizations,
+        "excluded": [MassOptions(n).exclusion.describe() for n in normalizations],
+        "own": _own(sets, regions),
         "stats": list(AGGREGATE_STATS),
         "level": level,
         "interval": interval,
@@ -122,6 +125,15 @@ def aggregate_payload(
     }
     payload["bytes"] = payload_bytes(payload)
     return payload
+
+
+def _own(sets: dict[str, RunSet], regions: list[str]) -> list[bool]:
+    """Per region: True when its "share" counts only its own tokens in some run."""
+    options = MassOptions("share")
+    own = {
+        n for rs in sets.values() for run in rs for n, o in layout(run, options).own.items() if o
+    }
+    return [name in own for name in regions]
 
 
 class AggregateView(HiddenRegions, View):

@@ -44,7 +44,10 @@ TABLE_COLUMNS = (
     "rel_change",
     "seed_sd",
     "n",
+    "sink_shift",
 )
+TABLE_FLAGS = ("significant", "above_noise", "sink_reassigned")
+"""Flag columns of `Comparison.deltas` on the wire (int8: 1, 0, -1 for NA)."""
 LENS_COLUMNS = (
     "rank",
     "rank_delta",
@@ -159,7 +162,7 @@ def _tables(cmp: Comparison) -> tuple[list[TableRow], dict, dict, dict | None]:
         cmp.deltas,
         [*variant_query, ("region", regions), ("layer", labels)],
         TABLE_COLUMNS,
-        ("significant", "above_noise"),
+        TABLE_FLAGS,
     )
     lens = None
     if cmp.tracked_tokens:
@@ -207,7 +210,11 @@ def diff_payload(cmp: Comparison, options: DiffOptions | None = None) -> DiffPay
             "normalize": opts.normalize,
             "level": opts.level,
             "interval": opts.interval,
+            "excluded": opts.mass_options.exclusion.describe(),
+            "share_level": opts.mass_options.share_level,  # type: ignore[typeddict-item]
+            "min_effect": float(opts.min_effect),
         },
+        "region_labels": [cmp.region_labels[name] for name in cmp.regions],
         "rows": rows,
         "curves": curves,
         "table": table,

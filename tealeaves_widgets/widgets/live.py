@@ -30,7 +30,7 @@ from ..prompt.render import RenderedPrompt
 from ..prompt.resolve import ResolvedRegions
 from .explorer import Explorer
 from .schema import MESSAGE_VERSION, LayersMessage
-from .wire import encode_array
+from .wire import encode_array, first_token_masses
 
 DEFAULT_MIN_INTERVAL = 0.1
 """Seconds between two messages of one feed (so at most 10 messages a second)."""
@@ -184,6 +184,8 @@ class LiveFeed:
             "attention": encode_array(averaged.astype(np.float16)),
             "curves": encode_array(averaged @ self._membership),  # (n, query, region)
             "curves_heads": encode_array(rows @ self._membership),  # (n, head, query, region)
+            "first_token": encode_array(first_token_masses(averaged)),  # (n, query)
+            "first_token_heads": encode_array(first_token_masses(rows)),  # (n, head, query)
         }
         refs = {
             name: {"dtype": array["dtype"], "shape": array["shape"], "buffer": i}
@@ -199,6 +201,8 @@ class LiveFeed:
             "attention": refs["attention"],  # type: ignore[typeddict-item]
             "curves": refs["curves"],  # type: ignore[typeddict-item]
             "curves_heads": refs["curves_heads"],  # type: ignore[typeddict-item]
+            "first_token": refs["first_token"],  # type: ignore[typeddict-item]
+            "first_token_heads": refs["first_token_heads"],  # type: ignore[typeddict-item]
         }
         self.view.send(content, [array["data"] for array in arrays.values()])
         self.messages += 1

@@ -27,7 +27,7 @@ import types
 import typing
 from typing import Literal, TypedDict, Union
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the payload layout; `js/src/wire.ts` refuses any other."""
 MESSAGE_VERSION = 1
 """Version of the custom messages (`v`)."""
@@ -136,6 +136,11 @@ class _RunPayloadRequired(TypedDict):
     """(layer, query, region) raw attention mass."""
     curves_heads: WireArray
     """(layer, head, query, region)."""
+    first_token: WireArray
+    """(layer, query) float32: attention on the first token (position 0),
+    head-averaged, which "share" excludes by default (core.masses)."""
+    first_token_heads: WireArray
+    """(layer, head, query) float32: the same per head."""
     lens: LensPayload
     heads: list[HeadRowsPayload | None]
     """Per query: its per-head rows, or None when over the budget."""
@@ -164,6 +169,11 @@ class DiffOptionsEntry(TypedDict):
     normalize: str
     level: float
     interval: str
+    excluded: str
+    """What the masses leave out, in words ("first token", "nothing")."""
+    share_level: str | int
+    min_effect: float
+    """Smallest |delta| that can be significant."""
 
 
 class TableRow(TypedDict):
@@ -210,6 +220,9 @@ class DiffPayload(TypedDict):
     regions: list[RegionColor]
     tracked_tokens: list[str]
     options: DiffOptionsEntry
+    region_labels: list[str]
+    """Per region, how its rows read: "<name> (own)" when, in "share", it
+    counts only its own tokens (Comparison.region_labels)."""
     rows: list[TableRow]
     curves: dict[str, WireArray]
     """(variant, query, layer, region): mass, mass_low, mass_high."""
@@ -245,6 +258,10 @@ class AggregatePayload(TypedDict):
     default_query: int
     regions: list[RegionColor]
     normalizations: list[str]
+    excluded: list[str]
+    """Per normalization, what its masses leave out, in words."""
+    own: list[bool]
+    """Per region: True when its "share" counts only its own tokens."""
     stats: list[str]
     level: float
     interval: str
@@ -298,6 +315,10 @@ class LayersMessage(TypedDict):
     """(n, query, region)."""
     curves_heads: BufferRef
     """(n, head, query, region)."""
+    first_token: BufferRef
+    """(n, query): attention on the first token, head-averaged."""
+    first_token_heads: BufferRef
+    """(n, head, query)."""
 
 
 class ErrorReply(TypedDict):

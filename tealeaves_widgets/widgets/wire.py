@@ -173,6 +173,14 @@ def region_masses(run: Run) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     return averaged, per_head
 
 
+def first_token_masses(rows: NDArray) -> NDArray[np.float32]:
+    """(..., pos) attention rows -> (...) float32 attention on the first token
+    (zeros without tokens): what the front end's "share" leaves out by default."""
+    if rows.shape[-1] == 0:
+        return np.zeros(rows.shape[:-1], dtype=np.float32)
+    return np.ascontiguousarray(rows[..., 0], dtype=np.float32)
+
+
 def token_gaps(run: Run) -> list[tuple[int, str]]:
     """[pos, text] for prompt text that no token covers, shown before `pos`
     so the page reads as the prompt (e.g. a space dropped by the tokenizer)."""
@@ -269,6 +277,8 @@ def run_payload(run: Run, options: PayloadOptions | None = None) -> RunPayload:
         "attention": encode_array(run.attention.astype(options.attention_dtype)),
         "curves": encode_array(averaged),
         "curves_heads": encode_array(per_head),
+        "first_token": encode_array(first_token_masses(run.attention)),
+        "first_token_heads": encode_array(first_token_masses(run.attention_heads)),
         "lens": _lens_payload(run),
         "heads": [None] * run.n_queries,
         "budget": {"max_bytes": int(options.max_bytes), "bytes": 0},

@@ -79,6 +79,22 @@ def test_normalisation_and_query_redraw_the_curves(explorer, run):
     assert page.locator(".tw-readout").text_content().startswith("layer ")
 
 
+def test_share_in_the_browser_is_run_curves_share(explorer, run):
+    """The curves panel's "share" reads what Python's does: the first token left
+    out (said next to the selector), each token once, a parent labelled "(own)"."""
+    page, log = explorer
+    page.select_option(".tw-normalize-select", "share")
+    assert page.locator(".tw-exclusion-note").text_content() == " first token excluded"
+    layer = int(slider_value(page))
+    frame = run.curves(query=run.query_name(), normalize="share")
+    expected = " · ".join(f"{name} {frame.loc[layer, name]:.3f}" for name in frame.columns)
+    assert page.locator(".tw-readout").text_content() == f"layer {layer}: {expected}"
+    assert "user (own)" in page.locator(".tw-curves .tw-legend").text_content()
+    page.select_option(".tw-normalize-select", "raw")
+    assert page.locator(".tw-exclusion-note").text_content() == ""
+    assert log.errors == []
+
+
 def test_a_region_picked_in_the_curves_legend_is_highlighted_in_the_heatmap(explorer, run):
     page, log = explorer
     names = list(run.regions)

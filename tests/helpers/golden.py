@@ -112,6 +112,101 @@ def golden_run(text_tokens: tuple[str, ...], shift: float = 0.0, name: str = "a"
     )
 
 
+NESTED_TOKENS = (
+    "<|s|>", "system", "\n", "Be", " kind", ".", " Rules", ":", " never", " lie",
+    "<|e|>", "<|u|>", "Why", " so", "?", "<|a|>", "\n",
+)  # fmt: skip
+NESTED_REGIONS = {
+    # name: (section, parent, tokens); user regions nest three deep in "system"
+    "system": ("system", None, range(3, 10)),
+    "user": ("user", None, range(12, 15)),
+    "template": ("template", None, [0, 1, 2, 10, 11, 15, 16]),
+    "persona": ("system", None, range(3, 6)),
+    "rules": ("system", None, range(6, 10)),
+    "rule": ("system", "rules", range(8, 10)),
+    "clause": ("system", "rule", [9]),
+    "question": ("user", None, range(12, 14)),
+}
+"""A region tree as `prompt.resolve` builds it: sections and template at the
+root, top-level user regions with parent None, nested ones naming their parent."""
+CURVE_EXCLUSIONS = ("auto", None, "first", "template", ("first", "rules"), "rule")
+"""`exclude` values the front end's normalisation is checked against."""
+SHARE_LEVELS = ("leaves", 0, 1, 2)
+
+
+def nested_run() -> Run:
+    """A run whose regions nest three levels deep (sections, then user regions
+    at depths 1 to 3), with a first-token sink, for the curves fixture."""
+    tokens = NESTED_TOKENS
+    ends = np.cumsum([len(t) for t in tokens])
+    offsets = np.stack([ends - [len(t) for t in tokens], ends], axis=1).astype(np.int64)
+    regions = {}
+    for name, (section, parent, members) in NESTED_REGIONS.items():
+        idx = np.asarray(list(members), dtype=np.int64)
+        span = (
+            (0, int(ends[-1]))
+            if name == "template"
+            else (int(offsets[idx[0], 0]), int(ends[idx[-1]]))
+        )
+        builtin = name in ("system", "user", "template")
+        regions[name] = RegionInfo(name, section, span, idx, parent, builtin)
+    queries = {"answer": 14, "final": 16}
+    heads = _rows(len(tokens), list(queries.values()), 0.5)
+    base = golden_run(BASE_TOKENS)
+    return Run(
+        text="".join(tokens),
+        tokens=tokens,
+        token_ids=np.arange(200, 200 + len(tokens), dtype=np.int64),
+        offsets=offsets,
+        regions=regions,
+        queries=queries,
+        attention=heads.mean(axis=1),
+        attention_heads=heads,
+        lens=base.lens,
+        model_info={"model_id": "golden-nested", "n_layers": N_LAYERS, "n_heads": N_HEADS},
+        case={"name": "nested"},
+    )
+
+
+def curve_expectations(run: Run) -> list[dict[str, Any]]:
+    """`Run.curves` of every normalisation, exclusion, share level, query and head
+    (head-averaged and head 1), as full (layer, region) lists in the run's region
+    order, None where a region has no value: what the front end's `normalize`
+    must compute from the payload's raw masses."""
+    from tealeaves_widgets.core.masses import NORMALIZATIONS, OWN_SUFFIX, resolve_exclusion
+
+    cases = []
+    names = list(run.regions)
+    for normalize in NORMALIZATIONS:
+        for exclude in CURVE_EXCLUSIONS:
+            exclusion = resolve_exclusion(exclude, normalize)
+            for level in SHARE_LEVELS if normalize == "share" else ("leaves",):
+                for query in run.queries:
+                    for head in (None, 1):
+                        frame = run.curves(
+                            query, normalize, head=head, exclude=exclude, share_level=level
+                        )
+                        full = np.full((run.n_layers, len(names)), np.nan)
+                        for label in frame.columns:
+                            name = label if label in run.regions else label.removesuffix(OWN_SUFFIX)
+                            full[:, names.index(name)] = frame[label].to_numpy()
+                        cases.append(
+                            {
+                                "normalize": normalize,
+                                "exclude": {
+                                    "first": exclusion.first,
+                                    "regions": list(exclusion.regions),
+                                },
+                                "level": level,
+                                "query": list(run.queries).index(query),
+                                "head": head,
+                                "columns": list(frame.columns),
+                                "values": [None if np.isnan(v) else float(v) for v in full.ravel()],
+                            }
+                        )
+    return cases
+
+
 BASE_TOKENS = ("<|s|>", "Be", " kind", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 VARIANT_TOKENS = ("<|s|>", "Be", " brief", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 
@@ -131,6 +226,7 @@ def payloads() -> dict[str, Any]:
     }
     return {
         "run_payload": run_payload(base, PayloadOptions(head_queries=("final",))),
+        "curves_payload": run_payload(nested_run()),
         "diff_payload": diff_payload(compare({"baseline": base, "terse": variant})),
         "aggregate_payload": aggregate_payload(
             as_runsets({"baseline": sets[0], "terse": sets[1]}), normalizations=["raw", "share"]
@@ -165,11 +261,19 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
             "attention": _values(payload["attention"]),
             "curves": _values(payload["curves"]),
             "curves_heads": _values(payload["curves_heads"]),
+            "first_token": _values(payload["first_token"]),
+            "first_token_heads": _values(payload["first_token_heads"]),
             "token_region": _values(payload["token_region"]),
             "top_ids": _values(payload["lens"]["top_ids"]),
             "tracked_ranks": _values(payload["lens"]["tracked_ranks"]),
             "heads_loaded": [head is not None for head in payload["heads"]],
             "head_rows_final": _values(payload["heads"][1]["rows"]),
+        }
+    if name == "curves_payload":
+        return {
+            "first_token": _values(payload["first_token"]),
+            "first_token_heads": _values(payload["first_token_heads"]),
+            "curves": curve_expectations(nested_run()),
         }
     if name == "diff_payload":
         return {

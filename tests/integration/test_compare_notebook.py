@@ -38,12 +38,18 @@ def test_compare_variants_runs_over_8_cases_per_variant(executed):
     assert "**Verdict (cases):**" in markdown  # paired intervals over the 8 questions
     bands = cell_output(nb, bands_source())
     assert "significant" in bands["data"]["text/html"]
+    assert "sink_reassigned" in bands["data"]["text/html"]
+    # the rewording's second sink, " the", is named and set aside (issue 11)
+    assert "Excluded: first token" in markdown
+    assert "**Set aside, mostly sink reassignment**" in markdown
+    assert "most of it on one token, `' the'`" in markdown
 
 
 def bands_source() -> str:
     return (
         'bands = cmp.with_options(layers="bands").deltas\n'
-        'columns = ["region", "layer", "mass", "delta", "delta_low", "delta_high", "significant"]\n'
+        'columns = ["region", "layer", "mass", "delta", "delta_low", "delta_high", "significant", '
+        '"sink_reassigned"]\n'
         "bands.query(\"variant == 'reworded' and query == 'final'\")[columns].round(4)"
     )
 

@@ -115,6 +115,7 @@ def test_compare_and_report_commands(tmp_path):
     expected = tw.compare(
         {"base": tw.open_runs(tmp_path / "base"), "terse": tw.open_runs(tmp_path / "terse")},
         layers="bands",
+        normalize="raw",  # the CLI's --normalize default (tw.compare's is "share")
     )
     import pandas as pd
 

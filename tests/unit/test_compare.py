@@ -76,7 +76,7 @@ def test_a_region_of_one_variant_only_has_no_delta(pair):
 
 def test_layer_bands_phases_and_lists(pair):
     base, terse = pair
-    diff = (terse.curves() - base.curves())["rules"].to_numpy()
+    diff = (terse.curves(normalize="share") - base.curves(normalize="share"))["rules"].to_numpy()
     bands = tw.compare({"a": base, "b": terse}, layers="bands").deltas
     got = rows(bands, variant="b", query="final", region="rules")
     assert got["layer"].tolist() == ["early", "middle", "late"]
@@ -114,7 +114,7 @@ def test_curve_stats_and_their_deltas(pair):
     base, terse = pair
     table = tw.compare({"a": base, "b": terse}, threshold=0.05).curve_stats
     for run, variant in ((base, "a"), (terse, "b")):
-        curve = run.curves()["facts"].to_numpy()
+        curve = run.curves(normalize="share")["facts"].to_numpy()
         got = rows(table, variant=variant, query="final", region="facts").set_index("stat")
         assert got.loc["peak_layer", "value"] == curve.argmax()
         assert got.loc["peak_mass", "value"] == pytest.approx(curve.max())
@@ -134,9 +134,9 @@ def test_ratios(pair):
     cmp = tw.compare({"a": base, "b": terse})
     table = cmp.ratios("rules:facts", "persona:rules")
     got = rows(table, variant="b", query="final", ratio="rules:facts")
-    expected = terse.curves()["rules"] / terse.curves()["facts"]
+    expected = terse.curves(normalize="share")["rules"] / terse.curves(normalize="share")["facts"]
     np.testing.assert_allclose(got["value"], expected, atol=1e-12)
-    base_ratio = base.curves()["rules"] / base.curves()["facts"]
+    base_ratio = base.curves(normalize="share")["rules"] / base.curves(normalize="share")["facts"]
     np.testing.assert_allclose(got["delta"], expected - base_ratio, atol=1e-12)
     with pytest.raises(tw.TealeavesError, match="'a:b'"):
         cmp.ratios("rules")
@@ -153,13 +153,17 @@ def test_runsets_of_the_same_cases_are_paired():
     deltas = tw.compare({"base": base, "terse": terse}).deltas
     got = rows(deltas, variant="terse", query="final", region="rules")
     per_case = np.stack(
-        [t.curves()["rules"] - b.curves()["rules"] for b, t in zip(base, terse, strict=True)]
+        [
+            t.curves(normalize="share")["rules"] - b.curves(normalize="share")["rules"]
+            for b, t in zip(base, terse, strict=True)
+        ]
     )
     half = stats.t_quantile(0.95, 5) * per_case.std(0, ddof=1) / np.sqrt(6)
     np.testing.assert_allclose(got["delta"], per_case.mean(0), atol=1e-12)
     np.testing.assert_allclose(got["delta_high"] - got["delta"], half, atol=1e-12)
     excludes = (got["delta_low"] > 0) | (got["delta_high"] < 0)
-    assert got["significant"].tolist() == excludes.tolist()
+    large = got["delta"].abs() >= 0.01  # CompareOptions.min_effect
+    assert got["significant"].tolist() == (excludes & large).tolist()
     assert (got["n"] == 6).all()
 
 
@@ -172,8 +176,8 @@ def test_unpaired_runsets_use_welch_and_a_single_run_counts_as_fixed():
         region="rules",
         query="final",
     )
-    a = np.stack([r.curves()["rules"] for r in other])
-    b = np.stack([r.curves()["rules"] for r in base])
+    a = np.stack([r.curves(normalize="share")["rules"] for r in other])
+    b = np.stack([r.curves(normalize="share")["rules"] for r in base])
     welch = stats.difference_interval(a, b, paired=False)
     np.testing.assert_allclose(got["delta_low"], welch.low, atol=1e-12)
     single = run_of(False, 0)
@@ -183,7 +187,7 @@ def test_unpaired_runsets_use_welch_and_a_single_run_counts_as_fixed():
         region="rules",
         query="final",
     )
-    estimate = stats.mean_interval(a - single.curves()["rules"].to_numpy())
+    estimate = stats.mean_interval(a - single.curves(normalize="share")["rules"].to_numpy())
     np.testing.assert_allclose(got["delta_low"], estimate.low, atol=1e-12)
     with pytest.raises(tw.TealeavesError, match="paired=True"):
         tw.compare({"base": base, "terse": other}, paired=True).deltas  # noqa: B018
@@ -205,8 +209,8 @@ def test_seed_noise_marks_deltas_within_noise():
     terse = tw.RunSet(runs[3:], ("q",) * 3, (0, 1, 2))
     deltas = tw.compare({"base": base, "terse": terse}).deltas
     got = rows(deltas, variant="terse", query="final")
-    base_values, names = base.masses()
-    terse_values, _ = terse.masses()
+    base_values, names = base.masses(normalize="share")
+    terse_values, _ = terse.masses(normalize="share")
     pooled = np.sqrt((base.seed_sd(base_values) ** 2 + terse.seed_sd(terse_values) ** 2) / 2)
     rules = got[got["region"] == "rules"]
     np.testing.assert_allclose(rules["seed_sd"], pooled[:, names.index("rules")], atol=1e-12)

@@ -10,11 +10,13 @@ import re
 from html.parser import HTMLParser
 
 import numpy as np
+import pandas as pd
 import plotly.offline
 import pytest
 from markdown_it import MarkdownIt
 
 import tealeaves_widgets as tw
+from tealeaves_widgets.core.compare import BANDS
 from tealeaves_widgets.present.figures import BASELINE_COLOR, VARIANT_COLORS, aggregate_figure
 from tealeaves_widgets.present.report import _num, _signed
 from tealeaves_widgets.widgets import AggregateView, VariantDiff, report_page
@@ -92,8 +94,16 @@ def test_the_summary_table_holds_the_numbers_of_cmp_deltas(cmp, page):
     bands = bands[bands["query"] == "final"]
     summary = parse(page).tables[0]
     assert summary[0] == ["region", "layers", "baseline", "terse Δ"]
-    body = summary[1:]
+    body, excluded_rows = summary[1:-3], summary[-3:]
     assert len(body) == len(cmp.regions) * 3
+    excluded = cmp.with_options(layers="bands").excluded_mass
+    excluded = excluded[excluded["query"] == "final"]
+    for (what, band, base_mass, delta), name in zip(excluded_rows, BANDS, strict=True):
+        assert (what, band) == ("excluded: first token", name)
+        base = excluded[(excluded["variant"] == "baseline") & (excluded["layer"] == band)]
+        terse = excluded[(excluded["variant"] == "terse") & (excluded["layer"] == band)]
+        assert base_mass == _num(base["mass"].item())
+        assert delta.split(" ")[0] == _signed(terse["delta"].item())
     for region, band, base_mass, delta in body:
         base = bands[(bands["variant"] == "baseline") & (bands["region"] == region)]
         terse = bands[(bands["variant"] == "terse") & (bands["region"] == region)]
@@ -101,7 +111,9 @@ def test_the_summary_table_holds_the_numbers_of_cmp_deltas(cmp, page):
         row = terse.set_index("layer").loc[band]
         assert delta.split(" ")[0] == _signed(row["delta"])
         assert f"({row['rel_change']:+.1%})" in delta
-        assert delta.endswith(" *") == bool(row["significant"] is True)
+        significant = not pd.isna(row["significant"]) and bool(row["significant"])
+        sink = not pd.isna(row["sink_reassigned"]) and bool(row["sink_reassigned"])
+        assert delta.endswith(" *" + (" sink" if sink else "")) == significant
 
 
 def test_the_page_says_what_the_markdown_report_says(cmp, page):

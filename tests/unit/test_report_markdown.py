@@ -147,4 +147,5 @@ def test_plain_names_stay_readable_in_the_markdown(reports):
     text = reports[1]
     assert "- Model: plain6 (6 layers)" in text
     assert "| region | layers | plain0 | plain1 Δ |" in text
-    assert "normalize=`raw`" in text
+    assert "normalize=`share`" in text  # tw.compare's default
+    assert "- Excluded: first token (masses are fractions of the rest of the attention" in text

@@ -175,13 +175,27 @@ def test_curves_selects_regions_in_given_order(run):
     np.testing.assert_allclose(frame["system"], _mass(run, 1, "system"), rtol=1e-6)
 
 
-def test_curves_share_divides_by_selected_sum_and_double_counts_nested(run):
-    frame = run.curves(normalize="share", regions=["user", "question"])
-    user, question = np.array(_mass(run, 1, "user")), np.array(_mass(run, 1, "question"))
-    np.testing.assert_allclose(frame["question"], question / (user + question), rtol=1e-6)
-    np.testing.assert_allclose(frame.sum(axis=1), 1, rtol=1e-6)
-    # layer 0: user 3/7, question 2/7 -> shares 3/5, 2/5
-    np.testing.assert_allclose(frame.loc[0].to_numpy(), [0.6, 0.4], rtol=1e-6)
+def test_curves_share_counts_each_token_once_without_the_first_token(run):
+    """Share is over a partition (each token in its innermost region) and, by
+    default, leaves the first token out: "user (own)" is token 6 alone, since
+    tokens 4-5 are the nested "question"; "template" is token 3 without token 0."""
+    frame = run.curves(normalize="share")
+    parts = {"template": [3], "system": [1, 2], "user (own)": [6], "question": [4, 5]}
+    assert list(frame.columns) == list(parts)
+    assert frame.attrs["exclude"] == "first token"
+    for layer in range(N_LAYERS):
+        row = [float(run.attention[layer, 1, t]) for t in range(len(TOKENS))]
+        kept = sum(row[1:])  # every token but the first
+        for column, tokens in parts.items():
+            expected = sum(row[t] for t in tokens) / kept
+            assert frame.loc[layer, column] == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    np.testing.assert_allclose(frame.sum(axis=1), 1.0, rtol=1e-12)
+    # layer 0 is uniform over 7 tokens: 6 kept, 1/6 each
+    np.testing.assert_allclose(frame.loc[0].to_numpy(), [1 / 6, 2 / 6, 1 / 6, 2 / 6], rtol=1e-6)
+    # a selection picks columns: shares stay shares of the whole, not of the selection
+    picked = run.curves(normalize="share", regions=["user", "question"])
+    assert list(picked.columns) == ["user (own)", "question"]
+    pd.testing.assert_frame_equal(picked, frame[["user (own)", "question"]])
 
 
 def test_curves_per_region_is_min_max_per_column(run):

@@ -67,7 +67,8 @@ def test_the_old_view_methods_still_work_and_say_the_new_spelling(run):
 def test_curves_figure_draws_run_curves(run):
     figure = run.curves_figure(query="q0", normalize="share")
     frame = run.curves(query="q0", normalize="share")
-    assert [trace.name for trace in figure.data][:3] == ["template", "system", "user"]
+    # in "share" a parent counts its own tokens only, and its line says so
+    assert [trace.name for trace in figure.data][:3] == ["template", "system", "user (own)"]
     assert figure.data[3].name == "context (in user)"
     for trace, column in zip(figure.data, frame.columns, strict=True):
         np.testing.assert_allclose(trace.y, frame[column].to_numpy())

@@ -94,7 +94,7 @@ def test_64_bit_arrays_are_refused_not_downcast():
 
 def test_payload_has_schema_tokens_and_regions(run):
     payload = run_payload(run)
-    assert payload["schema_version"] == wire.SCHEMA_VERSION == 1
+    assert payload["schema_version"] == wire.SCHEMA_VERSION == 2
     assert payload["tokens"] == list(run.tokens)
     assert payload["n_tokens"] == run.n_tokens
     assert [r["name"] for r in payload["regions"]] == list(run.regions)

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 UPDATE = os.environ.get("TEALEAVES_UPDATE_GOLDEN") == "1"
 TYPES = {
     "run_payload": schema.RunPayload,
+    "curves_payload": schema.RunPayload,
     "diff_payload": schema.DiffPayload,
     "aggregate_payload": schema.AggregatePayload,
     "aggregate_single_payload": schema.AggregatePayload,
@@ -65,7 +66,7 @@ def test_the_live_layers_message_matches_its_schema():
     ((content, buffers),) = sent
     assert schema.check_typeddict(content, schema.LayersMessage, "layers") == []
     assert (content["v"], content["kind"], content["id"]) == (1, "layers", 0)
-    assert len(buffers) == 3
+    assert len(buffers) == 5
 
 
 def test_the_typescript_types_are_generated_from_the_schema():
