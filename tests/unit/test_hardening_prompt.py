@@ -16,6 +16,7 @@ from tealeaves_widgets.prompt.case import Case
 from tealeaves_widgets.prompt.regions import Region, RegionSpec
 from tealeaves_widgets.prompt.render import render_case
 from tealeaves_widgets.prompt.resolve import resolve_regions
+from tests.helpers.prompts import GRADER, TEALEAVES_QUERIES
 
 
 @pytest.fixture(scope="module")
@@ -262,12 +263,6 @@ def test_region_nesting_is_limited_for_python_objects():
 
 # ---------------------------------------------------------------- 13: text queries
 
-GRADER = Case(
-    system="Reply positive, negative or mixed.",
-    user="What is the capital of Australia?",
-    response="La capitale est Canberra negative",
-)
-
 
 @pytest.fixture(scope="module")
 def grader(smol_tokenizer):
@@ -382,8 +377,6 @@ def test_text_query_with_section_round_trips():
 
 # ---------------------------------------------------------------- 14, 15: named positions
 
-TEALEAVES_QUERIES = {"terminal": "last_token", "decision": {"after_text": "capitale"}, "end": -1}
-
 
 def test_tealeaves_query_object_is_read_everywhere(tmp_path, grader):
     spec = RegionSpec.from_dict({"query_positions": TEALEAVES_QUERIES})
@@ -436,15 +429,6 @@ def test_named_positions_keep_their_names_and_round_trip():
 def test_bad_named_positions_are_refused(queries, pattern):
     with pytest.raises(tw.QueryNotFoundError, match=pattern):
         RegionSpec.from_dict({"query_positions": queries})
-
-
-def test_capture_keeps_the_query_names(smol_tokenizer):
-    from tests.helpers.tiny_models import make_tiny_model
-
-    model = tw.load_model(make_tiny_model("llama"), tokenizer=smol_tokenizer)
-    run = model.capture(GRADER, {"query_positions": TEALEAVES_QUERIES})
-    assert list(run.queries) == ["terminal", "decision", "end"]
-    assert run.curves(query="terminal").shape[0] == model.shape.n_layers
 
 
 def test_prep_keeps_the_query_names(tmp_path, smol_tokenizer):
