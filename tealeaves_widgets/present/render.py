@@ -671,6 +671,16 @@ class HeatmapImage:
         for label in cax.get_xticklabels():
             _literal(label)
 
+    def token_boxes(self, token: int) -> list[tuple[int, int, int, int]]:
+        """Pixel boxes (left, top, right, bottom; right and bottom excluded)
+        where token `token`'s background is drawn, for tests and tools."""
+        out = []
+        for box in self.boxes:
+            if box.token == token:
+                (x0, y0), _, (x1, y1), _ = self._rect(box)
+                out.append((math.ceil(x0), math.ceil(y0), math.floor(x1), math.floor(y1)))
+        return out
+
     def save(self, path: Path) -> Path:
         return _save(self.figure, path, self.dpi)
 
