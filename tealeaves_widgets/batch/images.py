@@ -78,10 +78,10 @@ def add_render_command(sub: argparse._SubParsersAction) -> None:
     def shading(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--scale",
-            default="linear",
+            default="log",
             choices=SCALES,
-            help="colour scale, as the widget's (%(default)s): linear or log over every "
-            "layer, or linear per layer",
+            help="colour scale (%(default)s): log (4 decades) or linear over every layer, "
+            "or linear per layer (the widget's scales)",
         )
         p.add_argument(
             "--keep-sink",

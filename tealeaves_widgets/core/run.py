@@ -275,7 +275,7 @@ class Run:
         query: str | int | None = None,
         head: int | None = None,
         *,
-        scale: str = "linear",
+        scale: str = "log",
         mask_sink: bool = True,
         mask_template: bool = False,
         width: int = 1600,
@@ -285,9 +285,10 @@ class Run:
         PNG: the prompt's tokens, wrapped, each shaded by the attention `query`
         pays it (head average, or one `head`) in the widget's colours, region
         underlines, a title and a colour bar. `scale` ("linear", "log",
-        "layer"), `mask_sink` and `mask_template` as in `tw.TokenHeatmap`;
-        `width` in pixels. Needs matplotlib (`pip install
-        "tealeaves-widgets[render]"`). Returns the path written."""
+        "layer"), `mask_sink` and `mask_template` as in `tw.TokenHeatmap`,
+        but log by default: on a real model's attention the linear scale
+        leaves almost every token white. `width` in pixels. Needs matplotlib
+        (`pip install "tealeaves-widgets[render]"`). Returns the path written."""
         return seam.call(
             "save_png",
             self,
@@ -308,7 +309,7 @@ class Run:
         query: str | int | None = None,
         head: int | None = None,
         *,
-        scale: str = "linear",
+        scale: str = "log",
         mask_sink: bool = True,
         mask_template: bool = False,
         width: int = 1200,
