@@ -4,10 +4,10 @@ cooking curves (`Run.save_curves_png`) and the aggregate band chart of one
 RunSet (`RunSet.save_png`) or several (`aggregate_png`).
 
 They draw what the widgets draw, for slides and papers: the heatmap uses the
-widget's colour map (js/src/colour.ts, white to dark red, `COLOUR_TABLE`) and
-its defaults (linear scale over every layer, the first token left out of it),
-the curves the region colours of `palette`; but the heatmap's scale is log
-unless asked otherwise (`DEFAULT_SCALE`). matplotlib (an optional extra,
+widget's colour map (js/src/colour.ts, white to dark red, `COLOUR_TABLE`), its
+scales and masks (the first token left out of the scale by default), the
+curves the region colours of `palette`. One difference: the heatmap's scale is
+log unless asked otherwise (`DEFAULT_SCALE`). matplotlib (an optional extra,
 `pip install "tealeaves-widgets[render]"`) is imported on first use, never
 through pyplot, and under matplotlib's default style: a notebook's backend and
 rcParams are left as they were. Text is drawn as text (`parse_math=False`),
@@ -140,7 +140,6 @@ def _check_path(path: str | PathLike[str], suffix: str, what: str) -> Path:
             f"{what} writes a {suffix[1:].upper()} file, but the path {str(out)!r} ends in "
             f"{out.suffix or 'no suffix'}; name the file {out.stem}{suffix}."
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -157,6 +156,7 @@ def _check_size(width: object, dpi: object) -> tuple[int, int]:
 
 
 def _save(figure: Figure, path: Path, dpi: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png", dpi=dpi)
     return path
 
@@ -773,6 +773,7 @@ def save_heatmap_gif(
         ]
     # the last layer stays a little longer, so the loop reads as a sweep
     durations = [duration] * (len(frames) - 1) + [duration * 3]
+    out.parent.mkdir(parents=True, exist_ok=True)
     frames[0].save(
         out, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0
     )
