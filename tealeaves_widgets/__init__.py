@@ -94,6 +94,9 @@ seam.PROVIDERS.update(
             "tealeaves_widgets.widgets",
         ),
         "save": "tealeaves_widgets.io",
+        **dict.fromkeys(
+            ("save_png", "save_gif", "save_curves_png"), "tealeaves_widgets.present.render"
+        ),
     }
 )
 

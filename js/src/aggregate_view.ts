@@ -10,6 +10,7 @@ import { type AggregatePayload, aggregateCurve, decodeAggregate } from "./compar
 import { LayerSlider, ModelSelect } from "./controls";
 import { format } from "./curves";
 import { type AnyModel, type RenderProps, h, mount, queryIndex } from "./model";
+import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
 
 export type Band = "interval" | "sd" | "range" | "none";
@@ -60,6 +61,7 @@ export class AggregateViewUI {
       ["range", "min\u2013max across cases"],
       ["none", "none"],
     ]);
+    bar.appendChild(downloadButton(this.root, "aggregate"));
     this.buildLegend();
     const grid = this.root.appendChild(h("div", "tw-chart-grid"));
     if (this.single) {

@@ -3,6 +3,7 @@
 import { SelectionBar } from "./controls";
 import { CurvesPanel, type CurvesState } from "./curves";
 import { type AnyModel, type RenderProps, h, mount } from "./model";
+import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
 import { decodePayload } from "./wire";
 
@@ -21,6 +22,7 @@ export class CurvesView {
     addStyle(this.root);
     this.bar = new SelectionBar(model, p, true);
     this.curves = new CurvesPanel(model, p, () => this.bar.query, () => this.bar.head);
+    this.bar.root.appendChild(downloadButton(this.root, "curves"));
     this.root.append(this.bar.root, this.curves.root);
     el.replaceChildren(this.root);
   }

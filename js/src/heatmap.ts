@@ -10,6 +10,7 @@ import { COLOURS, DARK, LOG_DECADES, SCALES, SCALE_LABELS, colourIndices, maxUnm
 import { MESSAGE_VERSION, RequestIds, readMessage } from "./messages";
 import { type AnyModel, type RenderProps, h, mount, option, queryIndex, showTip } from "./model";
 import type { HeadRowsRequest } from "./schema.gen";
+import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
 import { type Payload, WireError, attentionRow, decodeHeadRows, decodePayload, layersDone } from "./wire";
 
@@ -174,6 +175,8 @@ export class HeatmapView {
     this.maskSink.type = "checkbox";
     maskSink.append("mask first token");
     maskSink.title = "Leave the first token (the attention sink) out of the colour scale";
+    // in the explorer this root holds the curves and the lens too: all are saved
+    bar.appendChild(downloadButton(this.root, () => (this.root.querySelector(".tw-panels") ? "explorer" : "heatmap")));
   }
 
   private buildLegend(): void {

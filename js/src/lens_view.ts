@@ -3,6 +3,7 @@
 import { SelectionBar, type SelectionState } from "./controls";
 import { LensPanel } from "./lens";
 import { type AnyModel, type RenderProps, h, mount } from "./model";
+import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
 import { decodePayload } from "./wire";
 
@@ -21,6 +22,7 @@ export class LensView {
     addStyle(this.root);
     this.bar = new SelectionBar(model, p, false);
     this.lens = new LensPanel(model, p, () => this.bar.query);
+    this.bar.root.appendChild(downloadButton(this.root, "lens"));
     this.root.append(this.bar.root, this.lens.root);
     el.replaceChildren(this.root);
   }

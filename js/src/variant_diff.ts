@@ -28,6 +28,7 @@ import {
 import { format } from "./curves";
 import { displayText } from "./heatmap";
 import { type AnyModel, type RenderProps, h, mount, queryIndex, showTip } from "./model";
+import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
 
 export interface DiffState {
@@ -97,6 +98,7 @@ export class VariantDiffView {
     this.slider = new LayerSlider(model, this.p.nLayers);
     bar.appendChild(this.slider.root);
     this.buildSelects(bar);
+    bar.appendChild(downloadButton(this.root, "diff"));
     this.buildScaleLegend();
     this.tokenBox = this.root.appendChild(h("div", "tw-text tw-diff"));
     this.tip = this.root.appendChild(h("div", "tw-tip"));

@@ -1,12 +1,13 @@
 """The command line `tealeaves-widgets` (also `python -m tealeaves_widgets`):
-quickstart and demo on the embedded model, and the batch subcommands prep,
-capture, compare and report.
+quickstart and demo on the embedded model, the batch subcommands prep,
+capture, compare and report, and render (images of saved runs, `batch.images`).
 
     tealeaves-widgets prep inputs/ -o cases.json
     tealeaves-widgets capture cases.json --out runs/baseline [--model PATH --dtype bfloat16]
     accelerate launch --num_processes 8 -m tealeaves_widgets capture cases.json --out runs/b
     tealeaves-widgets compare baseline=runs/baseline terse=runs/terse --out compare/
     tealeaves-widgets report baseline=runs/baseline terse=runs/terse -o report.md
+    tealeaves-widgets render heatmap runs/baseline --case q1 -o heatmap.png --layer 12
 
 Each function takes the parsed arguments and returns the exit status; the
 work itself is in `batch.prep`, `batch.capture` and `core.compare`.
@@ -24,6 +25,7 @@ from pathlib import Path
 from ..core.run import NORMALIZATIONS
 from ..core.stats import INTERVALS
 from ..errors import ArgumentError, TealeavesError
+from .images import add_render_command
 
 _EPILOG_PREP = """\
 inputs (TeaLeaves' layout):
@@ -65,7 +67,7 @@ the same case ids).
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register prep, capture, compare and report on the main parser."""
+    """Register prep, capture, compare, report and render on the main parser."""
     formatter = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser(
         "prep",
@@ -163,6 +165,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--interval", default="t", choices=INTERVALS, help="(%(default)s)")
         p.add_argument("--top", type=int, default=5, help="changes listed in the report")
         p.set_defaults(func=compare if name == "compare" else report)
+    add_render_command(sub)
 
 
 # ---------------------------------------------------------------- commands
@@ -506,7 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="tealeaves-widgets",
         description="See how a language model reads a prompt: named regions, attention, "
-        "logit lens. Batch pipeline: prep -> capture -> compare/report.",
+        "logit lens. Batch pipeline: prep -> capture -> compare/report; render draws PNG "
+        "and GIF images of saved runs.",
         epilog="exit status: 0 done; 1 failed (the reason on stderr); 2 arguments not "
         "accepted; 130 interrupted (Ctrl-C; rerun the same command to resume a capture).",
     )

@@ -326,6 +326,99 @@ class Run:
             "heatmap_figure", self, layer=layer, query=query, head=head, per_row=per_row
         )
 
+    def save_png(
+        self,
+        path: str | PathLike[str],
+        layer: int | None = None,
+        query: str | int | None = None,
+        head: int | None = None,
+        *,
+        scale: str = "log",
+        mask_sink: bool = True,
+        mask_template: bool = False,
+        width: int = 1600,
+        dpi: int = 150,
+    ) -> Path:
+        """Write the token heatmap at `layer` (default: the middle layer) as a
+        PNG: the prompt's tokens, wrapped, each shaded by the attention `query`
+        pays it (head average, or one `head`) in the widget's colours, region
+        underlines, a title and a colour bar. `scale` ("linear", "log",
+        "layer"), `mask_sink` and `mask_template` as in `tw.TokenHeatmap`,
+        but log by default: on a real model's attention the linear scale
+        leaves almost every token white. `width` in pixels. Needs matplotlib
+        (`pip install "tealeaves-widgets[render]"`). Returns the path written."""
+        return seam.call(
+            "save_png",
+            self,
+            path,
+            layer=layer,
+            query=query,
+            head=head,
+            scale=scale,
+            mask_sink=mask_sink,
+            mask_template=mask_template,
+            width=width,
+            dpi=dpi,
+        )
+
+    def save_gif(
+        self,
+        path: str | PathLike[str],
+        query: str | int | None = None,
+        head: int | None = None,
+        *,
+        scale: str = "log",
+        mask_sink: bool = True,
+        mask_template: bool = False,
+        width: int = 1200,
+        dpi: int = 110,
+        duration: int = 400,
+    ) -> Path:
+        """Write the token heatmap layer by layer as an animated GIF: one frame
+        per layer, `duration` milliseconds each (the last one longer), drawn
+        as `save_png`. Returns the path written."""
+        return seam.call(
+            "save_gif",
+            self,
+            path,
+            query=query,
+            head=head,
+            scale=scale,
+            mask_sink=mask_sink,
+            mask_template=mask_template,
+            width=width,
+            dpi=dpi,
+            duration=duration,
+        )
+
+    def save_curves_png(
+        self,
+        path: str | PathLike[str],
+        query: str | int | None = None,
+        normalize: str = "raw",
+        regions: list[str] | tuple[str, ...] | None = None,
+        head: int | None = None,
+        *,
+        layer: int | None = None,
+        width: int = 1600,
+        dpi: int = 150,
+    ) -> Path:
+        """Write the cooking curves (`curves(query, normalize, regions, head)`,
+        a line per region in its colour) as a PNG, with a cursor at `layer`
+        when given. Returns the path written."""
+        return seam.call(
+            "save_curves_png",
+            self,
+            path,
+            query=query,
+            normalize=normalize,
+            regions=regions,
+            head=head,
+            layer=layer,
+            width=width,
+            dpi=dpi,
+        )
+
     def save(self, path: str | PathLike[str]) -> Path:
         """Write this run to `path` (any suffix; ".tlrun" is suggested) as one
         safetensors file; reopen it with `tw.open_run`. Returns the path written."""

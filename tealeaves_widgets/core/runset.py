@@ -422,6 +422,36 @@ class RunSet:
             share_level=share_level,
         )
 
+    def save_png(
+        self,
+        path: str | PathLike[str],
+        query: str | int | None = None,
+        normalize: str = "raw",
+        regions: Sequence[str] | str | None = None,
+        *,
+        level: float = 0.95,
+        interval: str = "t",
+        width: int = 1600,
+        dpi: int = 150,
+    ) -> Path:
+        """Write the chart of `aggregate(...)` as a PNG: each region's mean curve
+        with its confidence band. `render.aggregate_png({"a": rs_a, "b": rs_b},
+        path)` overlays several RunSets. Needs matplotlib (`pip install
+        "tealeaves-widgets[render]"`). Returns the path written."""
+        names = None if regions is None else self._regions(regions)
+        return seam.call(
+            "save_png",
+            self,
+            path,
+            query,
+            normalize,
+            names,
+            level=level,
+            interval=interval,
+            width=width,
+            dpi=dpi,
+        )
+
     def save(self, directory: str | PathLike[str]) -> Path:
         """Write every run to `directory` (one run file each) and an index.json;
         `tw.open_runs(directory)` gives this RunSet back. Returns the directory."""

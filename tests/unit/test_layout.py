@@ -51,6 +51,7 @@ def test_the_import_contracts_hold():
         ("core/run.py", "from ..widgets.explorer import Explorer", "core is not allowed"),
         ("widgets/wire.py", "from ..models.model import Model", "models"),
         ("prompt/case.py", "import torch", "torch"),
+        ("widgets/wire.py", "import matplotlib.pyplot", "matplotlib"),
     ],
 )
 def test_a_wrong_import_inside_a_function_breaks_a_contract(
