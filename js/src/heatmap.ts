@@ -52,6 +52,10 @@ export function displayText(token: string): string {
   return token.replace(/\n/g, "\u21b5\n");
 }
 
+function setText(el: HTMLElement, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
+}
+
 export class HeatmapView {
   readonly root: HTMLDivElement;
   readonly p: Payload;
@@ -341,7 +345,7 @@ export class HeatmapView {
 
   private syncControls(): void {
     this.slider.value = String(this.layer);
-    this.layerLabel.textContent = `layer ${this.layer} / ${this.p.nLayers - 1}`;
+    setText(this.layerLabel, `layer ${this.layer} / ${this.p.nLayers - 1}`);
     this.querySelect.value = this.p.queries[this.query].name;
     this.headSelect.value = this.head === null ? "avg" : String(this.head);
     this.headSelect.disabled = this.p.pending !== null;
@@ -454,10 +458,11 @@ export class HeatmapView {
     }
     this.backdrop.paint(shown, this.palette.colours);
     const rank = range.kind === "rank";
-    this.barMax.textContent = rank ? "most" : formatWeight(range.high);
-    this.barMin.textContent = rank ? "least" : range.kind === "log" ? formatWeight(range.low) : "0";
-    this.scaleNote.textContent = describeScale(this.scale, range, !!this.model.get("mask_sink"), !!this.model.get("mask_template"));
-    this.layerLabel.textContent = `layer ${this.layer} / ${this.p.nLayers - 1}`;
+    // text set only when it changes: each change costs a layout of the view
+    setText(this.barMax, rank ? "most" : formatWeight(range.high));
+    setText(this.barMin, rank ? "least" : range.kind === "log" ? formatWeight(range.low) : "0");
+    setText(this.scaleNote, describeScale(this.scale, range, !!this.model.get("mask_sink"), !!this.model.get("mask_template")));
+    setText(this.layerLabel, `layer ${this.layer} / ${this.p.nLayers - 1}`);
   }
 
   /** CSS colour drawn behind token `i` (for tests and tools). */

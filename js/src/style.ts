@@ -38,6 +38,8 @@ export const CSS = `
 .tw-swatch { display: inline-block; width: 14px; height: 4px; border-radius: 1px; }
 .tw-bar { display: inline-block; width: 120px; height: 10px; border: 1px solid var(--tw-border-strong); vertical-align: middle; }
 .tw-bar-label { font-variant-numeric: tabular-nums; color: var(--tw-fg-muted); }
+.tw-scale > .tw-bar-label:not(.tw-scale-note) { display: inline-block; min-width: 4.5em; }
+.tw-scale > .tw-bar-label:first-child { text-align: right; }
 .tw-scale-note { margin-left: 4px; }
 .tw-status { color: var(--tw-fg); font-size: 12px; border-left: 3px solid var(--tw-warn); padding-left: 6px; margin: 0 0 4px; }
 .tw-status:empty { display: none; }
@@ -58,7 +60,7 @@ export const CSS = `
 .tw-tip b { font-weight: 600; }
 .tw-panels { display: flex; flex-wrap: wrap; gap: 14px; margin-top: 10px; align-items: flex-start; }
 .tw-panel { border: 1px solid var(--tw-border); border-radius: 4px; padding: 6px 8px; min-width: 0; box-sizing: border-box; }
-.tw-panels > .tw-curves { flex: 1 1 420px; }
+.tw-panels > .tw-curves { flex: 1 1 520px; }
 .tw-panels > .tw-lens { flex: 0 1 auto; max-width: 100%; }
 .tw-panels > .tw-diff-curves { flex: 1 1 100%; }
 .tw-panel-header { display: flex; gap: 8px; align-items: center; margin-bottom: 4px; color: var(--tw-fg-muted); }
@@ -103,7 +105,7 @@ export const CSS = `
 .tw-diff-row { display: contents; }
 .tw-diff-cell { padding: 1px 8px; min-width: 0; border-right: 1px solid var(--tw-border); }
 .tw-diff-row > .tw-diff-cell:last-child { border-right: none; }
-.tw-diff-head > .tw-diff-cell { position: sticky; top: 0; z-index: 1; background: var(--tw-bg-raised); color: var(--tw-fg-muted); font: 12px/1.6 system-ui, sans-serif;
+.tw-diff-head > .tw-diff-cell { position: sticky; top: 0; z-index: 1; background: var(--tw-bg-raised); color: var(--tw-fg); font: 12px/1.6 system-ui, sans-serif;
   border-bottom: 1px solid var(--tw-border); white-space: normal; }
 .tw-diff-change > .tw-diff-cell:first-child { background: color-mix(in srgb, var(--tw-del) 7%, transparent); box-shadow: inset 3px 0 0 var(--tw-del); }
 .tw-diff-change > .tw-diff-cell:last-child { background: color-mix(in srgb, var(--tw-add) 7%, transparent); box-shadow: inset 3px 0 0 var(--tw-add); }
