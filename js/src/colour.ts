@@ -6,7 +6,7 @@
 // ones left out) gets the faintest colour, the layer's maximum the darkest,
 // and the decades between are spread over the palette (at least 1, at most
 // 6). Attention is heavy-tailed and its spread grows with the prompt's length:
-// on the quickstart at the old default (linear over all layers) 94-98% of the
+// on the quickstart at the old default (linear over all layers) 89-98% of the
 // tokens stayed under 5% of the colour range; a fixed number of decades below
 // the maximum reads at 100 tokens but not at 2,000 (3 decades: 1-2% of the
 // tokens above 5% of the range at T=2000), and the other way round (5

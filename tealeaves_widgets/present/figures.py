@@ -264,7 +264,7 @@ def _colorbar(scale: HeatmapScale) -> dict:
     else:
         weights = [0.0, scale.high / 2, scale.high]
         places = [0.0, 0.5, 1.0]
-    title = scale.describe().replace(", ", ",<br>").replace("; ", ";<br>")
+    title = scale.describe().replace("; ", ";<br>")
     return {
         "title": {"text": f"weight<br><sub>{title}</sub>"},
         "tickvals": places,
@@ -333,7 +333,7 @@ def heatmap_figure(
     figure.update_layout(
         title=_label(f"Attention of query {name!r} at layer {layer} ({who})"),
         template="plotly_white",
-        height=max(300, 26 * n_rows + 120),
+        height=max(400, 26 * n_rows + 120),  # room for the colour bar and its title
     )
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False, autorange="reversed")

@@ -100,7 +100,7 @@ def test_heatmap_figure_shades_tokens_by_one_attention_row(run):
     expected[0] = 0.0
     np.testing.assert_allclose(places[: run.n_tokens], expected)
     title = heat.colorbar.title.text
-    assert "log,<br>this layer's median to its max" in title and "first token masked" in title
+    assert "log, this layer's median to its max (" in title and "first token masked" in title
     assert heat.colorbar.ticktext[-1] == f"{high:.2g}"
     with pytest.raises(
         TealeavesError, match=r"layer=4 is out of range; this run has 4 layers, 0\.\.3"
@@ -120,7 +120,7 @@ def test_heatmap_figure_draws_the_widget_scales(run):
     top = run.attention[:, -1, 1:].max()  # over all layers, sink masked
     places = np.asarray(linear.z, dtype=float).ravel()[1 : run.n_tokens]
     np.testing.assert_allclose(places, np.clip(row[1:] / top, 0, 1))
-    assert "linear,<br>0 to the max over all layers" in linear.colorbar.title.text
+    assert "linear, 0 to the max over all layers" in linear.colorbar.title.text
     with pytest.raises(TealeavesError, match=r"scale must be one of \['log-layer'"):
         heatmap_figure(run, scale="cubic")
 
