@@ -29,7 +29,7 @@ import { format } from "./curves";
 import { displayText } from "./heatmap";
 import { type AnyModel, type RenderProps, h, mount, queryIndex, showTip } from "./model";
 import { addStyle } from "./style";
-import { readTheme } from "./theme";
+import { type Theme, readTheme, sameTheme, watchTheme } from "./theme";
 
 export interface DiffState {
   payload: unknown;
@@ -78,6 +78,7 @@ export class VariantDiffView {
   private right: Side | null = null;
   private alignment: Alignment | null = null;
   private vmax = 0;
+  private theme: Theme | null = null;
   private charts: BandChart[] = [];
   private chartBoxes: HTMLDivElement[] = [];
   private regionBoxes: HTMLInputElement[] = [];
@@ -266,6 +267,16 @@ export class VariantDiffView {
     });
     this.on(this.tokenBox, "mouseover", (e: MouseEvent) => this.showTip(e));
     this.on(this.tokenBox, "mouseleave", () => (this.tip.style.display = "none"));
+    // the theme is known once the view is in the page (the first layout), and may change
+    const themed = () => {
+      if (!sameTheme(this.theme, readTheme(this.tokenBox))) this.paint();
+    };
+    if (typeof ResizeObserver !== "undefined") {
+      const observer = new ResizeObserver(themed);
+      observer.observe(this.tokenBox);
+      this.cleanups.push(() => observer.disconnect());
+    }
+    this.cleanups.push(watchTheme(themed));
     this.onModel("change:layer", () => {
       this.paint();
       for (const chart of this.charts) chart.setLayer(this.layer);
@@ -439,7 +450,7 @@ export class VariantDiffView {
     const delta = this.model.get("token_colour") !== "attention";
     const vmax = this.model.get("scale") === "layer" ? this.largest() : this.vmax;
     // the palettes of the page's theme (light or dark), read at each repaint
-    const theme = readTheme(this.tokenBox);
+    const theme = (this.theme = readTheme(this.tokenBox));
     const palette = delta ? divergingPalette(theme.background, theme.text) : heatPalette(theme.background, theme.text);
     const centre = delta ? divergingIndex(0, 1) : 0;
     for (const side of [this.left, this.right]) {

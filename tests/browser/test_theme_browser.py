@@ -98,6 +98,34 @@ SHARES = """() => {
 }"""
 
 
+# Every token of the variant diff the query sees: its text against its own
+# background, composed over what lies behind it (changed lines are tinted).
+DIFF_CONTRAST = (
+    "() => {"
+    + CONTRAST
+    + """
+  function behind(el) {
+    const layers = [];
+    for (let node = el; node; node = node.parentElement) {
+      const c = getComputedStyle(node).backgroundColor;
+      const alpha = (parse(c)[3] ?? 1);
+      if (alpha > 0) layers.push(c);
+      if (alpha === 1) break;
+    }
+    let base = 'rgb(255, 255, 255)';
+    for (const c of layers.reverse()) base = `rgb(${over(c, base).join(', ')})`;
+    return base;
+  }
+  let worst = Infinity;
+  // tokens after the query are faint on purpose
+  for (const span of document.querySelectorAll('.tw-diff .tw-tok:not(.tw-future)')) {
+    worst = Math.min(worst, contrast(getComputedStyle(span).color, behind(span)));
+  }
+  return worst;
+}"""
+)
+
+
 def styles(page, selector: str, *properties: str) -> list[str]:
     return page.locator(selector).first.evaluate(
         f"(el) => {list(properties)}.map((p) => getComputedStyle(el)[p])"
@@ -197,6 +225,10 @@ def test_token_text_reads_on_every_shade(open_page, views, theme):
         page.select_option(".tw-heatmap .tw-scale-select", scale)
         worst, index = page.evaluate(TOKEN_CONTRAST)
         assert worst >= 4.5, f"{theme}, {scale}: contrast {worst:.2f} on shade {index}"
+    # the variant diff's tokens, shaded by the change and by the attention
+    for shade in ("delta", "attention"):
+        page.select_option(".tw-diff-view .tw-colour-select", shade)
+        assert page.evaluate(DIFF_CONTRAST) >= 4.5, shade
 
 
 @pytest.mark.parametrize("theme", ["dark", "light"])
