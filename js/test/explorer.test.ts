@@ -83,6 +83,18 @@ describe("explorer", () => {
     expect(el.querySelector(".tw-readout")?.textContent).toMatch(/^layer 2: template 0\.300/);
   });
 
+  it("lays the curves out at the panel's width, keeping the cursor on its layer", () => {
+    const { el, model, view } = mount({ query: "answer" }, curvesPayload());
+    model.set("layer", 2);
+    view.curves.layout(900);
+    const chart = el.querySelector(".tw-curves .tw-chart")!;
+    expect(chart.getAttribute("viewBox")).toBe(`0 0 900 ${view.curves.size.height}`);
+    expect(view.curves.size.height).toBeGreaterThanOrEqual(200);
+    expect(Number(el.querySelector(".tw-curves .tw-cursor")!.getAttribute("x1"))).toBeCloseTo(900 - 12); // last layer, right margin
+    const last = el.querySelector(".tw-curves polyline")!.getAttribute("points")!.split(" ").at(-1)!;
+    expect(Number(last.split(",")[0])).toBeCloseTo(888, 0);
+  });
+
   it("the normalise selector is synced", () => {
     const { el, model, view } = mount({ query: "answer" }, curvesPayload());
     const select = el.querySelector<HTMLSelectElement>(".tw-normalize-select")!;
