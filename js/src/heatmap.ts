@@ -239,7 +239,6 @@ export class HeatmapView {
     if (sameTheme(this.theme, theme)) return false;
     this.theme = theme;
     this.palette = heatPalette(theme.background, theme.text);
-    this.root.classList.toggle("tw-dark", theme.dark);
     this.bar.style.background = `linear-gradient(to right, ${[0, 64, 128, 192, 255].map((i) => this.palette.colours[i]).join(", ")})`;
     for (const span of this.spans) if (span.style.color) span.style.color = "";
     this.shown.fill(-1);

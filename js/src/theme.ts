@@ -61,3 +61,19 @@ export function watchTheme(onChange: () => void): () => void {
   }
   return () => observer.disconnect();
 }
+
+/** Keep `.tw-dark` on a view's root (so native controls take `color-scheme:
+ * dark`, style.ts) in step with the theme: once the view is laid out in the
+ * page, and when JupyterLab switches themes. Returns the cleanup. */
+export function markDark(root: HTMLElement): () => void {
+  const update = () => root.classList.toggle("tw-dark", readTheme(root).dark);
+  update();
+  const unwatch = watchTheme(update);
+  if (typeof ResizeObserver === "undefined") return unwatch;
+  const observer = new ResizeObserver(update);
+  observer.observe(root);
+  return () => {
+    unwatch();
+    observer.disconnect();
+  };
+}

@@ -204,7 +204,11 @@ def test_every_view_is_drawn_in_the_theme(open_page, views, theme):
     assert band_axis == axis
     head_bg, head_fg = styles(page, ".tw-diff-head .tw-diff-cell", "backgroundColor", "color")
     assert contrast(page, head_fg, head_bg) >= 4.5
-    assert styles(page, ".tw-root", "colorScheme")[0] == ("dark" if dark else "normal")
+    # native controls (selects, checkboxes, the slider) in the theme's scheme, in every view
+    schemes = page.locator(".tw-root").evaluate_all(
+        "roots => roots.map((r) => getComputedStyle(r.querySelector('select')).colorScheme)"
+    )
+    assert schemes == ["dark" if dark else "normal"] * 3
     # the tooltip: the inverse of the page
     page.locator(".tw-heatmap .tw-tok").nth(20).hover()
     tip = page.locator(".tw-heatmap .tw-tip")
