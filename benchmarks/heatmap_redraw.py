@@ -96,11 +96,14 @@ def payload_report(run) -> dict:
 
 
 SETTINGS = [
+    (TokenHeatmap, "log-layer", "avg"),  # the default: a median per layer change
+    (TokenHeatmap, "log-layer", "4"),
     (TokenHeatmap, "linear", "avg"),
     (TokenHeatmap, "layer", "avg"),
     (TokenHeatmap, "linear", "4"),
     (TokenHeatmap, "log", "avg"),
     (Explorer, "linear", "avg"),  # also moves the curve cursor and the lens row
+    (Explorer, "log-layer", "avg"),
 ]
 
 
@@ -173,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"redraw after a layer change, {args.changes} changes, {redraw[0]['chromium']}:")
     for row in redraw:
         print(
-            f"  {row['widget']:<12} scale={row['scale']:<6} head={row['head']:<3}  "
+            f"  {row['widget']:<12} scale={row['scale']:<9} head={row['head']:<3}  "
             f"sync median {row['sync_median_ms']:5.2f} ms (p90 {row['sync_p90_ms']:5.2f})  "
             f"to next frame median {row['frame_median_ms']:5.2f} ms "
             f"(an idle frame: {row['idle_frame_median_ms']:5.2f} ms)"

@@ -63,7 +63,7 @@ export class AggregateViewUI {
     ]);
     bar.appendChild(downloadButton(this.root, "aggregate"));
     this.buildLegend();
-    const grid = this.root.appendChild(h("div", "tw-chart-grid"));
+    const grid = this.root.appendChild(h("div", this.single ? "tw-chart-grid tw-single" : "tw-chart-grid"));
     if (this.single) {
       const box = grid.appendChild(h("div", "tw-region-chart"));
       const chart = new BandChart(p.nLayers, { width: 520, height: 260 }, (layer) => this.setLayer(layer));

@@ -16,6 +16,8 @@ export class Backdrop {
   private context: CanvasRenderingContext2D | null;
   private tokens = new Int32Array(0); // token of each rectangle
   private boxes = new Float32Array(0); // x, y, width, height per rectangle, CSS px
+  private order = new Int32Array(0); // rectangles grouped by colour (scratch of paint)
+  private starts = new Int32Array(0); // where each colour's rectangles start in `order`
   private scale = 1;
   private stale = true;
   private observer: ResizeObserver | null = null;
@@ -82,23 +84,38 @@ export class Backdrop {
     return true;
   }
 
-  /** Fill each token's rectangles with colours[index[token]]; index 0 stays clear. */
+  /** Fill each token's rectangles with colours[index[token]]; index 0 stays clear.
+   * Rectangles are grouped by colour (a counting sort), so the context parses
+   * each colour once rather than once per token: on a log scale nearly every
+   * token is shaded, each in a colour of its own. */
   paint(index: ArrayLike<number>, colours: string[]): void {
     if (this.stale && !this.measure()) return;
     const context = this.context!;
     context.setTransform(this.scale, 0, 0, this.scale, 0, 0);
     context.clearRect(0, 0, this.canvas.width / this.scale, this.canvas.height / this.scale);
     const { tokens, boxes } = this;
-    let current = -1;
-    for (let r = 0; r < tokens.length; r++) {
+    const n = tokens.length;
+    if (this.order.length < n) this.order = new Int32Array(n);
+    if (this.starts.length < colours.length + 1) this.starts = new Int32Array(colours.length + 1);
+    const { order, starts } = this;
+    starts.fill(0);
+    for (let r = 0; r < n; r++) {
       const value = index[tokens[r]];
-      if (value <= 0) continue;
-      if (value !== current) {
-        context.fillStyle = colours[value];
-        current = value;
+      if (value > 0) starts[value + 1]++;
+    }
+    for (let v = 1; v < colours.length; v++) starts[v + 1] += starts[v];
+    const next = starts.slice(); // where the next rectangle of each colour goes
+    for (let r = 0; r < n; r++) {
+      const value = index[tokens[r]];
+      if (value > 0) order[next[value]++] = r;
+    }
+    for (let v = 1; v < colours.length; v++) {
+      if (starts[v + 1] === starts[v]) continue;
+      context.fillStyle = colours[v];
+      for (let k = starts[v]; k < starts[v + 1]; k++) {
+        const b = order[k] * 4;
+        context.fillRect(boxes[b], boxes[b + 1], boxes[b + 2], boxes[b + 3]);
       }
-      const b = r * 4;
-      context.fillRect(boxes[b], boxes[b + 1], boxes[b + 2], boxes[b + 3]);
     }
   }
 }

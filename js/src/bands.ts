@@ -1,9 +1,12 @@
 // A small SVG line chart over the layers: curves with optional bands (a mean
 // and its interval), dashed or solid, and a cursor at the selected layer.
-// Clicking or dragging on it picks a layer. Used by the variant diff and the
+// Clicking or dragging on it picks a layer; the curve under the pointer is drawn
+// bold with its name and value. It takes its box's width (fit.ts), keeping
+// its height to width ratio within bounds. Used by the variant diff and the
 // aggregate view; the explorer's CurvesPanel draws plain curves itself.
 
 import { format, svg } from "./curves";
+import { fitWidth, heightFor, nearestCurve } from "./fit";
 import { h } from "./model";
 
 export interface Series {
@@ -17,6 +20,8 @@ export interface Series {
   dashed?: boolean;
 }
 
+/** The size a chart is built with: its height to width ratio, and its size
+ * before it is laid out (in jsdom, always). */
 export interface ChartSize {
   width: number;
   height: number;
@@ -69,40 +74,85 @@ export class BandChart {
   private layer = 0;
   private yMin = 0;
   private yMax = 1;
+  private size: ChartSize;
+  private axes: SVGGElement;
   private content: SVGGElement;
   private cursor: SVGLineElement;
+  private label: SVGTextElement;
   private yLabels: SVGTextElement[] = [];
+  private series: Series[] = [];
+  private lines: SVGPolylineElement[][] = []; // per series, one per finite run
   private cleanups: (() => void)[] = [];
 
   constructor(
     private nLayers: number,
-    private size: ChartSize,
+    private built: ChartSize,
     onLayer: (layer: number) => void,
   ) {
-    const { width, height } = size;
-    this.root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "tw-chart tw-band-chart" });
+    this.size = { ...built };
+    const { width, height } = built;
+    this.root = svg("svg", { height, viewBox: `0 0 ${width} ${height}`, class: "tw-chart tw-band-chart" });
+    this.axes = this.root.appendChild(svg("g", { class: "tw-axes" }));
     this.buildAxes();
     this.content = this.root.appendChild(svg("g", { class: "tw-series" }));
     this.cursor = this.root.appendChild(
       svg("line", { y1: MARGIN.top, y2: height - MARGIN.bottom, stroke: "#1f6feb", "stroke-width": 1.5, class: "tw-cursor" }),
     );
-    const layerAt = (event: PointerEvent) => {
+    this.label = this.root.appendChild(svg("text", { x: width - MARGIN.right, y: MARGIN.top + 10, "text-anchor": "end", class: "tw-tick tw-hover-label" }));
+    const at = (event: PointerEvent) => {
       const box = this.root.getBoundingClientRect();
+      const { width, height } = this.size;
       const x = ((event.clientX - box.left) / Math.max(box.width, 1)) * width;
+      const y = ((event.clientY - box.top) / Math.max(box.height, 1)) * height;
       const span = width - MARGIN.left - MARGIN.right;
       const layer = Math.round(((x - MARGIN.left) / span) * (nLayers - 1));
-      return Math.min(Math.max(layer, 0), nLayers - 1);
+      return { layer: Math.min(Math.max(layer, 0), nLayers - 1), y };
     };
-    const down = (event: PointerEvent) => onLayer(layerAt(event));
+    const down = (event: PointerEvent) => onLayer(at(event).layer);
     const move = (event: PointerEvent) => {
-      if (event.buttons & 1) onLayer(layerAt(event));
+      const { layer, y } = at(event);
+      if (event.buttons & 1) return onLayer(layer);
+      const values = this.series.map((s) => s.values);
+      this.hover(nearestCurve(values.length, layer, y, (s, l) => this.y(values[s][l])), layer);
     };
+    const leave = () => this.hover(-1, 0);
     this.root.addEventListener("pointerdown", down);
     this.root.addEventListener("pointermove", move);
+    this.root.addEventListener("pointerleave", leave);
     this.cleanups.push(
       () => this.root.removeEventListener("pointerdown", down),
       () => this.root.removeEventListener("pointermove", move),
+      () => this.root.removeEventListener("pointerleave", leave),
+      fitWidth(this.root, (width) => this.layout(width)),
     );
+  }
+
+  /** Lay the chart out `width` px wide, its height in proportion (within bounds). */
+  layout(width: number): void {
+    const { width: w0, height: h0 } = this.built;
+    this.size = { width, height: heightFor(width, h0 / w0, h0 * 0.9, h0 * 1.6) };
+    this.root.setAttribute("viewBox", `0 0 ${width} ${this.size.height}`);
+    this.root.setAttribute("height", String(this.size.height));
+    this.cursor.setAttribute("y2", String(this.size.height - MARGIN.bottom));
+    this.label.setAttribute("x", String(width - MARGIN.right));
+    this.buildAxes();
+    this.draw(this.series);
+  }
+
+  /** The chart's size in CSS px. */
+  get width(): number {
+    return this.size.width;
+  }
+
+  /** Series `s` bold and named with its value at `layer`, the others faint (-1: none). */
+  private hover(s: number, layer: number): void {
+    this.lines.forEach((lines, i) => {
+      for (const line of lines) {
+        line.classList.toggle("tw-dim", s >= 0 && i !== s);
+        line.classList.toggle("tw-hot", i === s);
+      }
+    });
+    this.label.textContent = s >= 0 ? `${this.series[s].label} ${format(this.series[s].values[layer])} @ layer ${layer}` : "";
   }
 
   x(layer: number): number {
@@ -119,23 +169,30 @@ export class BandChart {
   private buildAxes(): void {
     const { width, height } = this.size;
     const bottom = height - MARGIN.bottom;
-    this.root.appendChild(svg("line", { x1: MARGIN.left, x2: width - MARGIN.right, y1: bottom, y2: bottom, stroke: "#999" }));
-    this.root.appendChild(svg("line", { x1: MARGIN.left, x2: MARGIN.left, y1: MARGIN.top, y2: bottom, stroke: "#999" }));
-    const last = this.nLayers - 1;
-    const step = Math.max(1, Math.ceil(last / 5));
-    for (let layer = 0; layer <= last; layer += step) {
-      const tick = this.root.appendChild(svg("text", { x: this.x(layer), y: bottom + 13, "text-anchor": "middle", class: "tw-tick" }));
-      tick.textContent = String(layer);
-    }
+    const axes = this.axes;
+    axes.replaceChildren();
+    this.yLabels = [];
+    // lines: a class for the theme's colour (style.ts), the attribute as a fallback
     for (const fraction of [0, 0.5, 1]) {
       const y = bottom - fraction * (bottom - MARGIN.top);
-      this.root.appendChild(svg("line", { x1: MARGIN.left - 3, x2: width - MARGIN.right, y1: y, y2: y, stroke: "#eee" }));
-      this.yLabels.push(this.root.appendChild(svg("text", { x: MARGIN.left - 5, y: y + 4, "text-anchor": "end", class: "tw-tick" })));
+      axes.appendChild(svg("line", { x1: MARGIN.left - 3, x2: width - MARGIN.right, y1: y, y2: y, stroke: "#eee", class: "tw-grid" }));
+      this.yLabels.push(axes.appendChild(svg("text", { x: MARGIN.left - 5, y: y + 4, "text-anchor": "end", class: "tw-tick" })));
+    }
+    axes.appendChild(svg("line", { x1: MARGIN.left, x2: width - MARGIN.right, y1: bottom, y2: bottom, stroke: "#999", class: "tw-axis" }));
+    axes.appendChild(svg("line", { x1: MARGIN.left, x2: MARGIN.left, y1: MARGIN.top, y2: bottom, stroke: "#999", class: "tw-axis" }));
+    const last = this.nLayers - 1;
+    // a tick every ~50 px
+    const step = Math.max(1, Math.ceil(last / Math.max(2, Math.floor((width - MARGIN.left - MARGIN.right) / 50))));
+    for (let layer = 0; layer <= last; layer += step) {
+      const tick = axes.appendChild(svg("text", { x: this.x(layer), y: bottom + 13, "text-anchor": "middle", class: "tw-tick" }));
+      tick.textContent = String(layer);
     }
   }
 
   /** Draw these series (replacing the previous ones), scaled to fit them and 0. */
   draw(series: Series[]): void {
+    this.series = series;
+    this.lines = series.map(() => []);
     let low = 0;
     let high = 0;
     for (const s of series) {
@@ -156,7 +213,7 @@ export class BandChart {
     this.content.replaceChildren();
     if (this.yMin < 0) {
       const zero = this.y(0).toFixed(1);
-      this.content.appendChild(svg("line", { x1: MARGIN.left, x2: this.size.width - MARGIN.right, y1: zero, y2: zero, stroke: "#bbb", "stroke-dasharray": "2 2" }));
+      this.content.appendChild(svg("line", { x1: MARGIN.left, x2: this.size.width - MARGIN.right, y1: zero, y2: zero, stroke: "#bbb", "stroke-dasharray": "2 2", class: "tw-zero" }));
     }
     for (const s of series) {
       if (s.low && s.high) {
@@ -169,7 +226,7 @@ export class BandChart {
         }
       }
     }
-    for (const s of series) {
+    series.forEach((s, i) => {
       for (const [a, b] of finiteRuns(this.nLayers, s.values)) {
         const points: string[] = [];
         for (let l = a; l < b; l++) points.push(this.point(l, s.values[l]));
@@ -178,8 +235,10 @@ export class BandChart {
         const line = this.content.appendChild(svg("polyline", attributes));
         line.dataset.series = s.label;
         line.appendChild(svg("title")).textContent = s.label;
+        this.lines[i].push(line);
       }
-    }
+    });
+    this.hover(-1, 0);
     this.setLayer(this.layer);
   }
 

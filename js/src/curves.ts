@@ -2,6 +2,7 @@
 // light SVG line chart with a cursor at the selected layer. The payload holds
 // raw masses; normalisation happens here, with Run.curves' definitions.
 
+import { fitWidth, heightFor, nearestCurve } from "./fit";
 import type { AnyModel } from "./model";
 import { h, option } from "./model";
 import { type Payload, layersDone } from "./wire";
@@ -19,8 +20,11 @@ export interface CurvesState {
 }
 
 const SVG = "http://www.w3.org/2000/svg";
+/** Size before the chart is laid out (and in jsdom); then it takes its panel's width. */
 const WIDTH = 460;
 const HEIGHT = 230;
+const LINE_WIDTH = "1.8";
+const BOLD_WIDTH = "3.4";
 const MARGIN = { left: 46, right: 12, top: 10, bottom: 30 };
 
 /** (layer, region) raw masses of one query, head-averaged or one head. */
@@ -229,6 +233,11 @@ export function format(value: number): string {
 export class CurvesPanel {
   readonly root: HTMLDivElement;
   private chart: SVGSVGElement;
+  private axes: SVGGElement;
+  private width = WIDTH;
+  private height = HEIGHT;
+  /** Region whose curve the pointer is on (or its legend entry), -1 for none. */
+  private hovered = -1;
   private lines: SVGPolylineElement[] = [];
   private cursor: SVGLineElement;
   private yLabels: SVGTextElement[] = [];
@@ -261,14 +270,16 @@ export class CurvesPanel {
     this.note.title = 'Masses are fractions of the attention that is not excluded; "share" leaves out the first token (the attention sink), as run.curves(normalize="share") does';
     this.tree = regionTree(p.regions);
     this.own = ownRegions(this.tree);
-    this.chart = this.root.appendChild(svg("svg", { width: WIDTH, height: HEIGHT, viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "tw-chart" }));
+    this.chart = this.root.appendChild(svg("svg", { height: HEIGHT, viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "tw-chart" }));
+    this.axes = this.chart.appendChild(svg("g", { class: "tw-axes" }));
     this.buildAxes();
     for (const region of p.regions) {
-      const line = this.chart.appendChild(svg("polyline", { fill: "none", stroke: region.color, "stroke-width": 1.8 }));
+      const line = this.chart.appendChild(svg("polyline", { fill: "none", stroke: region.color, "stroke-width": LINE_WIDTH, class: "tw-line" }));
       line.appendChild(svg("title")).textContent = region.name;
       this.lines.push(line);
     }
     this.cursor = this.chart.appendChild(svg("line", { y1: MARGIN.top, y2: HEIGHT - MARGIN.bottom, stroke: "#1f6feb", "stroke-width": 1.5, class: "tw-cursor" }));
+    this.cleanups.push(fitWidth(this.chart, (width) => this.layout(width)));
     this.buildLegend();
     this.readout = this.root.appendChild(h("div", "tw-readout"));
     this.listen();
@@ -277,30 +288,51 @@ export class CurvesPanel {
 
   private x(layer: number): number {
     const span = Math.max(this.p.nLayers - 1, 1);
-    return MARGIN.left + (layer / span) * (WIDTH - MARGIN.left - MARGIN.right);
+    return MARGIN.left + (layer / span) * (this.width - MARGIN.left - MARGIN.right);
   }
 
   private y(value: number): number {
-    return HEIGHT - MARGIN.bottom - (value / this.yMax) * (HEIGHT - MARGIN.top - MARGIN.bottom);
+    return this.height - MARGIN.bottom - (value / this.yMax) * (this.height - MARGIN.top - MARGIN.bottom);
+  }
+
+  /** The chart's size in CSS px (its viewBox is the same, so nothing is stretched). */
+  get size(): { width: number; height: number } {
+    return { width: this.width, height: this.height };
+  }
+
+  /** Lay the chart out `width` px wide (its panel's width changed). */
+  layout(width: number): void {
+    this.width = width;
+    this.height = heightFor(width, 0.42, HEIGHT - 30, 320);
+    this.chart.setAttribute("viewBox", `0 0 ${this.width} ${this.height}`);
+    this.chart.setAttribute("height", String(this.height));
+    this.cursor.setAttribute("y2", String(this.height - MARGIN.bottom));
+    this.buildAxes();
+    this.update();
   }
 
   private buildAxes(): void {
-    const bottom = HEIGHT - MARGIN.bottom;
-    this.chart.appendChild(svg("line", { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: bottom, y2: bottom, stroke: "#999" }));
-    this.chart.appendChild(svg("line", { x1: MARGIN.left, x2: MARGIN.left, y1: MARGIN.top, y2: bottom, stroke: "#999" }));
-    const last = this.p.nLayers - 1;
-    const step = Math.max(1, Math.ceil(last / 6));
-    for (let layer = 0; layer <= last; layer += step) {
-      const tick = this.chart.appendChild(svg("text", { x: this.x(layer), y: bottom + 14, "text-anchor": "middle", class: "tw-tick" }));
-      tick.textContent = String(layer);
-    }
-    this.chart.appendChild(svg("text", { x: WIDTH - MARGIN.right, y: HEIGHT - 3, "text-anchor": "end", class: "tw-tick" })).textContent = "layer";
+    const { width, height } = this;
+    const bottom = height - MARGIN.bottom;
+    const axes = this.axes;
+    axes.replaceChildren();
+    this.yLabels = [];
+    // lines: a class for the theme's colour (style.ts), the attribute as a fallback
     for (const fraction of [0, 0.5, 1]) {
       const y = bottom - fraction * (bottom - MARGIN.top);
-      this.chart.appendChild(svg("line", { x1: MARGIN.left - 3, x2: WIDTH - MARGIN.right, y1: y, y2: y, stroke: "#eee" }));
-      const label = this.chart.appendChild(svg("text", { x: MARGIN.left - 5, y: y + 4, "text-anchor": "end", class: "tw-tick" }));
-      this.yLabels.push(label);
+      axes.appendChild(svg("line", { x1: MARGIN.left - 3, x2: width - MARGIN.right, y1: y, y2: y, stroke: "#eee", class: "tw-grid" }));
+      this.yLabels.push(axes.appendChild(svg("text", { x: MARGIN.left - 5, y: y + 4, "text-anchor": "end", class: "tw-tick" })));
     }
+    axes.appendChild(svg("line", { x1: MARGIN.left, x2: width - MARGIN.right, y1: bottom, y2: bottom, stroke: "#999", class: "tw-axis" }));
+    axes.appendChild(svg("line", { x1: MARGIN.left, x2: MARGIN.left, y1: MARGIN.top, y2: bottom, stroke: "#999", class: "tw-axis" }));
+    const last = this.p.nLayers - 1;
+    // a tick every ~60 px
+    const step = Math.max(1, Math.ceil(last / Math.max(2, Math.floor((width - MARGIN.left - MARGIN.right) / 60))));
+    for (let layer = 0; layer <= last; layer += step) {
+      const tick = axes.appendChild(svg("text", { x: this.x(layer), y: bottom + 14, "text-anchor": "middle", class: "tw-tick" }));
+      tick.textContent = String(layer);
+    }
+    axes.appendChild(svg("text", { x: width - MARGIN.right, y: height - 3, "text-anchor": "end", class: "tw-tick" })).textContent = "layer";
   }
 
   /** Per region: a checkbox that shows or hides its curve (synced as
@@ -319,6 +351,8 @@ export class CurvesPanel {
       pick.appendChild(h("span", "tw-swatch")).style.backgroundColor = region.color;
       this.names.push(pick.appendChild(document.createTextNode(region.name)));
       this.on(box, "change", () => this.setHidden(r, !box.checked));
+      this.on(chip, "mouseenter", () => this.hover(r));
+      this.on(chip, "mouseleave", () => this.hover(-1));
       this.on(pick, "click", () => {
         this.model.set("region", this.model.get("region") === region.name ? null : region.name);
         this.model.save_changes();
@@ -355,19 +389,29 @@ export class CurvesPanel {
       this.model.set("normalize", this.select.value as Normalize);
       this.model.save_changes();
     });
-    const layerAt = (event: PointerEvent) => {
+    // pointer position in chart units (the viewBox is the chart's size, so these are px)
+    const at = (event: PointerEvent) => {
       const box = this.chart.getBoundingClientRect();
-      const x = ((event.clientX - box.left) / Math.max(box.width, 1)) * WIDTH;
-      const span = WIDTH - MARGIN.left - MARGIN.right;
+      const x = ((event.clientX - box.left) / Math.max(box.width, 1)) * this.width;
+      const y = ((event.clientY - box.top) / Math.max(box.height, 1)) * this.height;
+      const span = this.width - MARGIN.left - MARGIN.right;
       const layer = Math.round(((x - MARGIN.left) / span) * (this.p.nLayers - 1));
-      return Math.min(Math.max(layer, 0), this.p.nLayers - 1);
+      return { layer: Math.min(Math.max(layer, 0), this.p.nLayers - 1), y };
     };
-    this.on(this.chart, "pointerdown", (event: PointerEvent) => this.setLayer(layerAt(event)));
+    this.on(this.chart, "pointerdown", (event: PointerEvent) => this.setLayer(at(event).layer));
     this.on(this.chart, "pointermove", (event: PointerEvent) => {
-      if (event.buttons & 1) this.setLayer(layerAt(event));
-      else this.showReadout(layerAt(event));
+      const { layer, y } = at(event);
+      if (event.buttons & 1) return this.setLayer(layer);
+      // with many regions, the curve under the pointer is drawn bold and read first
+      const hidden = this.hidden;
+      const R = this.p.regions.length;
+      this.hover(nearestCurve(R, layer, y, (r, l) => (hidden[r] ? NaN : this.y(this.values[l * R + r]))));
+      this.showReadout(layer);
     });
-    this.on(this.chart, "pointerleave", () => this.showReadout(this.layer));
+    this.on(this.chart, "pointerleave", () => {
+      this.hover(-1);
+      this.showReadout(this.layer);
+    });
     for (const name of ["change:query", "change:head", "change:normalize", "change:hidden", "change:region"]) {
       const handler = () => this.update();
       this.model.on(name, handler);
@@ -437,17 +481,26 @@ export class CurvesPanel {
     });
   }
 
+  /** Draw region `r`'s curve bold and the others faint while the pointer is
+   * on it or on its legend entry (-1: back to the selection). */
+  private hover(r: number): void {
+    if (r === this.hovered) return;
+    this.hovered = r;
+    this.styleLegend(this.hidden);
+  }
+
   private styleLegend(hidden: boolean[]): void {
     const selected = this.p.regions.findIndex((region) => region.name === this.model.get("region"));
+    const bold = this.hovered >= 0 ? this.hovered : selected;
     for (let r = 0; r < this.p.regions.length; r++) {
       this.boxes[r].checked = !hidden[r];
       this.chips[r].classList.toggle("tw-off", hidden[r]);
       this.picks[r].classList.toggle("tw-selected", r === selected);
       const line = this.lines[r];
-      line.setAttribute("stroke-width", r === selected ? "3.4" : "1.8");
-      line.setAttribute("stroke-opacity", selected < 0 || r === selected ? "1" : "0.35");
+      line.setAttribute("stroke-width", r === bold ? BOLD_WIDTH : LINE_WIDTH);
+      line.setAttribute("stroke-opacity", bold < 0 || r === bold ? "1" : this.hovered >= 0 ? "0.2" : "0.35");
     }
-    // the selected curve on top
+    // the selected curve on top (a hovered one stands out by the others fading)
     if (selected >= 0) this.chart.insertBefore(this.lines[selected], this.cursor);
   }
 
@@ -465,8 +518,11 @@ export class CurvesPanel {
       return;
     }
     const hidden = this.hidden;
-    const parts = this.p.regions
-      .map((region, r) => (hidden[r] ? "" : `${this.names[r].data} ${format(this.values[layer * R + r])}`))
+    // the curve under the pointer first
+    const order = this.p.regions.map((_, r) => r);
+    if (this.hovered >= 0) order.sort((a, b) => Number(b === this.hovered) - Number(a === this.hovered));
+    const parts = order
+      .map((r) => (hidden[r] ? "" : `${this.names[r].data} ${format(this.values[layer * R + r])}`))
       .filter(Boolean);
     this.readout.textContent = `layer ${layer}: ${parts.join(" \u00b7 ")}`;
   }

@@ -4,14 +4,33 @@
 // Spans are built once and keep the text; a layer change recomputes one row
 // of colour indices and repaints the backgrounds on a canvas behind the text
 // (see backdrop.ts). Only spans whose text must turn light or dark are touched.
+// The palette follows the page's theme (colour.ts, theme.ts).
 
 import { Backdrop } from "./backdrop";
-import { COLOURS, DARK, LOG_DECADES, SCALES, SCALE_LABELS, colourIndices, maxUnmasked, rankOf, type Scale } from "./colour";
+import {
+  type AnyScale,
+  DEFAULT_SCALE,
+  LIGHT_PALETTE,
+  type Palette,
+  SCALES,
+  SCALE_LABELS,
+  type ScaleRange,
+  colourIndices,
+  describeScale,
+  formatWeight,
+  heatPalette,
+  isScale,
+  maxUnmasked,
+  rankOf,
+  scaleRange,
+  spansAllLayers,
+} from "./colour";
 import { MESSAGE_VERSION, RequestIds, readMessage } from "./messages";
 import { type AnyModel, type RenderProps, h, mount, option, queryIndex, showTip } from "./model";
 import type { HeadRowsRequest } from "./schema.gen";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
+import { type Theme, readTheme, sameTheme, watchTheme } from "./theme";
 import { type Payload, WireError, attentionRow, decodeHeadRows, decodePayload, layersDone } from "./wire";
 
 export interface HeatmapState {
@@ -19,7 +38,7 @@ export interface HeatmapState {
   layer: number;
   query: string;
   head: number | null;
-  scale: Scale;
+  scale: AnyScale;
   mask_template: boolean;
   mask_sink: boolean;
   region: string | null;
@@ -34,9 +53,8 @@ export function displayText(token: string): string {
   return token.replace(/\n/g, "\u21b5\n");
 }
 
-function formatWeight(w: number): string {
-  if (w === 0) return "0";
-  return w >= 0.001 ? w.toFixed(4) : w.toExponential(2);
+function setText(el: HTMLElement, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
 }
 
 export class HeatmapView {
@@ -48,7 +66,13 @@ export class HeatmapView {
   private shown: Int16Array; // colour index drawn per token, -1 = not yet drawn
   private backdrop!: Backdrop;
   private masked: Uint8Array;
-  private vmax = 0;
+  private scratch: Float32Array; // the weights a layer's scale is computed from
+  private vmax = 0; // maximum over all layers, for the scales that span them
+  private range: ScaleRange = { kind: "linear", low: 0, high: 0 };
+  private theme: Theme | null = null;
+  private palette: Palette = LIGHT_PALETTE;
+  /** Set by the explorer while it moves the layer along with a running capture. */
+  following = false;
   private rowLoaded = true;
   /** Query row -> id of the request for its per-head rows still unanswered. */
   private pending = new Map<number, number>();
@@ -67,6 +91,8 @@ export class HeatmapView {
   private maskSink!: HTMLInputElement;
   private barMax!: HTMLSpanElement;
   private barMin!: HTMLSpanElement;
+  private bar!: HTMLSpanElement;
+  private scaleNote!: HTMLSpanElement;
   private status!: HTMLDivElement;
   private progress!: HTMLDivElement;
   private regionChips: HTMLButtonElement[] = [];
@@ -83,6 +109,7 @@ export class HeatmapView {
     this.indices = new Uint8Array(T);
     this.shown = new Int16Array(T).fill(-1);
     this.masked = new Uint8Array(T);
+    this.scratch = new Float32Array(T);
     this.root = h("div", "tw-root tw-heatmap");
     addStyle(this.root);
     this.buildControls();
@@ -92,7 +119,11 @@ export class HeatmapView {
     this.buildText();
     this.tip = this.root.appendChild(h("div", "tw-tip"));
     el.replaceChildren(this.root);
-    this.cleanups.push(this.backdrop.watch(() => this.backdrop.paint(this.shown, COLOURS)));
+    this.applyTheme();
+    // a resize (the first layout too) re-measures the tokens; the theme may be known only then
+    const repaint = () => (this.applyTheme() ? this.redraw() : this.backdrop.paint(this.shown, this.palette.colours));
+    this.cleanups.push(this.backdrop.watch(repaint));
+    this.cleanups.push(watchTheme(() => this.applyTheme() && this.redraw()));
     this.listen();
     this.syncControls();
     this.updateQueryMarks();
@@ -122,9 +153,16 @@ export class HeatmapView {
     return name === null || name === undefined ? -1 : this.p.regions.findIndex((r) => r.name === name);
   }
 
-  get scale(): Scale {
+  get scale(): AnyScale {
     const scale = this.model.get("scale");
-    return SCALES.includes(scale) ? scale : "linear";
+    return isScale(scale) ? scale : DEFAULT_SCALE;
+  }
+
+  /** Show `scale`, one of the menu's or a trial one (for tools such as
+   * benchmarks/heatmap_scales.py; a trial scale is not saved to the kernel). */
+  setScale(scale: AnyScale): void {
+    this.model.set("scale", scale);
+    if ((SCALES as AnyScale[]).includes(scale)) this.model.save_changes();
   }
 
   private set<K extends keyof HeatmapState>(key: K, value: HeatmapState[K]): void {
@@ -190,11 +228,24 @@ export class HeatmapView {
       chip.append(region.parent ? `${region.name} (in ${region.parent})` : region.name);
       this.regionChips.push(chip);
     }
-    const scale = legend.appendChild(h("span", "tw-chip"));
+    const scale = legend.appendChild(h("span", "tw-chip tw-scale"));
     this.barMin = scale.appendChild(h("span", "tw-bar-label", "0"));
-    const gradient = scale.appendChild(h("span", "tw-bar"));
-    gradient.style.background = `linear-gradient(to right, ${[0, 64, 128, 192, 255].map((i) => COLOURS[i]).join(", ")})`;
+    this.bar = scale.appendChild(h("span", "tw-bar"));
     this.barMax = scale.appendChild(h("span", "tw-bar-label"));
+    this.scaleNote = scale.appendChild(h("span", "tw-bar-label tw-scale-note"));
+  }
+
+  /** Read the page's theme; when it changed, take its palette and decide
+   * every token's text colour again. Returns whether it changed. */
+  private applyTheme(): boolean {
+    const theme = readTheme(this.text); // the tokens' own colours
+    if (sameTheme(this.theme, theme)) return false;
+    this.theme = theme;
+    this.palette = heatPalette(theme.background, theme.text);
+    this.bar.style.background = `linear-gradient(to right, ${[0, 64, 128, 192, 255].map((i) => this.palette.colours[i]).join(", ")})`;
+    for (const span of this.spans) if (span.style.color) span.style.color = "";
+    this.shown.fill(-1);
+    return true;
   }
 
   private buildText(): void {
@@ -234,7 +285,7 @@ export class HeatmapView {
       const value = this.headSelect.value;
       this.set("head", value === "avg" ? null : Number(value));
     });
-    this.on(this.scaleSelect, "change", () => this.set("scale", this.scaleSelect.value as Scale));
+    this.on(this.scaleSelect, "change", () => this.set("scale", this.scaleSelect.value as AnyScale));
     this.on(this.maskTemplate, "change", () => this.set("mask_template", this.maskTemplate.checked));
     this.on(this.maskSink, "change", () => this.set("mask_sink", this.maskSink.checked));
     this.regionChips.forEach((chip, r) => this.on(chip, "click", () => this.pickRegion(r)));
@@ -296,7 +347,7 @@ export class HeatmapView {
 
   private syncControls(): void {
     this.slider.value = String(this.layer);
-    this.layerLabel.textContent = `layer ${this.layer} / ${this.p.nLayers - 1}`;
+    setText(this.layerLabel, `layer ${this.layer} / ${this.p.nLayers - 1}`);
     this.querySelect.value = this.p.queries[this.query].name;
     this.headSelect.value = this.head === null ? "avg" : String(this.head);
     this.headSelect.disabled = this.p.pending !== null;
@@ -343,7 +394,8 @@ export class HeatmapView {
         ? `all ${pending.total} layers computed, reading the logit lens\u2026`
         : `computing: layer ${pending.done}/${pending.total}`;
     this.progress.append(` ${text}`);
-    if (this.layer >= layersDone(this.p)) this.progress.append(` (layer ${this.layer} not computed yet)`);
+    if (this.following && !pending.stopped) this.progress.append(" (showing the newest layer)");
+    else if (this.layer >= layersDone(this.p)) this.progress.append(` (layer ${this.layer} not computed yet)`);
   }
 
   /** A message under the controls (cleared by the next selection change). */
@@ -370,12 +422,12 @@ export class HeatmapView {
     this.rescale();
   }
 
-  /** Scale maximum for the selection: over all layers, or the current one. */
+  /** The selection changed: the maximum over all layers for the scales that span them. */
   private rescale(): void {
     this.rowLoaded = attentionRow(this.p, 0, this.query, this.head, this.row);
     this.requestHeads();
     let vmax = 0;
-    if (this.rowLoaded && this.scale !== "layer") {
+    if (this.rowLoaded && spansAllLayers(this.scale)) {
       for (let layer = 0; layer < this.p.nLayers; layer++) {
         attentionRow(this.p, layer, this.query, this.head, this.row);
         vmax = Math.max(vmax, maxUnmasked(this.row, this.masked));
@@ -389,28 +441,45 @@ export class HeatmapView {
   redraw(): void {
     const head = this.rowLoaded ? this.head : null;
     attentionRow(this.p, this.layer, this.query, head, this.row);
-    const vmax = this.scale === "layer" || !this.rowLoaded ? maxUnmasked(this.row, this.masked) : this.vmax;
-    colourIndices(this.row, this.masked, vmax, this.scale === "log", this.indices);
+    // rows not loaded (a head's, awaited from the kernel): the head average, scaled by this layer
+    const allLayersMax = this.rowLoaded ? this.vmax : maxUnmasked(this.row, this.masked);
+    const limit = this.p.queries[this.query].pos + 1;
+    const range = (this.range = scaleRange(this.scale, this.row, this.masked, limit, allLayersMax, this.scratch));
+    colourIndices(this.row, this.masked, range, this.indices, this.scratch);
     const { spans, indices, shown } = this;
+    const ink = this.palette.text;
     for (let i = 0; i < spans.length; i++) {
       const index = indices[i];
       const before = shown[i];
-      if (before >= 0 && DARK[index] === DARK[before]) {
+      if (before >= 0 && ink[index] === ink[before]) {
         shown[i] = index;
         continue;
       }
-      if (before >= 0 || DARK[index]) spans[i].style.color = DARK[index] ? "#fff" : "";
+      if (before >= 0 || ink[index]) spans[i].style.color = ink[index];
       shown[i] = index;
     }
-    this.backdrop.paint(shown, COLOURS);
-    this.barMax.textContent = formatWeight(vmax);
-    this.barMin.textContent = this.scale === "log" ? formatWeight(vmax / 10 ** LOG_DECADES) : "0";
-    this.layerLabel.textContent = `layer ${this.layer} / ${this.p.nLayers - 1}`;
+    this.backdrop.paint(shown, this.palette.colours);
+    const rank = range.kind === "rank";
+    // text set only when it changes: each change costs a layout of the view
+    setText(this.barMax, rank ? "most" : formatWeight(range.high));
+    setText(this.barMin, rank ? "least" : range.kind === "log" ? formatWeight(range.low) : "0");
+    setText(this.scaleNote, describeScale(this.scale, range, !!this.model.get("mask_sink"), !!this.model.get("mask_template")));
+    setText(this.layerLabel, `layer ${this.layer} / ${this.p.nLayers - 1}`);
   }
 
   /** CSS colour drawn behind token `i` (for tests and tools). */
   colourOf(i: number): string {
-    return COLOURS[Math.max(0, this.shown[i])];
+    return this.palette.colours[Math.max(0, this.shown[i])];
+  }
+
+  /** Palette index drawn behind token `i`, 0 for none (for tests and tools). */
+  indexOf(i: number): number {
+    return Math.max(0, this.shown[i]);
+  }
+
+  /** The palette in use, and the range of the scale at the layer shown (for tests and tools). */
+  get drawn(): { palette: Palette; range: ScaleRange } {
+    return { palette: this.palette, range: this.range };
   }
 
   private showTip(event: MouseEvent): void {

@@ -1,6 +1,8 @@
 // The part of anywidget's model that the views use, typed by their state, and the
 // DOM helpers every view shares.
 
+import { markDark } from "./theme";
+
 export type Callback = (...args: any[]) => void;
 
 export interface AnyModel<State> {
@@ -79,11 +81,15 @@ export function mount<State extends { payload: unknown }>(
   build: () => { destroy(): void },
 ): () => void {
   let view: { destroy(): void } | null = null;
+  let unmark = () => {};
   const draw = () => {
     view?.destroy();
+    unmark();
     view = null;
     try {
       view = build();
+      const root = el.firstElementChild;
+      if (root instanceof HTMLElement && root.classList.contains("tw-root")) unmark = markDark(root);
     } catch (error) {
       showError(el, error);
     }
@@ -92,6 +98,7 @@ export function mount<State extends { payload: unknown }>(
   model.on("change:payload", draw);
   return () => {
     model.off("change:payload", draw);
+    unmark();
     view?.destroy();
   };
 }

@@ -72,6 +72,7 @@ export interface Pending {
   done: number;
   total: number;
   stopped?: string;
+  follow?: boolean;
 }
 
 /** Everything the run views render, as one synced value. */

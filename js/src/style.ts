@@ -1,8 +1,32 @@
 // Styles of every view, scoped under .tw-root and injected once per view.
+//
+// Colours come from JupyterLab's theme variables (--jp-*), so a view follows
+// its light and dark themes; each has a fallback for a plain page (an
+// exported notebook, a report), which is light. The --tw-* names below are
+// the only colours the rules use.
 
 export const CSS = `
-.tw-root { position: relative; font: 13px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif;
-  color: #1f2328; background: #fff; padding: 6px 4px; }
+.tw-root {
+  --tw-bg: var(--jp-layout-color0, #fff);
+  --tw-bg-raised: var(--jp-layout-color2, #f6f8fa);
+  --tw-fg: var(--jp-ui-font-color1, #1f2328);
+  --tw-fg-strong: var(--jp-ui-font-color0, #1f2328);
+  --tw-fg-muted: var(--jp-ui-font-color2, #555);
+  --tw-fg-faint: var(--jp-ui-font-color3, #8c8c8c);
+  --tw-border: var(--jp-border-color2, #e3e3e3);
+  --tw-border-strong: var(--jp-border-color1, #ccc);
+  --tw-axis: var(--jp-border-color0, #999);
+  --tw-grid: var(--jp-border-color3, #eee);
+  --tw-accent: var(--jp-brand-color1, #1f6feb);
+  --tw-tip-bg: var(--jp-inverse-layout-color1, #1f2328);
+  --tw-tip-fg: var(--jp-ui-inverse-font-color0, #fff);
+  --tw-warn: var(--jp-warn-color0, #8a5a00);
+  --tw-good: var(--jp-success-color0, #0a7a2f);
+  --tw-add: var(--jp-success-color1, #1a7f37);
+  --tw-del: var(--jp-error-color1, #cf222e);
+  position: relative; font: 13px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif;
+  color: var(--tw-fg); background: var(--tw-bg); padding: 6px 4px; }
+.tw-root.tw-dark { color-scheme: dark; }
 .tw-controls { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; margin-bottom: 6px; }
 .tw-controls label { display: inline-flex; gap: 5px; align-items: center; }
 .tw-controls select, .tw-controls button { font: inherit; }
@@ -12,68 +36,88 @@ export const CSS = `
 .tw-legend { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: center; margin: 2px 0 6px; font-size: 12px; }
 .tw-chip { display: inline-flex; gap: 4px; align-items: center; }
 .tw-swatch { display: inline-block; width: 14px; height: 4px; border-radius: 1px; }
-.tw-bar { display: inline-block; width: 120px; height: 10px; border: 1px solid #ccc; vertical-align: middle; }
-.tw-bar-label { font-variant-numeric: tabular-nums; color: #555; }
-.tw-status { color: #8a5a00; font-size: 12px; min-height: 0; }
-.tw-text { position: relative; isolation: isolate; background: #fff; white-space: pre-wrap; word-break: break-word; font: 13px/1.9 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
-  max-height: 520px; overflow: auto; border: 1px solid #e3e3e3; border-radius: 4px; padding: 6px 8px; }
+.tw-bar { display: inline-block; width: 120px; height: 10px; border: 1px solid var(--tw-border-strong); vertical-align: middle; }
+.tw-bar-label { font-variant-numeric: tabular-nums; color: var(--tw-fg-muted); }
+.tw-scale > .tw-bar-label:not(.tw-scale-note) { display: inline-block; min-width: 4.5em; }
+.tw-scale > .tw-bar-label:first-child { text-align: right; }
+.tw-scale-note { margin-left: 4px; }
+.tw-status { color: var(--tw-fg); font-size: 12px; border-left: 3px solid var(--tw-warn); padding-left: 6px; margin: 0 0 4px; }
+.tw-status:empty { display: none; }
+.tw-text { position: relative; isolation: isolate; background: var(--tw-bg); color: var(--tw-fg-strong); white-space: pre-wrap; word-break: break-word;
+  font: 13px/1.9 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  max-height: 520px; overflow: auto; border: 1px solid var(--tw-border); border-radius: 4px; padding: 6px 8px; }
 .tw-backdrop { position: absolute; left: 0; top: 0; z-index: -1; pointer-events: none; }
 .tw-tok { border-bottom: 3px solid transparent; box-decoration-break: clone; -webkit-box-decoration-break: clone;
   border-radius: 2px; cursor: default; }
-.tw-tok:hover { outline: 1px solid #333; }
-.tw-tok.tw-empty, .tw-mark { color: #999; }
-.tw-tok.tw-future { color: #b5b5b5; }
-.tw-tok.tw-masked { background-image: repeating-linear-gradient(135deg, rgba(0,0,0,.13) 0 2px, transparent 2px 5px); }
-.tw-tok.tw-query { outline: 2px solid #1f6feb; }
-.tw-tip { position: absolute; z-index: 10; pointer-events: none; background: #1f2328; color: #fff; padding: 6px 8px;
-  border-radius: 4px; font-size: 12px; line-height: 1.4; white-space: pre; max-width: 420px; display: none; }
+.tw-tok:hover { outline: 1px solid var(--tw-fg-strong); }
+.tw-tok.tw-empty, .tw-mark { color: var(--tw-fg-faint); }
+.tw-tok.tw-future { color: var(--tw-fg-faint); }
+.tw-tok.tw-masked { background-image: repeating-linear-gradient(135deg, color-mix(in srgb, currentColor 16%, transparent) 0 2px, transparent 2px 5px); }
+.tw-tok.tw-query { outline: 2px solid var(--tw-accent); }
+.tw-tip { position: absolute; z-index: 10; pointer-events: none; background: var(--tw-tip-bg); color: var(--tw-tip-fg); padding: 6px 8px;
+  border-radius: 4px; font-size: 12px; line-height: 1.4; white-space: pre; max-width: 420px; display: none;
+  box-shadow: 0 2px 8px rgba(0, 0, 0, 0.25); }
 .tw-tip b { font-weight: 600; }
 .tw-panels { display: flex; flex-wrap: wrap; gap: 14px; margin-top: 10px; align-items: flex-start; }
-.tw-panel { border: 1px solid #e3e3e3; border-radius: 4px; padding: 6px 8px; }
-.tw-panel-header { display: flex; gap: 8px; align-items: center; margin-bottom: 4px; color: #555; }
-.tw-panel-header b { color: #1f2328; }
-.tw-chart { display: block; cursor: crosshair; touch-action: none; }
-.tw-tick { font-size: 10px; fill: #666; }
-.tw-readout { font-size: 11px; color: #444; max-width: 460px; min-height: 1.4em; }
+.tw-panel { border: 1px solid var(--tw-border); border-radius: 4px; padding: 6px 8px; min-width: 0; box-sizing: border-box; }
+.tw-panels > .tw-curves { flex: 1 1 520px; }
+.tw-panels > .tw-lens { flex: 0 1 auto; max-width: 100%; }
+.tw-panels > .tw-diff-curves { flex: 1 1 100%; }
+.tw-panel-header { display: flex; gap: 8px; align-items: center; margin-bottom: 4px; color: var(--tw-fg-muted); }
+.tw-panel-header b { color: var(--tw-fg-strong); }
+.tw-chart { display: block; cursor: crosshair; touch-action: none; width: 100%; overflow: visible; }
+.tw-tick { font-size: 10px; fill: var(--tw-fg-muted); }
+.tw-axis { stroke: var(--tw-axis); }
+.tw-grid { stroke: var(--tw-grid); }
+.tw-zero { stroke: var(--tw-axis); }
+.tw-cursor { stroke: var(--tw-accent); }
+.tw-chart .tw-line { transition: stroke-opacity 0.1s; }
+.tw-chart .tw-line.tw-dim { stroke-opacity: 0.2; }
+.tw-chart .tw-line.tw-hot { stroke-width: 3px; }
+.tw-hover-label { font-size: 11px; fill: var(--tw-fg); paint-order: stroke; stroke: var(--tw-bg); stroke-width: 3px; }
+.tw-readout { font-size: 11px; color: var(--tw-fg-muted); min-height: 1.4em; }
 .tw-pick { display: inline-flex; gap: 4px; align-items: center; border: 1px solid transparent; background: none; border-radius: 10px;
   padding: 0 6px; font: inherit; font-size: 12px; color: inherit; cursor: pointer; }
-.tw-pick:hover { border-color: #ccc; }
-.tw-pick.tw-selected { border-color: #1f6feb; background: #e8f0fe; }
+.tw-pick:hover { border-color: var(--tw-border-strong); }
+.tw-pick.tw-selected { border-color: var(--tw-accent); background: color-mix(in srgb, var(--tw-accent) 16%, transparent); }
 .tw-curve-chip { gap: 0; font-size: 11px; }
 .tw-curve-chip .tw-pick { font-size: 11px; }
 .tw-curve-chip input { margin: 0 1px 0 0; }
 .tw-curve-chip.tw-off .tw-pick { opacity: 0.45; text-decoration: line-through; }
 .tw-region-mode .tw-tok:not(.tw-in-region) { opacity: 0.35; }
-.tw-region-mode .tw-tok.tw-in-region { text-decoration: underline 2px var(--tw-region, #1f6feb); text-underline-offset: 3px; }
-.tw-progress { display: flex; gap: 6px; align-items: center; font-size: 12px; color: #444; margin: 0 0 6px; font-variant-numeric: tabular-nums; }
+.tw-region-mode .tw-tok.tw-in-region { text-decoration: underline 2px var(--tw-region, var(--tw-accent)); text-underline-offset: 3px; }
+.tw-progress { display: flex; gap: 6px; align-items: center; font-size: 12px; color: var(--tw-fg-muted); margin: 0 0 6px; font-variant-numeric: tabular-nums; }
 .tw-progress progress { width: 160px; }
-.tw-lens-wait { color: #666; font-style: italic; padding: 8px 6px; white-space: normal; cursor: default; }
+.tw-lens-wait { color: var(--tw-fg-muted); font-style: italic; padding: 8px 6px; white-space: normal; cursor: default; }
 .tw-lens-scroll { max-height: 300px; overflow: auto; position: relative; }
-.tw-lens-table { border-collapse: collapse; font-size: 11px; }
-.tw-lens-table th { position: sticky; top: 0; background: #fff; text-align: left; font-weight: 600; padding: 2px 6px; border-bottom: 1px solid #ddd; }
+.tw-lens-table { border-collapse: collapse; font-size: 11px; color: var(--tw-fg); }
+.tw-lens-table th { position: sticky; top: 0; background: var(--tw-bg); color: var(--tw-fg-strong); text-align: left; font-weight: 600; padding: 2px 6px;
+  border-bottom: 1px solid var(--tw-border-strong); }
 .tw-lens-table td { padding: 1px 6px; white-space: pre; cursor: pointer; }
-.tw-lens-table tr.tw-current td { outline: 1px solid #1f6feb; background-clip: padding-box; font-weight: 600; }
-.tw-lens-table tr.tw-current td.tw-num:first-child { background: #1f6feb; color: #fff; }
+.tw-lens-table tr.tw-current td { outline: 1px solid var(--tw-accent); background-clip: padding-box; font-weight: 600; }
+.tw-lens-table tr.tw-current td.tw-num:first-child { background: var(--tw-accent); color: #fff; }
 .tw-lens-text { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
-.tw-lens-p { color: #555; }
+.tw-lens-p { color: var(--tw-fg-muted); }
 .tw-num { text-align: right; font-variant-numeric: tabular-nums; }
-.tw-top { color: #0a7a2f; font-weight: 600; }
-.tw-diff-title { color: #555; font-size: 12px; margin: 0 0 4px; }
+.tw-top { color: var(--tw-good); font-weight: 600; }
+.tw-diff-title { color: var(--tw-fg-muted); font-size: 12px; margin: 0 0 4px; }
 .tw-diff { display: grid; grid-template-columns: 1fr 1fr; column-gap: 0; padding: 0; }
 .tw-diff-row { display: contents; }
-.tw-diff-cell { padding: 1px 8px; min-width: 0; border-right: 1px solid #e3e3e3; }
+.tw-diff-cell { padding: 1px 8px; min-width: 0; border-right: 1px solid var(--tw-border); }
 .tw-diff-row > .tw-diff-cell:last-child { border-right: none; }
-.tw-diff-head > .tw-diff-cell { position: sticky; top: 0; z-index: 1; background: #f6f8fa; color: #555; font: 12px/1.6 system-ui, sans-serif;
-  border-bottom: 1px solid #e3e3e3; white-space: normal; }
-.tw-diff-change > .tw-diff-cell:first-child { background: #fff5f5; box-shadow: inset 3px 0 0 #cf222e; }
-.tw-diff-change > .tw-diff-cell:last-child { background: #f3fff5; box-shadow: inset 3px 0 0 #1a7f37; }
-.tw-tok.tw-del { outline: 1px dashed #cf222e; text-decoration: line-through; text-decoration-color: #cf222e; }
-.tw-tok.tw-ins { outline: 1px dashed #1a7f37; }
+.tw-diff-head > .tw-diff-cell { position: sticky; top: 0; z-index: 1; background: var(--tw-bg-raised); color: var(--tw-fg); font: 12px/1.6 system-ui, sans-serif;
+  border-bottom: 1px solid var(--tw-border); white-space: normal; }
+.tw-diff-change > .tw-diff-cell:first-child { background: color-mix(in srgb, var(--tw-del) 7%, transparent); box-shadow: inset 3px 0 0 var(--tw-del); }
+.tw-diff-change > .tw-diff-cell:last-child { background: color-mix(in srgb, var(--tw-add) 7%, transparent); box-shadow: inset 3px 0 0 var(--tw-add); }
+.tw-tok.tw-del { outline: 1px dashed var(--tw-del); text-decoration: line-through; text-decoration-color: var(--tw-del); }
+.tw-tok.tw-ins { outline: 1px dashed var(--tw-add); }
 .tw-swatch.tw-dashed { background: repeating-linear-gradient(to right, currentColor 0 5px, transparent 5px 8px); }
-.tw-chart-grid { display: flex; flex-wrap: wrap; gap: 6px 10px; }
-.tw-region-title { display: flex; gap: 5px; align-items: center; font-size: 12px; color: #333; }
+.tw-chart-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 6px 10px; }
+.tw-chart-grid.tw-single { grid-template-columns: minmax(0, 1fr); }
+.tw-region-chart { min-width: 0; }
+.tw-region-title { display: flex; gap: 5px; align-items: center; font-size: 12px; color: var(--tw-fg); }
 .tw-delta-table td, .tw-tracked-table td { cursor: default; }
-.tw-lens-table tr.tw-significant td { background: #fff8c5; font-weight: 600; }
+.tw-lens-table tr.tw-significant td { background: color-mix(in srgb, var(--jp-warn-color2, #e3b341) 28%, transparent); font-weight: 600; }
 .tw-aggregate-readout { margin-top: 8px; display: inline-block; }
 `;
 

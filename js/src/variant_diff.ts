@@ -12,7 +12,7 @@
 // One layer slider and query selector drive all of it, as in the explorer.
 
 import { BandChart, type Series, baselineName, variantChip, variantColour } from "./bands";
-import { COLOURS, DARK, DIVERGING, DIVERGING_DARK, divergingIndex } from "./colour";
+import { divergingIndex, divergingPalette, heatPalette } from "./colour";
 import { LayerSlider, ModelSelect } from "./controls";
 import {
   type Alignment,
@@ -30,6 +30,7 @@ import { displayText } from "./heatmap";
 import { type AnyModel, type RenderProps, h, mount, queryIndex, showTip } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
+import { type Theme, readTheme, sameTheme, watchTheme } from "./theme";
 
 export interface DiffState {
   payload: unknown;
@@ -78,6 +79,7 @@ export class VariantDiffView {
   private right: Side | null = null;
   private alignment: Alignment | null = null;
   private vmax = 0;
+  private theme: Theme | null = null;
   private charts: BandChart[] = [];
   private chartBoxes: HTMLDivElement[] = [];
   private regionBoxes: HTMLInputElement[] = [];
@@ -267,6 +269,16 @@ export class VariantDiffView {
     });
     this.on(this.tokenBox, "mouseover", (e: MouseEvent) => this.showTip(e));
     this.on(this.tokenBox, "mouseleave", () => (this.tip.style.display = "none"));
+    // the theme is known once the view is in the page (the first layout), and may change
+    const themed = () => {
+      if (!sameTheme(this.theme, readTheme(this.tokenBox))) this.paint();
+    };
+    if (typeof ResizeObserver !== "undefined") {
+      const observer = new ResizeObserver(themed);
+      observer.observe(this.tokenBox);
+      this.cleanups.push(() => observer.disconnect());
+    }
+    this.cleanups.push(watchTheme(themed));
     this.onModel("change:layer", () => {
       this.paint();
       for (const chart of this.charts) chart.setLayer(this.layer);
@@ -439,23 +451,21 @@ export class VariantDiffView {
     this.shadesAt(this.layer);
     const delta = this.model.get("token_colour") !== "attention";
     const vmax = this.model.get("scale") === "layer" ? this.largest() : this.vmax;
+    // the palettes of the page's theme (light or dark), read at each repaint
+    const theme = (this.theme = readTheme(this.tokenBox));
+    const palette = delta ? divergingPalette(theme.background, theme.text) : heatPalette(theme.background, theme.text);
+    const centre = delta ? divergingIndex(0, 1) : 0;
     for (const side of [this.left, this.right]) {
       side.spans.forEach((span, i) => {
         const value = side.values[i];
-        let colour = "";
-        let dark = false;
-        if (delta) {
-          const index = divergingIndex(value, vmax);
-          if (index >= 0) [colour, dark] = [DIVERGING[index], DIVERGING_DARK[index]];
-        } else if (Number.isFinite(value) && vmax > 0) {
-          const index = Math.min(255, Math.round((Math.max(value, 0) / vmax) * 255));
-          [colour, dark] = [index > 0 ? COLOURS[index] : "", DARK[index]];
-        }
-        span.style.backgroundColor = colour;
-        span.style.color = dark ? "#fff" : "";
+        let index = -1;
+        if (delta) index = divergingIndex(value, vmax);
+        else if (Number.isFinite(value) && vmax > 0) index = Math.min(255, Math.round((Math.max(value, 0) / vmax) * 255));
+        span.style.backgroundColor = index >= 0 && index !== centre ? palette.colours[index] : "";
+        span.style.color = index >= 0 ? palette.text[index] : "";
       });
     }
-    const stops = delta ? [0, 64, 127, 190, 254].map((i) => DIVERGING[i]) : [0, 64, 128, 192, 255].map((i) => COLOURS[i]);
+    const stops = (delta ? [0, 64, 127, 190, 254] : [0, 64, 128, 192, 255]).map((i) => palette.colours[i]);
     this.scaleBar.style.background = `linear-gradient(to right, ${stops.join(", ")})`;
     this.scaleLow.textContent = delta ? `\u2212${format(vmax)}` : "0";
     this.scaleHigh.textContent = delta ? `+${format(vmax)}` : format(vmax);

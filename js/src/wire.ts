@@ -187,8 +187,9 @@ export interface Payload {
   heads: (HeadRows | null)[];
   budget: { maxBytes: number; bytes: number };
   /** Set while the capture runs (model.explore): layers 0..done-1 are filled
-   * in by "layers" messages; null once the payload is complete. */
-  pending: { done: number; total: number; stopped: string | null } | null;
+   * in by "layers" messages; null once the payload is complete. `follow`:
+   * the explorer shows the newest layer computed until the user picks one. */
+  pending: { done: number; total: number; stopped: string | null; follow: boolean } | null;
 }
 
 /** Check the schema version before anything else, so a mismatch reads as one.
@@ -289,7 +290,9 @@ export function decodePayload(value: unknown): Payload {
     lens: decodeLens(raw.lens),
     heads: raw.heads.map((h, q) => (h ? decodeHeadRows(h, nLayers, nHeads, `heads[${q}]`) : null)),
     budget: { maxBytes: raw.budget.max_bytes, bytes: raw.budget.bytes },
-    pending: raw.pending ? { done: raw.pending.done | 0, total: raw.pending.total | 0, stopped: raw.pending.stopped ?? null } : null,
+    pending: raw.pending
+      ? { done: raw.pending.done | 0, total: raw.pending.total | 0, stopped: raw.pending.stopped ?? null, follow: raw.pending.follow !== false }
+      : null,
   };
 }
 

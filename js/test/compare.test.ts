@@ -133,6 +133,19 @@ describe("band chart", () => {
     expect(picked).toEqual([0]);
     chart.destroy();
   });
+
+  it("lays itself out at its box's width, its height in proportion, and keeps its series", () => {
+    const chart = new BandChart(5, { width: 200, height: 100 }, () => {});
+    chart.draw([{ label: "a", color: "#f00", values: [1, 2, 3, 2, 1], low: null, high: null }]);
+    chart.layout(600);
+    expect(chart.root.getAttribute("viewBox")).toBe("0 0 600 160"); // 0.5 of the width, at most 1.6x the height built
+    expect(chart.width).toBe(600);
+    expect(chart.x(4)).toBeCloseTo(600 - 10); // the right margin
+    const points = chart.root.querySelector("polyline.tw-line")!.getAttribute("points")!.split(" ");
+    expect(Number(points[4].split(",")[0])).toBeCloseTo(590, 0);
+    expect(chart.root.querySelector(".tw-axis")!.getAttribute("x2")).toBe("590");
+    chart.destroy();
+  });
 });
 
 describe("variant chips", () => {

@@ -58,6 +58,18 @@ describe("explorer", () => {
     expect(el.querySelector(".tw-readout")?.textContent).toMatch(/^layer 2: template 0\.300/);
   });
 
+  it("lays the curves out at the panel's width, keeping the cursor on its layer", () => {
+    const { el, model, view } = mount({ query: "answer" }, curvesPayload());
+    model.set("layer", 2);
+    view.curves.layout(900);
+    const chart = el.querySelector(".tw-curves .tw-chart")!;
+    expect(chart.getAttribute("viewBox")).toBe(`0 0 900 ${view.curves.size.height}`);
+    expect(view.curves.size.height).toBeGreaterThanOrEqual(200);
+    expect(Number(el.querySelector(".tw-curves .tw-cursor")!.getAttribute("x1"))).toBeCloseTo(900 - 12); // last layer, right margin
+    const last = el.querySelector(".tw-curves polyline")!.getAttribute("points")!.split(" ").at(-1)!;
+    expect(Number(last.split(",")[0])).toBeCloseTo(888, 0);
+  });
+
   it("the normalise selector is synced", () => {
     const { el, model, view } = mount({ query: "answer" }, curvesPayload());
     const select = el.querySelector<HTMLSelectElement>(".tw-normalize-select")!;
@@ -117,7 +129,7 @@ describe("explorer", () => {
       ...data,
       attention: wire("float16", [N_LAYERS, 2, T], new Uint16Array(N_LAYERS * 2 * T)),
       curves: wire("float32", [N_LAYERS, 2, 4], new Float32Array(N_LAYERS * 2 * 4)),
-      pending: { done: 0, total: N_LAYERS },
+      pending: { done: 0, total: N_LAYERS, follow: false },
     });
     const { el, view } = mount({ query: "answer", layer: 1 }, pending);
     const progress = () => el.querySelector(".tw-progress")!.textContent;
@@ -155,6 +167,83 @@ describe("explorer", () => {
     expect(Number.isNaN(view.curves.value(2, 2))).toBe(true); // not computed yet
     expect(el.querySelectorAll(".tw-curves polyline")[0].getAttribute("points")!.split(" ")).toHaveLength(2);
     expect(view.heatmap.p.attention[1 * 2 * T + T + 3]).toBeCloseTo(0.125);
+  });
+
+  describe("while a capture streams its layers in", () => {
+    const T = 8;
+    function streaming(follow?: boolean) {
+      const pending = payload({
+        attention: wire("float16", [N_LAYERS, 2, T], new Uint16Array(N_LAYERS * 2 * T)),
+        pending: follow === undefined ? { done: 0, total: N_LAYERS } : { done: 0, total: N_LAYERS, follow },
+      });
+      const mounted = mount({ layer: 0 }, pending);
+      const send = (layers: number[]) => {
+        const n = layers.length;
+        const rows = new Float32Array(n * 2 * T).fill(0.125);
+        mounted.view.receiveLayers(
+          {
+            v: 1,
+            kind: "layers",
+            id: layers[0],
+            layers,
+            done: layers[n - 1] + 1,
+            total: N_LAYERS,
+            attention: { dtype: "float32", shape: [n, 2, T], buffer: 0 },
+            curves: { dtype: "float32", shape: [n, 2, 4], buffer: 1 },
+            curves_heads: { dtype: "float32", shape: [n, N_HEADS, 2, 4], buffer: 2 },
+            first_token: { dtype: "float32", shape: [n, 2], buffer: 3 },
+            first_token_heads: { dtype: "float32", shape: [n, N_HEADS, 2], buffer: 4 },
+          },
+          [rows, new Float32Array(n * 2 * 4), new Float32Array(n * N_HEADS * 2 * 4), new Float32Array(n * 2), new Float32Array(n * N_HEADS * 2)].map(
+            (a) => new DataView(a.buffer),
+          ),
+        );
+      };
+      const progress = () => mounted.el.querySelector(".tw-progress")!.textContent!;
+      return { ...mounted, send, progress };
+    }
+
+    it("shows the newest layer computed", () => {
+      const { model, view, send, progress } = streaming();
+      expect(view.following).toBe(true);
+      expect(progress()).toMatch(/computing: layer 0\/3 \(showing the newest layer\)$/);
+      send([0, 1]);
+      expect(model.get("layer")).toBe(1);
+      expect(model.saved.at(-1)).toEqual({ layer: 1 }); // the kernel hears of it
+      expect(progress()).toMatch(/computing: layer 2\/3 \(showing the newest layer\)$/);
+      expect(view.curves.root.querySelector(".tw-readout")!.textContent).toMatch(/^layer 1: /);
+      send([2]);
+      expect(model.get("layer")).toBe(2);
+    });
+
+    it("stays where the user moves the slider", () => {
+      const { el, model, view, send, progress } = streaming();
+      send([0, 1]);
+      const slider = el.querySelector<HTMLInputElement>("input[type=range]")!;
+      slider.value = "0";
+      slider.dispatchEvent(new Event("input"));
+      expect(view.following).toBe(false);
+      expect(progress()).toMatch(/computing: layer 2\/3$/);
+      send([2]);
+      expect(model.get("layer")).toBe(0);
+    });
+
+    it("stays where a click on the lens, the curves or Python puts it", () => {
+      const { model, view, send } = streaming();
+      send([0]);
+      model.set("layer", 2); // e.g. view.layer = 2 in the kernel, or a click on the chart
+      expect(view.following).toBe(false);
+      send([1]);
+      expect(model.get("layer")).toBe(2);
+    });
+
+    it("stays on the layer the caller asked for (follow: false)", () => {
+      const { model, view, send, progress } = streaming(false);
+      expect(view.following).toBe(false);
+      send([0, 1]);
+      expect(model.get("layer")).toBe(0);
+      expect(progress()).toMatch(/computing: layer 2\/3$/);
+    });
   });
 
   it("lists the lens per layer and follows the layer", () => {

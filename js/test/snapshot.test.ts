@@ -70,8 +70,8 @@ describe("save as PNG", () => {
   it("names the file after the view and its selection", () => {
     const view = heatmap();
     const caption = describeControls(view.root);
-    expect(caption).toBe('layer 1 / 2 \u00b7 query final @7 "?" \u00b7 head average \u00b7 scale linear \u00b7 mask first token');
-    expect(snapshotName("heatmap", caption)).toBe("tealeaves-heatmap-layer-1-2-query-final-7-head-average-scale-linear-mask-first.png");
+    expect(caption).toBe('layer 1 / 2 \u00b7 query final @7 "?" \u00b7 head average \u00b7 scale linear, all layers \u00b7 mask first token');
+    expect(snapshotName("heatmap", caption)).toBe("tealeaves-heatmap-layer-1-2-query-final-7-head-average-scale-linear-all-layers.png");
     expect(snapshotName("lens", "")).toBe("tealeaves-lens.png");
   });
 
@@ -105,7 +105,7 @@ describe("save as PNG", () => {
     text.style.maxHeight = "300px";
     view.root.querySelector<HTMLButtonElement>(".tw-download")!.click();
     await vi.waitFor(() => expect(clicked).toHaveLength(1));
-    expect(clicked[0].download).toBe("tealeaves-heatmap-layer-1-2-query-final-7-head-average-scale-linear-mask-first.png");
+    expect(clicked[0].download).toBe("tealeaves-heatmap-layer-1-2-query-final-7-head-average-scale-linear-all-layers.png");
     expect(clicked[0].href).toBe("blob:png");
     expect(created.mock.calls[0]).toHaveLength(1);
     expect(drawn[0]).toContain("layer 1 / 2"); // the caption line
@@ -131,7 +131,8 @@ describe("save as PNG", () => {
     const xml = serializeSvg(chart);
     expect(xml.startsWith("<svg")).toBe(true);
     expect(xml).toContain('xmlns="http://www.w3.org/2000/svg"');
-    expect(xml).toMatch(/<text[^>]*class="tw-tick"[^>]*style="[^"]*fill:\s*#666[^"]*font-size:\s*10px/);
+    // the computed style travels with the element (the widget's own rule wins over the page's)
+    expect(xml).toMatch(/<text[^>]*class="tw-tick"[^>]*style="[^"]*fill:\s*[^;"]+;[^"]*font-size:\s*10px/);
     expect(xml.match(/xmlns=/g)).toHaveLength(1);
     const parsed = new DOMParser().parseFromString(xml, "image/svg+xml");
     expect(parsed.querySelector("parsererror")).toBeNull();

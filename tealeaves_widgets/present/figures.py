@@ -13,10 +13,12 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from numpy.typing import NDArray
 from plotly.subplots import make_subplots
 
 from ..core import seam
@@ -195,6 +197,111 @@ def lens_figure(run: Run, query: str | int | None = None, k: int = 5) -> go.Figu
     return figure
 
 
+# ---------------------------------------------------------------- token heatmap
+
+HEATMAP_SCALES = ("log-layer", "linear", "log", "layer")
+"""Colour scales of the token heatmap, the default first; the widget
+(js/src/colour.ts) and `heatmap_figure` compute them the same way."""
+DEFAULT_HEATMAP_SCALE = "log-layer"
+HEATMAP_SCALE_TEXT = {
+    "log-layer": "log, this layer's median to its max",
+    "linear": "linear, 0 to the max over all layers",
+    "log": "log, 4 decades below the max over all layers",
+    "layer": "linear, 0 to this layer's max",
+}
+"""How each scale maps a weight to a colour, in the words of the widget's legend."""
+LOG_DECADES = 4
+"""Decades below the maximum over all layers that the "log" scale shows."""
+LAYER_LOG_DECADES = (1, 6)
+"""Decades the "log-layer" scale spans at least and at most: its bottom is the
+layer's median weight, moved into this range when it lies outside."""
+
+
+@dataclass(frozen=True)
+class HeatmapScale:
+    """The colour range of one layer under one scale: linear from 0 (no
+    colour) to `high` (the darkest), or log from `low` (the faintest shade;
+    weights below it get it too) to `high`."""
+
+    name: str
+    log: bool
+    low: float
+    high: float
+
+    def fractions(self, row: NDArray[np.floating], masked: NDArray[np.bool_]) -> NDArray:
+        """(pos,) place of each weight in the colour range, 0 to 1 (0: not
+        coloured, for masked tokens and weights of 0), as the widget's colour
+        index / 255 before rounding."""
+        row = np.asarray(row, dtype=np.float64)
+        out = np.zeros(row.shape, dtype=np.float64)
+        if not self.high > 0:
+            return out
+        shown = ~masked & (row > 0)
+        if self.log:
+            bottom = math.log10(self.low)
+            span = max(math.log10(self.high) - bottom, 1e-6)
+            with np.errstate(divide="ignore"):
+                place = (np.log10(np.where(shown, row, 1.0)) - bottom) / span
+            out[shown] = np.clip(place[shown], 1 / 255, 1.0)
+        else:
+            out[shown] = np.clip(row[shown] / self.high, 0.0, 1.0)
+        return out
+
+    def describe(self, mask_sink: bool = True) -> str:
+        """The legend's words: "log, this layer's median to its max (2.1
+        decades); first token masked"."""
+        text = HEATMAP_SCALE_TEXT[self.name]
+        if self.name == "log-layer" and self.low > 0 and self.high > 0:
+            text += f" ({math.log10(self.high / self.low):.1f} decades)"
+        return f"{text}; first token masked" if mask_sink else text
+
+
+def heatmap_scale(
+    rows: NDArray[np.floating],
+    layer: int,
+    limit: int,
+    masked: NDArray[np.bool_],
+    scale: str = DEFAULT_HEATMAP_SCALE,
+) -> HeatmapScale:
+    """The colour range of `layer` under `scale`. `rows` are the selection's
+    (layer, pos) weights, `limit` the query's position + 1 (later tokens have
+    no weight), `masked` the (pos,) tokens left out of the scale."""
+    if scale not in HEATMAP_SCALES:
+        raise ArgumentError(f"scale must be one of {list(HEATMAP_SCALES)}, got {scale!r}.")
+    rows = np.asarray(rows, dtype=np.float64)
+    if scale in ("linear", "log"):
+        top = float(rows[:, ~masked].max(initial=0.0))
+        low = top / 10**LOG_DECADES if scale == "log" else 0.0
+        return HeatmapScale(scale, scale == "log", low, top)
+    weights = rows[layer, :limit][~masked[:limit]]
+    top = float(weights.max(initial=0.0))
+    if scale == "layer" or weights.size == 0:
+        return HeatmapScale(scale, scale != "layer", 0.0, top)
+    least, most = LAYER_LOG_DECADES
+    low = max(min(float(np.median(weights)), top / 10**least), top / 10**most)
+    return HeatmapScale(scale, True, low, top)
+
+
+def _colorbar(scale: HeatmapScale) -> dict:
+    """Ticks at weights (the colour axis runs 0..1) and a title naming the scale."""
+    if scale.log and scale.low > 0 and scale.high > scale.low:
+        span = math.log10(scale.high / scale.low)
+        decades = range(math.ceil(math.log10(scale.low)), math.floor(math.log10(scale.high)) + 1)
+        weights = sorted({scale.low, scale.high, *(10.0**d for d in decades)})
+        places = [math.log10(w / scale.low) / span for w in weights]
+        keep = [i for i, x in enumerate(places) if i in (0, len(places) - 1) or 0.06 < x < 0.94]
+        weights, places = [weights[i] for i in keep], [places[i] for i in keep]
+    else:
+        weights = [0.0, scale.high / 2, scale.high]
+        places = [0.0, 0.5, 1.0]
+    title = scale.describe().replace("; ", ";<br>")
+    return {
+        "title": {"text": f"weight<br><sub>{title}</sub>"},
+        "tickvals": places,
+        "ticktext": [f"{w:.2g}" for w in weights],
+    }
+
+
 @seam.provide("heatmap_figure", Run)
 def heatmap_figure(
     run: Run,
@@ -202,50 +309,61 @@ def heatmap_figure(
     query: str | int | None = None,
     head: int | None = None,
     per_row: int = 16,
+    scale: str = DEFAULT_HEATMAP_SCALE,
 ) -> go.Figure:
     """Token heatmap: the prompt's tokens in reading order, `per_row` to a
     row, each shaded by the attention `query` pays it at `layer` (head
-    average, or one `head`). As in the widget's default, the first token (the
-    attention sink) is left out of the colour scale so the rest stay visible."""
+    average, or one `head`), on the colour scale of the widget's default
+    (`scale`, one of `HEATMAP_SCALES`; the colour bar names it). As in the
+    widget, the first token (the attention sink) is left out of the scale and
+    uncoloured, so the rest stay visible."""
     if isinstance(per_row, bool) or not isinstance(per_row, int) or per_row < 1:
         raise ArgumentError(f"per_row must be a positive int, got {per_row!r}.")
     layer = _layer(run, layer)
     q = run.query_index(query)
-    row = run._attention_rows(q, head)[layer].astype(np.float64)  # (pos,)
+    name = run.query_name(query)
+    rows = run._attention_rows(q, head).astype(np.float64)  # (layer, pos)
+    row = rows[layer]
+    masked = np.zeros(run.n_tokens, dtype=bool)
+    masked[0] = run.n_tokens > 1
+    colours = heatmap_scale(rows, layer, run.queries[name] + 1, masked, scale)
     n_rows = math.ceil(run.n_tokens / per_row)
     cells = n_rows * per_row
-    weights = np.full(cells, np.nan)
-    weights[: run.n_tokens] = row
+    places = np.full(cells, np.nan)
+    places[: run.n_tokens] = colours.fractions(row, masked)
     owner = {int(i): name for name, info in run.regions.items() for i in info.token_indices}
     texts = [_label(t) for t in run.tokens] + [""] * (cells - run.n_tokens)
     regions = [_label(owner.get(i, "(none)")) for i in range(run.n_tokens)]
+    weights = [
+        f"{w:.4g}" + (" (masked out of the colour scale)" if masked[i] else "")
+        for i, w in enumerate(row)
+    ]
     custom = np.array(
-        [[i, regions[i] if i < run.n_tokens else ""] for i in range(cells)], dtype=object
-    ).reshape(n_rows, per_row, 2)
-    scale_max = float(np.max(row[1:])) if run.n_tokens > 1 else float(np.max(row))
+        [[i, regions[i], weights[i]] if i < run.n_tokens else ["", "", ""] for i in range(cells)],
+        dtype=object,
+    ).reshape(n_rows, per_row, 3)
     figure = go.Figure(
         go.Heatmap(
-            z=weights.reshape(n_rows, per_row),
+            z=places.reshape(n_rows, per_row),
             text=np.array(texts, dtype=object).reshape(n_rows, per_row),
             customdata=custom,
             texttemplate="%{text}",
             textfont={"size": 10, "family": "monospace"},
             colorscale=HEATMAP_COLORSCALE,
             zmin=0.0,
-            zmax=scale_max if scale_max > 0 else 1.0,
+            zmax=1.0,
             xgap=1,
             ygap=1,
-            colorbar={"title": "weight"},
+            colorbar=_colorbar(colours),
             hovertemplate="token %{customdata[0]} %{text}<br>region %{customdata[1]}"
-            "<br>weight %{z:.4g}<extra></extra>",
+            "<br>weight %{customdata[2]}<extra></extra>",
         )
     )
     who = "head average" if head is None else f"head {head}"
-    name = run.query_name(query)
     figure.update_layout(
         title=_label(f"Attention of query {name!r} at layer {layer} ({who})"),
         template="plotly_white",
-        height=max(300, 26 * n_rows + 120),
+        height=max(400, 26 * n_rows + 120),  # room for the colour bar and its title
     )
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False, autorange="reversed")

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import traitlets as t
 
+from ..present.figures import DEFAULT_HEATMAP_SCALE, HEATMAP_SCALES
 from ._bundle import esm
 from .base import RunView
 
 __all__ = ["SCALES", "TokenHeatmap"]
 
-SCALES = ("linear", "log", "layer")
-"""Colour scales: linear over all layers, log (4 decades below the maximum
-over all layers), or linear normalised to each layer's maximum."""
+SCALES = HEATMAP_SCALES
+"""Colour scales, the default first: "log-layer" (log, from each layer's
+median weight to its maximum: readable at every layer and any prompt length),
+"linear" (0 to the maximum over all layers), "log" (4 decades below the
+maximum over all layers), "layer" (0 to each layer's maximum). The static
+`heatmap_figure` draws the same ones."""
 
 
 class TokenHeatmap(RunView):
@@ -25,8 +29,8 @@ class TokenHeatmap(RunView):
 
     _esm = esm("heatmap")
 
-    scale = t.Enum(SCALES, default_value="linear").tag(sync=True, echo_update=False)
-    """Colour scale, one of `SCALES`."""
+    scale = t.Enum(SCALES, default_value=DEFAULT_HEATMAP_SCALE).tag(sync=True, echo_update=False)
+    """Colour scale, one of `SCALES`; the legend says how it maps."""
     mask_template = t.Bool(False).tag(sync=True, echo_update=False)
     """Leave chat-template tokens out of the colour scale."""
     mask_sink = t.Bool(True).tag(sync=True, echo_update=False)

@@ -73,6 +73,10 @@ class LiveExplorer(Explorer):
     `pending` (layers done, total, and why it stopped if it did) and no
     per-head rows until the complete run arrives.
 
+    Without a `layer` option the view opens on layer 0 and follows the
+    newest layer computed until the user picks one (`pending["follow"]`);
+    with one, it stays on that layer.
+
     `Model.explore` displays it in the cell that creates it; returned as
     that cell's last expression, it is not shown a second time. Displayed
     from any other cell, it shows as usual."""
@@ -80,7 +84,14 @@ class LiveExplorer(Explorer):
     _shown_in: int | None = None
 
     def __init__(self, run: Run, **options: Any) -> None:
-        self._pending: dict[str, Any] | None = {"done": 0, "total": run.n_layers}
+        follow = options.get("layer") is None
+        if follow:
+            options["layer"] = 0
+        self._pending: dict[str, Any] | None = {
+            "done": 0,
+            "total": run.n_layers,
+            "follow": follow,
+        }
         super().__init__(run, **options)
 
     def _make_payload(self, run: Run) -> dict[str, Any]:
@@ -99,7 +110,7 @@ class LiveExplorer(Explorer):
 
     def halt(self, done: int, reason: str) -> None:
         """Keep the layers received so far, saying where and why the capture stopped."""
-        self._pending = {"done": done, "total": self.run.n_layers, "stopped": reason}
+        self._pending = {**(self._pending or {}), "done": done, "stopped": reason}
         self.set_run(self.run)
 
     def show_now(self) -> None:

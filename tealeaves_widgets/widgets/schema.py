@@ -115,6 +115,9 @@ class Pending(_PendingRequired, total=False):
 
     stopped: str
     """Why the capture stopped early, when it did."""
+    follow: bool
+    """Whether the explorer shows the newest layer computed until the user
+    picks one (absent: it does); false when the caller chose a layer."""
 
 
 class _RunPayloadRequired(TypedDict):

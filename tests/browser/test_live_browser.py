@@ -99,3 +99,45 @@ def test_a_stopped_capture_shows_what_arrived_and_why(open_page, run, monkeypatc
     assert "stopped before the logit lens" in page.locator(".tw-lens").text_content()
     assert len(page.locator(".tw-curves polyline").first.get_attribute("points").split()) == 4
     assert log.requests == [] and log.errors == []
+
+
+def set_slider(page, value: int) -> None:
+    page.locator("input[type=range]").evaluate(
+        f"el => {{ el.value = '{value}';"
+        " el.dispatchEvent(new Event('input', {bubbles: true})); }"
+    )
+
+
+def test_the_explorer_follows_the_newest_layer_until_the_user_picks_one(
+    open_page, run, monkeypatch
+):
+    feed, sent = start(run, monkeypatch, min_interval=0.0)  # no layer asked for: it follows
+    page, log = open_page(page_html(feed.view))
+    wait_ready(page)
+    progress = page.locator(".tw-progress")
+    slider = page.locator("input[type=range]")
+    assert progress.text_content().strip() == "computing: layer 0/6 (showing the newest layer)"
+    assert slider.input_value() == "0"
+    for layer in range(3):
+        feed(layer, run.attention_heads[layer])
+        page.evaluate(REPLAY, sent[-1:])
+        assert slider.input_value() == str(layer)  # each message moves it on
+    assert page.locator(".tw-layer-label").text_content() == "layer 2 / 5"
+    assert progress.text_content().strip() == "computing: layer 3/6 (showing the newest layer)"
+    assert page.locator(".tw-readout").text_content().startswith("layer 2: ")
+    # the heatmap shows layer 2: its darkest token is layer 2's most attended (sink masked)
+    row = run.attention[2, run.query_index("final")].copy()
+    row[0] = 0
+    darkest = page.evaluate(
+        "(i) => document.querySelector('.tw-heatmap').tealeavesView.heatmap.colourOf(i)",
+        int(row.argmax()),
+    )
+    assert darkest == "rgb(128, 0, 38)"
+    set_slider(page, 1)  # the user picks a layer: it stays there
+    assert progress.text_content().strip() == "computing: layer 3/6"
+    feed(3, run.attention_heads[3])
+    feed(4, run.attention_heads[4])
+    page.evaluate(REPLAY, sent[3:])
+    assert slider.input_value() == "1"
+    assert progress.text_content().strip() == "computing: layer 5/6"
+    assert log.requests == [] and log.errors == []

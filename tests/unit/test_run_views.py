@@ -90,19 +90,52 @@ def test_lens_figure_has_the_top_k_grid_and_the_tracked_ranks(run):
 def test_heatmap_figure_shades_tokens_by_one_attention_row(run):
     figure = run.heatmap_figure(layer=2, query="final", per_row=10)
     (heat,) = figure.data
-    weights = np.asarray(heat.z, dtype=float).ravel()
-    np.testing.assert_allclose(weights[: run.n_tokens], run.attention[2, -1])
-    assert np.isnan(weights[run.n_tokens :]).all()
-    assert heat.zmax == pytest.approx(run.attention[2, -1, 1:].max())  # the sink is off scale
+    places = np.asarray(heat.z, dtype=float).ravel()
+    row = run.attention[2, -1].astype(np.float64)
+    weights = [float(c[2].split()[0]) for c in np.asarray(heat.customdata).reshape(-1, 3)[:70]]
+    np.testing.assert_allclose(weights, row, rtol=1e-3)
+    assert np.isnan(places[run.n_tokens :]).all()
+    # the default scale, the widget's: log from this layer's median to its max, sink masked
+    low, high = np.median(row[1:]), row[1:].max()
+    expected = np.clip(np.log10(row / low) / np.log10(high / low), 1 / 255, 1)
+    expected[0] = 0.0
+    np.testing.assert_allclose(places[: run.n_tokens], expected)
+    title = heat.colorbar.title.text
+    assert "log, this layer's median to its max (" in title and "first token masked" in title
+    assert heat.colorbar.ticktext[-1] == f"{high:.2g}"
     with pytest.raises(
         TealeavesError, match=r"layer=4 is out of range; this run has 4 layers, 0\.\.3"
     ):
         run.heatmap_figure(layer=4)
     one_head = run.heatmap_figure(layer=0, head=1).data[0]
-    np.testing.assert_allclose(
-        np.asarray(one_head.z, dtype=float).ravel()[: run.n_tokens],
-        run.attention_heads[0, 1, -1],
-    )
+    head_weights = [c[2] for c in np.asarray(one_head.customdata).reshape(-1, 3)[1:70]]
+    assert head_weights == [f"{w:.4g}" for w in run.attention_heads[0, 1, -1, 1:]]
+
+
+def test_heatmap_figure_draws_the_widget_scales(run):
+    from tealeaves_widgets.present.figures import HEATMAP_SCALES, heatmap_figure
+
+    assert TokenHeatmap(run).scale == HEATMAP_SCALES[0] == "log-layer"
+    row = run.attention[1, -1].astype(np.float64)
+    linear = heatmap_figure(run, layer=1, scale="linear").data[0]
+    top = run.attention[:, -1, 1:].max()  # over all layers, sink masked
+    places = np.asarray(linear.z, dtype=float).ravel()[1 : run.n_tokens]
+    np.testing.assert_allclose(places, np.clip(row[1:] / top, 0, 1))
+    assert "linear, 0 to the max over all layers" in linear.colorbar.title.text
+    with pytest.raises(TealeavesError, match=r"scale must be one of \['log-layer'"):
+        heatmap_figure(run, scale="cubic")
+
+
+def test_the_figure_and_the_widget_say_the_same_about_each_scale():
+    """The colour bar's words are the legend's (js/src/colour.ts SCALE_TEXT)."""
+    from pathlib import Path
+
+    from tealeaves_widgets.present.figures import HEATMAP_SCALE_TEXT
+
+    source = (Path(__file__).parents[2] / "js" / "src" / "colour.ts").read_text()
+    for scale, text in HEATMAP_SCALE_TEXT.items():
+        words = text.replace("4 decades", "${LOG_DECADES} decades")
+        assert f'"{words}"' in source or f"`{words}`" in source, scale
 
 
 def test_markup_in_the_prompt_is_escaped_in_figure_labels(run):

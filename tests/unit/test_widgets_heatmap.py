@@ -22,7 +22,8 @@ def run():
 
 def test_defaults_open_on_final_query_middle_layer_head_average(run):
     widget = TokenHeatmap(run)
-    assert (widget.query, widget.layer, widget.head, widget.scale) == ("final", 2, None, "linear")
+    selection = (widget.query, widget.layer, widget.head, widget.scale)
+    assert selection == ("final", 2, None, "log-layer")
     assert widget.mask_sink and not widget.mask_template
     assert widget.payload["schema_version"] == SCHEMA_VERSION
     assert widget.run is run

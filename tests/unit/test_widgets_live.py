@@ -41,7 +41,7 @@ def test_messages_are_batched_to_at_most_one_per_interval(run, sent, interval, e
 
 def test_the_pending_payload_shows_progress_and_saves_no_head_rows(run):
     view = live.LiveFeed.start(_pending(run)).view
-    assert view.payload["pending"] == {"done": 0, "total": run.n_layers}
+    assert view.payload["pending"] == {"done": 0, "total": run.n_layers, "follow": True}
     assert view.payload["heads"] == [None] * run.n_queries
 
     def paths(widget):
@@ -55,12 +55,24 @@ def test_the_pending_payload_shows_progress_and_saves_no_head_rows(run):
     assert "pending" not in view.payload
 
 
+def test_the_view_follows_the_newest_layer_unless_a_layer_was_asked_for(run):
+    following = live.LiveFeed.start(_pending(run)).view
+    assert following.layer == 0 and following.payload["pending"]["follow"] is True
+    staying = live.LiveFeed.start(_pending(run), layer=5).view
+    assert staying.layer == 5 and staying.payload["pending"]["follow"] is False
+
+
 def test_a_stopped_capture_keeps_the_layers_that_arrived(run, sent):
     feed = live.LiveFeed.start(_pending(run), min_interval=3600.0)
     feed_layers(feed, run, range(3))
     feed.stop(KeyboardInterrupt())
     payload = feed.view.payload
-    assert payload["pending"] == {"done": 3, "total": 12, "stopped": "KeyboardInterrupt"}
+    assert payload["pending"] == {
+        "done": 3,
+        "total": 12,
+        "follow": True,
+        "stopped": "KeyboardInterrupt",
+    }
     attention = decode_array(payload["attention"]).astype(np.float32)
     np.testing.assert_allclose(attention[:3], run.attention[:3], atol=2e-3)
     assert not attention[3:].any()
