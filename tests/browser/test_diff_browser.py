@@ -112,7 +112,10 @@ def test_diff_of_runsets_has_bands_a_case_selector_and_highlighted_rows(open_pag
     assert log.errors == []
     assert page.locator(".tw-region-chart .tw-band").count() >= 2 * len(sets_cmp.regions)
     first = backgrounds(page)
-    page.select_option(".tw-case-select", label="case2")
+    labels = page.locator(".tw-case-select option").all_text_contents()
+    texts = [" ".join(run.case["user"].split())[:59] for run in sets_cmp.variants["baseline"]]
+    assert [label[:59] for label in labels] == texts  # each case by its question
+    page.select_option(".tw-case-select", index=2)
     assert backgrounds(page) != first
     total = 0
     for layer in range(sets_cmp.n_layers):
