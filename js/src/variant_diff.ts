@@ -245,7 +245,7 @@ export class VariantDiffView {
     header.append(" logit-lens rank and probability");
     const table = panel.appendChild(h("table", "tw-lens-table tw-tracked-table"));
     const head = table.appendChild(h("thead")).appendChild(h("tr"));
-    for (const name of ["token", "variant", "layer", "rank", "\u0394rank", "p", "\u0394p"]) head.appendChild(h("th", "", name));
+    for (const name of ["token", "variant", "layer", "median rank", "\u0394median", "p", "\u0394p"]) head.appendChild(h("th", "", name));
     this.lensBody = table.appendChild(h("tbody"));
     return panel;
   }
@@ -579,8 +579,10 @@ export class VariantDiffView {
           cell(tr, JSON.stringify(token), "tw-lens-text");
           cell(tr, baselineName(p.variants[v], v));
           cell(tr, this.rowLabel(k), "tw-num");
-          cell(tr, format(lens.rank.get(v, q, t, k)).replace(/\.000$/, ""), "tw-num");
-          cell(tr, v === 0 ? "" : signed(lens.rank_delta.get(v, q, t, k)).replace(/\.000$/, ""), "tw-num");
+          // ranks are skewed (a few cases rank thousands deep): the median, not the mean
+          const median = lens.rank_median.get(v, q, t, k);
+          cell(tr, format(median).replace(/\.000$/, ""), "tw-num");
+          cell(tr, v === 0 ? "" : signed(median - lens.rank_median.get(0, q, t, k)).replace(/\.000$/, ""), "tw-num");
           cell(tr, format(lens.prob.get(v, q, t, k)), "tw-num");
           cell(tr, v === 0 ? "" : signed(lens.prob_delta.get(v, q, t, k)) + (significant ? " *" : ""), "tw-num");
         }

@@ -95,10 +95,17 @@ describe("variant diff view", () => {
     expect(regions).toContain("user");
   });
 
-  it("lists the tracked tokens of both variants", () => {
-    const { el } = mount();
-    const rows = [...el.querySelectorAll(".tw-tracked-table tbody tr")].map((tr) => tr.children[0].textContent);
-    expect(rows).toEqual(['"Paris"', '"Paris"', '" yes"', '" yes"']);
+  it("lists the tracked tokens of both variants with their median rank", () => {
+    const { el, p } = mount();
+    const cells = [...el.querySelectorAll(".tw-tracked-table tbody tr")].map((tr) => [...tr.children].map((c) => c.textContent));
+    expect(cells.map((row) => row[0])).toEqual(['"Paris"', '"Paris"', '" yes"', '" yes"']);
+    expect(el.querySelector(".tw-tracked-table thead")?.textContent).toContain("median rank");
+    const q = p.queries.indexOf("final");
+    const k = p.rows.findIndex((row) => row.layers.includes(1));
+    const median = p.lens!.rank_median.get(1, q, 0, k);
+    expect(cells[1][3]).toBe(format(median).replace(/\.000$/, ""));
+    const shift = median - p.lens!.rank_median.get(0, q, 0, k);
+    expect(cells[1][4]).toBe((shift > 0 ? "+" : "") + format(shift).replace(/\.000$/, ""));
   });
 
   it("writes the mask and shading choices back to the model", () => {

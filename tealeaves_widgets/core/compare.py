@@ -549,10 +549,14 @@ class Comparison:
     def lens_deltas(self) -> pd.DataFrame:
         """Tracked-token rank and probability per variant, query, token and layer (or band).
 
-        Columns: `variant`, `query`, `token`, `layer`, `rank` (mean over units),
-        `rank_delta` with `rank_delta_low`/`rank_delta_high`, `prob`,
-        `prob_delta` with `prob_delta_low`/`prob_delta_high`, `prob_rel_change`,
-        `significant` (the prob delta's interval excludes 0) and `n`.
+        Columns: `variant`, `query`, `token`, `layer`, `rank` (mean over units)
+        and `rank_median` (their median: a rank's distribution is skewed, so a
+        reader is shown the median, e.g. 12 rather than a mean of 714.125),
+        `rank_delta` with `rank_delta_low`/`rank_delta_high` (of the mean),
+        `prob`, `prob_delta` with `prob_delta_low`/`prob_delta_high`,
+        `prob_rel_change`, `significant` (the prob delta's interval excludes 0
+        AND |prob_delta| >= `min_effect`, so a change of 3e-11 is not a finding)
+        and `n`.
         """
         return self._lens_table.copy()
 
@@ -561,14 +565,19 @@ class Comparison:
         rows, groups = layer_groups(self.options.layers, self.n_layers)
         tokens = self.tracked_tokens
         tables = {}
+        ranks: dict[tuple[str, str], NDArray] = {}
         for field in ("rank", "prob"):
             per_run = self._per_run(
                 lambda run, q, field=field: _bands(_tracked(run, q, tokens, field), groups)
             )
-            tables[field] = self._table(per_run, tokens, "token", rows, "layer", field)
+            effect = self.options.min_effect if field == "prob" else 0.0
+            tables[field] = self._table(per_run, tokens, "token", rows, "layer", field, effect)
+            if field == "rank":
+                ranks = per_run
         keys = ["variant", "query", "token", "layer"]
         rank = tables["rank"][[*keys, "rank", "delta", "delta_low", "delta_high"]]
         rank = rank.rename(columns=lambda c: f"rank_{c}" if c.startswith("delta") else c)
+        rank.insert(5, "rank_median", self._medians(ranks, tokens, rows))  # after "rank"
         prob = tables["prob"][
             [*keys, "prob", "delta", "delta_low", "delta_high", "rel_change", "significant", "n"]
         ]
@@ -835,6 +844,20 @@ class Comparison:
                 frame.insert(0, "variant", name)
                 frames.append(frame)
         return _with_flags(pd.concat(frames, ignore_index=True), min_effect)
+
+    def _medians(
+        self, per_run: dict[tuple[str, str], NDArray], items: list, rows: list
+    ) -> NDArray[np.float64]:
+        """The median over units of each (row, item), in the order `_table` writes
+        its rows (variant, query, item, row)."""
+        out = []
+        for query in self.queries:
+            for name in self.names:
+                units = self._side(name, per_run[(name, query)]).values  # (unit, row, item)
+                with np.errstate(invalid="ignore"):
+                    median = np.nanmedian(units, axis=0) if units.size else units[0]
+                out.append(np.asarray(median, dtype=np.float64).T.ravel())  # item, then row
+        return np.concatenate(out)
 
     def _delta(self, name: str, side: _Side, base: _Side, estimate: Estimate) -> Estimate:
         if name == self.baseline:

@@ -50,6 +50,7 @@ TABLE_FLAGS = ("significant", "above_noise", "sink_reassigned")
 """Flag columns of `Comparison.deltas` on the wire (int8: 1, 0, -1 for NA)."""
 LENS_COLUMNS = (
     "rank",
+    "rank_median",
     "rank_delta",
     "rank_delta_low",
     "rank_delta_high",

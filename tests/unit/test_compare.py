@@ -110,6 +110,25 @@ def test_lens_deltas_are_rank_and_probability_differences(pair):
         )
 
 
+def test_lens_ranks_have_a_median_and_prob_significance_needs_min_effect():
+    """Issue 11: the diff view showed mean ranks like 714.125 and marked
+    prob_delta = -2.9e-11 as significant."""
+    base, terse = runset(False, 5, 0), runset(True, 5, 100)
+    cmp = tw.compare({"base": base, "terse": terse}, min_effect=0.05)
+    table = cmp.lens_deltas
+    q = base[0].query_index("final")
+    for t, token in enumerate(TRACKED):
+        got = rows(table, variant="terse", query="final", token=token)
+        ranks = np.stack([run.lens.tracked_ranks[:, q, t] for run in terse])  # (case, layer)
+        np.testing.assert_array_equal(got["rank_median"], np.median(ranks, axis=0))
+        np.testing.assert_allclose(got["rank"], ranks.mean(axis=0))
+        excludes = (got["prob_delta_low"] > 0) | (got["prob_delta_high"] < 0)
+        big = got["prob_delta"].abs() >= 0.05
+        assert got["significant"].astype(bool).tolist() == (excludes & big).tolist()
+    loose = tw.compare({"base": base, "terse": terse}, min_effect=0.0).lens_deltas
+    assert loose["significant"].sum() >= table["significant"].sum()
+
+
 def test_curve_stats_and_their_deltas(pair):
     base, terse = pair
     table = tw.compare({"a": base, "b": terse}, threshold=0.05).curve_stats
