@@ -217,7 +217,7 @@ export function formatWeight(w: number): string {
 
 /** How the scale maps, for the legend: what the palette's ends are and what
  * is left out. The static figure's colour bar says the same
- * (tealeaves_widgets/present/figures.py, HEATMAP_SCALE_TEXT). */
+ * (tealeaves_widgets/core/heatmap_scale.py, HEATMAP_SCALE_TEXT). */
 export const SCALE_TEXT: Record<AnyScale, string> = {
   "log-layer": "log, this layer's median to its max",
   linear: "linear, 0 to the max over all layers",

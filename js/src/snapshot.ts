@@ -91,7 +91,7 @@ export function snapshotName(kind: string, caption: string): string {
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-+|-+$/g, "")
-    .slice(0, 60)
+    .slice(0, 80)
     .replace(/-+$/, "");
   return `tealeaves-${kind}${words ? `-${words}` : ""}.png`;
 }

@@ -71,7 +71,7 @@ describe("save as PNG", () => {
     const view = heatmap();
     const caption = describeControls(view.root);
     expect(caption).toBe('layer 1 / 2 \u00b7 query final @7 "?" \u00b7 head average \u00b7 scale linear, all layers \u00b7 mask first token');
-    expect(snapshotName("heatmap", caption)).toBe("tealeaves-heatmap-layer-1-2-query-final-7-head-average-scale-linear-all-layers.png");
+    expect(snapshotName("heatmap", caption)).toBe("tealeaves-heatmap-layer-1-2-query-final-7-head-average-scale-linear-all-layers-mask-first-token.png");
     expect(snapshotName("lens", "")).toBe("tealeaves-lens.png");
   });
 
@@ -105,7 +105,7 @@ describe("save as PNG", () => {
     text.style.maxHeight = "300px";
     view.root.querySelector<HTMLButtonElement>(".tw-download")!.click();
     await vi.waitFor(() => expect(clicked).toHaveLength(1));
-    expect(clicked[0].download).toBe("tealeaves-heatmap-layer-1-2-query-final-7-head-average-scale-linear-all-layers.png");
+    expect(clicked[0].download).toBe("tealeaves-heatmap-layer-1-2-query-final-7-head-average-scale-linear-all-layers-mask-first-token.png");
     expect(clicked[0].href).toBe("blob:png");
     expect(created.mock.calls[0]).toHaveLength(1);
     expect(drawn[0]).toContain("layer 1 / 2"); // the caption line

@@ -22,10 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..core.run import NORMALIZATIONS
+from ..core.compare import CompareOptions
 from ..core.stats import INTERVALS
 from ..errors import ArgumentError, TealeavesError
 from .images import add_render_command
+from .mass_args import add_mass_arguments, mass_keywords
 
 _EPILOG_PREP = """\
 inputs (TeaLeaves' layout):
@@ -155,11 +156,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             help='"bands" (early/middle/late thirds) or a JSON object of named phases '
             '{"reading": [0, 12], ...}; default: every layer',
         )
+        add_mass_arguments(p, normalize=CompareOptions.normalize)
         p.add_argument(
-            "--normalize",
-            default="raw",
-            choices=NORMALIZATIONS,
-            help="attention mass per region: %(choices)s (%(default)s)",
+            "--min-effect",
+            type=float,
+            default=CompareOptions.min_effect,
+            help="smallest |delta| that can be significant, in the mass's units (%(default)s: "
+            "one percentage point)",
         )
         p.add_argument("--level", type=float, default=0.95, help="interval level (%(default)s)")
         p.add_argument("--interval", default="t", choices=INTERVALS, help="(%(default)s)")
@@ -395,7 +398,8 @@ def _comparison_arguments(args: argparse.Namespace) -> tuple[dict[str, str], dic
         raise ArgumentError(f"--level must lie between 0 and 1, got {args.level}; e.g. 0.95.")
     options = {
         "layers": _layers(args.layers),
-        "normalize": args.normalize,
+        **mass_keywords(args),
+        "min_effect": args.min_effect,
         "level": args.level,
         "interval": args.interval,
     }

@@ -19,15 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..core.run import NORMALIZATIONS, Run
+from ..core.heatmap_scale import DEFAULT_HEATMAP_SCALE, HEATMAP_SCALES
+from ..core.run import Run
 from ..core.runset import RunSet
 from ..core.selection import check_index
 from ..core.stats import INTERVALS
 from ..errors import ArgumentError, SelectionError
+from .mass_args import add_mass_arguments, mass_keywords
 
 T = TypeVar("T")
 
-SCALES = ("linear", "log", "layer")
 SUFFIXES = {"heatmap": ".png", "curves": ".png", "aggregate": ".png", "gif": ".gif"}
 WIDTH_RANGE = (400, 8000)
 DPI_RANGE = (50, 600)
@@ -78,10 +79,11 @@ def add_render_command(sub: argparse._SubParsersAction) -> None:
     def shading(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--scale",
-            default="log",
-            choices=SCALES,
-            help="colour scale (%(default)s): log (4 decades) or linear over every layer, "
-            "or linear per layer (the widget's scales)",
+            default=DEFAULT_HEATMAP_SCALE,
+            choices=HEATMAP_SCALES,
+            help="colour scale, the widget's: log-layer (default; log from the layer's median "
+            "weight to its max), linear or log (4 decades) over every layer, or layer (linear "
+            "per layer)",
         )
         p.add_argument(
             "--keep-sink",
@@ -148,12 +150,7 @@ def add_render_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _curve_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--normalize",
-        default="raw",
-        choices=NORMALIZATIONS,
-        help="attention mass per region: %(choices)s (%(default)s)",
-    )
+    add_mass_arguments(p, normalize="raw")
     p.add_argument("--regions", help="comma-separated regions to draw (default: all)")
 
 
@@ -306,8 +303,9 @@ def _check_run_selection(args: argparse.Namespace, run: Run) -> dict[str, Any]:
         kwargs["duration"] = args.duration
     if args.kind == "curves":
         regions = _regions(args.regions)
-        _selection("--regions", lambda: run.curves(query=query, regions=regions))
-        kwargs.update(normalize=args.normalize, regions=regions)
+        mass = mass_keywords(args)
+        _selection("--regions", lambda: run.curves(query=query, regions=regions, **mass))
+        kwargs.update(regions=regions, **mass)
     return kwargs
 
 
@@ -341,6 +339,7 @@ def _aggregate(args: argparse.Namespace, out: Path) -> int:
     from ..present.render import aggregate_png
 
     regions = _regions(args.regions)
+    mass = mass_keywords(args)
     sets = _sets(args.sets)
     opened: dict[str, RunSet] = {
         name: rundir.open_runs(directory) for name, directory in sets.items()
@@ -351,7 +350,8 @@ def _aggregate(args: argparse.Namespace, out: Path) -> int:
         _selection(f"--query (set {name!r})", lambda runs=runs: runs.query_name(query))
         if regions is not None:
             _selection(
-                f"--regions (set {name!r})", lambda runs=runs: runs.curves(query, "raw", regions)
+                f"--regions (set {name!r})",
+                lambda runs=runs: runs.aggregate(query, regions=regions, **mass),
             )
     kwargs: dict[str, Any] = {"width": args.width}
     if args.dpi is not None:
@@ -360,10 +360,10 @@ def _aggregate(args: argparse.Namespace, out: Path) -> int:
         opened,
         out,
         query=query,
-        normalize=args.normalize,
         regions=regions,
         level=args.level,
         interval=args.interval,
+        **mass,
         **kwargs,
     )
     _report(path)

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from ..errors import ArgumentError
 from . import seam
 from .deprecation import deprecated_alias
+from .heatmap_scale import DEFAULT_HEATMAP_SCALE
 from .masses import (
     AUTO,
     FIRST,
@@ -319,11 +320,19 @@ class Run:
         query: str | int | None = None,
         head: int | None = None,
         per_row: int = 16,
+        scale: str = DEFAULT_HEATMAP_SCALE,
     ) -> go.Figure:
         """Static plotly figure of the tokens shaded by the attention `query`
-        pays them at `layer` (default: the middle layer, as the widgets)."""
+        pays them at `layer` (default: the middle layer, as the widgets), on
+        the widget's colour `scale` ("log-layer", "linear", "log", "layer")."""
         return seam.call(
-            "heatmap_figure", self, layer=layer, query=query, head=head, per_row=per_row
+            "heatmap_figure",
+            self,
+            layer=layer,
+            query=query,
+            head=head,
+            per_row=per_row,
+            scale=scale,
         )
 
     def save_png(
@@ -333,7 +342,7 @@ class Run:
         query: str | int | None = None,
         head: int | None = None,
         *,
-        scale: str = "log",
+        scale: str = DEFAULT_HEATMAP_SCALE,
         mask_sink: bool = True,
         mask_template: bool = False,
         width: int = 1600,
@@ -342,10 +351,10 @@ class Run:
         """Write the token heatmap at `layer` (default: the middle layer) as a
         PNG: the prompt's tokens, wrapped, each shaded by the attention `query`
         pays it (head average, or one `head`) in the widget's colours, region
-        underlines, a title and a colour bar. `scale` ("linear", "log",
-        "layer"), `mask_sink` and `mask_template` as in `tw.TokenHeatmap`,
-        but log by default: on a real model's attention the linear scale
-        leaves almost every token white. `width` in pixels. Needs matplotlib
+        underlines, a title and a colour bar. `scale` ("log-layer", the
+        widget's default, "linear", "log", "layer"), `mask_sink` and
+        `mask_template` as in `tw.TokenHeatmap`; the caption says the scale's
+        range and what was masked. `width` in pixels. Needs matplotlib
         (`pip install "tealeaves-widgets[render]"`). Returns the path written."""
         return seam.call(
             "save_png",
@@ -367,7 +376,7 @@ class Run:
         query: str | int | None = None,
         head: int | None = None,
         *,
-        scale: str = "log",
+        scale: str = DEFAULT_HEATMAP_SCALE,
         mask_sink: bool = True,
         mask_template: bool = False,
         width: int = 1200,
@@ -400,12 +409,15 @@ class Run:
         head: int | None = None,
         *,
         layer: int | None = None,
+        exclude: str | tuple[str, ...] | None = AUTO,
+        share_level: str | int = LEAVES,
         width: int = 1600,
         dpi: int = 150,
     ) -> Path:
-        """Write the cooking curves (`curves(query, normalize, regions, head)`,
-        a line per region in its colour) as a PNG, with a cursor at `layer`
-        when given. Returns the path written."""
+        """Write the cooking curves (`curves(query, normalize, regions, head,
+        exclude=, share_level=)`, a line per region in its colour) as a PNG,
+        with a cursor at `layer` when given; the title says what was
+        excluded. Returns the path written."""
         return seam.call(
             "save_curves_png",
             self,
@@ -415,6 +427,8 @@ class Run:
             regions=regions,
             head=head,
             layer=layer,
+            exclude=exclude,
+            share_level=share_level,
             width=width,
             dpi=dpi,
         )

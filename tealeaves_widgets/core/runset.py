@@ -431,14 +431,18 @@ class RunSet:
         *,
         level: float = 0.95,
         interval: str = "t",
+        exclude: str | tuple[str, ...] | None = AUTO,
+        share_level: str | int = LEAVES,
         width: int = 1600,
         dpi: int = 150,
     ) -> Path:
         """Write the chart of `aggregate(...)` as a PNG: each region's mean curve
-        with its confidence band. `render.aggregate_png({"a": rs_a, "b": rs_b},
-        path)` overlays several RunSets. Needs matplotlib (`pip install
+        with its confidence band; the title says what was excluded.
+        `render.aggregate_png({"a": rs_a, "b": rs_b}, path)` overlays several
+        RunSets. Needs matplotlib (`pip install
         "tealeaves-widgets[render]"`). Returns the path written."""
-        names = None if regions is None else self._regions(regions)
+        options = MassOptions(normalize, exclude, share_level)
+        names = None if regions is None else self._regions(regions, options)
         return seam.call(
             "save_png",
             self,
@@ -448,6 +452,8 @@ class RunSet:
             names,
             level=level,
             interval=interval,
+            exclude=exclude,
+            share_level=share_level,
             width=width,
             dpi=dpi,
         )

@@ -13,16 +13,19 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from numpy.typing import NDArray
 from plotly.subplots import make_subplots
 
 from ..core import seam
 from ..core.compare import Comparison
+from ..core.heatmap_scale import (
+    DEFAULT_HEATMAP_SCALE,
+    HeatmapScale,
+    heatmap_scale,
+)
 from ..core.masses import AUTO, LEAVES, OWN_SUFFIX, Exclusion, MassOptions
 from ..core.run import Run
 from ..core.runset import RunSet
@@ -39,13 +42,13 @@ Y_TITLES = {
 """y-axis title of the cooking curves for each normalisation."""
 
 
-def _y_title(normalize: str, exclusion: Exclusion) -> str:
+def y_title(normalize: str, exclusion: Exclusion) -> str:
     """The y-axis title, saying what the mass is a fraction of when something is excluded."""
     title = Y_TITLES[normalize]
     return title if not exclusion.any else f"{title}, without {exclusion.describe()}"
 
 
-def _excluded_note(exclusion: Exclusion) -> str:
+def excluded_note(exclusion: Exclusion) -> str:
     """ "; first token excluded" for a title, or "" when nothing is."""
     return f"; {exclusion.describe()} excluded" if exclusion.any else ""
 
@@ -112,13 +115,13 @@ def curves_figure(
             )
         )
     who = "head average" if head is None else f"head {head}"
-    excluded = _excluded_note(options.exclusion)
+    excluded = excluded_note(options.exclusion)
     figure.update_layout(
         title=_label(
             f"Cooking curves at query {run.query_name(query)!r} ({who}, {normalize}{excluded})"
         ),
         xaxis_title="layer",
-        yaxis_title=_y_title(normalize, options.exclusion),
+        yaxis_title=y_title(normalize, options.exclusion),
         legend_title_text="region (click to hide)",
         template="plotly_white",
         height=420,
@@ -198,88 +201,6 @@ def lens_figure(run: Run, query: str | int | None = None, k: int = 5) -> go.Figu
 
 
 # ---------------------------------------------------------------- token heatmap
-
-HEATMAP_SCALES = ("log-layer", "linear", "log", "layer")
-"""Colour scales of the token heatmap, the default first; the widget
-(js/src/colour.ts) and `heatmap_figure` compute them the same way."""
-DEFAULT_HEATMAP_SCALE = "log-layer"
-HEATMAP_SCALE_TEXT = {
-    "log-layer": "log, this layer's median to its max",
-    "linear": "linear, 0 to the max over all layers",
-    "log": "log, 4 decades below the max over all layers",
-    "layer": "linear, 0 to this layer's max",
-}
-"""How each scale maps a weight to a colour, in the words of the widget's legend."""
-LOG_DECADES = 4
-"""Decades below the maximum over all layers that the "log" scale shows."""
-LAYER_LOG_DECADES = (1, 6)
-"""Decades the "log-layer" scale spans at least and at most: its bottom is the
-layer's median weight, moved into this range when it lies outside."""
-
-
-@dataclass(frozen=True)
-class HeatmapScale:
-    """The colour range of one layer under one scale: linear from 0 (no
-    colour) to `high` (the darkest), or log from `low` (the faintest shade;
-    weights below it get it too) to `high`."""
-
-    name: str
-    log: bool
-    low: float
-    high: float
-
-    def fractions(self, row: NDArray[np.floating], masked: NDArray[np.bool_]) -> NDArray:
-        """(pos,) place of each weight in the colour range, 0 to 1 (0: not
-        coloured, for masked tokens and weights of 0), as the widget's colour
-        index / 255 before rounding."""
-        row = np.asarray(row, dtype=np.float64)
-        out = np.zeros(row.shape, dtype=np.float64)
-        if not self.high > 0:
-            return out
-        shown = ~masked & (row > 0)
-        if self.log:
-            bottom = math.log10(self.low)
-            span = max(math.log10(self.high) - bottom, 1e-6)
-            with np.errstate(divide="ignore"):
-                place = (np.log10(np.where(shown, row, 1.0)) - bottom) / span
-            out[shown] = np.clip(place[shown], 1 / 255, 1.0)
-        else:
-            out[shown] = np.clip(row[shown] / self.high, 0.0, 1.0)
-        return out
-
-    def describe(self, mask_sink: bool = True) -> str:
-        """The legend's words: "log, this layer's median to its max (2.1
-        decades); first token masked"."""
-        text = HEATMAP_SCALE_TEXT[self.name]
-        if self.name == "log-layer" and self.low > 0 and self.high > 0:
-            text += f" ({math.log10(self.high / self.low):.1f} decades)"
-        return f"{text}; first token masked" if mask_sink else text
-
-
-def heatmap_scale(
-    rows: NDArray[np.floating],
-    layer: int,
-    limit: int,
-    masked: NDArray[np.bool_],
-    scale: str = DEFAULT_HEATMAP_SCALE,
-) -> HeatmapScale:
-    """The colour range of `layer` under `scale`. `rows` are the selection's
-    (layer, pos) weights, `limit` the query's position + 1 (later tokens have
-    no weight), `masked` the (pos,) tokens left out of the scale."""
-    if scale not in HEATMAP_SCALES:
-        raise ArgumentError(f"scale must be one of {list(HEATMAP_SCALES)}, got {scale!r}.")
-    rows = np.asarray(rows, dtype=np.float64)
-    if scale in ("linear", "log"):
-        top = float(rows[:, ~masked].max(initial=0.0))
-        low = top / 10**LOG_DECADES if scale == "log" else 0.0
-        return HeatmapScale(scale, scale == "log", low, top)
-    weights = rows[layer, :limit][~masked[:limit]]
-    top = float(weights.max(initial=0.0))
-    if scale == "layer" or weights.size == 0:
-        return HeatmapScale(scale, scale != "layer", 0.0, top)
-    least, most = LAYER_LOG_DECADES
-    low = max(min(float(np.median(weights)), top / 10**least), top / 10**most)
-    return HeatmapScale(scale, True, low, top)
 
 
 def _colorbar(scale: HeatmapScale) -> dict:
@@ -519,9 +440,9 @@ def comparison_curves_figure(
     has_bands = table["mass_low"].notna().any()
     exclusion = opts.mass_options.exclusion
     title = f"Cooking curves per region at query {query!r} (baseline dashed"
-    title += _excluded_note(exclusion)
+    title += excluded_note(exclusion)
     title += f"; bands: {_band_name(opts)} of the mean)" if has_bands else ")"
-    figure = _facets(names, title, _y_title(opts.normalize, exclusion))
+    figure = _facets(names, title, y_title(opts.normalize, exclusion))
     tables = {name: table.loc[table["variant"] == name] for name in cmp.names}  # baseline first
     _overlay_by_region(figure, names, tables, ("mass", "mass_low", "mass_high"))
     figure.update_layout(legend_title_text="variant (click to hide)")
@@ -580,7 +501,7 @@ def delta_figure(
     )
     title += f" ({'; '.join(notes)})" if notes else ""
     figure.update_xaxes(title_text="layer", row=len(variants))
-    figure.update_yaxes(title_text=f"Δ {_y_title(cmp.options.normalize, exclusion)}")
+    figure.update_yaxes(title_text=f"Δ {y_title(cmp.options.normalize, exclusion)}")
     figure.update_layout(
         title=_label(title),
         template="plotly_white",
@@ -694,11 +615,11 @@ def aggregate_figure(
         for name, rs in sets.items()
     }
     exclusion = MassOptions(normalize, exclude, share_level).exclusion
-    y_title = _y_title(normalize, exclusion)
+    axis_title = y_title(normalize, exclusion)
     first = next(iter(sets.values()))
     query_name = first.query_name(query)
     band = f"{level:.0%} {interval}-interval of the mean over the cases"
-    band += _excluded_note(exclusion)
+    band += excluded_note(exclusion)
     if len(sets) == 1:
         (table,) = tables.values()
         colors = region_colors(first[0])
@@ -720,7 +641,7 @@ def aggregate_figure(
         figure.update_layout(
             title=_label(f"Cooking curves of {n} cases at query {query_name!r} (bands: {band})"),
             xaxis_title="layer",
-            yaxis_title=y_title,
+            yaxis_title=axis_title,
             legend_title_text="region (click to hide)",
             template="plotly_white",
             height=440,
@@ -730,7 +651,7 @@ def aggregate_figure(
     baseline = next(iter(tables))
     title = f"Cooking curves per region at query {query_name!r}"
     title += f" ({baseline} dashed, the baseline; bands: {band})"
-    figure = _facets(names, title, y_title)
+    figure = _facets(names, title, axis_title)
     _overlay_by_region(figure, names, tables, ("mean", "low", "high"))
     figure.update_layout(legend_title_text="run set (click to hide)")
     return figure

@@ -6,8 +6,8 @@ RunSet (`RunSet.save_png`) or several (`aggregate_png`).
 They draw what the widgets draw, for slides and papers: the heatmap uses the
 widget's colour map (js/src/colour.ts, white to dark red, `COLOUR_TABLE`), its
 scales and masks (the first token left out of the scale by default), the
-curves the region colours of `palette`. One difference: the heatmap's scale is
-log unless asked otherwise (`DEFAULT_SCALE`). matplotlib (an optional extra,
+curves the region colours of `palette`, and the titles say what was
+excluded as the plotly figures do. matplotlib (an optional extra,
 `pip install "tealeaves-widgets[render]"`) is imported on first use, never
 through pyplot, and under matplotlib's default style: a notebook's backend and
 rcParams are left as they were. Text is drawn as text (`parse_math=False`),
@@ -28,11 +28,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core import seam
+from ..core.heatmap_scale import (
+    DEFAULT_HEATMAP_SCALE,
+    HEATMAP_SCALE_TEXT,
+    HEATMAP_SCALES,
+    HeatmapScale,
+    heatmap_scale,
+)
+from ..core.masses import AUTO, LEAVES, OWN_SUFFIX, MassOptions
 from ..core.run import NORMALIZATIONS, Run
 from ..core.runset import RunSet
 from ..core.selection import check_index
 from ..errors import ArgumentError, MissingExtensionError
-from .figures import BASELINE_COLOR, FACET_COLUMNS, VARIANT_COLORS, Y_TITLES
+from .figures import BASELINE_COLOR, FACET_COLUMNS, VARIANT_COLORS, excluded_note, y_title
 from .palette import region_colors
 
 if TYPE_CHECKING:
@@ -44,21 +52,18 @@ if TYPE_CHECKING:
 INSTALL = 'pip install "tealeaves-widgets[render]"'
 """What to install for the images (matplotlib; Pillow comes with it)."""
 
-SCALES = ("linear", "log", "layer")
-"""Colour scales of the heatmap, as the widget's: linear over every layer, log
-over LOG_DECADES decades below the maximum, linear per layer."""
-LOG_DECADES = 4
-DEFAULT_SCALE = "log"
-"""The images' scale unless one is asked for. Not the widget's linear default:
-attention is mostly on a few tokens (the sink, chat markup), so on the
-embedded model the linear scale left nearly every token white in a picture
-(FACTS.md: 94-97% of tokens under 5% of the colour range)."""
+SCALES = HEATMAP_SCALES
+"""Colour scales of the heatmap, the widget's default first (`core.heatmap_scale`)."""
+DEFAULT_SCALE = DEFAULT_HEATMAP_SCALE
+"""The widget's default, "log-layer": log from the layer's median weight to
+its maximum, so about 40% of the tokens are visibly shaded at any length."""
 
 _ANCHORS = np.array(
     [[255, 255, 255], [255, 237, 160], [254, 178, 76], [240, 59, 32], [128, 0, 38]],
     dtype=np.float64,
 )
-"""The widget's anchors (js/src/colour.ts, close to matplotlib's YlOrRd)."""
+"""The widget's light palette (js/src/colour.ts): the white page, then its
+HEAT_ANCHORS (close to matplotlib's YlOrRd)."""
 
 
 def _colour_table() -> NDArray[np.uint8]:
@@ -69,10 +74,28 @@ def _colour_table() -> NDArray[np.uint8]:
     return np.floor(rgb + 0.5).astype(np.uint8)  # Math.round
 
 
+def _luminance(rgb: NDArray[np.number]) -> NDArray[np.float64]:
+    """WCAG relative luminance of sRGB colours (..., 3) in 0..255."""
+    s = np.asarray(rgb, dtype=np.float64) / 255
+    linear = np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4)
+    return linear @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def _contrast(a: NDArray[np.number], b: NDArray[np.number]) -> NDArray[np.float64]:
+    la, lb = _luminance(a), _luminance(b)
+    return (np.maximum(la, lb) + 0.05) / (np.minimum(la, lb) + 0.05)
+
+
 COLOUR_TABLE = _colour_table()
 """(256, 3) RGB of each colour index, computed as the widget computes its table."""
-DARK = COLOUR_TABLE.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) < 140
-"""(256,) whether index i needs light text on top (the widget's rule)."""
+_TEXT_RGB = np.array([31, 35, 40], dtype=np.float64)  # TEXT
+DARK = (_contrast(COLOUR_TABLE, _TEXT_RGB) < 4.5) & (
+    _contrast(COLOUR_TABLE, np.array([255.0, 255.0, 255.0]))
+    > np.maximum(_contrast(COLOUR_TABLE, np.zeros(3)), _contrast(COLOUR_TABLE, _TEXT_RGB))
+)
+"""(256,) whether index i takes white text (the widget's rule, js/src/colour.ts
+makePalette: the theme's text where it contrasts 4.5:1 with the shade, else
+white or black, whichever contrasts more)."""
 
 TEXT = "#1f2328"
 FUTURE_TEXT = "#b5b5b5"
@@ -175,7 +198,7 @@ def _px(
 @dataclass(frozen=True)
 class HeatmapSelection:
     """What a heatmap image shows: one query's row (head average or one head),
-    coloured on one of `SCALES`, some tokens left out of the scale."""
+    coloured on one of `SCALES` (the widget's), some tokens left out of the scale."""
 
     query: str
     head: int | None
@@ -214,33 +237,34 @@ class HeatmapSelection:
             masked[0] = True
         return masked
 
-    def scale_max(self, run: Run, layer: int) -> float:
-        """The weight drawn darkest: the largest unmasked weight over every
-        layer, or at `layer` on the per-layer scale (as the widget)."""
-        rows = self.rows(run)
-        rows = rows[layer : layer + 1] if self.scale == "layer" else rows
-        values = rows[:, ~self.masked(run)]
-        return float(values.max()) if values.size else 0.0
+    def range(self, run: Run, layer: int) -> HeatmapScale:
+        """The colour range at `layer`, as the widget computes it
+        (`core.heatmap_scale.heatmap_scale`: the weights the query can see, the masked
+        tokens left out)."""
+        limit = run.queries[self.query] + 1
+        return heatmap_scale(self.rows(run), layer, limit, self.masked(run), self.scale)
 
 
 def colour_indices(
-    row: NDArray[np.floating], masked: NDArray[np.bool_], vmax: float, log: bool
+    row: NDArray[np.floating], masked: NDArray[np.bool_], scale: HeatmapScale
 ) -> NDArray[np.uint8]:
     """Index into COLOUR_TABLE of each weight, as the widget's `colourIndices`:
-    0 for 0 and for masked tokens, 255 at `vmax` (clipped above); linear, or
-    log over LOG_DECADES decades below vmax."""
+    0 for masked tokens and weights of 0, 255 at `scale.high` (clipped
+    above); linear from 0, or log from `scale.low` (1, the faintest shade,
+    for any positive weight at or below it)."""
     row = np.asarray(row, dtype=np.float64)
     out = np.zeros(row.shape, dtype=np.uint8)
-    if not vmax > 0:
+    if not scale.high > 0:
         return out
-    if log:
+    if scale.log:
+        bottom = math.log10(scale.low)
+        per = 255 / max(math.log10(scale.high) - bottom, 1e-6)
         with np.errstate(divide="ignore", invalid="ignore"):
-            v = (LOG_DECADES + np.log10(row) - math.log10(vmax)) * (255 / LOG_DECADES)
-        index = np.clip(np.floor(v + 0.5), 1, 255)
-        index = np.where(v <= 1, 1, index)
+            v = (np.log10(row) - bottom) * per
+        index = np.where(v <= 1, 1, np.clip(np.floor(v + 0.5), 1, 255))
         keep = (row > 0) & ~masked
     else:
-        index = np.clip(np.floor(row * (255 / vmax) + 0.5), 0, 255)
+        index = np.clip(np.floor(row * (255 / scale.high) + 0.5), 0, 255)
         keep = ~masked
     out[keep] = index[keep].astype(np.uint8)
     return out
@@ -405,7 +429,9 @@ class HeatmapImage:
         self.measure_sans = _Measure(renderer, self.sans)
         longest = self._title(run.n_layers - 1)
         self.title_lines = len(wrap_words(longest, self.measure_title, inner))
-        caption = self._caption(run.n_layers - 1, 1.0, 0.123456)
+        wordiest = max(SCALES, key=lambda n: len(HEATMAP_SCALE_TEXT[n]))
+        widest = HeatmapScale(wordiest, True, 1e-5, 0.5)
+        caption = self._caption(widest, 0.123456)
         self.caption_lines = len(wrap_words(caption, self.measure_sans, inner))
         chips, legend_rows = self._legend_layout(inner - self.BAR_WIDTH - 5 * fp)
         y = self.MARGIN
@@ -615,29 +641,29 @@ class HeatmapImage:
             f"{sel.query!r} (token {self.query_pos}, {token!r}) \u00b7 {who}"
         )
 
-    def _caption(self, layer: int, vmax: float, sink: float) -> str:
-        sel = self.sel
-        scale = {
-            "linear": "linear scale, darkest at the largest weight over every layer",
-            "log": f"log scale over {LOG_DECADES} decades, darkest at the largest weight over "
-            "every layer",
-            "layer": f"linear scale, darkest at the largest weight at layer {layer}",
-        }[sel.scale]
-        parts = [f"Background: attention weight ({scale}, {_weight(vmax)})."]
+    def _caption(self, scale: HeatmapScale, sink: float) -> str:
+        words = HEATMAP_SCALE_TEXT[scale.name]
+        if scale.log:
+            span = math.log10(scale.high / scale.low) if scale.low > 0 and scale.high > 0 else 0
+            ends = f"{_weight(scale.low)} to {_weight(scale.high)}, {span:.1f} decades"
+        else:
+            ends = f"0 to {_weight(scale.high)}"
+        parts = [f"Background: attention weight, {words} ({ends})."]
         left_out = []
-        if sel.mask_sink:
+        if self.sel.mask_sink:
             left_out.append(f"the first token (the attention sink, weight {_weight(sink)} here)")
-        if sel.mask_template:
+        if self.sel.mask_template:
             left_out.append("the chat template's tokens")
         if left_out:
             parts.append(f"Hatched: left out of the scale, {' and '.join(left_out)}.")
         parts.append("Underline: region. Blue outline: the query. Grey text: after the query.")
         return " ".join(parts)
 
-    def draw_layer(self, layer: int, vmax: float) -> None:
-        """Colour every token by the attention at `layer`, on a scale up to `vmax`."""
+    def draw_layer(self, layer: int) -> None:
+        """Colour every token by the attention at `layer`, on the selection's scale."""
         row = self.sel.rows(self.run)[layer]
-        index = colour_indices(row, self.masked, vmax, self.sel.scale == "log")
+        scale = self.sel.range(self.run, layer)
+        index = colour_indices(row, self.masked, scale)
         drawn = index[self.coloured]
         faces = np.ones((len(drawn), 4))
         faces[:, :3] = COLOUR_TABLE[drawn] / 255.0
@@ -653,25 +679,25 @@ class HeatmapImage:
         inner = self.figure.bbox.width - 2 * self.MARGIN
         title = wrap_words(self._title(layer), self.measure_title, inner)
         self.title.set_text("\n".join(title))
-        caption = self._caption(layer, vmax, float(row[0]) if self.run.n_tokens else 0.0)
+        caption = self._caption(scale, float(row[0]) if self.run.n_tokens else 0.0)
         self.caption.set_text("\n".join(wrap_words(caption, self.measure_sans, inner)))
-        self._colour_bar(vmax)
+        self._colour_bar(scale)
 
-    def _colour_bar(self, vmax: float) -> None:
+    def _colour_bar(self, scale: HeatmapScale) -> None:
         from matplotlib.cm import ScalarMappable
         from matplotlib.colors import LogNorm, Normalize
 
         cax = self.colourbar_ax
         cax.clear()
-        top = vmax if vmax > 0 else 1.0
-        log = self.sel.scale == "log"
-        norm = LogNorm(top / 10**LOG_DECADES, top) if log else Normalize(0.0, top)
+        top = scale.high if scale.high > 0 else 1.0
+        log = scale.log and 0 < scale.low < top
+        norm = LogNorm(scale.low, top) if log else Normalize(0.0, top)
         bar = self.figure.colorbar(
             ScalarMappable(norm=norm, cmap=self.cmap), cax=cax, orientation="horizontal"
         )
         bar.outline.set_edgecolor("#cccccc")  # type: ignore[union-attr]
         cax.tick_params(labelsize=self.FONT_PT * 0.85, length=2, pad=1)
-        ticks = [top / 10**LOG_DECADES, top] if log else [0.0, top / 2, top]
+        ticks = [scale.low, top] if log else [0.0, top / 2, top]
         cax.set_xticks(ticks, [_weight(t) for t in ticks])
         cax.minorticks_off()
         for label in cax.get_xticklabels():
@@ -724,7 +750,7 @@ def save_heatmap_png(
     sel = HeatmapSelection.of(run, query, head, scale, mask_sink, mask_template)
     with _style(HeatmapImage.FONT_PT):
         image = HeatmapImage(run, sel, width, dpi)
-        image.draw_layer(layer, sel.scale_max(run, layer))
+        image.draw_layer(layer)
         return image.save(out)
 
 
@@ -756,7 +782,7 @@ def save_heatmap_gif(
         image = HeatmapImage(run, sel, width, dpi)
 
         def frame(layer: int) -> Image.Image:
-            image.draw_layer(layer, sel.scale_max(run, layer))
+            image.draw_layer(layer)
             return Image.fromarray(image.frame())
 
         # one palette for every frame, from the first, middle and last layers:
@@ -823,6 +849,8 @@ def save_curves_png(
     head: int | None = None,
     *,
     layer: int | None = None,
+    exclude: str | tuple[str, ...] | None = AUTO,
+    share_level: str | int = LEAVES,
     width: int = 1600,
     dpi: int = 150,
 ) -> Path:
@@ -834,7 +862,10 @@ def save_curves_png(
         normalize=normalize,
         regions=None if regions is None else list(regions),
         head=head,
+        exclude=exclude,
+        share_level=share_level,
     )
+    exclusion = MassOptions(normalize, exclude, share_level).exclusion
     cursor = None if layer is None else _layer(run, layer)
     colours = region_colors(run)
     who = "head average" if head is None else f"head {head}"
@@ -842,30 +873,37 @@ def save_curves_png(
     with _style(11.0):
         figure = _chart_figure(width, round(width * 9 / 16), dpi)
         ax = figure.add_subplot()
-        for name in frame.columns:
+        for label in frame.columns:
+            name = _region_of(label, run.regions)
             parent = run.regions[name].parent
             ax.plot(
                 frame.index.to_numpy(),
-                frame[name].to_numpy(),
+                frame[label].to_numpy(),
                 color=colours[name],
                 linewidth=2.2,
                 marker="o",
                 markersize=3.5,
-                label=name if parent is None else f"{name} (in {parent})",
+                label=label if parent is None else f"{label} (in {parent})",
             )
         if cursor is not None:
             ax.axvline(cursor, color=QUERY_OUTLINE, linewidth=1.2)
-        _finish_axes(ax, run.n_layers, Y_TITLES[normalize])
+        _finish_axes(ax, run.n_layers, y_title(normalize, exclusion))
         ax.set_ylim(bottom=min(0.0, float(np.nanmin(frame.to_numpy(), initial=0.0))))
         _literal(
             ax.set_title(
-                f"{model}: cooking curves at query {run.query_name(query)!r} ({who}, {normalize})",
+                f"{model}: cooking curves at query {run.query_name(query)!r} "
+                f"({who}, {normalize}{excluded_note(exclusion)})",
                 loc="left",
             )
         )
         _legend(ax, title="region", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         figure.tight_layout()
         return _save(figure, out, dpi)
+
+
+def _region_of(label: str, regions: Mapping[str, object]) -> str:
+    """The region a curves column is about ("user (own)" is region "user")."""
+    return label if label in regions else label.removesuffix(OWN_SUFFIX)
 
 
 def _named_sets(runsets: object) -> dict[str, RunSet]:
@@ -911,6 +949,8 @@ def aggregate_png(
     *,
     level: float = 0.95,
     interval: str = "t",
+    exclude: str | tuple[str, ...] | None = AUTO,
+    share_level: str | int = LEAVES,
     width: int = 1600,
     dpi: int = 150,
 ) -> Path:
@@ -926,9 +966,19 @@ def aggregate_png(
     sets = _named_sets(runsets)
     names = None if regions is None else list(regions)
     tables = {
-        name: rs.aggregate(query, normalize, names, level=level, interval=interval)
+        name: rs.aggregate(
+            query,
+            normalize,
+            names,
+            level=level,
+            interval=interval,
+            exclude=exclude,
+            share_level=share_level,
+        )
         for name, rs in sets.items()
     }
+    exclusion = MassOptions(normalize, exclude, share_level).exclusion
+    note = excluded_note(exclusion).removeprefix("; ")
     first = next(iter(sets.values()))
     query_name = first.query_name(query)
     model = first[0].model_info.get("model_id", "unknown model")
@@ -940,12 +990,14 @@ def aggregate_png(
             ax = figure.add_subplot()
             colours = region_colors(first[0])
             for key, rows in table.groupby("region", sort=False):
-                _band(ax, rows, colours[str(key)], str(key), dashed=False)
-            _finish_axes(ax, first.n_layers, Y_TITLES[normalize])
+                colour = colours[_region_of(str(key), first[0].regions)]
+                _band(ax, rows, colour, str(key), dashed=False)
+            _finish_axes(ax, first.n_layers, y_title(normalize, exclusion))
             n = len(first.cases)
             _literal(
                 ax.set_title(
-                    f"{model}: cooking curves of {n} cases at query {query_name!r}\nbands: {band}",
+                    f"{model}: cooking curves of {n} cases at query {query_name!r}"
+                    f"{f' ({note})' if note else ''}\nbands: {band}",
                     loc="left",
                 )
             )
@@ -965,8 +1017,8 @@ def aggregate_png(
                     rows = table.loc[table["region"] == region]
                     _band(ax, rows, colour, name, dashed=s == 0)
                 below = i + cols < len(regions_all)  # another panel under this one
-                y_title = Y_TITLES[normalize] if i % cols == 0 else None
-                _finish_axes(ax, first.n_layers, y_title, x_title=not below)
+                title = y_title(normalize, exclusion) if i % cols == 0 else None
+                _finish_axes(ax, first.n_layers, title, x_title=not below)
                 _literal(ax.set_title(region, loc="left"))
             for j in range(len(regions_all), rows_n * cols):
                 axes[j // cols][j % cols].set_visible(False)
@@ -974,7 +1026,8 @@ def aggregate_png(
             _literal(
                 figure.suptitle(
                     f"{model}: cooking curves per region at query {query_name!r}; "
-                    f"{baseline!r} (dashed) is the baseline\nbands: {band}",
+                    f"{baseline!r} (dashed) is the baseline{f'; {note}' if note else ''}\n"
+                    f"bands: {band}",
                     x=0.01,
                     ha="left",
                 )

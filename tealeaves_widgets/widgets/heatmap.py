@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import traitlets as t
 
-from ..present.figures import DEFAULT_HEATMAP_SCALE, HEATMAP_SCALES
+from ..core.heatmap_scale import DEFAULT_HEATMAP_SCALE, HEATMAP_SCALES
 from ._bundle import esm
 from .base import RunView
 

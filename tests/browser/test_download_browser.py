@@ -92,7 +92,7 @@ def test_the_heatmaps_picture_has_its_colours_and_the_view_stays(run, open_page)
     style_before = text.evaluate("el => [getComputedStyle(el).maxHeight, el.scrollHeight]")
     top = page.locator(".tw-tok").nth(_darkest(run, 3)).bounding_box()
     name, data = download_png(page)
-    assert "layer-3-5" in name and "scale-per-layer" in name
+    assert "layer-3-5" in name and "scale-linear-per-layer" in name
     with Image.open(io.BytesIO(data)) as image:
         pixels = np.asarray(image.convert("RGB"))
     darkest = np.all(pixels == DARKEST, axis=-1).sum()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tealeaves_widgets.present.figures import DEFAULT_HEATMAP_SCALE, heatmap_scale
+from tealeaves_widgets.core.heatmap_scale import DEFAULT_HEATMAP_SCALE, heatmap_scale
 from tealeaves_widgets.prompt.examples import EXAMPLE_CASE, EXAMPLE_REGIONS
 
 

@@ -74,38 +74,54 @@ def test_heatmap_png_has_a_sane_size(run, tmp_path):
     assert 30_000 <= path.stat().st_size <= 2_000_000
 
 
-def widget_index(weight: float, vmax: float, scale: str) -> int:
-    """The widget's colour index (js/src/colour.ts, colourIndices), written out
-    here: round(255 * w / max) on the linear scale; on the log scale
-    (4 + log10(w / max)) * 255 / 4, at least 1 for a positive weight."""
+def widget_range(weights: np.ndarray, layer: int, limit: int, scale: str) -> tuple[float, float]:
+    """The widget's colour range (js/src/colour.ts, scaleRange), written out here
+    with the first token left out: linear and log over every layer; log-layer
+    from this layer's median (over the tokens the query sees) to its max, the
+    bottom moved into 1..6 decades below the max."""
+    every = weights[:, 1:].max()
     if scale == "linear":
-        return int(min(255, np.floor(255 * weight / vmax + 0.5)))
+        return 0.0, every
+    if scale == "log":
+        return every / 1e4, every
+    seen = weights[layer, 1:limit]
+    top = seen.max()
+    return min(max(float(np.median(seen)), top / 1e6), top / 10), top
+
+
+def widget_index(weight: float, low: float, high: float, scale: str) -> int:
+    """The widget's colour index (colourIndices): round(255 * w / high) on the
+    linear scale; on a log one (log10(w) - log10(low)) * 255 / decades, at
+    least 1 for a positive weight."""
+    if scale == "linear":
+        return int(min(255, np.floor(255 * weight / high + 0.5)))
     if weight <= 0:
         return 0
-    value = (4 + np.log10(weight) - np.log10(vmax)) * 255 / 4
+    value = (np.log10(weight) - np.log10(low)) * 255 / np.log10(high / low)
     return 1 if value <= 1 else 255 if value >= 255 else int(np.floor(value + 0.5))
 
 
-@pytest.mark.parametrize("scale", ["linear", None])
+@pytest.mark.parametrize("scale", ["linear", "log", None])
 def test_each_token_background_is_the_widgets_colour_for_its_weight(run, tmp_path, scale):
     """Sample every token's background in the PNG and compare it with the
-    widget's rule on the linear scale and on the images' default (log): the
-    maximum over every layer with the first token (the sink) left out, the
-    colour table of js/src/colour.ts (checked in tests/unit/test_render.py)."""
+    widget's rule on the linear and log scales and on the default (log-layer),
+    the first token (the sink) left out of the scale, the colour table of
+    js/src/colour.ts (checked in tests/unit/test_render.py)."""
     layer = 3
     kwargs = {} if scale is None else {"scale": scale}
     path = run.save_png(tmp_path / "heatmap.png", layer=layer, query="final", **kwargs)
-    scale = scale or render.DEFAULT_SCALE  # log
+    scale = scale or render.DEFAULT_SCALE
+    assert scale in ("linear", "log", "log-layer")
     pixels = rgb(path)
     weights = run.attention[:, run.query_index("final"), :].astype(np.float64)
-    vmax = weights[:, 1:].max()
+    low, high = widget_range(weights, layer, run.queries["final"] + 1, scale)
     sel = render.HeatmapSelection.of(run, "final", None, scale, True, False)
     with render._style(render.HeatmapImage.FONT_PT):
         image = render.HeatmapImage(run, sel, 1600, 150)  # the same geometry as save_png
     underline = int(np.ceil(max(2.0, 0.2 * image.font_px))) + 1
     checked, indices = 0, set()
     for token in range(1, run.n_tokens):
-        index = widget_index(weights[layer, token], vmax, scale)
+        index = widget_index(weights[layer, token], low, high, scale)
         for box in image.token_boxes(token):
             if box[2] - box[0] < 8:  # too narrow to find its background among glyphs
                 continue
@@ -142,7 +158,7 @@ def test_text_in_tokens_and_titles_is_drawn_as_text(run):
     sel = render.HeatmapSelection.of(odd, None, None, "linear", True, False)
     with render._style(render.HeatmapImage.FONT_PT):
         image = render.HeatmapImage(odd, sel, 1600, 150)
-        image.draw_layer(1, sel.scale_max(odd, 1))
+        image.draw_layer(1)
         renderer = image.figure.canvas.get_renderer()  # type: ignore[attr-defined]
         texts = image.ax.texts
         assert texts and all(not t.get_parse_math() for t in texts)
@@ -253,6 +269,8 @@ def test_command_line_writes_each_image(run, runsets, tmp_path, capsys, monkeypa
         "h.png": ["heatmap", "one.tlrun", "--layer", "2", "--query", "q1", "--head", "1"],
         "s.gif": ["gif", "base", "--case", "case2", "--scale", "log", "--duration", "250"],
         "c.png": ["curves", "one.tlrun", "--normalize", "share", "--regions", "system,user"],
+        "c0.png": ["curves", "one.tlrun", "--normalize", "share", "--exclude", "none"],
+        "c1.png": ["curves", "one.tlrun", "--normalize", "share", "--share-level", "0"],
         "a.png": ["aggregate", "base", "terse=terse", "--normalize", "share"],
         "a1.png": ["aggregate", "base", "--interval", "bootstrap"],
     }
@@ -265,6 +283,11 @@ def test_command_line_writes_each_image(run, runsets, tmp_path, capsys, monkeypa
             if out.endswith(".gif"):
                 assert image.n_frames == run.n_layers
         assert Path(out).stat().st_size > 20_000
+    # the mass flags reach the drawing: the same picture as the Python call's
+    for out, kwargs in (("c0.png", {"exclude": None}), ("c1.png", {"share_level": 0})):
+        same = run.save_curves_png(f"py-{out}", normalize="share", **kwargs)
+        assert np.array_equal(rgb(out), rgb(same)), out
+    assert not np.array_equal(rgb("c0.png"), rgb(run.save_curves_png("d.png", normalize="share")))
 
 
 def test_command_line_checks_the_selection_against_the_run(run, tmp_path, capsys, monkeypatch):
@@ -276,6 +299,7 @@ def test_command_line_checks_the_selection_against_the_run(run, tmp_path, capsys
         ("heatmap", "one.tlrun", "--query", "q9"): "--query: Unknown query 'q9'",
         ("gif", "one.tlrun", "--head", "3"): "--head: head=3 is out of range",
         ("curves", "one.tlrun", "--regions", "rules"): "--regions: Unknown region(s) ['rules']",
+        ("curves", "one.tlrun", "--exclude", "rules"): "exclude names region(s) ['rules']",
         ("heatmap", "two"): "holds 2 runs; pick one with --case",
         ("heatmap", "two", "--case", "c"): "--case 'c' is not a case",
         ("heatmap", "one.tlrun", "--case", "a"): "leave --case out",

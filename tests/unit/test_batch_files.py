@@ -112,11 +112,10 @@ def test_compare_and_report_commands(tmp_path):
         ).save(tmp_path / name)
     variants = [f"base={tmp_path / 'base'}", f"terse={tmp_path / 'terse'}"]
     assert main(["compare", *variants, "--out", str(tmp_path / "cmp"), "--layers", "bands"]) == 0
-    expected = tw.compare(
-        {"base": tw.open_runs(tmp_path / "base"), "terse": tw.open_runs(tmp_path / "terse")},
-        layers="bands",
-        normalize="raw",  # the CLI's --normalize default (tw.compare's is "share")
-    )
+    opened = {"base": tw.open_runs(tmp_path / "base"), "terse": tw.open_runs(tmp_path / "terse")}
+    # the command's defaults are tw.compare's: share, the first token excluded
+    expected = tw.compare(opened, layers="bands")
+    assert expected.options.normalize == "share"
     import pandas as pd
 
     deltas = pd.read_csv(tmp_path / "cmp" / "deltas.csv")
@@ -128,3 +127,34 @@ def test_compare_and_report_commands(tmp_path):
         warnings.simplefilter("ignore")
         # a variant that is not NAME=DIR is a bad argument: argparse's status 2
         assert main(["report", "base", "-o", str(tmp_path / "x.md")]) == 2
+    # --normalize, --exclude, --share-level and --min-effect reach tw.compare
+    flags = ["--normalize", "raw", "--exclude", "first,persona", "--min-effect", "0.05"]
+    assert main(["compare", *variants, "--out", str(tmp_path / "raw"), *flags]) == 0
+    raw = tw.compare(opened, normalize="raw", exclude=("first", "persona"), min_effect=0.05)
+    deltas = pd.read_csv(tmp_path / "raw" / "deltas.csv")
+    np.testing.assert_allclose(deltas["delta"], raw.deltas["delta"], rtol=1e-12)
+    flags_read = deltas["significant"].astype("string").fillna("NA").tolist()
+    assert flags_read == raw.deltas["significant"].astype("string").fillna("NA").tolist()
+    assert "True" in flags_read  # the persona change is significant at 0.05
+    assert main(["report", *variants, "-o", str(tmp_path / "s.md"), "--share-level", "0"]) == 0
+    assert (tmp_path / "s.md").read_text() == tw.compare(opened, share_level=0).report()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--exclude", "first,,user"], "empty name"),
+        (["--share-level", "deep"], "depth >= 0"),
+        (["--share-level", "-1"], "depth >= 0"),
+        (["--min-effect", "-0.1"], "min_effect"),
+        (["--exclude", "none,first"], '"none" alone'),
+    ],
+)
+def test_the_mass_flags_are_checked_before_anything_is_opened(tmp_path, capsys, flags, message):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()  # empty folders: a refused flag never reaches them
+    variants = [f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}"]
+    assert main(["compare", *variants, "--out", str(tmp_path / "out"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not (tmp_path / "out").exists()

@@ -31,44 +31,69 @@ def run():
 
 
 def test_the_colour_table_is_the_widgets():
-    """The anchors in js/src/colour.ts, interpolated and rounded as the widget does."""
+    """The light palette of js/src/colour.ts (the white page, then HEAT_ANCHORS),
+    interpolated and rounded as the widget does."""
     source = (ROOT / "js" / "src" / "colour.ts").read_text(encoding="utf-8")
-    block = re.search(r"const ANCHORS[^=]*=\s*\[(.*?)\];", source, re.S)
-    assert block is not None, "ANCHORS not found in js/src/colour.ts"
+    block = re.search(r"const HEAT_ANCHORS[^=]*=\s*\[(.*?)\];", source, re.S)
+    assert block is not None, "HEAT_ANCHORS not found in js/src/colour.ts"
     anchors = [[int(v) for v in t] for t in re.findall(r"\[(\d+), (\d+), (\d+)\]", block[1])]
-    assert anchors == render._ANCHORS.astype(int).tolist()
+    assert [[255, 255, 255], *anchors] == render._ANCHORS.astype(int).tolist()
     table = render.COLOUR_TABLE
     assert table.shape == (256, 3)
     assert table[0].tolist() == [255, 255, 255]
     assert table[255].tolist() == [128, 0, 38]  # the widget's darkest (tests/browser)
     assert table[64].tolist() == [255, 237, 160]  # an anchor: 64/255 * 4 = 1.0039 -> rounds
-    # values the widget's own code gives (colour.ts's interpolate, run in node)
+    # values the widget's own code gives (colour.ts's COLOURS, printed by vitest)
     assert table[[100, 200, 250]].tolist() == [[254, 203, 112], [225, 51, 33], [137, 5, 38]]
-    # light text from the same index as in the widget (luminance < 140 from 167 on)
-    assert int(np.argmax(render.DARK)) == 167 and render.DARK[167:].all()
+    # white text from the same index as the widget's DARK (WCAG rule: the
+    # theme's text below 4.5:1 contrast, and white contrasts more than black)
+    assert int(np.argmax(render.DARK)) == 202 and render.DARK[202:].all()
+    assert int(render.DARK.sum()) == 54
+
+
+def _scale(name, log, low, high):
+    return render.HeatmapScale(name, log, low, high)
 
 
 def test_weights_map_to_the_widgets_colour_indices():
     row = np.array([0.5, 0.0, 0.1, 0.2, 0.4, 0.6], dtype=np.float32)
     masked = np.array([True, False, False, False, False, False])
-    linear = render.colour_indices(row, masked, vmax=0.4, log=False)
-    # round(255 * w / vmax), clipped; masked and zero weights stay 0
+    linear = render.colour_indices(row, masked, _scale("linear", False, 0.0, 0.4))
+    # round(255 * w / high), clipped; masked and zero weights stay 0
     assert linear.tolist() == [0, 0, 64, 128, 255, 255]
-    log = render.colour_indices(row, masked, vmax=0.4, log=True)
-    # (4 + log10(w / 0.4)) * 255 / 4, at least 1 for a positive weight
+    log = render.colour_indices(row, masked, _scale("log", True, 0.4e-4, 0.4))
+    # (log10(w) - log10(low)) * 255 / 4, at least 1 for a positive weight
     expected = [0, 0] + [round((4 + np.log10(w / 0.4)) * 255 / 4) for w in (0.1, 0.2)] + [255, 255]
     assert log.tolist() == expected
-    assert render.colour_indices(row, masked, vmax=0.0, log=False).tolist() == [0] * 6
+    # log-layer: 1.5 decades from 0.0126 to 0.4; at or below the bottom is the faintest shade
+    low = 0.4 / 10**1.5
+    shallow = render.colour_indices(
+        np.array([0.001, low, 0.1, 0.4], dtype=np.float32),
+        np.zeros(4, bool),
+        _scale("log-layer", True, low, 0.4),
+    )
+    assert shallow.tolist() == [1, 1, round(np.log10(0.1 / low) * 255 / 1.5), 255]
+    assert render.colour_indices(row, masked, _scale("linear", False, 0.0, 0.0)).tolist() == [0] * 6
 
 
-def test_the_scale_maximum_follows_the_widget(run):
-    sel = render.HeatmapSelection.of(run, "final", None, "linear", True, False)
-    rows = run.attention[:, run.query_index("final"), 1:]  # the sink left out
-    assert sel.scale_max(run, 2) == pytest.approx(float(rows.max()))
+def test_the_scale_range_follows_the_widget(run):
+    q = run.query_index("final")
+    limit = run.queries["final"] + 1
+    rows = run.attention[:, q, 1:limit]  # the sink left out, the tokens the query sees
+    linear = render.HeatmapSelection.of(run, "final", None, "linear", True, False)
+    assert linear.range(run, 2).high == pytest.approx(float(run.attention[:, q, 1:].max()))
     per_layer = render.HeatmapSelection.of(run, "final", None, "layer", True, False)
-    assert per_layer.scale_max(run, 2) == pytest.approx(float(rows[2].max()))
+    assert per_layer.range(run, 2).high == pytest.approx(float(rows[2].max()))
+    default = render.HeatmapSelection.of(run, "final", None, render.DEFAULT_SCALE, True, False)
+    assert default.scale == "log-layer"
+    got = default.range(run, 2)
+    top, median = float(rows[2].max()), float(np.median(rows[2]))
+    assert got.log and got.high == pytest.approx(top)
+    assert got.low == pytest.approx(min(max(median, top / 1e6), top / 10))
     with_sink = render.HeatmapSelection.of(run, "final", None, "linear", False, False)
-    assert with_sink.scale_max(run, 0) == pytest.approx(float(run.attention[:, -1].max()))
+    assert with_sink.range(run, 0).high == pytest.approx(float(run.attention[:, q].max()))
+    with pytest.raises(tw.ArgumentError, match="log-layer"):
+        render.HeatmapSelection.of(run, "final", None, "rainbow", True, False)
 
 
 # ---------------------------------------------------------------- text and layout

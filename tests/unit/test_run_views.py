@@ -113,7 +113,8 @@ def test_heatmap_figure_shades_tokens_by_one_attention_row(run):
 
 
 def test_heatmap_figure_draws_the_widget_scales(run):
-    from tealeaves_widgets.present.figures import HEATMAP_SCALES, heatmap_figure
+    from tealeaves_widgets.core.heatmap_scale import HEATMAP_SCALES
+    from tealeaves_widgets.present.figures import heatmap_figure
 
     assert TokenHeatmap(run).scale == HEATMAP_SCALES[0] == "log-layer"
     row = run.attention[1, -1].astype(np.float64)
@@ -130,7 +131,7 @@ def test_the_figure_and_the_widget_say_the_same_about_each_scale():
     """The colour bar's words are the legend's (js/src/colour.ts SCALE_TEXT)."""
     from pathlib import Path
 
-    from tealeaves_widgets.present.figures import HEATMAP_SCALE_TEXT
+    from tealeaves_widgets.core.heatmap_scale import HEATMAP_SCALE_TEXT
 
     source = (Path(__file__).parents[2] / "js" / "src" / "colour.ts").read_text()
     for scale, text in HEATMAP_SCALE_TEXT.items():
