@@ -17,7 +17,13 @@ export interface CurvesState {
   normalize: Normalize;
   region: string | null;
   hidden: string[];
+  /** What the curves leave out (Python's `exclude`); absent reads as "auto". */
+  exclude?: ExcludeSpec;
 }
+
+/** The synced `exclude` value, as Run.curves(exclude=...) takes it: "auto",
+ * null (nothing), "first" (the first token) or a region's name, or a list of those. */
+export type ExcludeSpec = string | string[] | null;
 
 const SVG = "http://www.w3.org/2000/svg";
 /** Size before the chart is laid out (and in jsdom); then it takes its panel's width. */
@@ -62,6 +68,16 @@ export interface Exclusion {
  * the first token for "share", nothing otherwise. */
 export function defaultExclusion(mode: Normalize): Exclusion {
   return { first: mode === "share", regions: [] };
+}
+
+/** The exclusion `spec` means under `mode` (core.masses.resolve_exclusion):
+ * "auto" (or no value) is the first token for "share" and nothing otherwise;
+ * "first" names the first token even when a region is called so. */
+export function resolveExclusion(spec: ExcludeSpec | undefined, mode: Normalize): Exclusion {
+  if (spec === undefined || spec === "auto") return defaultExclusion(mode);
+  if (spec === null) return { first: false, regions: [] };
+  const items = typeof spec === "string" ? [spec] : spec;
+  return { first: items.includes("first"), regions: items.filter((item) => item !== "first") };
 }
 
 /** "first token", "first token and rules", or "nothing" (Exclusion.describe). */
@@ -113,6 +129,35 @@ function keptParts(tree: RegionTree, names: string[], exclusion: Exclusion): { i
   // the first token, unless an excluded region removes it already
   const firstFree = exclusion.first && !maximal.some((e) => tree.holdsFirst[e]);
   return { inside, maximal, firstFree };
+}
+
+/**
+ * (layer,) attention on the excluded tokens, a fraction of the whole row, as
+ * Run.excluded_mass: each outermost excluded region's mass (a region inside
+ * another excluded one is in it already), plus the first token's unless one
+ * of them holds it. `mass` and `first` as for `normalize`.
+ */
+export function excludedMasses(
+  mass: Float64Array,
+  first: Float64Array,
+  nLayers: number,
+  regions: { name: string }[],
+  tree: RegionTree,
+  exclusion: Exclusion,
+): Float64Array {
+  const R = regions.length;
+  const { maximal, firstFree } = keptParts(
+    tree,
+    regions.map((r) => r.name),
+    exclusion,
+  );
+  const out = new Float64Array(nLayers);
+  for (let l = 0; l < nLayers; l++) {
+    let total = firstFree ? first[l] : 0;
+    for (const e of maximal) total += mass[l * R + e];
+    out[l] = total;
+  }
+  return out;
 }
 
 function isAncestorOrSelf(tree: RegionTree, ancestor: number, r: number): boolean {
@@ -243,6 +288,9 @@ export class CurvesPanel {
   private yLabels: SVGTextElement[] = [];
   private readout: HTMLDivElement;
   private select: HTMLSelectElement;
+  private excludeSelect: HTMLSelectElement;
+  /** The excluded tokens' attention per layer (first: the first token's), at the query and head drawn. */
+  private excluded: { mass: Float64Array; first: Float64Array; regions: boolean; sinkOut: boolean } = { mass: new Float64Array(0), first: new Float64Array(0), regions: false, sinkOut: false };
   private chips: HTMLSpanElement[] = [];
   private boxes: HTMLInputElement[] = [];
   private picks: HTMLButtonElement[] = [];
@@ -266,8 +314,12 @@ export class CurvesPanel {
     const label = header.appendChild(h("label", "", " normalise "));
     this.select = label.appendChild(h("select", "tw-normalize-select"));
     for (const mode of NORMALIZATIONS) this.select.appendChild(option(mode, mode));
+    const excludeLabel = header.appendChild(h("label", "", " exclude "));
+    this.excludeSelect = excludeLabel.appendChild(h("select", "tw-exclude-select"));
+    this.excludeSelect.title = 'Tokens left out before normalising, as run.curves(exclude=...): what is left is renormalised; "auto" leaves out the first token (the attention sink) in "share" and nothing otherwise';
+    this.buildExcludeOptions();
     this.note = header.appendChild(h("span", "tw-exclusion-note"));
-    this.note.title = 'Masses are fractions of the attention that is not excluded; "share" leaves out the first token (the attention sink), as run.curves(normalize="share") does';
+    this.note.title = "The attention the excluded tokens get at the layer shown, a fraction of the whole row (run.excluded_mass); sink: the first token's";
     this.tree = regionTree(p.regions);
     this.own = ownRegions(this.tree);
     this.chart = this.root.appendChild(svg("svg", { height: HEIGHT, viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "tw-chart" }));
@@ -389,6 +441,10 @@ export class CurvesPanel {
       this.model.set("normalize", this.select.value as Normalize);
       this.model.save_changes();
     });
+    this.on(this.excludeSelect, "change", () => {
+      this.model.set("exclude", JSON.parse(this.excludeSelect.value) as ExcludeSpec);
+      this.model.save_changes();
+    });
     // pointer position in chart units (the viewBox is the chart's size, so these are px)
     const at = (event: PointerEvent) => {
       const box = this.chart.getBoundingClientRect();
@@ -412,7 +468,7 @@ export class CurvesPanel {
       this.hover(-1);
       this.showReadout(this.layer);
     });
-    for (const name of ["change:query", "change:head", "change:normalize", "change:hidden", "change:region"]) {
+    for (const name of ["change:query", "change:head", "change:normalize", "change:exclude", "change:hidden", "change:region"]) {
       const handler = () => this.update();
       this.model.on(name, handler);
       this.cleanups.push(() => this.model.off(name, handler));
@@ -451,10 +507,18 @@ export class CurvesPanel {
     const head = this.headIndex();
     const mass = rawMasses(p, query, head).subarray(0, done * R);
     const first = firstMasses(p, query, head).subarray(0, done);
-    const exclusion = defaultExclusion(mode);
+    const spec = this.model.get("exclude");
+    const exclusion = resolveExclusion(spec, mode);
+    this.showExclude(spec, mode);
     this.values = new Float64Array(p.nLayers * R).fill(NaN);
     this.values.set(normalize(mass, first, done, p.regions, this.tree, mode, exclusion, Infinity, keep));
-    this.note.textContent = exclusion.first || exclusion.regions.length ? ` ${describeExclusion(exclusion)} excluded` : "";
+    this.excluded = {
+      mass: excludedMasses(mass, first, done, p.regions, this.tree, exclusion),
+      first,
+      regions: exclusion.regions.length > 0,
+      // the first token is left out by name or in an excluded region (the template holds it)
+      sinkOut: exclusion.first || p.regions.some((r, i) => this.tree.holdsFirst[i] && exclusion.regions.includes(r.name)),
+    };
     this.labelRegions(mode);
     let max = 0;
     for (const v of this.values) if (Number.isFinite(v) && v > max) max = v;
@@ -511,8 +575,47 @@ export class CurvesPanel {
     this.showReadout(this.layer);
   }
 
+  /** The choices of the exclude selector: "auto" (what it means is said for
+   * the normalisation shown), the first token, nothing, each region. */
+  private buildExcludeOptions(): void {
+    const select = this.excludeSelect;
+    select.replaceChildren(option('"auto"', "auto"), option('"first"', "first token"), option("null", "nothing"));
+    const group = select.appendChild(h("optgroup"));
+    group.label = "a region";
+    // a region called "first" cannot be named: exclude="first" is the first token
+    for (const region of this.p.regions) if (region.name !== "first" && region.name !== "auto") group.appendChild(option(JSON.stringify(region.name), region.name));
+  }
+
+  /** Select the synced `exclude` value (one set in Python that no choice
+   * names, e.g. ["first", "rules"], gets a choice of its own). */
+  private showExclude(spec: ExcludeSpec | undefined, mode: Normalize): void {
+    const select = this.excludeSelect;
+    select.options[0].textContent = `auto (${describeExclusion(defaultExclusion(mode))})`;
+    const value = JSON.stringify(spec === undefined ? "auto" : Array.isArray(spec) && spec.length === 1 ? spec[0] : spec);
+    let found = Array.from(select.options).some((o) => o.value === value);
+    select.querySelector(".tw-exclude-other")?.remove();
+    if (!found) {
+      const other = select.appendChild(option(value, describeExclusion(resolveExclusion(spec, mode))));
+      other.className = "tw-exclude-other";
+      found = true;
+    }
+    select.value = value;
+  }
+
+  /** The excluded mass at `layer`, on its own: "sink 0.712" (the first token's
+   * attention) when only the first token is left out, "excluded 0.744 · sink
+   * 0.712" when regions are, and "not excluded" after the sink when it is counted. */
+  private showExcluded(layer: number): void {
+    const { mass, first, regions, sinkOut } = this.excluded;
+    const at = (values: Float64Array) => (layer < values.length ? format(values[layer]) : "\u2013");
+    const sink = `sink ${at(first)}${sinkOut ? "" : ", not excluded"}`;
+    const text = regions ? `excluded ${at(mass)} \u00b7 ${sink}` : sink;
+    if (this.note.textContent !== text) this.note.textContent = text;
+  }
+
   private showReadout(layer: number): void {
     const R = this.p.regions.length;
+    this.showExcluded(layer);
     if (layer >= layersDone(this.p)) {
       this.readout.textContent = `layer ${layer}: not computed yet`;
       return;

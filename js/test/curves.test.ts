@@ -1,10 +1,30 @@
+// @vitest-environment jsdom
 // The front end's normalisation (curves.ts) against hand-computed numbers and
-// against Python's Run.curves on the golden nested run (tests/helpers/golden.py).
+// against Python's Run.curves on the golden nested run (tests/helpers/golden.py);
+// the curves panel's exclude selector against the same numbers.
 
-import { describe, expect, it } from "vitest";
-import { type Exclusion, type Normalize, defaultExclusion, describeExclusion, firstMasses, normalize, ownRegions, rawMasses, regionTree } from "../src/curves";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  type ExcludeSpec,
+  type Exclusion,
+  type Normalize,
+  defaultExclusion,
+  describeExclusion,
+  excludedMasses,
+  firstMasses,
+  format,
+  normalize,
+  ownRegions,
+  rawMasses,
+  regionTree,
+  resolveExclusion,
+} from "../src/curves";
+import { CurvesView, type CurvesViewState } from "../src/curves_view";
 import { decodePayload } from "../src/wire";
+import { FakeModel } from "./fake-model";
 import { fixture } from "./golden";
+
+afterEach(() => document.body.replaceChildren());
 
 // one layer, tokens 0..7 with attention w; regions as the fixture's:
 // template {0, 3, 4} (holds the first token), system {1, 2}, user {5, 6, 7}, question {5, 6} in user
@@ -89,6 +109,23 @@ describe("normalize", () => {
     expect(got[1] + got[2]).toBeCloseTo(1, 12);
   });
 
+  it("reads the synced exclude value as Python's resolve_exclusion", () => {
+    expect(resolveExclusion(undefined, "share")).toEqual({ first: true, regions: [] });
+    expect(resolveExclusion("auto", "raw")).toEqual(none);
+    expect(resolveExclusion(null, "share")).toEqual(none);
+    expect(resolveExclusion("template", "raw")).toEqual({ first: false, regions: ["template"] });
+    expect(resolveExclusion(["first", "rules"], "raw")).toEqual({ first: true, regions: ["rules"] });
+  });
+
+  it("adds the excluded tokens' attention up once", () => {
+    // the first token lies in the template: excluding both counts it once
+    const both = excludedMasses(mass, first, 1, regions, tree, { first: true, regions: ["template"] });
+    expect(both[0]).toBeCloseTo(0.55, 12);
+    expect(excludedMasses(mass, first, 1, regions, tree, { first: true, regions: ["question"] })[0]).toBeCloseTo(0.6, 12);
+    expect(excludedMasses(mass, first, 1, regions, tree, { first: false, regions: ["user", "question"] })[0]).toBeCloseTo(0.3, 12);
+    expect(excludedMasses(mass, first, 1, regions, tree, none)[0]).toBe(0);
+  });
+
   it("gives 0 for constant regions and layers with nothing left", () => {
     const flat = new Float64Array(2 * 4);
     const zero = new Float64Array(2);
@@ -114,8 +151,13 @@ describe("normalize agrees with Python's Run.curves (golden nested run)", () => 
     expect(want.curves.length).toBeGreaterThan(100);
     for (const c of want.curves) {
       const level = c.level === "leaves" ? Infinity : c.level;
-      const got = normalize(rawMasses(p, c.query, c.head), firstMasses(p, c.query, c.head), p.nLayers, p.regions, goldenTree, c.normalize, c.exclude, level);
+      const raw = rawMasses(p, c.query, c.head);
+      const firsts = firstMasses(p, c.query, c.head);
+      const got = normalize(raw, firsts, p.nLayers, p.regions, goldenTree, c.normalize, c.exclude, level);
       const what = `${c.normalize} exclude=${JSON.stringify(c.exclude)} level=${c.level} query=${c.query} head=${c.head}`;
+      expect(resolveExclusion(c.spec, c.normalize), what).toEqual(c.exclude);
+      const excluded = excludedMasses(raw, firsts, p.nLayers, p.regions, goldenTree, c.exclude);
+      c.excluded.forEach((v: number, l: number) => expect(Math.abs(excluded[l] - v), `${what} excluded [${l}]`).toBeLessThan(1e-6));
       expect(got.length, what).toBe(c.values.length);
       c.values.forEach((v: number | null, i: number) => {
         if (v === null) expect(got[i], `${what} [${i}]`).toBeNaN();
@@ -128,5 +170,79 @@ describe("normalize agrees with Python's Run.curves (golden nested run)", () => 
         expect(labels, what).toEqual(c.columns);
       }
     }
+  });
+});
+
+describe("the curves panel's exclude selector (golden nested run)", () => {
+  const { payload, expect: want } = fixture("curves_payload");
+  const names = decodePayload(payload).regions.map((r) => r.name);
+
+  function mount(overrides: Partial<CurvesViewState> = {}) {
+    const model = new FakeModel<CurvesViewState>({ payload, layer: 1, query: "final", head: null, normalize: "share", region: null, hidden: [], ...overrides });
+    const el = document.body.appendChild(document.createElement("div"));
+    const view = new CurvesView(model, el);
+    const select = el.querySelector<HTMLSelectElement>(".tw-exclude-select")!;
+    const note = () => el.querySelector(".tw-exclusion-note")!.textContent;
+    const choose = (spec: ExcludeSpec) => {
+      select.value = JSON.stringify(spec);
+      select.dispatchEvent(new Event("change"));
+    };
+    return { model, el, view, select, note, choose };
+  }
+
+  /** Python's numbers for one case of the fixture (head average, query "final", leaves). */
+  function python(mode: Normalize, spec: ExcludeSpec) {
+    const found = want.curves.find((c: any) => c.normalize === mode && JSON.stringify(c.spec) === JSON.stringify(spec) && c.level === "leaves" && c.query === 1 && c.head === null);
+    if (!found) throw new Error(`no golden case for ${mode} ${JSON.stringify(spec)}`);
+    return found;
+  }
+
+  it("offers auto, the first token, nothing and every region", () => {
+    const { select } = mount();
+    const choices = Array.from(select.options, (o) => o.textContent);
+    expect(choices).toEqual(["auto (first token)", "first token", "nothing", ...names]);
+    expect(select.value).toBe('"auto"');
+  });
+
+  it("draws Run.curves(normalize, exclude=...) for each choice and says the excluded mass", () => {
+    for (const mode of ["share", "raw"] as Normalize[]) {
+      const { view, note, choose, model } = mount({ normalize: mode });
+      for (const spec of ["first", null, "template", "rule", "auto"] as ExcludeSpec[]) {
+        choose(spec);
+        expect(model.get("exclude")).toEqual(spec);
+        expect(model.saved.at(-1)).toEqual({ exclude: spec });
+        const c = python(mode, spec);
+        const what = `${mode} exclude=${JSON.stringify(spec)}`;
+        for (let l = 0; l < 3; l++) {
+          for (let r = 0; r < names.length; r++) {
+            const v = c.values[l * names.length + r];
+            if (v === null) expect(view.curves.value(l, r), `${what} [${l}, ${r}]`).toBeNaN();
+            else expect(Math.abs(view.curves.value(l, r) - v), `${what} [${l}, ${r}]`).toBeLessThan(1e-12);
+          }
+        }
+        // layer 1: the first token's attention, and what the excluded tokens get
+        const sink = `sink ${format(want.first_token[1 * 2 + 1])}`;
+        const exclusion = resolveExclusion(spec, mode);
+        if (exclusion.regions.length) {
+          const counted = exclusion.regions.includes("template") ? "" : ", not excluded";
+          expect(note(), what).toBe(`excluded ${format(c.excluded[1])} \u00b7 ${sink}${counted}`);
+        } else expect(note(), what).toBe(exclusion.first ? sink : `${sink}, not excluded`);
+      }
+    }
+  });
+
+  it("follows exclude set in Python, a list included, and says what auto means", () => {
+    const { model, view, select, note } = mount({ normalize: "raw" });
+    expect(select.options[0].textContent).toBe("auto (nothing)");
+    model.set("exclude", ["first", "rules"]);
+    expect(select.selectedOptions[0].textContent).toBe("first token and rules");
+    const c = python("raw", ["first", "rules"]);
+    expect(view.curves.value(2, 0)).toBeCloseTo(c.values[2 * names.length], 12);
+    expect(note()).toBe(`excluded ${format(c.excluded[1])} \u00b7 sink ${format(want.first_token[3])}`);
+    model.set("exclude", ["template"]); // a list of one reads as its name
+    expect(select.value).toBe('"template"');
+    expect(select.querySelector(".tw-exclude-other")).toBeNull();
+    model.set("normalize", "share");
+    expect(select.options[0].textContent).toBe("auto (first token)");
   });
 });

@@ -1,6 +1,6 @@
 // @vitest-environment jsdom
 import { afterEach, describe, expect, it } from "vitest";
-import { firstMasses, normalize, rawMasses, regionTree } from "../src/curves";
+import { firstMasses, format, normalize, rawMasses, regionTree } from "../src/curves";
 import { type ExplorerState, ExplorerView } from "../src/explorer";
 import { showToken } from "../src/lens";
 import { decodePayload } from "../src/wire";
@@ -84,11 +84,13 @@ describe("explorer", () => {
     // "user" holds "question": its share is its own tokens, and the legend says so
     const names = Array.from(el.querySelectorAll(".tw-curves .tw-pick"), (b) => b.textContent);
     expect(names).toEqual(["template", "system", "user (own)", "question"]);
-    expect(el.querySelector(".tw-exclusion-note")!.textContent).toBe(" first token excluded");
+    // the first token is left out of "share": its attention at the layer is shown on its own
+    expect(el.querySelector<HTMLSelectElement>(".tw-exclude-select")!.selectedOptions[0].textContent).toBe("auto (first token)");
+    expect(el.querySelector(".tw-exclusion-note")!.textContent).toBe(`sink ${format(p.firstToken[model.get("layer") * 2])}`);
     select.value = "raw";
     select.dispatchEvent(new Event("change"));
     expect(Array.from(el.querySelectorAll(".tw-curves .tw-pick"), (b) => b.textContent)[2]).toBe("user");
-    expect(el.querySelector(".tw-exclusion-note")!.textContent).toBe("");
+    expect(el.querySelector(".tw-exclusion-note")!.textContent).toMatch(/^sink [0-9.]+, not excluded$/);
   });
 
   it("hides a region's curve from its legend checkbox, synced as hidden", () => {

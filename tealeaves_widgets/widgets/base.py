@@ -8,6 +8,8 @@ front end sends (`{v, kind, id, ...}`), answered with a reply of the same
 
 `RunView`: a view of one `Run` (the run on the wire, head and region).
 `CurvesOptions` and `HiddenRegions`: options several views share.
+`check_exclude`: the `exclude` option of the views, checked as
+`core.masses.resolve_exclusion` does and against the regions they have.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ..core.masses import AUTO, resolve_exclusion
 from ..core.run import NORMALIZATIONS, Run
 from ..core.selection import resolve_query
 from ..errors import ArgumentError, ArgumentTypeError, SelectionError
@@ -29,6 +32,37 @@ class TraitSelectionError(SelectionError, t.TraitError):
     """A `SelectionError` that is also a traitlets `TraitError`, so traitlets
     rolls back a batch of updates that contains one. Catch it as
     `tw.SelectionError`."""
+
+
+class TraitArgumentError(ArgumentError, t.TraitError):
+    """An `ArgumentError` that is also a traitlets `TraitError` (see
+    `TraitSelectionError`). Catch it as `tw.ArgumentError`."""
+
+
+ExcludeValue = str | list[str] | None
+"""The `exclude` option as it is synced: "auto", None, "first" or a region's
+name, or a list of those."""
+
+
+def check_exclude(value: object, regions: Sequence[str]) -> ExcludeValue:
+    """`value` as an `exclude` option of a view whose regions are `regions`:
+    checked as `core.masses.resolve_exclusion` checks it (a tuple becomes a
+    list, as the browser sends it back), each region name checked against
+    `regions`. Raises `TraitArgumentError` or `TraitSelectionError`."""
+    try:
+        exclusion = resolve_exclusion(value, "share")
+    except ArgumentError as error:
+        raise TraitArgumentError(str(error)) from None
+    missing = [name for name in exclusion.regions if name not in regions]
+    if missing:
+        raise TraitSelectionError(
+            f"exclude={value!r} names region(s) {missing} that this view does not have; use "
+            f'"auto" (the first token in "share", nothing otherwise), "first" (the first '
+            f"token), None (nothing), or region(s) of {list(regions)}."
+        )
+    if isinstance(value, (list, tuple)):
+        return [str(item) for item in value]
+    return value  # type: ignore[return-value]  # "auto", None or a name, checked above
 
 
 Handler = Callable[[dict[str, Any]], tuple[dict[str, Any], list[memoryview]]]
@@ -284,7 +318,19 @@ class CurvesOptions(HiddenRegions):
     normalize = t.Enum(NORMALIZATIONS, default_value="raw").tag(sync=True, echo_update=False)
     """Normalisation of the cooking curves, one of `Run.curves`' (raw, share,
     per-region, density)."""
+    exclude = t.Any(AUTO).tag(sync=True, echo_update=False)
+    """What the curves leave out before normalising, as `Run.curves(exclude=...)`:
+    "auto" (the first token in "share", nothing otherwise), "first" (the first
+    token, the attention sink), a region's name (e.g. "template"), a list of
+    those, or None. The view shows the excluded mass on its own."""
+
+    @t.validate("exclude")
+    def _check_exclude(self, proposal: t.Bunch) -> ExcludeValue:
+        return check_exclude(proposal["value"], list(self._region_names))  # type: ignore[attr-defined]
 
     def _fit_options(self, run: Run) -> None:
         super()._fit_options(run)  # type: ignore[misc]
         self.hidden = [name for name in self.hidden if name in run.regions]
+        named = resolve_exclusion(self.exclude, "share").regions
+        if any(name not in run.regions for name in named):
+            self.exclude = AUTO  # the new run lacks a region it named

@@ -129,7 +129,16 @@ NESTED_REGIONS = {
 }
 """A region tree as `prompt.resolve` builds it: sections and template at the
 root, top-level user regions with parent None, nested ones naming their parent."""
-CURVE_EXCLUSIONS = ("auto", None, "first", "template", ("first", "rules"), "rule")
+CURVE_EXCLUSIONS = (
+    "auto",
+    None,
+    "first",
+    "template",
+    ("first", "rules"),
+    "rule",
+    ("rules", "rule"),
+    ("template", "first"),
+)
 """`exclude` values the front end's normalisation is checked against."""
 SHARE_LEVELS = ("leaves", 0, 1, 2)
 
@@ -171,7 +180,8 @@ def nested_run() -> Run:
 def curve_expectations(run: Run) -> list[dict[str, Any]]:
     """`Run.curves` of every normalisation, exclusion, share level, query and head
     (head-averaged and head 1), as full (layer, region) lists in the run's region
-    order, None where a region has no value: what the front end's `normalize`
+    order, None where a region has no value, with the excluded mass per layer
+    (`Run.excluded_mass`): what the front end's `normalize` and `excludedMasses`
     must compute from the payload's raw masses."""
     from tealeaves_widgets.core.masses import NORMALIZATIONS, OWN_SUFFIX, resolve_exclusion
 
@@ -190,9 +200,11 @@ def curve_expectations(run: Run) -> list[dict[str, Any]]:
                         for label in frame.columns:
                             name = label if label in run.regions else label.removesuffix(OWN_SUFFIX)
                             full[:, names.index(name)] = frame[label].to_numpy()
+                        excluded = run.excluded_mass(query, exclusion.spec, head)
                         cases.append(
                             {
                                 "normalize": normalize,
+                                "spec": exclude,
                                 "exclude": {
                                     "first": exclusion.first,
                                     "regions": list(exclusion.regions),
@@ -202,6 +214,7 @@ def curve_expectations(run: Run) -> list[dict[str, Any]]:
                                 "head": head,
                                 "columns": list(frame.columns),
                                 "values": [None if np.isnan(v) else float(v) for v in full.ravel()],
+                                "excluded": [float(v) for v in excluded],
                             }
                         )
     return cases

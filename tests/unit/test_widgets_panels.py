@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tealeaves_widgets.errors import TealeavesError
+from tealeaves_widgets.errors import ArgumentError, SelectionError, TealeavesError
 from tealeaves_widgets.widgets import CurvesView, Explorer, LensView, TokenHeatmap
+from tests.helpers.golden import BASE_TOKENS, golden_run
 from tests.helpers.synthetic import synthetic_run
 
 
@@ -44,3 +45,31 @@ def test_each_panel_has_its_own_bundle(run):
 def test_a_view_refuses_what_is_not_a_run():
     with pytest.raises(TealeavesError, match="CurvesView expects a tealeaves_widgets.Run"):
         CurvesView({"attention": []})
+
+
+@pytest.mark.parametrize("view", [Explorer, CurvesView])
+def test_exclude_is_checked_as_run_curves_checks_it(run, view):
+    assert view(run).exclude == "auto"
+    assert view.class_traits()["exclude"].metadata == {"sync": True, "echo_update": False}
+    widget = view(run, exclude=("first", "system"))
+    assert widget.exclude == ["first", "system"]  # a list, as the browser sends it back
+    for value in (None, "first", "template", ["question"], "auto"):
+        widget.exclude = value
+        assert widget.exclude == value
+    with pytest.raises(SelectionError, match=r"names region\(s\) \['sink'\] that this view does"):
+        widget.exclude = "sink"
+    with pytest.raises(ArgumentError, match="exclude must be"):
+        widget.exclude = 3
+    with pytest.raises(ArgumentError, match="names something twice"):
+        widget.exclude = ("first", "first")
+    assert widget.exclude == "auto"
+    with pytest.raises(SelectionError, match=r"\['nope'\]"):
+        view(run, exclude=["first", "nope"])
+
+
+def test_a_new_run_without_the_excluded_region_falls_back_to_auto(run):
+    widget = CurvesView(run, exclude=["first", "context"])
+    widget.set_run(run)
+    assert widget.exclude == ["first", "context"]
+    widget.set_run(golden_run(BASE_TOKENS))  # no "context" region
+    assert widget.exclude == "auto"
