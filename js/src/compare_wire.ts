@@ -95,9 +95,10 @@ export interface DiffPayload {
   defaultQuery: number;
   regions: RegionColor[];
   trackedTokens: string[];
-  /** What the masses are: normalisation, what was excluded ("first token"), the
-   * share level and the smallest |delta| that can be significant. */
-  options: { normalize: string; level: number; interval: string; excluded: string; shareLevel: string | number; minEffect: number };
+  /** What the masses are: normalisation, what was excluded ("first token"),
+   * whether the first token is among it, the share level and the smallest
+   * |delta| that can be significant. */
+  options: { normalize: string; level: number; interval: string; excluded: string; firstExcluded: boolean; shareLevel: string | number; minEffect: number };
   /** Per region, how its rows read: "<name> (own)" when its share counts only its own tokens. */
   regionLabels: string[];
   rows: TableRow[];
@@ -107,6 +108,10 @@ export interface DiffPayload {
   table: Record<string, Grid>;
   /** (variant, query, token, row): the columns of Comparison.lens_deltas. */
   lens: Record<string, Grid> | null;
+  /** (variant, query, layer), means over units: the first token's attention
+   * (`first`, the sink) and the excluded tokens' (`excluded`); null in a
+   * payload written before they were sent. */
+  sink: { first: Grid; excluded: Grid } | null;
   caseLabels: string[];
   cases: DiffCase[];
   runs: DiffRun[];
@@ -160,6 +165,7 @@ export function decodeDiff(value: unknown): DiffPayload {
       level: raw.options.level,
       interval: raw.options.interval,
       excluded: raw.options.excluded,
+      firstExcluded: raw.options.first_excluded ?? raw.options.excluded === "first token",
       shareLevel: raw.options.share_level,
       minEffect: raw.options.min_effect,
     },
@@ -168,6 +174,7 @@ export function decodeDiff(value: unknown): DiffPayload {
     curves: grids(raw.curves, "curves"),
     table: grids(raw.table, "table"),
     lens: raw.lens ? grids(raw.lens, "lens") : null,
+    sink: raw.sink?.first && raw.sink?.excluded ? { first: new Grid(raw.sink.first, "sink.first"), excluded: new Grid(raw.sink.excluded, "sink.excluded") } : null,
     caseLabels: raw.case_labels,
     cases,
     runs,

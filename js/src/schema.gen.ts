@@ -112,6 +112,7 @@ export interface DiffOptionsEntry {
   level: number;
   interval: string;
   excluded: string;
+  first_excluded: boolean;
   share_level: string | number;
   min_effect: number;
 }
@@ -159,6 +160,7 @@ export interface DiffPayload {
   curves: Record<string, WireArray>;
   table: Record<string, WireArray>;
   lens: Record<string, WireArray> | null;
+  sink: Record<string, WireArray>;
   case_labels: string[];
   cases: DiffCase[];
   runs: DiffRun[];

@@ -101,16 +101,18 @@ export const CSS = `
 .tw-num { text-align: right; font-variant-numeric: tabular-nums; }
 .tw-top { color: var(--tw-good); font-weight: 600; }
 .tw-diff-title { color: var(--tw-fg-muted); font-size: 12px; margin: 0 0 4px; }
-.tw-diff { display: grid; grid-template-columns: 1fr 1fr; column-gap: 0; padding: 0; }
-.tw-diff-row { display: contents; }
-.tw-diff-cell { padding: 1px 8px; min-width: 0; border-right: 1px solid var(--tw-border); }
-.tw-diff-row > .tw-diff-cell:last-child { border-right: none; }
-.tw-diff-head > .tw-diff-cell { position: sticky; top: 0; z-index: 1; background: var(--tw-bg-raised); color: var(--tw-fg); font: 12px/1.6 system-ui, sans-serif;
-  border-bottom: 1px solid var(--tw-border); white-space: normal; }
-.tw-diff-change > .tw-diff-cell:first-child { background: color-mix(in srgb, var(--tw-del) 7%, transparent); box-shadow: inset 3px 0 0 var(--tw-del); }
-.tw-diff-change > .tw-diff-cell:last-child { background: color-mix(in srgb, var(--tw-add) 7%, transparent); box-shadow: inset 3px 0 0 var(--tw-add); }
-.tw-tok.tw-del { outline: 1px dashed var(--tw-del); text-decoration: line-through; text-decoration-color: var(--tw-del); }
-.tw-tok.tw-ins { outline: 1px dashed var(--tw-add); }
+.tw-diff { padding: 0; }
+.tw-diff-head { position: sticky; top: 0; z-index: 1; display: flex; flex-wrap: wrap; gap: 0 16px; padding: 1px 8px;
+  background: var(--tw-bg-raised); color: var(--tw-fg); font: 12px/1.6 system-ui, sans-serif; border-bottom: 1px solid var(--tw-border); white-space: normal; }
+.tw-diff-body { padding: 4px 8px; }
+.tw-diff del, .tw-diff ins, .tw-legend del, .tw-legend ins { text-decoration: none; }
+.tw-del-run, .tw-ins-run { box-decoration-break: clone; -webkit-box-decoration-break: clone; border-radius: 2px; padding: 1px 0; }
+.tw-del-run { background: color-mix(in srgb, var(--tw-del) 9%, transparent); outline: 1px dashed var(--tw-del); }
+.tw-ins-run { background: color-mix(in srgb, var(--tw-add) 9%, transparent); outline: 1px dashed var(--tw-add); }
+.tw-tok.tw-del { text-decoration: line-through 2px; text-decoration-color: var(--tw-del); }
+.tw-tok.tw-ins { text-decoration: underline 2px; text-decoration-color: var(--tw-add); text-underline-offset: 4px; }
+.tw-sink-line { font-size: 12px; color: var(--tw-fg); border-left: 3px solid var(--tw-fg-faint); padding-left: 6px; margin: 0 0 4px; }
+.tw-table-note { font-size: 11px; max-width: 60em; }
 .tw-swatch.tw-dashed { background: repeating-linear-gradient(to right, currentColor 0 5px, transparent 5px 8px); }
 .tw-chart-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 6px 10px; }
 .tw-chart-grid.tw-single { grid-template-columns: minmax(0, 1fr); }
@@ -118,6 +120,9 @@ export const CSS = `
 .tw-region-title { display: flex; gap: 5px; align-items: center; font-size: 12px; color: var(--tw-fg); }
 .tw-delta-table td, .tw-tracked-table td { cursor: default; }
 .tw-lens-table tr.tw-significant td { background: color-mix(in srgb, var(--jp-warn-color2, #e3b341) 28%, transparent); font-weight: 600; }
+.tw-lens-table tr.tw-sink-flag td { background-image: repeating-linear-gradient(135deg, color-mix(in srgb, currentColor 13%, transparent) 0 2px, transparent 2px 6px); }
+.tw-lens-table tr.tw-significant.tw-sink-flag td { font-weight: normal; }
+.tw-lens-table td.tw-flag { color: var(--tw-warn); font-weight: 600; }
 .tw-aggregate-readout { margin-top: 8px; display: inline-block; }
 `;
 

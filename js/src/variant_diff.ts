@@ -1,14 +1,19 @@
 // Variant diff: a Comparison in one view.
 //
-// - the baseline's and one variant's prompt side by side, aligned by the token
-//   diff (shared text on the same row, deleted and inserted text marked), each
-//   token shaded by the change of the attention it gets at the selected layer
-//   and query (diverging scale, symmetric around 0), or by its own attention;
+// - the prompt kept whole, one text in order: shared tokens once, the
+//   baseline's deleted tokens struck through (<del>) and the variant's inserted
+//   ones marked (<ins>) inline, each token shaded by the change of the
+//   attention it gets at the selected layer and query (diverging scale,
+//   symmetric around 0), or by its own attention;
 // - cooking curves, one small chart per region, every variant overlaid
-//   (baseline dashed; the band is the interval of the mean with RunSets);
+//   (baseline dashed; the band is the interval of the mean with RunSets),
+//   saying what the masses leave out (the first token by default);
+// - each variant's sink (the first token's attention) and excluded mass at
+//   the selected layer, on their own;
 // - the delta table (Comparison.deltas at the query, the rows of the selected
-//   layer or its band; significant rows highlighted) and the tracked tokens
-//   (Comparison.lens_deltas).
+//   layer or its band; rows whose `significant` flag is set highlighted, rows
+//   flagged `sink_reassigned` marked "sink" and hatched) and the tracked
+//   tokens (Comparison.lens_deltas).
 // One layer slider and query selector drive all of it, as in the explorer.
 
 import { BandChart, type Series, baselineName, variantChip, variantColour } from "./bands";
@@ -18,6 +23,7 @@ import {
   type Alignment,
   type DiffPayload,
   type DiffRun,
+  type Grid,
   OP_DELETE,
   OP_EQUAL,
   OP_INSERT,
@@ -63,6 +69,14 @@ interface Side {
   values: Float64Array; // shade per position, NaN for none
 }
 
+/** A token of the text: its span and its positions in the baseline (`b`) and
+ * the variant (`v`), -1 where it is not there (inserted, deleted). */
+interface Cell {
+  span: HTMLSpanElement;
+  b: number;
+  v: number;
+}
+
 export class VariantDiffView {
   readonly root: HTMLDivElement;
   readonly p: DiffPayload;
@@ -78,6 +92,8 @@ export class VariantDiffView {
   private left: Side | null = null;
   private right: Side | null = null;
   private alignment: Alignment | null = null;
+  private cells: Cell[] = [];
+  private sinkLine!: HTMLDivElement;
   private vmax = 0;
   private theme: Theme | null = null;
   private charts: BandChart[] = [];
@@ -146,7 +162,12 @@ export class VariantDiffView {
   private title(): string {
     const p = this.p;
     const sides = p.variants.map((name, v) => `${baselineName(name, v)}${p.sets[v] ? " [RunSet]" : ""}`);
-    return `Comparing ${sides.join(" \u00b7 ")} \u2014 ${p.modelId}, attention mass normalize=${p.options.normalize}`;
+    return `Comparing ${sides.join(" \u00b7 ")} \u2014 ${p.modelId}, attention mass normalize=${p.options.normalize}, ${this.excludedWords()}`;
+  }
+
+  /** "first token excluded" or "nothing excluded": what the masses leave out. */
+  private excludedWords(): string {
+    return `${this.p.options.excluded} excluded`;
   }
 
   // -- building --------------------------------------------------------------------
@@ -186,9 +207,9 @@ export class VariantDiffView {
     this.scaleHigh = scale.appendChild(h("span", "tw-bar-label"));
     this.scaleNote = legend.appendChild(h("span", "tw-bar-label"));
     const del = legend.appendChild(h("span", "tw-chip"));
-    del.appendChild(h("span", "tw-tok tw-del", "deleted"));
+    del.appendChild(h("del", "tw-del-run")).appendChild(h("span", "tw-tok tw-del", "deleted"));
     const ins = legend.appendChild(h("span", "tw-chip"));
-    ins.appendChild(h("span", "tw-tok tw-ins", "inserted"));
+    ins.appendChild(h("ins", "tw-ins-run")).appendChild(h("span", "tw-tok tw-ins", "inserted"));
   }
 
   private buildCurves(): HTMLDivElement {
@@ -196,7 +217,7 @@ export class VariantDiffView {
     const panel = h("div", "tw-panel tw-diff-curves");
     const header = panel.appendChild(h("div", "tw-panel-header"));
     header.appendChild(h("b", "", "Cooking curves"));
-    header.append(` attention mass per region (${p.options.normalize})`);
+    header.append(` attention mass per region (${p.options.normalize}, ${this.excludedWords()})`);
     const variants = panel.appendChild(h("div", "tw-legend"));
     p.variants.forEach((name, v) => variants.appendChild(variantChip(name, v)));
     if (p.sets.some(Boolean)) variants.appendChild(h("span", "tw-bar-label", `bands: ${Math.round(p.options.level * 100)}% ${p.options.interval} interval of the mean`));
@@ -228,13 +249,19 @@ export class VariantDiffView {
     const header = panel.appendChild(h("div", "tw-panel-header"));
     header.appendChild(h("b", "", "Deltas"));
     this.tableTitle = header.appendChild(h("span"));
+    this.sinkLine = panel.appendChild(h("div", "tw-sink-line"));
+    this.sinkLine.title =
+      "Attention on the first token (the attention sink) and on the excluded tokens at this layer, a fraction of the whole row (Comparison.excluded_mass); the masses in the table are fractions of the rest";
     const scroll = panel.appendChild(h("div", "tw-lens-scroll"));
     const table = scroll.appendChild(h("table", "tw-lens-table tw-delta-table"));
     const head = table.appendChild(h("thead")).appendChild(h("tr"));
     const level = `${Math.round(this.p.options.level * 100)}% interval`;
-    for (const name of ["variant", "region", "layer", "baseline", "mass", "\u0394", level, "rel.", "n"]) head.appendChild(h("th", "", name));
+    for (const name of ["variant", "region", "layer", "baseline", "mass", "\u0394", level, "rel.", "n", "flag"]) head.appendChild(h("th", "", name));
     this.tableBody = table.appendChild(h("tbody"));
-    panel.appendChild(h("div", "tw-bar-label", "* the interval of \u0394 excludes 0 (highlighted); ~ within twice the seed noise"));
+    const minEffect = String(this.p.options.minEffect);
+    panel.appendChild(
+      h("div", "tw-bar-label tw-table-note", `* significant (highlighted): the interval of \u0394 excludes 0 and |\u0394| \u2265 ${minEffect}; sink (hatched): mostly the sink's attention moving or a second sink (sink_reassigned), not a reading of the region; ~ within twice the seed noise`),
+    );
     return panel;
   }
 
@@ -280,13 +307,13 @@ export class VariantDiffView {
     }
     this.cleanups.push(watchTheme(themed));
     this.onModel("change:layer", () => {
-      this.paint();
+      this.paint(); // the sink line too
       for (const chart of this.charts) chart.setLayer(this.layer);
       this.updateTables();
     });
     this.onModel("change:query", () => {
       this.markQueries();
-      this.rescale();
+      this.rescale(); // the sink line too
       this.updateCurves();
       this.updateTables();
     });
@@ -320,7 +347,13 @@ export class VariantDiffView {
 
   // -- tokens ------------------------------------------------------------------------
 
-  /** (Re)build the two aligned prompts for the selected variant and case. */
+  /**
+   * (Re)build the prompt for the selected variant and case as one text, in
+   * order: a shared token once, the baseline's deleted tokens struck through
+   * (<del>) where they were, the variant's inserted ones marked (<ins>) where
+   * they are. Text a tokenizer left between tokens comes from the variant (the
+   * baseline's for deleted tokens, or where the variant has none).
+   */
   private buildTokens(): void {
     const p = this.p;
     const entry = p.cases[this.caseIndex];
@@ -332,6 +365,7 @@ export class VariantDiffView {
     const other = p.runs[entry.runs[v]];
     this.left = { run: base, spans: new Array(base.nTokens), values: new Float64Array(base.nTokens) };
     this.right = { run: other, spans: new Array(other.nTokens), values: new Float64Array(other.nTokens) };
+    this.cells = [];
     const box = this.tokenBox;
     box.replaceChildren();
     let inserted = 0;
@@ -340,63 +374,59 @@ export class VariantDiffView {
       if (op === OP_INSERT) inserted++;
       else if (op === OP_DELETE) deleted++;
     }
-    const head = box.appendChild(h("div", "tw-diff-row tw-diff-head"));
-    head.appendChild(h("div", "tw-diff-cell", `${baselineName(p.variants[0], 0)}: ${base.nTokens} tokens, ${deleted} deleted`));
-    head.appendChild(h("div", "tw-diff-cell", `${p.variants[v]}: ${other.nTokens} tokens, ${inserted} inserted`));
-    // rows: runs of shared tokens, broken after each line break, and runs of changes
-    let row: { left: HTMLDivElement; right: HTMLDivElement } | null = null;
-    let rowKind = -1;
-    const newRow = (kind: number) => {
-      const element = box.appendChild(h("div", kind === OP_EQUAL ? "tw-diff-row" : "tw-diff-row tw-diff-change"));
-      row = { left: element.appendChild(h("div", "tw-diff-cell")), right: element.appendChild(h("div", "tw-diff-cell")) };
-      rowKind = kind;
-      return row;
-    };
+    const head = box.appendChild(h("div", "tw-diff-head"));
+    head.appendChild(h("span", "tw-diff-cell", `${baselineName(p.variants[0], 0)}: ${base.nTokens} tokens, ${deleted} deleted (struck through)`));
+    head.appendChild(h("span", "tw-diff-cell", `${p.variants[v]}: ${other.nTokens} tokens, ${inserted} inserted (underlined)`));
+    const text = box.appendChild(h("div", "tw-diff-body"));
+    // consecutive deleted (or inserted) tokens share one <del> (<ins>)
+    let change: HTMLElement | null = null;
+    let changeOp = -1;
     for (let s = 0; s < alignment.op.length; s++) {
       const op = alignment.op[s];
-      const kind = op === OP_EQUAL ? OP_EQUAL : OP_DELETE;
-      const current: { left: HTMLDivElement; right: HTMLDivElement } = row && rowKind === kind ? row : newRow(kind);
-      const b = alignment.baselinePos[s];
-      const w = alignment.variantPos[s];
-      if (op !== OP_INSERT) this.addToken(current.left, this.left, b, op === OP_DELETE ? "tw-del" : "", "b");
-      if (op !== OP_DELETE) this.addToken(current.right, this.right, w, op === OP_INSERT ? "tw-ins" : "", "v");
-      if (op === OP_EQUAL && base.tokens[b].includes("\n")) row = null;
+      const b = op === OP_INSERT ? -1 : alignment.baselinePos[s];
+      const w = op === OP_DELETE ? -1 : alignment.variantPos[s];
+      let target: HTMLElement = text;
+      if (op === OP_EQUAL) change = null;
+      else {
+        if (!change || changeOp !== op) {
+          change = text.appendChild(op === OP_DELETE ? h("del", "tw-del-run") : h("ins", "tw-ins-run"));
+          changeOp = op;
+        }
+        target = change;
+      }
+      const gap = (w >= 0 ? other.gaps.get(w) : undefined) ?? (b >= 0 ? base.gaps.get(b) : undefined);
+      if (gap) target.append(gap);
+      const source = w >= 0 ? other : base;
+      const token = source.tokens[w >= 0 ? w : b];
+      const kind = op === OP_DELETE ? "tw-tok tw-del" : op === OP_INSERT ? "tw-tok tw-ins" : "tw-tok";
+      const span = target.appendChild(h("span", kind, displayText(token)));
+      if (token === "") span.classList.add("tw-empty");
+      span.dataset.side = op === OP_DELETE ? "b" : op === OP_INSERT ? "v" : "bv";
+      if (b >= 0) span.dataset.b = String(b);
+      if (w >= 0) span.dataset.v = String(w);
+      const region = source.tokenRegion[w >= 0 ? w : b];
+      if (region >= 0) span.style.borderBottomColor = this.p.regions[region].color;
+      if (b >= 0) this.left.spans[b] = span;
+      if (w >= 0) this.right.spans[w] = span;
+      this.cells.push({ span, b, v: w });
     }
-    const last = row ?? newRow(OP_EQUAL);
-    for (const [side, target] of [
-      [this.left, last.left],
-      [this.right, last.right],
-    ] as const) {
-      const tail = side.run.gaps.get(side.run.nTokens);
-      if (tail) target.append(tail);
-    }
+    const tail = other.gaps.get(other.nTokens) ?? base.gaps.get(base.nTokens);
+    if (tail) text.append(tail);
     this.markQueries();
     this.rescale();
   }
 
-  private addToken(target: HTMLElement, side: Side, pos: number, extra: string, key: string): void {
-    const gap = side.run.gaps.get(pos);
-    if (gap) target.append(gap);
-    const text = side.run.tokens[pos];
-    const span = target.appendChild(h("span", extra ? `tw-tok ${extra}` : "tw-tok", displayText(text)));
-    if (text === "") span.classList.add("tw-empty");
-    span.dataset.side = key;
-    span.dataset.i = String(pos);
-    const region = side.run.tokenRegion[pos];
-    if (region >= 0) span.style.borderBottomColor = this.p.regions[region].color;
-    side.spans[pos] = span;
-  }
-
+  /** Mark each side's query token, what comes after it, and the masked first token. */
   private markQueries(): void {
+    if (!this.left || !this.right) return;
     const q = this.query;
-    for (const side of [this.left, this.right]) {
-      if (!side) continue;
-      const pos = side.run.queryPos[q];
-      side.spans.forEach((span, i) => {
-        span.classList.toggle("tw-future", i > pos);
-        span.classList.toggle("tw-query", i === pos);
-        span.classList.toggle("tw-masked", i === 0 && !!this.model.get("mask_sink"));
-      });
+    const queryB = this.left.run.queryPos[q];
+    const queryV = this.right.run.queryPos[q];
+    const mask = !!this.model.get("mask_sink");
+    for (const { span, b, v } of this.cells) {
+      span.classList.toggle("tw-future", (b < 0 || b > queryB) && (v < 0 || v > queryV));
+      span.classList.toggle("tw-query", (b >= 0 && b === queryB) || (v >= 0 && v === queryV));
+      span.classList.toggle("tw-masked", mask && (b === 0 || v === 0));
     }
   }
 
@@ -417,14 +447,20 @@ export class VariantDiffView {
     }
   }
 
+  /** What a token of the text is shaded by: the change (the same on both
+   * sides for a shared token) or, by attention, the variant's own (the
+   * baseline's for a deleted token). */
+  private cellValue(cell: Cell): number {
+    return cell.v >= 0 ? this.right!.values[cell.v] : this.left!.values[cell.b];
+  }
+
   private largest(): number {
     const skipFirst = !!this.model.get("mask_sink");
     let max = 0;
-    for (const side of [this.left!, this.right!]) {
-      for (let i = skipFirst ? 1 : 0; i < side.values.length; i++) {
-        const v = Math.abs(side.values[i]);
-        if (v > max) max = v;
-      }
+    for (const cell of this.cells) {
+      if (skipFirst && (cell.b === 0 || cell.v === 0)) continue;
+      const v = Math.abs(this.cellValue(cell));
+      if (v > max) max = v;
     }
     return max;
   }
@@ -455,15 +491,13 @@ export class VariantDiffView {
     const theme = (this.theme = readTheme(this.tokenBox));
     const palette = delta ? divergingPalette(theme.background, theme.text) : heatPalette(theme.background, theme.text);
     const centre = delta ? divergingIndex(0, 1) : 0;
-    for (const side of [this.left, this.right]) {
-      side.spans.forEach((span, i) => {
-        const value = side.values[i];
-        let index = -1;
-        if (delta) index = divergingIndex(value, vmax);
-        else if (Number.isFinite(value) && vmax > 0) index = Math.min(255, Math.round((Math.max(value, 0) / vmax) * 255));
-        span.style.backgroundColor = index >= 0 && index !== centre ? palette.colours[index] : "";
-        span.style.color = index >= 0 ? palette.text[index] : "";
-      });
+    for (const cell of this.cells) {
+      const value = this.cellValue(cell);
+      let index = -1;
+      if (delta) index = divergingIndex(value, vmax);
+      else if (Number.isFinite(value) && vmax > 0) index = Math.min(255, Math.round((Math.max(value, 0) / vmax) * 255));
+      cell.span.style.backgroundColor = index >= 0 && index !== centre ? palette.colours[index] : "";
+      cell.span.style.color = index >= 0 ? palette.text[index] : "";
     }
     const stops = (delta ? [0, 64, 127, 190, 254] : [0, 64, 128, 192, 255]).map((i) => palette.colours[i]);
     this.scaleBar.style.background = `linear-gradient(to right, ${stops.join(", ")})`;
@@ -471,7 +505,8 @@ export class VariantDiffView {
     this.scaleHigh.textContent = delta ? `+${format(vmax)}` : format(vmax);
     this.scaleNote.textContent = delta
       ? `attention in ${this.p.variants[this.variant]} minus baseline at layer ${this.layer} (deleted: minus its baseline attention; inserted: its attention)`
-      : `attention at layer ${this.layer}`;
+      : `attention at layer ${this.layer} (the variant's; a deleted token's in the baseline)`;
+    this.updateSink();
   }
 
   /** Value a token is shaded by (for tests and tools): side "b" or "v". */
@@ -479,20 +514,27 @@ export class VariantDiffView {
     return (side === "b" ? this.left : this.right)!.values[pos];
   }
 
+  /** The tokens of the text in order: their text and what they are ("equal",
+   * "delete", "insert"), for tests and tools. */
+  textCells(): { text: string; op: "equal" | "delete" | "insert"; b: number; v: number }[] {
+    return this.cells.map(({ span, b, v }) => ({ text: span.textContent ?? "", op: b < 0 ? "insert" : v < 0 ? "delete" : "equal", b, v }));
+  }
+
   private showTip(event: MouseEvent): void {
     const target = (event.target as HTMLElement).closest?.(".tw-tok") as HTMLElement | null;
-    if (!target || target.dataset.i === undefined || !this.left || !this.right) return;
-    const side = target.dataset.side === "b" ? this.left : this.right;
-    const i = Number(target.dataset.i);
+    if (!target || target.dataset.side === undefined || !this.left || !this.right) return;
+    const b = target.dataset.b === undefined ? -1 : Number(target.dataset.b);
+    const v = target.dataset.v === undefined ? -1 : Number(target.dataset.v);
     const Q = this.p.queries.length;
-    const lines: [string, string][] = [
-      ["token", JSON.stringify(side.run.tokens[i])],
-      ["in", `${target.dataset.side === "b" ? baselineName(this.p.variants[0], 0) : this.p.variants[this.variant]}, position ${i}`],
-      ["attention", format(attentionRow(side.run, Q, this.layer, this.query)[i])],
-    ];
-    if (target.classList.contains("tw-del")) lines.push(["", "deleted: not in the variant"]);
-    else if (target.classList.contains("tw-ins")) lines.push(["", "inserted: not in the baseline"]);
-    else lines.push(["change", signed(side.values[i])]);
+    const baseName = baselineName(this.p.variants[0], 0);
+    const variantName = this.p.variants[this.variant];
+    const attention = (side: Side, i: number) => format(attentionRow(side.run, Q, this.layer, this.query)[i]);
+    const lines: [string, string][] = [["token", JSON.stringify((v >= 0 ? this.right : this.left).run.tokens[v >= 0 ? v : b])]];
+    if (b >= 0) lines.push([baseName, `position ${b}, attention ${attention(this.left, b)}`]);
+    if (v >= 0) lines.push([variantName, `position ${v}, attention ${attention(this.right, v)}`]);
+    if (v < 0) lines.push(["", `deleted: not in ${variantName}`]);
+    else if (b < 0) lines.push(["", "inserted: not in the baseline"]);
+    else lines.push(["change", signed(this.right.values[v] - (this.model.get("token_colour") === "attention" ? this.left.values[b] : 0))]);
     showTip(this.tip, this.root, target, lines);
   }
 
@@ -514,6 +556,29 @@ export class VariantDiffView {
       this.charts[r].draw(series);
       this.charts[r].setLayer(this.layer);
     });
+  }
+
+  /** Each variant's sink (the first token's attention) at the layer shown,
+   * and the excluded tokens' attention when more than the first token is
+   * excluded: means over units, fractions of the whole row, so a delta can be
+   * read against the attention that moved in or out of the sink. */
+  private updateSink(): void {
+    const { sink, options, variants, sets } = this.p;
+    if (!sink || !this.sinkLine) return;
+    const q = this.query;
+    const layer = this.layer;
+    const list = (grid: Grid) =>
+      variants
+        .map((name, v) => {
+          const value = grid.get(v, q, layer);
+          return `${baselineName(name, v)} ${format(value)}${v > 0 ? ` (${signed(value - grid.get(0, q, layer))})` : ""}`;
+        })
+        .join(" \u00b7 ");
+    const at = `at layer ${layer}${sets.some(Boolean) ? ", mean over cases" : ""}`;
+    const sinkText = `sink (first token) ${at}: ${list(sink.first)}, ${options.firstExcluded ? "excluded" : "counted in the masses"}`;
+    const more = options.excluded !== "nothing" && options.excluded !== "first token";
+    const text = more ? `excluded (${options.excluded}) ${at}: ${list(sink.excluded)}. ${sinkText}` : sinkText;
+    if (this.sinkLine.textContent !== text) this.sinkLine.textContent = text;
   }
 
   /** Row indices (layers or bands) shown at the current layer: those whose
@@ -548,9 +613,10 @@ export class VariantDiffView {
           if (Number.isNaN(mass) && Number.isNaN(base)) continue;
           const significant = t.significant.get(v, q, r, k) === 1;
           const quiet = t.above_noise.get(v, q, r, k) === 0;
-          const tr = this.tableBody.appendChild(h("tr", significant ? "tw-significant" : ""));
+          const sink = t.sink_reassigned?.get(v, q, r, k) === 1;
+          const tr = this.tableBody.appendChild(h("tr", [significant ? "tw-significant" : "", sink ? "tw-sink-flag" : ""].join(" ").trim()));
           cell(tr, p.variants[v]);
-          cell(tr, p.regions[r].name);
+          cell(tr, p.regionLabels[r] ?? p.regions[r].name);
           cell(tr, this.rowLabel(k), "tw-num");
           cell(tr, format(base), "tw-num");
           cell(tr, format(mass), "tw-num");
@@ -560,6 +626,8 @@ export class VariantDiffView {
           cell(tr, Number.isNaN(low) ? "\u2013" : `[${signed(low)}, ${signed(high)}]`, "tw-num");
           cell(tr, percent(t.rel_change.get(v, q, r, k)), "tw-num");
           cell(tr, String(t.n.get(v, q, r, k)), "tw-num");
+          const flag = cell(tr, sink ? "sink" : "", "tw-flag");
+          if (sink) flag.title = `Mostly the sink's attention moving, or one token acting as a second sink: the first token's attention changed by ${signed(t.sink_shift.get(v, q, r, k))}, the region's own by ${signed(t.row_delta?.get(v, q, r, k) ?? NaN)}. Read the tokens before taking this as a finding.`;
         }
       }
     }

@@ -39,7 +39,12 @@ describe("golden fixtures from Python", () => {
     expect(values(p.curves.mass.values)).toEqual(want.mass);
     expect(values(p.cases[0].alignments[1]!.op)).toEqual(want.op);
     expect(p.options.excluded).toBe("first token");
+    expect(p.options.firstExcluded).toBe(true);
     expect(p.options.minEffect).toBe(0.01);
+    expect(values(p.sink!.first.values)).toEqual(want.sink_first);
+    expect(values(p.sink!.excluded.values)).toEqual(want.sink_excluded);
+    expect(values(p.table.significant.values)).toEqual(want.significant);
+    expect(values(p.table.sink_reassigned.values)).toEqual(want.sink_reassigned);
     expect(p.regionLabels).toEqual(["template", "system", "user (own)", "question"]);
   });
 

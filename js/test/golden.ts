@@ -5,6 +5,7 @@ import aggregatePayload from "./golden/aggregate_payload.json";
 import aggregateSinglePayload from "./golden/aggregate_single_payload.json";
 import curvesPayload from "./golden/curves_payload.json";
 import diffPayload from "./golden/diff_payload.json";
+import diffSetsPayload from "./golden/diff_sets_payload.json";
 import errorReply from "./golden/error_reply.json";
 import headRowsReply from "./golden/head_rows_reply.json";
 import runPayload from "./golden/run_payload.json";
@@ -14,6 +15,7 @@ const FIXTURES = {
   aggregate_single_payload: aggregateSinglePayload,
   curves_payload: curvesPayload,
   diff_payload: diffPayload,
+  diff_sets_payload: diffSetsPayload,
   error_reply: errorReply,
   head_rows_reply: headRowsReply,
   run_payload: runPayload,

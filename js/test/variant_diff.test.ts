@@ -1,19 +1,21 @@
 // @vitest-environment jsdom
-// The variant diff view on the payload Python writes for a comparison of two
-// runs (tests/helpers/golden.py): the aligned prompts, the delta shading, the
-// table and the controls.
+// The variant diff view on the payloads Python writes for a comparison of two
+// runs and of two RunSets (tests/helpers/golden.py): the prompt kept whole with
+// the changes inline, the delta shading, what is excluded and the sink per
+// variant, the table (significance and sink flags as Python's) and the controls.
 
 import { afterEach, describe, expect, it } from "vitest";
 import { attentionRow, decodeDiff } from "../src/compare_wire";
 import { format } from "../src/curves";
+import { displayText } from "../src/heatmap";
 import { type DiffState, VariantDiffView } from "../src/variant_diff";
 import { FakeModel } from "./fake-model";
 import { fixture } from "./golden";
 
 afterEach(() => document.body.replaceChildren());
 
-function mount(overrides: Partial<DiffState> = {}) {
-  const { payload } = fixture("diff_payload");
+function mount(overrides: Partial<DiffState> = {}, name: "diff_payload" | "diff_sets_payload" = "diff_payload") {
+  const { payload, expect: want } = fixture(name);
   const model = new FakeModel<DiffState>({
     payload,
     layer: 1,
@@ -28,18 +30,36 @@ function mount(overrides: Partial<DiffState> = {}) {
   });
   const el = document.body.appendChild(document.createElement("div"));
   const view = new VariantDiffView(model, el);
-  const tokens = (side: "b" | "v") => [...el.querySelectorAll<HTMLSpanElement>(`.tw-tok[data-side="${side}"]`)];
-  return { model, el, view, tokens, p: decodeDiff(payload) };
+  // the tokens of one side, in order: shared ones and its own (deleted or inserted)
+  const tokens = (side: "b" | "v") => [...el.querySelectorAll<HTMLSpanElement>(`.tw-diff .tw-tok[data-${side}]`)];
+  const rows = () => [...el.querySelectorAll<HTMLTableRowElement>(".tw-delta-table tbody tr")];
+  return { model, el, view, tokens, rows, want, p: decodeDiff(payload) };
 }
 
 describe("variant diff view", () => {
-  it("lines the two prompts up and marks the deleted and inserted text", () => {
-    const { el, tokens } = mount();
-    expect(tokens("b").map((t) => t.textContent)).toContain(" kind");
-    expect(tokens("v").map((t) => t.textContent)).toContain(" brief");
-    expect(el.querySelectorAll(".tw-del")).toHaveLength(2); // the legend's and " kind"
-    expect(el.querySelector('.tw-tok.tw-del[data-side="b"]')?.textContent).toBe(" kind");
-    expect(el.querySelector('.tw-tok.tw-ins[data-side="v"]')?.textContent).toBe(" brief");
+  it("keeps the prompt whole, in order, with the deleted and inserted text inline", () => {
+    const { el, view, tokens, p } = mount();
+    const [base, terse] = p.cases[0].runs.map((i) => p.runs[i]);
+    // one text, no rows: every token of both prompts, a shared one once
+    expect(el.querySelectorAll(".tw-diff .tw-diff-body")).toHaveLength(1);
+    expect(el.querySelector(".tw-diff-row")).toBeNull();
+    const cells = view.textCells();
+    expect(cells.map((c) => c.op)).toEqual(["equal", "equal", "delete", "insert", "equal", "equal", "equal", "equal", "equal"]);
+    expect(cells.map((c) => c.text).join("")).toBe(["<|s|>", "Be", " kind", " brief", "Why", " so", " <b>?</b>", "<|a|>", "\n"].map(displayText).join(""));
+    // each side's tokens read in its own order: the baseline's prompt and the variant's
+    expect(tokens("b").map((t) => Number(t.dataset.b))).toEqual(base.tokens.map((_, i) => i));
+    expect(tokens("b").map((t) => t.textContent)).toEqual(base.tokens.map(displayText));
+    expect(tokens("v").map((t) => t.textContent)).toEqual(terse.tokens.map(displayText));
+    expect(el.querySelector(".tw-diff-body")!.textContent).toBe(cells.map((c) => c.text).join(""));
+    // the change is marked where it is: <del> then <ins>, between "Be" and "Why"
+    const del = el.querySelector(".tw-diff del.tw-del-run")!;
+    const ins = el.querySelector(".tw-diff ins.tw-ins-run")!;
+    expect(del.textContent).toBe(" kind");
+    expect(ins.textContent).toBe(" brief");
+    expect(del.previousElementSibling?.textContent).toBe("Be");
+    expect(ins.previousElementSibling).toBe(del);
+    expect(ins.nextElementSibling?.textContent).toBe("Why");
+    expect(del.querySelector(".tw-tok.tw-del")?.getAttribute("data-v")).toBeNull();
     expect(el.querySelector(".tw-diff-head")?.textContent).toContain("8 tokens, 1 deleted");
   });
 
@@ -76,8 +96,10 @@ describe("variant diff view", () => {
     const q = p.queries.indexOf("final");
     expect(system[5]?.split(" ")[0]).toBe((p.table.delta.get(1, q, 1, 0) > 0 ? "+" : "") + format(p.table.delta.get(1, q, 1, 0)));
     model.set("query", "answer");
-    const marked = [...el.querySelectorAll<HTMLSpanElement>('.tw-tok.tw-query[data-side="b"]')];
-    expect(marked.map((t) => Number(t.dataset.i))).toEqual([base.queryPos[0]]);
+    const marked = [...el.querySelectorAll<HTMLSpanElement>(".tw-diff .tw-tok.tw-query")];
+    expect(marked.map((t) => Number(t.dataset.b))).toEqual([base.queryPos[0]]);
+    expect(marked.map((t) => Number(t.dataset.v))).toEqual([terse.queryPos[0]]);
+    expect(el.querySelectorAll(".tw-diff .tw-tok.tw-future")).toHaveLength(1); // the last token
     expect(view.shadeOf("b", 3)).toBeCloseTo(at(0, 0), 6);
     expect(el.querySelector(".tw-diff-table .tw-panel-header")?.textContent).toContain("query answer");
   });
@@ -92,7 +114,7 @@ describe("variant diff view", () => {
     expect(el.querySelectorAll<HTMLDivElement>(".tw-region-chart")[1].style.display).toBe("none");
     const regions = [...el.querySelectorAll(".tw-delta-table tbody tr")].map((tr) => tr.children[1].textContent);
     expect(regions).not.toContain("system");
-    expect(regions).toContain("user");
+    expect(regions).toContain("user (own)"); // its share counts its own tokens, as cmp.deltas labels it
   });
 
   it("lists the tracked tokens of both variants with their median rank", () => {
@@ -112,12 +134,76 @@ describe("variant diff view", () => {
     const { model, el, view } = mount();
     const mask = el.querySelector<HTMLInputElement>(".tw-mask-sink")!;
     expect(mask.checked).toBe(true);
+    expect(el.querySelector(".tw-diff .tw-tok.tw-masked")?.textContent).toBe("<|s|>");
     mask.checked = false;
     mask.dispatchEvent(new Event("change"));
     expect(model.get("mask_sink")).toBe(false);
+    expect(el.querySelector(".tw-diff .tw-tok.tw-masked")).toBeNull();
     model.set("token_colour", "attention");
     expect(view.shadeOf("b", 2)).toBeGreaterThan(0); // its own attention now, not minus it
     const notes = [...el.querySelectorAll(".tw-legend .tw-bar-label")].map((n) => n.textContent);
-    expect(notes).toContain("attention at layer 1");
+    expect(notes.some((n) => n?.startsWith("attention at layer 1"))).toBe(true);
+  });
+
+  it("says what the masses leave out and shows each variant's sink at the layer", () => {
+    const { model, el, want, p } = mount();
+    expect(el.querySelector(".tw-diff-title")?.textContent).toContain("normalize=share, first token excluded");
+    expect(el.querySelector(".tw-diff-curves .tw-panel-header")?.textContent).toContain("(share, first token excluded)");
+    const q = p.queries.indexOf("final");
+    const sink = (v: number, layer: number) => want.sink_first[(v * p.queries.length + q) * p.nLayers + layer];
+    const line = () => el.querySelector(".tw-sink-line")!.textContent;
+    const change = (layer: number) => {
+      const d = sink(1, layer) - sink(0, layer);
+      return `${d > 0 ? "+" : ""}${format(d)}`;
+    };
+    expect(line()).toBe(`sink (first token) at layer 1: baseline ${format(sink(0, 1))} \u00b7 terse ${format(sink(1, 1))} (${change(1)}), excluded`);
+    model.set("layer", 2);
+    expect(line()).toContain(`baseline ${format(sink(0, 2))} \u00b7 terse ${format(sink(1, 2))} (${change(2)})`);
+    // the excluded mass is the first token's here
+    expect(want.sink_excluded).toEqual(want.sink_first);
+  });
+});
+
+describe("variant diff of RunSets", () => {
+  it("highlights exactly the rows Python's deltas call significant and marks the sink flags", () => {
+    const { model, rows, want, p } = mount({}, "diff_sets_payload");
+    const [V, Q, R, K] = p.table.delta.shape;
+    expect(V * Q * R * K).toBe(want.significant.length);
+    let underEffect = 0;
+    let flagged = 0;
+    for (const query of p.queries) {
+      for (let layer = 0; layer < p.nLayers; layer++) {
+        model.set("query", query);
+        model.set("layer", layer);
+        const q = p.queries.indexOf(query);
+        const shown = rows();
+        expect(shown).toHaveLength(R); // the variant's rows at this layer, one per region
+        shown.forEach((tr, r) => {
+          const i = ((1 * Q + q) * R + r) * K + layer;
+          const significant = want.significant[i] === 1;
+          const sink = want.sink_reassigned[i] === 1;
+          expect(tr.classList.contains("tw-significant"), `${query} ${layer} ${r}`).toBe(significant);
+          expect(tr.classList.contains("tw-sink-flag"), `${query} ${layer} ${r}`).toBe(sink);
+          expect(tr.querySelector(".tw-flag")!.textContent).toBe(sink ? "sink" : "");
+          expect(tr.querySelector(".tw-delta")!.textContent!.endsWith(" *")).toBe(significant);
+          // an interval that excludes 0 is not enough: |delta| must reach min_effect
+          if (!significant && (want.delta_low[i] > 0 || want.delta_high[i] < 0)) underEffect++;
+          if (sink) flagged++;
+        });
+      }
+    }
+    expect(underEffect).toBeGreaterThan(0);
+    expect(flagged).toBeGreaterThan(0);
+  });
+
+  it("states min_effect under the table and the sink as a mean over cases", () => {
+    const { el, want, p } = mount({ layer: 0 }, "diff_sets_payload");
+    expect(p.options.minEffect).toBe(0.005);
+    expect(el.querySelector(".tw-table-note")?.textContent).toContain("|\u0394| \u2265 0.005");
+    const q = p.queries.indexOf("final");
+    const first = want.sink_first[(0 * p.queries.length + q) * p.nLayers + 0];
+    expect(el.querySelector(".tw-sink-line")?.textContent).toContain(`at layer 0, mean over cases: baseline ${format(first)}`);
+    const flag = [...el.querySelectorAll<HTMLTableCellElement>(".tw-flag")].find((td) => td.textContent === "sink");
+    expect(flag?.title).toContain("first token's attention changed by");
   });
 });

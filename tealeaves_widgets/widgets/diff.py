@@ -21,13 +21,14 @@ import numpy as np
 import traitlets as t
 
 from ..core.compare import Comparison, layer_groups, runs_of
+from ..core.masses import FIRST, Exclusion, excluded_tokens
 from ..core.run import Run
 from ..errors import ArgumentTypeError, WireError
 from ..present.palette import union_region_colors
 from ._bundle import esm
 from .base import HiddenRegions, TraitSelectionError, View, _reject_unknown
 from .schema import SCHEMA_VERSION, AlignmentEntry, DiffCase, DiffPayload, DiffRun, TableRow
-from .tables import encode_grids
+from .tables import encode_grids, grid
 from .wire import DEFAULT_MAX_BYTES, encode_array, payload_bytes, token_gaps, token_regions
 
 __all__ = ["DIFF_OPS", "DiffOptions", "VariantDiff", "diff_payload"]
@@ -45,6 +46,7 @@ TABLE_COLUMNS = (
     "seed_sd",
     "n",
     "sink_shift",
+    "row_delta",
 )
 TABLE_FLAGS = ("significant", "above_noise", "sink_reassigned")
 """Flag columns of `Comparison.deltas` on the wire (int8: 1, 0, -1 for NA)."""
@@ -176,6 +178,32 @@ def _tables(cmp: Comparison) -> tuple[list[TableRow], dict, dict, dict | None]:
     return rows, curves, table, lens
 
 
+def _sink(cmp: Comparison) -> dict:
+    """Per variant, query and layer (mean over units, as `cmp.excluded_mass`):
+    the first token's attention ("first", the sink) and the excluded tokens'
+    ("excluded"), fractions of the whole attention row."""
+    per_layer = cmp if cmp.options.layers is None else cmp.with_options(layers=None)
+    keys = [("variant", cmp.names), ("query", cmp.queries), ("layer", range(cmp.n_layers))]
+    excluded = per_layer.excluded_mass
+    exclusion = cmp.options.mass_options.exclusion
+    first = excluded if exclusion == Exclusion(first=True) else None
+    if first is None:
+        first = per_layer.with_options(exclude=FIRST).excluded_mass
+    return {
+        "first": encode_array(grid(first, keys, "mass")),
+        "excluded": encode_array(grid(excluded, keys, "mass")),
+    }
+
+
+def _first_excluded(cmp: Comparison) -> bool:
+    """True when every run leaves its first token out (by name or in an excluded region)."""
+    exclusion = cmp.options.mass_options.exclusion
+    runs = [run for v in cmp.variants.values() for run in runs_of(v)]
+    return exclusion.first or all(
+        run.n_tokens and excluded_tokens(run, exclusion)[0] for run in runs
+    )
+
+
 def diff_payload(cmp: Comparison, options: DiffOptions | None = None) -> DiffPayload:
     """Everything the variant diff renders, as one synced value.
 
@@ -212,6 +240,7 @@ def diff_payload(cmp: Comparison, options: DiffOptions | None = None) -> DiffPay
             "level": opts.level,
             "interval": opts.interval,
             "excluded": opts.mass_options.exclusion.describe(),
+            "first_excluded": _first_excluded(cmp),
             "share_level": opts.mass_options.share_level,  # type: ignore[typeddict-item]
             "min_effect": float(opts.min_effect),
         },
@@ -220,6 +249,7 @@ def diff_payload(cmp: Comparison, options: DiffOptions | None = None) -> DiffPay
         "curves": curves,
         "table": table,
         "lens": lens,
+        "sink": _sink(cmp),
         "case_labels": _case_labels(cmp, n_cases),
         "cases": [],
         "runs": [],

@@ -174,6 +174,9 @@ class DiffOptionsEntry(TypedDict):
     interval: str
     excluded: str
     """What the masses leave out, in words ("first token", "nothing")."""
+    first_excluded: bool
+    """True when the first token (the sink) is among the excluded tokens of
+    every run, by name or in an excluded region."""
     share_level: str | int
     min_effect: float
     """Smallest |delta| that can be significant."""
@@ -233,6 +236,11 @@ class DiffPayload(TypedDict):
     """(variant, query, region, row): the columns of Comparison.deltas."""
     lens: dict[str, WireArray] | None
     """(variant, query, token, row): the columns of Comparison.lens_deltas."""
+    sink: dict[str, WireArray]
+    """(variant, query, layer) float32, means over units as
+    Comparison.excluded_mass: "first", the first token's attention (the sink),
+    and "excluded", the excluded tokens' (0 when nothing is), fractions of the
+    whole row."""
     case_labels: list[str]
     cases: list[DiffCase]
     runs: list[DiffRun]

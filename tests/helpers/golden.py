@@ -229,6 +229,8 @@ def payloads() -> dict[str, Any]:
     base, variant = golden_run(BASE_TOKENS), golden_run(VARIANT_TOKENS, 0.5, "b")
     sets = [RunSet(tuple(golden_run(BASE_TOKENS, s, f"c{s}") for s in (0.0, 1.0, 2.0)))]
     sets.append(RunSet(tuple(golden_run(VARIANT_TOKENS, s, f"c{s}") for s in (0.5, 1.5, 2.5))))
+    # the same three cases in both (paired): tight intervals, some under min_effect
+    paired = [RunSet(tuple(rs.runs), labels=("a", "b", "c")) for rs in sets]
     reply, buffers = head_rows_message(base, 1, request_id=7)
     error: ErrorReply = {
         "v": MESSAGE_VERSION,
@@ -241,6 +243,9 @@ def payloads() -> dict[str, Any]:
         "run_payload": run_payload(base, PayloadOptions(head_queries=("final",))),
         "curves_payload": run_payload(nested_run()),
         "diff_payload": diff_payload(compare({"baseline": base, "terse": variant})),
+        "diff_sets_payload": diff_payload(
+            compare({"baseline": paired[0], "terse": paired[1]}, min_effect=0.005)
+        ),
         "aggregate_payload": aggregate_payload(
             as_runsets({"baseline": sets[0], "terse": sets[1]}), normalizations=["raw", "share"]
         ),
@@ -288,12 +293,18 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
             "first_token_heads": _values(payload["first_token_heads"]),
             "curves": curve_expectations(nested_run()),
         }
-    if name == "diff_payload":
+    if name in ("diff_payload", "diff_sets_payload"):
         return {
             "runs": len(payload["runs"]),
             "delta": _values(payload["table"]["delta"]),
+            "delta_low": _values(payload["table"]["delta_low"]),
+            "delta_high": _values(payload["table"]["delta_high"]),
+            "significant": _values(payload["table"]["significant"]),
+            "sink_reassigned": _values(payload["table"]["sink_reassigned"]),
             "mass": _values(payload["curves"]["mass"]),
             "op": _values(payload["cases"][0]["alignments"][1]["op"]),
+            "sink_first": _values(payload["sink"]["first"]),
+            "sink_excluded": _values(payload["sink"]["excluded"]),
         }
     if name in ("aggregate_payload", "aggregate_single_payload"):
         return {"shape": payload["values"]["shape"], "values": _values(payload["values"])}

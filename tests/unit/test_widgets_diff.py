@@ -113,6 +113,53 @@ def test_the_flags_mark_significant_rows_of_runsets(sets_cmp):
     assert (flags[1:] >= 0).all() and (flags[0] == -1).all()  # the baseline has no interval
 
 
+def test_sink_flags_travel_as_the_deltas_have_them(sets_cmp):
+    payload = diff_payload(sets_cmp)
+    flags = decode_array(payload["table"]["sink_reassigned"])
+    names, queries, regions = sets_cmp.names, sets_cmp.queries, sets_cmp.regions
+    for row in sets_cmp.deltas.itertuples():
+        index = (
+            names.index(row.variant),
+            queries.index(row.query),
+            regions.index(row.region),
+            ["early", "middle", "late"].index(row.layer),
+        )
+        flag = row.sink_reassigned
+        assert flags[index] == (-1 if pd.isna(flag) else int(flag))
+
+
+@pytest.mark.parametrize(
+    ("exclude", "words", "first_excluded"),
+    [
+        ("auto", "first token", True),
+        ("rules", "rules", False),
+        ("persona", "persona", True),  # its tokens start at the first
+        (None, "nothing", False),
+    ],
+)
+def test_the_sink_and_the_excluded_mass_per_variant_and_layer(
+    sets_cmp, exclude, words, first_excluded
+):
+    """Every layer (not the bands): the first token's attention and the excluded
+    tokens', means over units as cmp.excluded_mass; what is excluded, in words."""
+    cmp = sets_cmp.with_options(exclude=exclude)
+    payload = diff_payload(cmp)
+    assert payload["options"]["excluded"] == words
+    assert payload["options"]["first_excluded"] is first_excluded
+    per_layer = cmp.with_options(layers=None)
+    keys = [("variant", cmp.names), ("query", cmp.queries), ("layer", list(range(cmp.n_layers)))]
+    expect_grid({"mass": payload["sink"]["excluded"]}, per_layer.excluded_mass, keys, "mass")
+    first = per_layer.with_options(exclude="first").excluded_mass
+    expect_grid({"mass": payload["sink"]["first"]}, first, keys, "mass")
+    # by hand: the baseline's first token at the final query, mean over its runs
+    runs = cmp.variants["baseline"].runs
+    by_hand = np.mean([r.attention[:, r.query_index("final"), 0] for r in runs], axis=0)
+    got = decode_array(payload["sink"]["first"])[0, cmp.queries.index("final")]
+    np.testing.assert_allclose(got, by_hand, rtol=1e-6)
+    if exclude is None:
+        assert not decode_array(payload["sink"]["excluded"]).any()
+
+
 def test_curves_are_every_layer_with_their_bands(sets_cmp):
     payload = diff_payload(sets_cmp)
     per_layer = sets_cmp.with_options(layers=None).deltas

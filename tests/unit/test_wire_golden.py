@@ -20,6 +20,7 @@ TYPES = {
     "run_payload": schema.RunPayload,
     "curves_payload": schema.RunPayload,
     "diff_payload": schema.DiffPayload,
+    "diff_sets_payload": schema.DiffPayload,
     "aggregate_payload": schema.AggregatePayload,
     "aggregate_single_payload": schema.AggregatePayload,
     "head_rows_reply": schema.HeadRowsReply,
