@@ -2,8 +2,10 @@
 // band (interval of the mean, +-1 sd, or min..max), or of several RunSets
 // overlaid, one small chart per region: the first set is the baseline, drawn
 // dashed grey, the others solid, as the variant diff draws its variants. Values are RunSet.aggregate's, for
-// every query and normalisation, so switching needs no kernel. A table under
-// the charts reads the values at the layer cursor.
+// every query and normalisation, so switching needs no kernel. A line over the
+// charts says what the normalisation leaves out (the first token in "share" by
+// default) and each set's sink (first-token attention) at the layer; a table
+// under the charts reads the values at the layer cursor.
 
 import { BandChart, type Series, variantChip, variantColour } from "./bands";
 import { type AggregatePayload, aggregateCurve, decodeAggregate } from "./compare_wire";
@@ -32,6 +34,8 @@ export class AggregateViewUI {
   private charts: BandChart[] = [];
   private chartBoxes: HTMLDivElement[] = [];
   private regionBoxes: HTMLInputElement[] = [];
+  private titles: Text[] = [];
+  private sinkLine!: HTMLDivElement;
   private readoutBody!: HTMLTableSectionElement;
   private cleanups: (() => void)[] = [];
 
@@ -63,6 +67,9 @@ export class AggregateViewUI {
     ]);
     bar.appendChild(downloadButton(this.root, "aggregate"));
     this.buildLegend();
+    this.sinkLine = this.root.appendChild(h("div", "tw-sink-line"));
+    this.sinkLine.title =
+      "The attention on the first token (the attention sink) and on the excluded tokens at this layer, mean over cases, a fraction of the whole row (RunSet.excluded_mass); the curves are fractions of the rest";
     const grid = this.root.appendChild(h("div", this.single ? "tw-chart-grid tw-single" : "tw-chart-grid"));
     if (this.single) {
       const box = grid.appendChild(h("div", "tw-region-chart"));
@@ -74,7 +81,7 @@ export class AggregateViewUI {
         const box = grid.appendChild(h("div", "tw-region-chart"));
         const title = box.appendChild(h("div", "tw-region-title"));
         title.appendChild(h("span", "tw-swatch")).style.backgroundColor = region.color;
-        title.append(region.name);
+        this.titles.push(title.appendChild(document.createTextNode(region.name)));
         const chart = new BandChart(p.nLayers, { width: 260, height: 150 }, (layer) => this.setLayer(layer));
         box.appendChild(chart.root);
         this.charts.push(chart);
@@ -88,6 +95,7 @@ export class AggregateViewUI {
     this.onModel("change:layer", () => {
       for (const chart of this.charts) chart.setLayer(this.layer);
       this.updateReadout();
+      this.updateSink();
     });
     this.update();
   }
@@ -107,6 +115,13 @@ export class AggregateViewUI {
 
   get normalize(): number {
     return Math.max(this.p.normalizations.indexOf(this.model.get("normalize")), 0);
+  }
+
+  /** A region's name as the selected normalisation reads it: "<name> (own)"
+   * in "share" where it counts only its own tokens. */
+  regionLabel(r: number): string {
+    const own = this.p.normalizations[this.normalize] === "share" && this.p.own[r];
+    return own ? `${this.p.regions[r].name} (own)` : this.p.regions[r].name;
   }
 
   private get hidden(): boolean[] {
@@ -183,19 +198,37 @@ export class AggregateViewUI {
     const p = this.p;
     const hidden = this.hidden;
     p.regions.forEach((_, r) => (this.regionBoxes[r].checked = !hidden[r]));
+    this.titles.forEach((title, r) => (title.data = this.regionLabel(r)));
     if (this.single) {
-      const series = p.regions.flatMap((region, r) => (hidden[r] ? [] : [this.series(0, r, region.name, region.color)]));
+      const series = p.regions.flatMap((region, r) => (hidden[r] ? [] : [this.series(0, r, this.regionLabel(r), region.color)]));
       this.charts[0].draw(series);
     } else {
       p.regions.forEach((region, r) => {
         this.chartBoxes[r].style.display = hidden[r] ? "none" : "";
         if (hidden[r]) return;
         // the first set is the baseline: dashed grey, as in the variant diff
-        this.charts[r].draw(p.sets.map((set, s) => this.series(s, r, `${set.name}: ${region.name}`, variantColour(s), s === 0)));
+        this.charts[r].draw(p.sets.map((set, s) => this.series(s, r, `${set.name}: ${this.regionLabel(r)}`, variantColour(s), s === 0)));
       });
     }
     for (const chart of this.charts) chart.setLayer(this.layer);
     this.updateReadout();
+    this.updateSink();
+  }
+
+  /** What the normalisation leaves out, and each set's sink (the first
+   * token's attention) and excluded mass at the layer, means over cases. */
+  private updateSink(): void {
+    const p = this.p;
+    const n = this.normalize;
+    const q = this.query;
+    const layer = this.layer;
+    const list = (value: (s: number) => number) => p.sets.map((set, s) => `${set.name} ${format(value(s))}`).join(" \u00b7 ");
+    const at = `at layer ${layer}, mean over cases`;
+    let text = `${p.normalizations[n]}: ${p.excluded[n]} excluded`;
+    const more = p.excluded[n] !== "nothing" && p.excluded[n] !== "first token";
+    if (more && p.excludedMass) text += `; excluded ${at}: ${list((s) => p.excludedMass!.get(s, n, q, layer))}`;
+    if (p.sink) text += `. Sink (first token) ${at}: ${list((s) => p.sink!.get(s, q, layer))}, ${p.firstExcluded[n] ? "excluded" : "counted in the curves"}`;
+    if (this.sinkLine.textContent !== text) this.sinkLine.textContent = text;
   }
 
   private updateReadout(): void {
@@ -209,7 +242,7 @@ export class AggregateViewUI {
       p.sets.forEach((set, s) => {
         const band = this.band(s, r);
         const tr = this.readoutBody.appendChild(h("tr"));
-        tr.appendChild(h("td", "", region.name));
+        tr.appendChild(h("td", "", this.regionLabel(r)));
         tr.appendChild(h("td", "", set.name));
         tr.appendChild(h("td", "tw-num", String(layer)));
         tr.appendChild(h("td", "tw-num tw-mean", format(stat(s, r, "mean"))));

@@ -236,6 +236,8 @@ export interface AggregatePayload {
   normalizations: string[];
   /** Per normalisation, what its masses leave out ("first token" for "share"). */
   excluded: string[];
+  /** Per normalisation: the first token is among what it leaves out. */
+  firstExcluded: boolean[];
   /** Per region: True when its "share" counts only its own tokens (label it "(own)"). */
   own: boolean[];
   stats: string[];
@@ -243,6 +245,11 @@ export interface AggregatePayload {
   interval: string;
   /** (set, normalize, query, layer, region, stat). */
   values: Grid;
+  /** (set, query, layer): the first token's attention (the sink), mean over
+   * units; null in a payload written before it was sent. */
+  sink: Grid | null;
+  /** (set, normalize, query, layer): the excluded tokens' attention, mean over units. */
+  excludedMass: Grid | null;
 }
 
 export function decodeAggregate(value: unknown): AggregatePayload {
@@ -262,11 +269,14 @@ export function decodeAggregate(value: unknown): AggregatePayload {
     regions: raw.regions,
     normalizations: raw.normalizations,
     excluded: raw.excluded,
+    firstExcluded: raw.first_excluded ?? raw.excluded.map((e) => e === "first token"),
     own: raw.own,
     stats: raw.stats,
     level: raw.level,
     interval: raw.interval,
     values,
+    sink: raw.sink ? new Grid(raw.sink, "sink") : null,
+    excludedMass: raw.excluded_mass ? new Grid(raw.excluded_mass, "excluded_mass") : null,
   };
 }
 

@@ -186,11 +186,14 @@ export interface AggregatePayload {
   regions: RegionColor[];
   normalizations: string[];
   excluded: string[];
+  first_excluded: boolean[];
   own: boolean[];
   stats: string[];
   level: number;
   interval: string;
   values: WireArray;
+  sink: WireArray;
+  excluded_mass: WireArray;
   bytes: number;
 }
 

@@ -80,4 +80,25 @@ describe("aggregate view", () => {
     expect(readout()).toHaveLength(4);
     expect(el.querySelector(".tw-band-select")?.textContent).toContain("90% t interval of the mean");
   });
+
+  it("says what each normalisation leaves out and each set's sink at the layer", () => {
+    const { model, el, readout, p } = mount();
+    const { expect: want } = fixture("aggregate_payload");
+    const line = () => el.querySelector(".tw-sink-line")!.textContent;
+    const q = p.queries.indexOf("final");
+    const sink = (s: number, layer: number) => want.sink[(s * p.queries.length + q) * p.nLayers + layer];
+    expect(p.firstExcluded).toEqual([false, true]); // raw: nothing, share: the first token
+    expect(line()).toBe(`raw: nothing excluded. Sink (first token) at layer 1, mean over cases: baseline ${format(sink(0, 1))} \u00b7 terse ${format(sink(1, 1))}, counted in the curves`);
+    model.set("normalize", "share");
+    expect(line()).toBe(`share: first token excluded. Sink (first token) at layer 1, mean over cases: baseline ${format(sink(0, 1))} \u00b7 terse ${format(sink(1, 1))}, excluded`);
+    model.set("layer", 2);
+    expect(line()).toContain(`baseline ${format(sink(0, 2))} \u00b7 terse ${format(sink(1, 2))}`);
+    // in "share" a parent counts its own tokens: its name says so
+    expect(readout().map((row) => row[0])).toContain("user (own)");
+    expect([...el.querySelectorAll(".tw-region-title")].map((t) => t.textContent)).toContain("user (own)");
+    // the excluded mass is the sink's when only the first token is excluded, 0 when nothing is
+    const excluded = (m: number, s: number, layer: number) => want.excluded_mass[((s * 2 + m) * p.queries.length + q) * p.nLayers + layer];
+    expect(excluded(1, 1, 2)).toBe(sink(1, 2));
+    expect(excluded(0, 1, 2)).toBe(0);
+  });
 });

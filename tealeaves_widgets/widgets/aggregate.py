@@ -4,7 +4,10 @@ cases), for one RunSet or several overlaid.
 
 The numbers are `RunSet.aggregate`'s, computed here for every query and
 normalisation and sent once (`aggregate_payload`), so switching either in
-the browser needs no kernel and an exported page keeps them all.
+the browser needs no kernel and an exported page keeps them all. With them go
+what each normalisation leaves out (`exclude`, as `RunSet.aggregate`) and, per
+set and layer, the first token's attention (the sink) and the excluded
+tokens', shown on their own.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
-from ..core.masses import MassOptions, layout
+from ..core.masses import AUTO, Exclusion, MassOptions, excluded_tokens, layout
 from ..core.run import NORMALIZATIONS, Run
 from ..core.runset import RunSet
 from ..core.selection import resolve_query
@@ -23,7 +26,7 @@ from ..errors import ArgumentError, ArgumentTypeError
 from ..present.palette import union_region_colors
 from ._bundle import esm
 from .base import HiddenRegions, TraitSelectionError, View, _reject_unknown
-from .schema import SCHEMA_VERSION, AggregatePayload
+from .schema import SCHEMA_VERSION, AggregatePayload, WireArray
 from .tables import grid
 from .wire import encode_array, payload_bytes
 
@@ -75,11 +78,14 @@ def aggregate_payload(
     normalizations: Sequence[str] = NORMALIZATIONS,
     level: float = 0.95,
     interval: str = "t",
+    exclude: str | tuple[str, ...] | None = AUTO,
 ) -> AggregatePayload:
     """Everything the aggregate view renders, as one synced value:
-    `RunSet.aggregate` of every set, normalisation and query, as a float32
-    array (set, normalize, query, layer, region, stat)."""
+    `RunSet.aggregate(exclude=exclude)` of every set, normalisation and query,
+    as a float32 array (set, normalize, query, layer, region, stat), and the
+    sink and excluded masses per set (`_sink`)."""
     normalizations = list(normalizations)
+    options = [MassOptions(n, exclude) for n in normalizations if n in NORMALIZATIONS]
     unknown = [n for n in normalizations if n not in NORMALIZATIONS]
     if unknown or not normalizations:
         raise ArgumentError(
@@ -97,11 +103,14 @@ def aggregate_payload(
     for s, rs in enumerate(sets.values()):
         for m, normalize in enumerate(normalizations):
             for q, query in enumerate(queries):
-                frame = rs.aggregate(query, normalize, level=level, interval=interval)
+                frame = rs.aggregate(
+                    query, normalize, level=level, interval=interval, exclude=exclude
+                )
                 for k, stat in enumerate(AGGREGATE_STATS):
                     values[s, m, q, :, :, k] = grid(frame, keys, stat)
     runs = [run for rs in sets.values() for run in rs.runs]
     colors = union_region_colors(runs, regions)
+    sink, excluded = _sink(sets, queries, [o.exclusion for o in options])
     payload: AggregatePayload = {
         "schema_version": SCHEMA_VERSION,
         "kind": "aggregate",
@@ -115,16 +124,45 @@ def aggregate_payload(
         "default_query": queries.index(default),
         "regions": [{"name": name, "color": colors[name]} for name in regions],
         "normalizations": normalizations,
-        "excluded": [MassOptions(n).exclusion.describe() for n in normalizations],
+        "excluded": [o.exclusion.describe() for o in options],
+        "first_excluded": [_first_excluded(runs, o.exclusion) for o in options],
         "own": _own(sets, regions),
         "stats": list(AGGREGATE_STATS),
         "level": level,
         "interval": interval,
         "values": encode_array(values),
+        "sink": sink,
+        "excluded_mass": excluded,
         "bytes": 0,
     }
     payload["bytes"] = payload_bytes(payload)
     return payload
+
+
+def _sink(
+    sets: dict[str, RunSet], queries: list[str], exclusions: list[Exclusion]
+) -> tuple[WireArray, WireArray]:
+    """Means over units (`RunSet.excluded_mass`), fractions of the whole row:
+    (set, query, layer) the first token's attention, and (set, normalize,
+    query, layer) the excluded tokens' (0 where nothing is excluded)."""
+    n_layers = next(iter(sets.values())).n_layers
+    sink = np.zeros((len(sets), len(queries), n_layers), dtype=np.float32)
+    excluded = np.zeros((len(sets), len(exclusions), len(queries), n_layers), dtype=np.float32)
+    for s, rs in enumerate(sets.values()):
+        for q, query in enumerate(queries):
+            sink[s, q] = rs.excluded_mass(query, "first")["mean"].to_numpy()
+            for m, exclusion in enumerate(exclusions):
+                if exclusion.any:
+                    mean = rs.excluded_mass(query, exclusion.spec)["mean"]
+                    excluded[s, m, q] = mean.to_numpy()
+    return encode_array(sink), encode_array(excluded)
+
+
+def _first_excluded(runs: list[Run], exclusion: Exclusion) -> bool:
+    """True when every run leaves its first token out (by name or in an excluded region)."""
+    return exclusion.first or (
+        exclusion.any and all(run.n_tokens and excluded_tokens(run, exclusion)[0] for run in runs)
+    )
 
 
 def _own(sets: dict[str, RunSet], regions: list[str]) -> list[bool]:
@@ -142,7 +180,9 @@ class AggregateView(HiddenRegions, View):
     normalisation. Several RunSets, `AggregateView({"a": rs_a, "b": rs_b})`,
     are overlaid in one small chart per region. `layer`, `query`,
     `normalize`, `band` and `hidden` are synced with Python. `display(runset)`
-    shows one."""
+    shows one. `exclude` (as `RunSet.aggregate`; default "auto": the first token
+    in "share") is fixed when the view is made; the view says what it leaves
+    out and shows each set's sink (first-token attention) at the layer."""
 
     _esm = esm("aggregate_view")
 
@@ -162,12 +202,17 @@ class AggregateView(HiddenRegions, View):
         normalizations: Sequence[str] = NORMALIZATIONS,
         level: float = 0.95,
         interval: str = "t",
+        exclude: str | tuple[str, ...] | None = AUTO,
         **kwargs: Any,
     ) -> None:
         _reject_unknown(type(self), kwargs)
         self._sets = as_runsets(runsets)
         payload = aggregate_payload(
-            self._sets, normalizations=normalizations, level=level, interval=interval
+            self._sets,
+            normalizations=normalizations,
+            level=level,
+            interval=interval,
+            exclude=exclude,
         )
         self._payload_queries = payload["queries"]
         self._normalizations = payload["normalizations"]

@@ -271,6 +271,9 @@ class AggregatePayload(TypedDict):
     normalizations: list[str]
     excluded: list[str]
     """Per normalization, what its masses leave out, in words."""
+    first_excluded: list[bool]
+    """Per normalization: True when the first token (the sink) is among what
+    it leaves out in every run, by name or in an excluded region."""
     own: list[bool]
     """Per region: True when its "share" counts only its own tokens."""
     stats: list[str]
@@ -278,6 +281,12 @@ class AggregatePayload(TypedDict):
     interval: str
     values: WireArray
     """(set, normalize, query, layer, region, stat) float32."""
+    sink: WireArray
+    """(set, query, layer) float32: the first token's attention, mean over
+    units (RunSet.excluded_mass(query, "first")), a fraction of the whole row."""
+    excluded_mass: WireArray
+    """(set, normalize, query, layer) float32: the excluded tokens' attention,
+    mean over units, 0 where nothing is excluded."""
     bytes: int
 
 

@@ -307,7 +307,12 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
             "sink_excluded": _values(payload["sink"]["excluded"]),
         }
     if name in ("aggregate_payload", "aggregate_single_payload"):
-        return {"shape": payload["values"]["shape"], "values": _values(payload["values"])}
+        return {
+            "shape": payload["values"]["shape"],
+            "values": _values(payload["values"]),
+            "sink": _values(payload["sink"]),
+            "excluded_mass": _values(payload["excluded_mass"]),
+        }
     if name == "head_rows_reply":
         rows = {**payload["content"]["rows"], "data": payload["buffers"][0]}
         return {"rows": _values(rows)}

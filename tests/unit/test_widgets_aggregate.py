@@ -58,6 +58,44 @@ def test_values_equal_runset_aggregate(sets):
     assert np.isnan(values[0, :, :, :, 3]).all() and np.isfinite(values[1, :, :, :, 3]).all()
 
 
+def test_what_is_excluded_and_the_sink_per_set(sets):
+    """Default "auto": the first token out of "share" only; the sink (first
+    token) and the excluded mass per set, query and layer as RunSet.excluded_mass."""
+    payload = aggregate_payload(sets)
+    assert payload["excluded"] == ["nothing", "first token", "nothing", "nothing"]
+    assert payload["first_excluded"] == [False, True, False, False]
+    sink, excluded = decode_array(payload["sink"]), decode_array(payload["excluded_mass"])
+    assert sink.shape == (2, 2, 6) and excluded.shape == (2, 4, 2, 6)
+    for s, rs in enumerate(sets.values()):
+        for q, query in enumerate(payload["queries"]):
+            first = rs.excluded_mass(query, "first")["mean"].to_numpy()
+            np.testing.assert_allclose(sink[s, q], first, rtol=1e-6)
+            np.testing.assert_allclose(excluded[s, 1, q], first, rtol=1e-6)
+    assert not excluded[:, [0, 2, 3]].any()
+    by_hand = np.mean([r.attention[:, r.query_index("final"), 0] for r in sets["terse"]], axis=0)
+    np.testing.assert_allclose(sink[1, 0], by_hand, rtol=1e-6)
+
+
+def test_exclude_is_honoured_by_every_normalisation(sets):
+    view = AggregateView(sets, exclude="persona", normalizations=["raw", "share"])
+    payload = view.payload
+    assert payload["excluded"] == ["persona", "persona"]
+    assert payload["first_excluded"] == [True, True]  # persona starts at the first token
+    values, excluded = decode_array(payload["values"]), decode_array(payload["excluded_mass"])
+    regions = [r["name"] for r in payload["regions"]]
+    frame = sets["baseline"].aggregate("final", "share", exclude="persona")
+    for row in frame.itertuples():
+        got = values[0, 1, 0, row.layer, regions.index(row.region), 0]
+        assert got == pytest.approx(row.mean, rel=1e-6, abs=1e-7)
+    assert np.isnan(values[:, :, :, :, regions.index("persona")]).all()
+    mass = sets["terse"].excluded_mass("last_token", "persona")["mean"].to_numpy()
+    np.testing.assert_allclose(excluded[1, 0, 1], mass, rtol=1e-6)
+    with pytest.raises(TealeavesError, match=r"\['nope'\]"):
+        AggregateView(sets, exclude="nope")
+    with pytest.raises(TealeavesError, match="exclude must be"):
+        AggregateView(sets, exclude=3)
+
+
 def test_a_mean_by_hand_and_zero_width_bands_for_identical_runs():
     run = run_of(False, 3)
     same = tw.RunSet((run, run, run))
