@@ -198,7 +198,11 @@ export class AggregateViewUI {
     const p = this.p;
     const hidden = this.hidden;
     p.regions.forEach((_, r) => (this.regionBoxes[r].checked = !hidden[r]));
-    this.titles.forEach((title, r) => (title.data = this.regionLabel(r)));
+    // a region without a value here (its tokens excluded, or absent) says so
+    this.titles.forEach((title, r) => {
+      const none = p.sets.every((_, s) => aggregateCurve(p, s, this.normalize, this.query, r, "mean").every(Number.isNaN));
+      title.data = `${this.regionLabel(r)}${none ? " \u2014 no value (excluded)" : ""}`;
+    });
     if (this.single) {
       const series = p.regions.flatMap((region, r) => (hidden[r] ? [] : [this.series(0, r, this.regionLabel(r), region.color)]));
       this.charts[0].draw(series);
@@ -224,10 +228,12 @@ export class AggregateViewUI {
     const layer = this.layer;
     const list = (value: (s: number) => number) => p.sets.map((set, s) => `${set.name} ${format(value(s))}`).join(" \u00b7 ");
     const at = `at layer ${layer}, mean over cases`;
-    let text = `${p.normalizations[n]}: ${p.excluded[n]} excluded`;
+    const counted = p.firstExcluded[n] ? "excluded" : "counted in the curves";
     const more = p.excluded[n] !== "nothing" && p.excluded[n] !== "first token";
-    if (more && p.excludedMass) text += `; excluded ${at}: ${list((s) => p.excludedMass!.get(s, n, q, layer))}`;
-    if (p.sink) text += `. Sink (first token) ${at}: ${list((s) => p.sink!.get(s, q, layer))}, ${p.firstExcluded[n] ? "excluded" : "counted in the curves"}`;
+    let text = `${p.normalizations[n]}: ${p.excluded[n]} excluded`;
+    const sink = p.sink ? `sink (first token) ${list((s) => p.sink!.get(s, q, layer))}, ${counted}` : "";
+    if (more && p.excludedMass) text += ` \u2014 ${at}: excluded ${list((s) => p.excludedMass!.get(s, n, q, layer))}${sink ? `; ${sink}` : ""}`;
+    else if (sink) text += ` \u2014 ${at}: ${sink}`;
     if (this.sinkLine.textContent !== text) this.sinkLine.textContent = text;
   }
 

@@ -519,7 +519,7 @@ export class CurvesPanel {
       // the first token is left out by name or in an excluded region (the template holds it)
       sinkOut: exclusion.first || p.regions.some((r, i) => this.tree.holdsFirst[i] && exclusion.regions.includes(r.name)),
     };
-    this.labelRegions(mode);
+    this.labelRegions(mode, hidden);
     let max = 0;
     for (const v of this.values) if (Number.isFinite(v) && v > max) max = v;
     this.yMax = max > 0 ? max : 1;
@@ -536,12 +536,21 @@ export class CurvesPanel {
     this.moveCursor();
   }
 
-  /** In "share" a parent counts its own tokens only: its name says so. */
-  private labelRegions(mode: Normalize): void {
+  /** In "share" a parent counts its own tokens only: its name says so. A
+   * region whose tokens are all excluded has no curve: its entry is dimmed. */
+  private labelRegions(mode: Normalize, hidden: boolean[]): void {
+    const R = this.p.regions.length;
+    const done = layersDone(this.p);
     this.p.regions.forEach((region, r) => {
       const label = mode === "share" && this.own[r] ? `${region.name} (own)` : region.name;
       if (this.names[r].data !== label) this.names[r].data = label;
       this.lines[r].firstChild!.textContent = label;
+      let valued = done === 0 || hidden[r]; // a hidden curve is NaN too
+      for (let l = 0; l < done && !valued; l++) valued = !Number.isNaN(this.values[l * R + r]);
+      this.chips[r].classList.toggle("tw-no-value", !valued);
+      this.picks[r].title = valued
+        ? "Select this region: its tokens are highlighted in the heatmap (click again to clear)"
+        : "No curve: every token of this region is excluded (or below the share level). Select it to highlight its tokens";
     });
   }
 
@@ -592,12 +601,10 @@ export class CurvesPanel {
     const select = this.excludeSelect;
     select.options[0].textContent = `auto (${describeExclusion(defaultExclusion(mode))})`;
     const value = JSON.stringify(spec === undefined ? "auto" : Array.isArray(spec) && spec.length === 1 ? spec[0] : spec);
-    let found = Array.from(select.options).some((o) => o.value === value);
-    select.querySelector(".tw-exclude-other")?.remove();
-    if (!found) {
-      const other = select.appendChild(option(value, describeExclusion(resolveExclusion(spec, mode))));
-      other.className = "tw-exclude-other";
-      found = true;
+    const other = select.querySelector<HTMLOptionElement>(".tw-exclude-other");
+    if (other && other.value !== value) other.remove();
+    if (!Array.from(select.options).some((o) => o.value === value)) {
+      select.appendChild(option(value, describeExclusion(resolveExclusion(spec, mode)))).className = "tw-exclude-other";
     }
     select.value = value;
   }
@@ -625,7 +632,8 @@ export class CurvesPanel {
     const order = this.p.regions.map((_, r) => r);
     if (this.hovered >= 0) order.sort((a, b) => Number(b === this.hovered) - Number(a === this.hovered));
     const parts = order
-      .map((r) => (hidden[r] ? "" : `${this.names[r].data} ${format(this.values[layer * R + r])}`))
+      // a region without a value (its tokens excluded, as run.curves leaves its column out) is not read
+      .map((r) => (hidden[r] || Number.isNaN(this.values[layer * R + r]) ? "" : `${this.names[r].data} ${format(this.values[layer * R + r])}`))
       .filter(Boolean);
     this.readout.textContent = `layer ${layer}: ${parts.join(" \u00b7 ")}`;
   }

@@ -84,6 +84,7 @@ export const CSS = `
 .tw-curve-chip .tw-pick { font-size: 11px; }
 .tw-curve-chip input { margin: 0 1px 0 0; }
 .tw-curve-chip.tw-off .tw-pick { opacity: 0.45; text-decoration: line-through; }
+.tw-curve-chip.tw-no-value .tw-pick { opacity: 0.45; font-style: italic; }
 .tw-region-mode .tw-tok:not(.tw-in-region) { opacity: 0.35; }
 .tw-region-mode .tw-tok.tw-in-region { text-decoration: underline 2px var(--tw-region, var(--tw-accent)); text-underline-offset: 3px; }
 .tw-progress { display: flex; gap: 6px; align-items: center; font-size: 12px; color: var(--tw-fg-muted); margin: 0 0 6px; font-variant-numeric: tabular-nums; }
@@ -109,7 +110,7 @@ export const CSS = `
 .tw-del-run, .tw-ins-run { box-decoration-break: clone; -webkit-box-decoration-break: clone; border-radius: 2px; padding: 1px 0; }
 .tw-del-run { background: color-mix(in srgb, var(--tw-del) 9%, transparent); outline: 1px dashed var(--tw-del); }
 .tw-ins-run { background: color-mix(in srgb, var(--tw-add) 9%, transparent); outline: 1px dashed var(--tw-add); }
-.tw-tok.tw-del { text-decoration: line-through 2px; text-decoration-color: var(--tw-del); }
+.tw-tok.tw-del { text-decoration: line-through 1.5px; text-decoration-color: currentColor; }
 .tw-tok.tw-ins { text-decoration: underline 2px; text-decoration-color: var(--tw-add); text-underline-offset: 4px; }
 .tw-sink-line { font-size: 12px; color: var(--tw-fg); border-left: 3px solid var(--tw-fg-faint); padding-left: 6px; margin: 0 0 4px; }
 .tw-table-note { font-size: 11px; max-width: 60em; }
@@ -121,8 +122,8 @@ export const CSS = `
 .tw-delta-table td, .tw-tracked-table td { cursor: default; }
 .tw-lens-table tr.tw-significant td { background: color-mix(in srgb, var(--jp-warn-color2, #e3b341) 28%, transparent); font-weight: 600; }
 .tw-lens-table tr.tw-sink-flag td { background-image: repeating-linear-gradient(135deg, color-mix(in srgb, currentColor 13%, transparent) 0 2px, transparent 2px 6px); }
-.tw-lens-table tr.tw-significant.tw-sink-flag td { font-weight: normal; }
-.tw-lens-table td.tw-flag { color: var(--tw-warn); font-weight: 600; }
+.tw-lens-table tr.tw-significant.tw-sink-flag td:not(.tw-flag) { font-weight: normal; }
+.tw-lens-table tr td.tw-flag { color: var(--tw-warn); font-weight: 600; }
 .tw-aggregate-readout { margin-top: 8px; display: inline-block; }
 `;
 

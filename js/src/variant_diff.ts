@@ -98,6 +98,7 @@ export class VariantDiffView {
   private theme: Theme | null = null;
   private charts: BandChart[] = [];
   private chartBoxes: HTMLDivElement[] = [];
+  private chartTitles: Text[] = [];
   private regionBoxes: HTMLInputElement[] = [];
   private tableBody!: HTMLTableSectionElement;
   private tableTitle!: HTMLSpanElement;
@@ -235,7 +236,7 @@ export class VariantDiffView {
       const box2 = grid.appendChild(h("div", "tw-region-chart"));
       const title = box2.appendChild(h("div", "tw-region-title"));
       title.appendChild(h("span", "tw-swatch")).style.backgroundColor = region.color;
-      title.append(region.name);
+      this.chartTitles.push(title.appendChild(document.createTextNode(region.name)));
       const chart = new BandChart(p.nLayers, { width: 250, height: 140 }, (layer) => this.setLayer(layer));
       box2.appendChild(chart.root);
       this.charts.push(chart);
@@ -551,8 +552,11 @@ export class VariantDiffView {
       if (hidden[r]) return;
       const series: Series[] = p.variants.map((name, v) => {
         const pick = (grid: typeof mass) => Float64Array.from({ length: p.nLayers }, (_, l) => grid.get(v, q, l, r));
-        return { label: `${name}: ${region.name}`, color: variantColour(v), values: pick(mass), low: pick(low), high: pick(high), dashed: v === 0 };
+        return { label: `${name}: ${p.regionLabels[r] ?? region.name}`, color: variantColour(v), values: pick(mass), low: pick(low), high: pick(high), dashed: v === 0 };
       });
+      // as cmp.deltas labels it ("(own)"); a region whose tokens are all excluded has no curve
+      const none = series.every((line) => Array.prototype.every.call(line.values, Number.isNaN));
+      this.chartTitles[r].data = `${p.regionLabels[r] ?? region.name}${none ? " \u2014 no value (excluded)" : ""}`;
       this.charts[r].draw(series);
       this.charts[r].setLayer(this.layer);
     });
@@ -575,9 +579,11 @@ export class VariantDiffView {
         })
         .join(" \u00b7 ");
     const at = `at layer ${layer}${sets.some(Boolean) ? ", mean over cases" : ""}`;
-    const sinkText = `sink (first token) ${at}: ${list(sink.first)}, ${options.firstExcluded ? "excluded" : "counted in the masses"}`;
+    const counted = options.firstExcluded ? "excluded" : "counted in the masses";
     const more = options.excluded !== "nothing" && options.excluded !== "first token";
-    const text = more ? `excluded (${options.excluded}) ${at}: ${list(sink.excluded)}. ${sinkText}` : sinkText;
+    const text = more
+      ? `${at}: excluded (${options.excluded}) ${list(sink.excluded)}; sink (first token) ${list(sink.first)}, ${counted}`
+      : `sink (first token) ${at}: ${list(sink.first)}, ${counted}`;
     if (this.sinkLine.textContent !== text) this.sinkLine.textContent = text;
   }
 

@@ -88,9 +88,9 @@ describe("aggregate view", () => {
     const q = p.queries.indexOf("final");
     const sink = (s: number, layer: number) => want.sink[(s * p.queries.length + q) * p.nLayers + layer];
     expect(p.firstExcluded).toEqual([false, true]); // raw: nothing, share: the first token
-    expect(line()).toBe(`raw: nothing excluded. Sink (first token) at layer 1, mean over cases: baseline ${format(sink(0, 1))} \u00b7 terse ${format(sink(1, 1))}, counted in the curves`);
+    expect(line()).toBe(`raw: nothing excluded \u2014 at layer 1, mean over cases: sink (first token) baseline ${format(sink(0, 1))} \u00b7 terse ${format(sink(1, 1))}, counted in the curves`);
     model.set("normalize", "share");
-    expect(line()).toBe(`share: first token excluded. Sink (first token) at layer 1, mean over cases: baseline ${format(sink(0, 1))} \u00b7 terse ${format(sink(1, 1))}, excluded`);
+    expect(line()).toBe(`share: first token excluded \u2014 at layer 1, mean over cases: sink (first token) baseline ${format(sink(0, 1))} \u00b7 terse ${format(sink(1, 1))}, excluded`);
     model.set("layer", 2);
     expect(line()).toContain(`baseline ${format(sink(0, 2))} \u00b7 terse ${format(sink(1, 2))}`);
     // in "share" a parent counts its own tokens: its name says so

@@ -239,6 +239,10 @@ describe("the curves panel's exclude selector (golden nested run)", () => {
     const c = python("raw", ["first", "rules"]);
     expect(view.curves.value(2, 0)).toBeCloseTo(c.values[2 * names.length], 12);
     expect(note()).toBe(`excluded ${format(c.excluded[1])} \u00b7 sink ${format(want.first_token[3])}`);
+    model.set("layer", 2); // redrawn: the choice stays
+    expect(select.selectedOptions[0].textContent).toBe("first token and rules");
+    model.set("head", 1);
+    expect(select.selectedOptions[0].textContent).toBe("first token and rules");
     model.set("exclude", ["template"]); // a list of one reads as its name
     expect(select.value).toBe('"template"');
     expect(select.querySelector(".tw-exclude-other")).toBeNull();

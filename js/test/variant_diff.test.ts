@@ -149,6 +149,7 @@ describe("variant diff view", () => {
     const { model, el, want, p } = mount();
     expect(el.querySelector(".tw-diff-title")?.textContent).toContain("normalize=share, first token excluded");
     expect(el.querySelector(".tw-diff-curves .tw-panel-header")?.textContent).toContain("(share, first token excluded)");
+    expect([...el.querySelectorAll(".tw-region-title")].map((t) => t.textContent)).toEqual(["template", "system", "user (own)", "question"]);
     const q = p.queries.indexOf("final");
     const sink = (v: number, layer: number) => want.sink_first[(v * p.queries.length + q) * p.nLayers + layer];
     const line = () => el.querySelector(".tw-sink-line")!.textContent;

@@ -81,17 +81,22 @@ def test_normalisation_and_query_redraw_the_curves(explorer, run):
 
 def test_share_in_the_browser_is_run_curves_share(explorer, run):
     """The curves panel's "share" reads what Python's does: the first token left
-    out (said next to the selector), each token once, a parent labelled "(own)"."""
+    out (said by the exclude selector, its attention shown on its own), each
+    token once, a parent labelled "(own)"."""
     page, log = explorer
     page.select_option(".tw-normalize-select", "share")
-    assert page.locator(".tw-exclusion-note").text_content() == " first token excluded"
+    chosen = page.locator(".tw-exclude-select").evaluate("s => s.selectedOptions[0].textContent")
+    assert chosen == "auto (first token)"
     layer = int(slider_value(page))
+    sink = run.excluded_mass(run.query_name(), "first")[layer]
+    assert page.locator(".tw-exclusion-note").text_content() == f"sink {sink:.3f}"
     frame = run.curves(query=run.query_name(), normalize="share")
     expected = " · ".join(f"{name} {frame.loc[layer, name]:.3f}" for name in frame.columns)
     assert page.locator(".tw-readout").text_content() == f"layer {layer}: {expected}"
     assert "user (own)" in page.locator(".tw-curves .tw-legend").text_content()
     page.select_option(".tw-normalize-select", "raw")
-    assert page.locator(".tw-exclusion-note").text_content() == ""
+    note = page.locator(".tw-exclusion-note").text_content()
+    assert note == f"sink {sink:.3f}, not excluded"
     assert log.errors == []
 
 

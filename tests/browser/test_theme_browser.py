@@ -202,7 +202,7 @@ def test_every_view_is_drawn_in_the_theme(open_page, views, theme):
     assert contrast(page, tick, text_bg) >= 3
     (band_axis,) = styles(page, ".tw-band-chart .tw-axis", "stroke")
     assert band_axis == axis
-    head_bg, head_fg = styles(page, ".tw-diff-head .tw-diff-cell", "backgroundColor", "color")
+    head_bg, head_fg = styles(page, ".tw-diff-head", "backgroundColor", "color")
     assert contrast(page, head_fg, head_bg) >= 4.5
     # native controls (selects, checkboxes, the slider) in the theme's scheme, in every view
     schemes = page.locator(".tw-root").evaluate_all(
