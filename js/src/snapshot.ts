@@ -63,6 +63,7 @@ export function describeControls(root: Element): string {
   const parts: string[] = [];
   for (const bar of Array.from(root.querySelectorAll(".tw-controls"))) {
     for (const label of Array.from(bar.querySelectorAll("label"))) {
+      if (label.classList.contains("tw-view-option")) continue; // how the view is laid out, not what it shows
       const select = label.querySelector("select");
       const box = label.querySelector<HTMLInputElement>("input[type=checkbox]");
       const own = Array.from(label.childNodes)
