@@ -330,6 +330,9 @@ export class HeatmapView {
         get normalize() {
           return view.normalize;
         },
+        get withCurves() {
+          return view.model.get("normalize") !== undefined;
+        },
         get masked() {
           return view.masked;
         },

@@ -37,6 +37,8 @@ export interface OverviewHost {
   readonly region: number;
   readonly scale: AnyScale;
   readonly normalize: Normalize;
+  /** Whether the cooking curves are on the page (the explorer): the matrix says it follows them. */
+  readonly withCurves: boolean;
   /** 1 for tokens left out of the colour scale (the first token, the template). */
   readonly masked: Uint8Array;
   readonly maskSink: boolean;
@@ -526,7 +528,8 @@ class RegionMatrix {
     this.shades = new Uint8Array(values.length);
     values.forEach((v, i) => (this.shades[i] = Number.isFinite(v) && v > 0 && max > 0 ? Math.max(1, Math.round((255 * v) / max)) : 0));
     this.recolour(palette, values);
-    setText(this.note, `${describeNormalization(mode)}, as the cooking curves; darkest ${format(max)}`);
+    const source = this.host.withCurves ? "as the cooking curves" : `as run.curves(normalize="${mode}")`;
+    setText(this.note, `${describeNormalization(mode)}, ${source}; darkest ${format(max)}`);
     this.showReadout(-1, -1);
   }
 

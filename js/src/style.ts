@@ -120,8 +120,11 @@ export const CSS = `
 .tw-lens-table tr.tw-significant td { background: color-mix(in srgb, var(--jp-warn-color2, #e3b341) 28%, transparent); font-weight: 600; }
 .tw-aggregate-readout { margin-top: 8px; display: inline-block; }
 .tw-reader { display: flex; flex-wrap: wrap; gap: 8px 12px; align-items: flex-start; }
-.tw-reader-main { flex: 1 1 480px; min-width: 0; }
-.tw-side { flex: 0 1 290px; min-width: 230px; display: flex; flex-direction: column; gap: 8px; }
+.tw-reader-main { flex: 1000 1 480px; min-width: 0; }
+/* beside the text it keeps its 290 px (the text takes what grows); wrapped under
+   the text (a narrow window) it takes the width, its two panels side by side */
+.tw-side { flex: 1 1 290px; min-width: 230px; display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
+.tw-side > .tw-panel { flex: 1 1 250px; min-width: 0; }
 .tw-reader.tw-overview-off > .tw-side, .tw-reader.tw-overview-off .tw-minimap { display: none; }
 .tw-minimap { margin: 0 0 6px; }
 .tw-minimap-head { display: flex; gap: 8px; align-items: baseline; font-size: 11px; color: var(--tw-fg-muted); white-space: nowrap; }

@@ -216,7 +216,7 @@ describe("layer x region matrix", () => {
 
   it("a heatmap alone shows shares", () => {
     const { el } = heatmap();
-    expect(el.querySelector(".tw-matrix-panel .tw-overview-note")!.textContent).toMatch(/^share of the attention, first token excluded/);
+    expect(el.querySelector(".tw-matrix-panel .tw-overview-note")!.textContent).toMatch(/^share of the attention, first token excluded, as run\.curves\(normalize="share"\); darkest /);
   });
 
   it("marks the layer shown, and a click goes to a cell's layer and region", () => {
