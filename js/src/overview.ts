@@ -348,10 +348,10 @@ class TokenMap {
     }
   }
 
-  /** Mark the layer shown. */
+  /** Mark the layer shown (moved, not repainted: the marker is a layer of its own). */
   showLayer(layer: number): void {
-    const top = `${layer * this.rowHeight}px`;
-    if (this.marker.style.top !== top) this.marker.style.top = top;
+    const move = `translateY(${layer * this.rowHeight}px)`;
+    if (this.marker.style.transform !== move) this.marker.style.transform = move;
   }
 
   /** Mark the tokens in view in the text box. */
@@ -678,10 +678,11 @@ class TopTokens {
   show(row: Float32Array, layer: number): void {
     const host = this.host;
     const p = host.p;
-    const limit = p.queries[host.query].pos + 1;
+    const computed = layer < layersDone(p);
+    const limit = computed ? p.queries[host.query].pos + 1 : 0;
     const top = (this.shown = topTokens(row, host.masked, limit, TOP_K));
     setText(this.title, `Most attended at layer ${layer}`);
-    setText(this.note, this.describeMask(row, layer));
+    setText(this.note, computed ? this.describeMask(row, layer) : `Layer ${layer} is not computed yet.`);
     const most = top.length ? row[top[0]] : 0;
     this.rows.forEach((r, k) => {
       const i = top[k];

@@ -14,8 +14,9 @@ const MAX_SIDE = 32_000;
 const SCALE = 2;
 const CAPTION_PX = 26;
 
-/** Parts of a view left out of the picture (controls become the caption). */
-const SKIP = ".tw-controls, .tw-tip, .tw-download, input, progress, style, script, title";
+/** Parts of a view left out of the picture (controls become the caption; the
+ * overview map's band marks the tokens scrolled into view, the picture has them all). */
+const SKIP = ".tw-controls, .tw-tip, .tw-download, .tw-minimap-view, input, progress, style, script, title";
 /** Boxes that scroll in the page and open to their full height in the picture. */
 const SCROLLERS = ".tw-text, .tw-lens-scroll";
 

@@ -134,7 +134,8 @@ export const CSS = `
 .tw-minimap-box { position: relative; cursor: crosshair; touch-action: none; border: 1px solid var(--tw-border); background: var(--tw-bg); }
 .tw-minimap-box canvas { display: block; width: 100%; image-rendering: pixelated; }
 .tw-minimap-ribbon { height: 4px; border-top: 1px solid var(--tw-border); }
-.tw-minimap-layer { position: absolute; left: -1px; right: -1px; top: 0; box-sizing: border-box; outline: 1.5px solid var(--tw-accent); pointer-events: none; }
+.tw-minimap-layer { position: absolute; left: -1px; right: -1px; top: 0; box-sizing: border-box; outline: 1.5px solid var(--tw-accent); pointer-events: none;
+  will-change: transform; }
 .tw-minimap-view { position: absolute; top: -1px; bottom: -1px; box-sizing: border-box; border: 1px solid var(--tw-fg-muted); border-radius: 2px;
   background: color-mix(in srgb, var(--tw-accent) 10%, transparent); pointer-events: none; }
 .tw-minimap-query { position: absolute; top: 0; bottom: 0; background: var(--tw-accent); pointer-events: none; }
@@ -148,7 +149,9 @@ export const CSS = `
 .tw-matrix-cursor { fill: none; stroke: var(--tw-accent); stroke-width: 1.5; pointer-events: none; }
 .tw-matrix-column { fill: none; stroke: var(--tw-fg-strong); stroke-width: 1; stroke-dasharray: 3 2; pointer-events: none; }
 .tw-matrix-readout { font-size: 11px; color: var(--tw-fg-muted); min-height: 1.4em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.tw-top-list { list-style: none; margin: 0; padding: 0; font-size: 12px; }
+/* a layer change rewrites the list: its fixed size keeps the relayout inside it */
+.tw-top-list { list-style: none; margin: 0; padding: 0; font-size: 12px; height: calc(10 * 19px); contain: strict; }
+.tw-top-panel, .tw-matrix-panel, .tw-minimap-box { contain: layout paint; }
 .tw-top-list li { position: relative; isolation: isolate; display: grid; grid-template-columns: 1.5em 4.2em minmax(0, 1fr) 3.9em minmax(0, 5.4em);
   gap: 4px; align-items: center; height: 19px; padding: 0 3px; border-radius: 2px; cursor: pointer; }
 .tw-top-list li:hover, .tw-top-list li:focus-visible { outline: 1px solid var(--tw-border-strong); }

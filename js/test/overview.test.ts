@@ -253,7 +253,7 @@ describe("layer x token map", () => {
     expect(view.revealed).toBe(3);
     expect(box.scrollTop).toBe(300 - 50);
     expect(el.querySelector(".tw-tok.tw-flash")!.getAttribute("data-i")).toBe("3");
-    expect(el.querySelector<HTMLElement>(".tw-minimap-layer")!.style.top).toBe("20px");
+    expect(el.querySelector<HTMLElement>(".tw-minimap-layer")!.style.transform).toBe("translateY(20px)");
     // the masked sink is never jumped to: its column has no token with weight
     pointer(map, 0 * 75 + 5, 0 * 10 + 5);
     expect(model.get("layer")).toBe(0);
@@ -315,6 +315,24 @@ describe("most attended tokens", () => {
     expect(box.scrollTop).toBe(600 - 50);
     xss.click();
     expect(box.scrollTop).toBe(600 - 50);
+  });
+});
+
+describe("while a capture streams its layers in", () => {
+  it("says a layer is not computed yet, and leaves its cells and columns empty", () => {
+    const pending = massPayload({
+      attention: wire("float16", [N_LAYERS, 2, T], new Uint16Array(N_LAYERS * 2 * T)),
+      pending: { done: 1, total: N_LAYERS, follow: false },
+    });
+    const { el, model, overview } = explorer({ layer: 2 }, pending);
+    expect(el.querySelector(".tw-top-note")!.textContent).toBe("Layer 2 is not computed yet.");
+    expect(ranked(el)).toEqual([]);
+    expect(overview.matrix.value(2, 1)).toBeNaN();
+    expect(el.querySelectorAll(".tw-matrix-cell")[2 * R + 1].getAttribute("fill")).toBe("none");
+    expect(Number.isFinite(overview.matrix.value(0, 1))).toBe(true);
+    expect(Array.from(overview.map.grid!.index.subarray(2 * T))).toEqual(new Array(T).fill(0));
+    model.set("layer", 0);
+    expect(el.querySelector(".tw-top-note")!.textContent).toMatch(/^first token \(the sink\) left out/);
   });
 });
 

@@ -130,9 +130,10 @@ def test_a_click_on_the_map_goes_to_its_layer_and_token(explorer, run):
     assert token in tokens
     assert row[token] == max(row[i] for i in tokens)
     # the layer marker moved to that row
-    top = page.evaluate("() => document.querySelector('.tw-minimap-layer').style.top")
+    marker = page.locator(".tw-minimap-layer").bounding_box()
     rows = float(box["height"]) / run.n_layers
-    assert float(top.removesuffix("px")) == pytest.approx(layer * rows, abs=0.5)
+    assert marker["y"] - box["y"] == pytest.approx(layer * rows, abs=0.5)
+    assert marker["height"] == pytest.approx(rows, abs=0.5)
     assert log.errors == []
 
 
