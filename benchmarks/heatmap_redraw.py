@@ -6,8 +6,14 @@ Usage: python benchmarks/heatmap_redraw.py [--tokens 2048] [--changes 60]
    shaped like the embedded model (30 layers x 9 heads) with 8 queries.
    Target: <= 4 MB.
 2. Redraw after a layer change, in headless Chromium (/usr/bin/chromium) on an
-   exported page with no kernel. Target: median <= 16 ms. Two figures per
-   setting, each over `--changes` changes to a random other layer:
+   exported page with no kernel. Target: median <= 16 ms. Each setting is
+   measured twice in the same browser, side by side (in alternating rounds):
+   with the overview panels
+   beside the text (the layer x token map, the layer x region matrix and the
+   ranked tokens, `overview=True`, the default) and without them
+   (`overview=False`: hidden, they compute nothing, which is the view as it
+   was before they existed). Two figures per setting, each over `--changes`
+   changes to a random other layer:
      - sync: the slider's input event (our handler recolours the spans) plus
        the style recalculation and layout it causes, forced by reading layout;
      - frame: from the input event until the next frame has been produced
@@ -80,7 +86,9 @@ async ({changes, scale, head}) => {
     sync.push(t1 - t0);
     frame.push(t2 - t0);
   }
-  return {sync, frame, idle, tokens: spans.length};
+  const ranked = Array.from(document.querySelectorAll('.tw-top-list li'))
+    .filter((li) => li.offsetParent !== null && li.style.visibility !== 'hidden').length;
+  return {sync, frame, idle, tokens: spans.length, ranked};
 }
 """
 
@@ -105,6 +113,11 @@ SETTINGS = [
     (Explorer, "linear", "avg"),  # also moves the curve cursor and the lens row
     (Explorer, "log-layer", "avg"),
 ]
+OVERVIEW = (False, True)
+"""Each setting without and with the overview panels."""
+ROUNDS = 3
+"""Without and with alternate in this many rounds, so that a change in the
+machine's load (other processes on a shared machine) falls on both alike."""
 
 
 def redraw_report(run, changes: int) -> list[dict]:
@@ -115,34 +128,54 @@ def redraw_report(run, changes: int) -> list[dict]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         pages = {}
         for widget in (TokenHeatmap, Explorer):
-            path = Path(folder) / f"{widget.__name__}.html"
-            path.write_text(page_html(widget(run)), encoding="utf-8")
-            page = pages[widget] = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(path.as_uri())
-            page.wait_for_function(
-                f"document.querySelectorAll('.tw-tok').length === {run.n_tokens}"
-                " && document.querySelector('.tw-backdrop').width > 1",
-                timeout=60_000,
-            )
+            for overview in OVERVIEW:
+                path = Path(folder) / f"{widget.__name__}-{overview}.html"
+                path.write_text(page_html(widget(run, overview=overview)), encoding="utf-8")
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                pages[widget, overview] = page
+                page.goto(path.as_uri())
+                page.wait_for_function(
+                    f"document.querySelectorAll('.tw-tok').length === {run.n_tokens}"
+                    " && document.querySelector('.tw-backdrop').width > 1",
+                    timeout=60_000,
+                )
+        # without and with the overview alternately, setting by setting
         for widget, scale, head in SETTINGS:
-            measured = pages[widget].evaluate(
-                MEASURE, {"changes": changes, "scale": scale, "head": head}
-            )
-            results.append(
-                {
-                    "widget": widget.__name__,
-                    "scale": scale,
-                    "head": head,
-                    "sync_median_ms": statistics.median(measured["sync"]),
-                    "sync_p90_ms": sorted(measured["sync"])[int(0.9 * changes)],
-                    "frame_median_ms": statistics.median(measured["frame"]),
-                    "idle_frame_median_ms": statistics.median(measured["idle"]),
-                    "tokens": measured["tokens"],
-                    "chromium": browser.version,
-                }
-            )
+            measured: dict[bool, dict[str, list]] = {o: {} for o in OVERVIEW}
+            for _ in range(ROUNDS):
+                for overview in OVERVIEW:
+                    part = measure(pages[widget, overview], changes // ROUNDS, scale, head)
+                    if overview and part["ranked"] != 10:
+                        raise RuntimeError(
+                            f"the overview's ranked list shows {part['ranked']} tokens, not 10"
+                        )
+                    for key in ("sync", "frame", "idle"):
+                        measured[overview].setdefault(key, []).extend(part[key])
+                    measured[overview]["tokens"] = part["tokens"]
+            for overview in OVERVIEW:
+                results.append(summary(measured[overview], widget, scale, head, overview))
+                results[-1]["chromium"] = browser.version
         browser.close()
     return results
+
+
+def measure(page, changes: int, scale: str, head: str) -> dict:
+    return page.evaluate(MEASURE, {"changes": changes, "scale": scale, "head": head})
+
+
+def summary(measured: dict, widget, scale: str, head: str, overview: bool) -> dict:
+    changes = len(measured["sync"])
+    return {
+        "widget": widget.__name__,
+        "scale": scale,
+        "head": head,
+        "overview": overview,
+        "sync_median_ms": statistics.median(measured["sync"]),
+        "sync_p90_ms": sorted(measured["sync"])[int(0.9 * changes)],
+        "frame_median_ms": statistics.median(measured["frame"]),
+        "idle_frame_median_ms": statistics.median(measured["idle"]),
+        "tokens": measured["tokens"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,10 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     for key, size in list(payload["parts"].items())[:6]:
         print(f"  {key:<14} {size / 1e6:7.3f} MB")
-    print(f"redraw after a layer change, {args.changes} changes, {redraw[0]['chromium']}:")
+    print(
+        f"redraw after a layer change, {args.changes} changes, {redraw[0]['chromium']}; "
+        "each setting without, then with the overview panels:"
+    )
     for row in redraw:
         print(
-            f"  {row['widget']:<12} scale={row['scale']:<9} head={row['head']:<3}  "
+            f"  {row['widget']:<12} scale={row['scale']:<9} head={row['head']:<3} "
+            f"overview={'on ' if row['overview'] else 'off'}  "
             f"sync median {row['sync_median_ms']:5.2f} ms (p90 {row['sync_p90_ms']:5.2f})  "
             f"to next frame median {row['frame_median_ms']:5.2f} ms "
             f"(an idle frame: {row['idle_frame_median_ms']:5.2f} ms)"

@@ -264,6 +264,36 @@ export function normalize(
   return out;
 }
 
+/**
+ * The values the curves panel draws for one query and head under `mode`
+ * (exclusion as Python's "auto"), (layer, region) row-major: normalised over
+ * the layers computed so far, NaN for the layers still to come and for
+ * columns not in `keep`. The overview's layer x region matrix shows the same.
+ */
+export function curveValues(
+  p: Payload,
+  query: number,
+  head: number | null,
+  mode: Normalize,
+  tree: RegionTree,
+  keep: boolean[] | null = null,
+  exclusion: Exclusion = defaultExclusion(mode),
+): Float64Array {
+  const R = p.regions.length;
+  // while a capture runs, only the layers computed so far are drawn and normalised
+  const done = layersDone(p);
+  const mass = rawMasses(p, query, head).subarray(0, done * R);
+  const first = firstMasses(p, query, head).subarray(0, done);
+  const values = new Float64Array(p.nLayers * R).fill(NaN);
+  values.set(normalize(mass, first, done, p.regions, tree, mode, exclusion, Infinity, keep));
+  return values;
+}
+
+/** The normalisation a model selects ("raw" when it holds none we know). */
+export function normalizationOf(value: unknown, fallback: Normalize = "raw"): Normalize {
+  return NORMALIZATIONS.includes(value as Normalize) ? (value as Normalize) : fallback;
+}
+
 export function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number> = {}): SVGElementTagNameMap[K] {
   const node = document.createElementNS(SVG, tag);
   for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
@@ -496,12 +526,11 @@ export class CurvesPanel {
    * regions changed, or a running capture sent more layers). */
   update(): void {
     const p = this.p;
-    const mode = NORMALIZATIONS.includes(this.model.get("normalize")) ? this.model.get("normalize") : "raw";
+    const mode = normalizationOf(this.model.get("normalize"));
     this.select.value = mode;
     const hidden = this.hidden;
     const keep = hidden.map((hide) => !hide);
     const R = p.regions.length;
-    // while a capture runs, only the layers computed so far are drawn and normalised
     const done = layersDone(p);
     const query = this.queryIndex();
     const head = this.headIndex();
@@ -510,8 +539,7 @@ export class CurvesPanel {
     const spec = this.model.get("exclude");
     const exclusion = resolveExclusion(spec, mode);
     this.showExclude(spec, mode);
-    this.values = new Float64Array(p.nLayers * R).fill(NaN);
-    this.values.set(normalize(mass, first, done, p.regions, this.tree, mode, exclusion, Infinity, keep));
+    this.values = curveValues(p, query, head, mode, this.tree, keep, exclusion);
     this.excluded = {
       mass: excludedMasses(mass, first, done, p.regions, this.tree, exclusion),
       first,

@@ -4,7 +4,9 @@
 // Spans are built once and keep the text; a layer change recomputes one row
 // of colour indices and repaints the backgrounds on a canvas behind the text
 // (see backdrop.ts). Only spans whose text must turn light or dark are touched.
-// The palette follows the page's theme (colour.ts, theme.ts).
+// The palette follows the page's theme (colour.ts, theme.ts). Beside the text,
+// the overview (overview.ts) maps a long prompt: layers x tokens, layers x
+// regions, and the most attended tokens at the layer shown.
 
 import { Backdrop } from "./backdrop";
 import {
@@ -26,7 +28,9 @@ import {
   spansAllLayers,
 } from "./colour";
 import { MESSAGE_VERSION, RequestIds, readMessage } from "./messages";
+import { type ExcludeSpec, type Normalize, normalizationOf, resolveExclusion } from "./curves";
 import { type AnyModel, type RenderProps, h, mount, option, queryIndex, showTip } from "./model";
+import { Overview, firstToken } from "./overview";
 import type { HeadRowsRequest } from "./schema.gen";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
@@ -42,10 +46,19 @@ export interface HeatmapState {
   mask_template: boolean;
   mask_sink: boolean;
   region: string | null;
+  /** Show the overview beside the text (absent: shown). */
+  overview?: boolean;
+  /** The cooking curves' normalisation, which the overview's matrix follows
+   * (the explorer has it; a heatmap alone shows "share"). */
+  normalize?: Normalize;
+  /** The curves' exclusion, which the matrix follows too (the explorer has it). */
+  exclude?: ExcludeSpec;
 }
 
 const PLAY_INTERVAL_MS = 350;
 const HEAD_REQUEST_TIMEOUT_MS = 4000;
+/** How long a token scrolled to stays marked. */
+const FLASH_MS = 1600;
 
 /** What a token shows: newlines get a visible mark and stay line breaks. */
 export function displayText(token: string): string {
@@ -78,7 +91,12 @@ export class HeatmapView {
   private pending = new Map<number, number>();
   private requestIds = new RequestIds();
   private timer: ReturnType<typeof setInterval> | null = null;
+  private flashTimer: ReturnType<typeof setTimeout> | null = null;
   private cleanups: (() => void)[] = [];
+  /** The map, the matrix and the ranked list beside the text. */
+  overview!: Overview;
+  /** The token last scrolled to (a click on a region, the map, the matrix, the list), -1 before any. */
+  revealed = -1;
 
   // controls
   private slider!: HTMLInputElement;
@@ -89,6 +107,8 @@ export class HeatmapView {
   private scaleSelect!: HTMLSelectElement;
   private maskTemplate!: HTMLInputElement;
   private maskSink!: HTMLInputElement;
+  private overviewBox!: HTMLInputElement;
+  private reader!: HTMLDivElement;
   private barMax!: HTMLSpanElement;
   private barMin!: HTMLSpanElement;
   private bar!: HTMLSpanElement;
@@ -121,12 +141,17 @@ export class HeatmapView {
     el.replaceChildren(this.root);
     this.applyTheme();
     // a resize (the first layout too) re-measures the tokens; the theme may be known only then
-    const repaint = () => (this.applyTheme() ? this.redraw() : this.backdrop.paint(this.shown, this.palette.colours));
+    const repaint = () => {
+      if (this.applyTheme()) this.redraw();
+      else this.backdrop.paint(this.shown, this.palette.colours);
+      this.overview.showVisible();
+    };
     this.cleanups.push(this.backdrop.watch(repaint));
     this.cleanups.push(watchTheme(() => this.applyTheme() && this.redraw()));
     this.listen();
     this.syncControls();
     this.updateQueryMarks();
+    this.updateOverview();
     this.updateMask();
     this.updateRegion();
     this.updateProgress();
@@ -156,6 +181,11 @@ export class HeatmapView {
   get scale(): AnyScale {
     const scale = this.model.get("scale");
     return isScale(scale) ? scale : DEFAULT_SCALE;
+  }
+
+  /** The curves' normalisation in the explorer; "share" for a heatmap alone. */
+  get normalize(): Normalize {
+    return normalizationOf(this.model.get("normalize"), "share");
   }
 
   /** Show `scale`, one of the menu's or a trial one (for tools such as
@@ -213,6 +243,12 @@ export class HeatmapView {
     this.maskSink.type = "checkbox";
     maskSink.append("mask first token");
     maskSink.title = "Leave the first token (the attention sink) out of the colour scale";
+    // a display option, not part of the selection: the snapshot's caption leaves it out
+    const overview = bar.appendChild(h("label", "tw-view-option", ""));
+    this.overviewBox = overview.appendChild(h("input", "tw-overview-toggle"));
+    this.overviewBox.type = "checkbox";
+    overview.append("overview");
+    overview.title = "Show the layer \u00d7 token map, the layer \u00d7 region matrix and the most attended tokens beside the text";
     // in the explorer this root holds the curves and the lens too: all are saved
     bar.appendChild(downloadButton(this.root, () => (this.root.querySelector(".tw-panels") ? "explorer" : "heatmap")));
   }
@@ -245,12 +281,16 @@ export class HeatmapView {
     this.bar.style.background = `linear-gradient(to right, ${[0, 64, 128, 192, 255].map((i) => this.palette.colours[i]).join(", ")})`;
     for (const span of this.spans) if (span.style.color) span.style.color = "";
     this.shown.fill(-1);
+    this.overview.recolour();
     return true;
   }
 
   private buildText(): void {
     const p = this.p;
-    this.text = this.root.appendChild(h("div", "tw-text"));
+    this.reader = this.root.appendChild(h("div", "tw-reader"));
+    const main = this.reader.appendChild(h("div", "tw-reader-main"));
+    const side = this.reader.appendChild(h("div", "tw-side"));
+    this.text = main.appendChild(h("div", "tw-text"));
     const fragment = document.createDocumentFragment();
     for (let i = 0; i < p.nTokens; i++) {
       const gap = p.gaps.get(i);
@@ -267,6 +307,62 @@ export class HeatmapView {
     if (tail) fragment.append(tail);
     this.text.appendChild(fragment);
     this.backdrop = new Backdrop(this.text, this.spans);
+    const view = this;
+    this.overview = new Overview(
+      {
+        p,
+        get layer() {
+          return view.layer;
+        },
+        get query() {
+          return view.query;
+        },
+        get head() {
+          return view.head;
+        },
+        get drawnHead() {
+          return view.rowLoaded ? view.head : null;
+        },
+        get region() {
+          return view.region;
+        },
+        get scale() {
+          return view.scale;
+        },
+        get normalize() {
+          return view.normalize;
+        },
+        get exclusion() {
+          return resolveExclusion(view.model.get("exclude"), view.normalize);
+        },
+        get withCurves() {
+          return view.model.get("normalize") !== undefined;
+        },
+        get masked() {
+          return view.masked;
+        },
+        get maskSink() {
+          return !!view.model.get("mask_sink");
+        },
+        get maskTemplate() {
+          return !!view.model.get("mask_template");
+        },
+        get palette() {
+          return view.palette;
+        },
+        setLayer: (layer) => {
+          if (layer !== this.layer) this.set("layer", layer);
+        },
+        selectRegion: (r) => {
+          if (r !== this.region) this.set("region", p.regions[r].name);
+        },
+        revealToken: (i) => this.revealToken(i),
+      },
+      main,
+      this.text,
+      side,
+      this.spans,
+    );
   }
 
   // -- events -----------------------------------------------------------------
@@ -288,6 +384,7 @@ export class HeatmapView {
     this.on(this.scaleSelect, "change", () => this.set("scale", this.scaleSelect.value as AnyScale));
     this.on(this.maskTemplate, "change", () => this.set("mask_template", this.maskTemplate.checked));
     this.on(this.maskSink, "change", () => this.set("mask_sink", this.maskSink.checked));
+    this.on(this.overviewBox, "change", () => this.set("overview", this.overviewBox.checked));
     this.regionChips.forEach((chip, r) => this.on(chip, "click", () => this.pickRegion(r)));
     this.on<MouseEvent>(this.text, "mouseover", (e) => this.showTip(e));
     this.on<MouseEvent>(this.text, "mouseleave", () => (this.tip.style.display = "none"));
@@ -314,7 +411,18 @@ export class HeatmapView {
       this.syncControls();
       this.rescale();
     });
-    onModel("change:region", () => this.updateRegion());
+    onModel("change:region", () => {
+      this.updateRegion();
+      // a region selected anywhere (its name in a legend, the matrix, Python): scroll to its first token
+      const r = this.region;
+      if (r >= 0) {
+        const first = firstToken(this.p.regions[r].tokenIndices);
+        if (first >= 0) this.revealToken(first);
+      }
+    });
+    onModel("change:normalize", () => this.overview.updateMatrix());
+    onModel("change:exclude", () => this.overview.updateMatrix());
+    onModel("change:overview", () => this.updateOverview());
     onModel("change:mask_template", () => this.updateMask());
     onModel("change:mask_sink", () => this.updateMask());
     onModel("msg:custom", (content: unknown, buffers: (DataView | ArrayBuffer)[]) => this.receive(content, buffers ?? []));
@@ -322,7 +430,9 @@ export class HeatmapView {
 
   destroy(): void {
     this.stop();
+    if (this.flashTimer) clearTimeout(this.flashTimer);
     for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.overview.destroy();
   }
 
   private play(): void {
@@ -340,9 +450,35 @@ export class HeatmapView {
     this.playButton.textContent = "\u25b6";
   }
 
-  /** Select region `r`, or clear the selection when it is already selected. */
+  /** Select region `r` (its tokens are highlighted and the text scrolls to its
+   * first one), or clear the selection when it is already selected. */
   pickRegion(r: number): void {
     this.set("region", this.region === r ? null : this.p.regions[r].name);
+  }
+
+  /** Scroll the text box (never the page) so token `i` is in view, a third
+   * from its top when it was not, and mark it for a moment. */
+  revealToken(i: number): void {
+    const span = this.spans[i];
+    if (!span) return;
+    this.revealed = i;
+    const box = this.text;
+    const top = span.offsetTop;
+    if (top < box.scrollTop || top + span.offsetHeight > box.scrollTop + box.clientHeight) {
+      box.scrollTop = Math.max(0, top - box.clientHeight / 3);
+    }
+    for (const other of this.text.querySelectorAll(".tw-flash")) other.classList.remove("tw-flash");
+    span.classList.add("tw-flash");
+    if (this.flashTimer) clearTimeout(this.flashTimer);
+    this.flashTimer = setTimeout(() => span.classList.remove("tw-flash"), FLASH_MS);
+  }
+
+  /** Show or hide the overview (synced as `overview`). */
+  private updateOverview(): void {
+    const on = this.model.get("overview") !== false;
+    this.overviewBox.checked = on;
+    this.reader.classList.toggle("tw-overview-off", !on);
+    this.overview.setEnabled(on);
   }
 
   private syncControls(): void {
@@ -377,6 +513,7 @@ export class HeatmapView {
     if (r >= 0) this.text.style.setProperty("--tw-region", this.p.regions[r].color);
     for (let i = 0; i < this.spans.length; i++) this.spans[i].classList.toggle("tw-in-region", inside[i] === 1);
     this.regionChips.forEach((chip, i) => chip.classList.toggle("tw-selected", i === r));
+    this.overview.showRegion(r);
   }
 
   /** "computing: layer k / N" while a capture streams its layers in. */
@@ -434,6 +571,7 @@ export class HeatmapView {
       }
     }
     this.vmax = vmax;
+    this.overview.reselect();
     this.redraw();
   }
 
@@ -465,6 +603,7 @@ export class HeatmapView {
     setText(this.barMin, rank ? "least" : range.kind === "log" ? formatWeight(range.low) : "0");
     setText(this.scaleNote, describeScale(this.scale, range, !!this.model.get("mask_sink"), !!this.model.get("mask_template")));
     setText(this.layerLabel, `layer ${this.layer} / ${this.p.nLayers - 1}`);
+    this.overview.showLayer(this.row);
   }
 
   /** CSS colour drawn behind token `i` (for tests and tools). */

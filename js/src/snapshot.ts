@@ -14,8 +14,9 @@ const MAX_SIDE = 32_000;
 const SCALE = 2;
 const CAPTION_PX = 26;
 
-/** Parts of a view left out of the picture (controls become the caption). */
-const SKIP = ".tw-controls, .tw-tip, .tw-download, input, progress, style, script, title";
+/** Parts of a view left out of the picture (controls become the caption; the
+ * overview map's band marks the tokens scrolled into view, the picture has them all). */
+const SKIP = ".tw-controls, .tw-tip, .tw-download, .tw-minimap-view, input, progress, style, script, title";
 /** Boxes that scroll in the page and open to their full height in the picture. */
 const SCROLLERS = ".tw-text, .tw-lens-scroll";
 
@@ -63,6 +64,7 @@ export function describeControls(root: Element): string {
   const parts: string[] = [];
   for (const bar of Array.from(root.querySelectorAll(".tw-controls"))) {
     for (const label of Array.from(bar.querySelectorAll("label"))) {
+      if (label.classList.contains("tw-view-option")) continue; // how the view is laid out, not what it shows
       const select = label.querySelector("select");
       const box = label.querySelector<HTMLInputElement>("input[type=checkbox]");
       const own = Array.from(label.childNodes)

@@ -125,6 +125,52 @@ export const CSS = `
 .tw-lens-table tr.tw-significant.tw-sink-flag td:not(.tw-flag) { font-weight: normal; }
 .tw-lens-table tr td.tw-flag { color: var(--tw-warn); font-weight: 600; }
 .tw-aggregate-readout { margin-top: 8px; display: inline-block; }
+.tw-reader { display: flex; flex-wrap: wrap; gap: 8px 12px; align-items: flex-start; }
+.tw-reader-main { flex: 1000 1 480px; min-width: 0; }
+/* beside the text it keeps its 290 px (the text takes what grows); wrapped under
+   the text (a narrow window) it takes the width, its two panels side by side */
+.tw-side { flex: 1 1 290px; min-width: 230px; display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
+.tw-side > .tw-panel { flex: 1 1 250px; min-width: 0; }
+.tw-reader.tw-overview-off > .tw-side, .tw-reader.tw-overview-off .tw-minimap { display: none; }
+.tw-minimap { margin: 0 0 6px; }
+.tw-minimap-head { display: flex; gap: 8px; align-items: baseline; font-size: 11px; color: var(--tw-fg-muted); white-space: nowrap; }
+.tw-minimap-head b { color: var(--tw-fg-strong); font-weight: 600; font-size: 12px; }
+.tw-minimap-head > span { overflow: hidden; text-overflow: ellipsis; }
+.tw-minimap-readout { margin-left: auto; font-variant-numeric: tabular-nums; color: var(--tw-fg); }
+.tw-minimap-box { position: relative; cursor: crosshair; touch-action: none; border: 1px solid var(--tw-border); background: var(--tw-bg); }
+.tw-minimap-box canvas { display: block; width: 100%; image-rendering: pixelated; }
+.tw-minimap-ribbon { height: 4px; border-top: 1px solid var(--tw-border); }
+.tw-minimap-layer { position: absolute; left: -1px; right: -1px; top: 0; box-sizing: border-box; outline: 1.5px solid var(--tw-accent); pointer-events: none;
+  will-change: transform; }
+.tw-minimap-view { position: absolute; top: -1px; bottom: -1px; box-sizing: border-box; border: 1px solid var(--tw-fg-muted); border-radius: 2px;
+  background: color-mix(in srgb, var(--tw-accent) 10%, transparent); pointer-events: none; }
+.tw-minimap-query { position: absolute; top: 0; bottom: 0; background: var(--tw-accent); pointer-events: none; }
+.tw-side .tw-panel { padding: 4px 6px; }
+.tw-side .tw-panel-header { margin-bottom: 2px; font-size: 12px; }
+.tw-overview-note { font-size: 11px; color: var(--tw-fg-muted); margin: 0 0 4px; line-height: 1.35; }
+.tw-matrix { display: block; width: 100%; cursor: pointer; touch-action: none; overflow: visible; }
+.tw-matrix-name { font-size: 10px; fill: var(--tw-fg); }
+.tw-matrix-name.tw-selected { font-weight: 700; fill: var(--tw-fg-strong); }
+.tw-matrix-frame { fill: none; stroke: var(--tw-border-strong); stroke-width: 1; }
+.tw-matrix-cursor { fill: none; stroke: var(--tw-accent); stroke-width: 1.5; pointer-events: none; }
+.tw-matrix-column { fill: none; stroke: var(--tw-fg-strong); stroke-width: 1; stroke-dasharray: 3 2; pointer-events: none; }
+.tw-matrix-readout { font-size: 11px; color: var(--tw-fg-muted); min-height: 1.4em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+/* a layer change rewrites the list: its fixed size keeps the relayout inside it */
+.tw-top-list { list-style: none; margin: 0; padding: 0; font-size: 12px; height: calc(10 * 19px); contain: strict; }
+.tw-top-panel, .tw-matrix-panel, .tw-minimap-box { contain: layout paint; }
+.tw-top-list li { position: relative; isolation: isolate; display: grid; grid-template-columns: 1.5em 4.2em minmax(0, 1fr) 3.9em minmax(0, 5.4em);
+  gap: 4px; align-items: center; height: 19px; padding: 0 3px; border-radius: 2px; cursor: pointer; }
+.tw-top-list li:hover, .tw-top-list li:focus-visible { outline: 1px solid var(--tw-border-strong); }
+.tw-top-list li > span { overflow: hidden; white-space: pre; text-overflow: ellipsis; }
+.tw-top-list li > .tw-top-bar { position: absolute; left: 0; top: 2px; bottom: 2px; z-index: -1; border-radius: 2px;
+  background: color-mix(in srgb, var(--tw-accent) 20%, transparent); }
+.tw-top-rank { color: var(--tw-fg-muted); }
+.tw-top-token { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: var(--tw-fg-strong); }
+.tw-top-pos { color: var(--tw-fg-muted); }
+.tw-top-region { display: inline-flex; gap: 3px; align-items: center; color: var(--tw-fg-muted); font-size: 11px; }
+.tw-top-region .tw-swatch { flex: none; width: 8px; height: 8px; border-radius: 2px; }
+.tw-tok.tw-flash { animation: tw-flash 1.6s ease-out; }
+@keyframes tw-flash { 0%, 60% { box-shadow: 0 0 0 3px var(--tw-accent); } 100% { box-shadow: 0 0 0 3px transparent; } }
 `;
 
 export function addStyle(root: HTMLElement): void {

@@ -23,7 +23,7 @@ class TokenHeatmap(RunView):
     """Token heatmap of a `Run`.
 
     The selection (`layer`, `query`, `head`, `region`, `scale`, and the two
-    masks) is synced both ways: moving the slider in the browser updates
+    masks) and `overview` are synced both ways: moving the slider in the browser updates
     `layer` here, and setting `layer` here moves the slider.
     """
 
@@ -35,3 +35,7 @@ class TokenHeatmap(RunView):
     """Leave chat-template tokens out of the colour scale."""
     mask_sink = t.Bool(True).tag(sync=True, echo_update=False)
     """Leave the first token (the attention sink) out of the colour scale."""
+    overview = t.Bool(True).tag(sync=True, echo_update=False)
+    """Show the overview beside the text: a layer x token map above it, a layer
+    x region matrix and the most attended tokens at the layer shown (masked
+    tokens left out) beside it. A click on any of them scrolls the text."""
