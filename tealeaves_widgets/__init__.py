@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .core import seam
+from .core.ablation import Ablation
 from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
+from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblation
 from .core.run import Lens, RegionInfo, Run
 from .core.runset import RunSet
 from .errors import (
@@ -101,6 +103,7 @@ seam.PROVIDERS.update(
 )
 
 __all__ = [
+    "Ablation",
     "Architecture",
     "ArgumentError",
     "ArgumentTypeError",
@@ -110,10 +113,12 @@ __all__ = [
     "ChatTemplateError",
     "CompareOptions",
     "Comparison",
+    "Condition",
     "EmptyRegionError",
     "ExportError",
     "ExportWarning",
     "Generate",
+    "HeadAblation",
     "InputFileError",
     "InsufficientMemoryError",
     "Lens",
@@ -125,6 +130,7 @@ __all__ = [
     "QueryNotFoundError",
     "Region",
     "RegionError",
+    "RegionKnockout",
     "RegionInfo",
     "RegionOrderError",
     "RegionOverlapError",
@@ -138,6 +144,7 @@ __all__ = [
     "TealeavesError",
     "TokenAlignment",
     "UnknownArchitectureError",
+    "ValueAblation",
     "WireError",
     "__version__",
     "compare",

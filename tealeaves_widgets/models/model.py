@@ -15,6 +15,7 @@ import torch
 
 from .._version import __version__
 from ..core import seam
+from ..core.ablation import Ablation
 from ..core.compare import Comparison, compare_options
 from ..core.deprecation import warn_renamed
 from ..core.run import Lens, Run
@@ -32,7 +33,7 @@ from ..prompt.render import RenderedPrompt, render_case
 from ..prompt.resolve import ResolvedRegions, resolve_regions, tracked_token_ids
 from .architectures import architecture_for, get_path, model_shape
 from .batching import DEFAULT_BATCH_TOKENS, Generate, plan_batches
-from .capture import capturing
+from .capture import AttentionEdit, capturing
 from .lens import LensArrays, execution_device, read_lens
 from .memory import (
     DTYPE_BYTES,
@@ -305,6 +306,54 @@ class Model:
         warn_renamed("model.compare(...)", "model.capture_comparison(...)")
         return self.capture_comparison(*args, **kwargs)
 
+    def ablate(
+        self,
+        case: CaseLike,
+        conditions: Any,
+        regions: RegionsLike = None,
+        *,
+        at: str | int = "final",
+        top_k: int = 20,
+        reference: Any = None,
+        lens_top_k: int = DEFAULT_TOP_K,
+    ) -> Ablation:
+        """Run `case` once as it is and once per condition, and tabulate what
+        each condition does to the next-token prediction at query `at`.
+
+        `conditions`: a `tw.HeadAblation`, `tw.ValueAblation` or
+        `tw.RegionKnockout`, a list of them (each its own condition; a list
+        inside the list, or a `tw.Condition`, applies several together) or a
+        dict name -> intervention(s). `at` is a query name of the prompt
+        (default "final") or a token index t; positions such as "t-1" are
+        relative to it. `reference`: for `mode="mean"` head ablations, the
+        cases (or an array from `head_means`) whose mean head output replaces
+        the head's; default the prompt's own positions. Each pass is a full
+        captured pass (no KV cache), so `result.runs[name]` has the attention
+        rows and lens under the intervention. `top_k`: tokens listed in
+        `changes()`; `lens_top_k`: the runs' lens. Returns a `tw.Ablation`."""
+        from .ablate import ablate
+
+        return ablate(
+            self,
+            case,
+            conditions,
+            regions,
+            at=at,
+            top_k=top_k,
+            reference=reference,
+            lens_top_k=lens_top_k,
+        )
+
+    def head_means(
+        self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None
+    ) -> np.ndarray:
+        """(layer, head, head_dim) mean output of every head (its slice of the
+        attention's output projection input) over every position of `cases`
+        (or only `positions` of each), for `ablate(..., reference=...)`."""
+        from .ablate import head_means
+
+        return head_means(self, cases, positions)
+
     @torch.no_grad()
     def sample_response(self, case: CaseLike, seed: int, options: Generate | None = None) -> str:
         """Sample a response to `case` with `seed` (the global torch RNG is left
@@ -469,7 +518,10 @@ class Model:
         return runs  # type: ignore[return-value]
 
     def _forward(
-        self, items: list[_Prepared], on_layer: Callable[[int, np.ndarray], None] | None
+        self,
+        items: list[_Prepared],
+        on_layer: Callable[[int, np.ndarray], None] | None,
+        edit: AttentionEdit | None = None,
     ) -> list[tuple[np.ndarray, torch.Tensor]]:
         """One captured forward pass of a batch of sequences, right-padded.
 
@@ -490,7 +542,7 @@ class Model:
         padded = min(lengths) != max(lengths)
         kwargs = {"attention_mask": mask.to(self.device)} if padded else {}
         query_positions = positions.to(self.device)
-        with capturing(self.hf_model, self.arch, query_positions) as rec:
+        with capturing(self.hf_model, self.arch, query_positions, edit=edit) as rec:
             if on_layer is not None:  # rows of the first sequence (capture passes one)
                 rec.on_layer = lambda layer: on_layer(layer, rec.layer_rows(layer)[0].cpu().numpy())
             self.hf_model(input_ids=input_ids.to(self.device), **kwargs, **self._forward_kwargs)
