@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 from .core import seam
 from .core.ablation import Ablation
+from .core.attribution import Attribution
 from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
 from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblation
 from .core.run import Lens, RegionInfo, Run
@@ -106,6 +107,7 @@ __all__ = [
     "Ablation",
     "Architecture",
     "ArgumentError",
+    "Attribution",
     "ArgumentTypeError",
     "BatchError",
     "CaptureError",

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .._version import __version__
 from ..core import seam
 from ..core.ablation import Ablation
+from ..core.attribution import Attribution
 from ..core.compare import Comparison, compare_options
 from ..core.deprecation import warn_renamed
 from ..core.run import Lens, Run
@@ -343,6 +345,41 @@ class Model:
             reference=reference,
             lens_top_k=lens_top_k,
         )
+
+    def attribute(
+        self,
+        case: CaseLike,
+        target: str | Sequence[int],
+        regions: RegionsLike = None,
+        *,
+        head_mask: Any = None,
+        loss: str = "full_target",
+    ) -> Attribution:
+        """Gradient attribution of `target` (the continuation after the
+        prompt, text or token ids) to the prompt's tokens and regions: the
+        gradient of its log-probability (`loss="full_target"`: every target
+        token, teacher-forced; "first_token": its first token only) with
+        respect to the input embeddings, one forward and one backward pass.
+        `head_mask` ((layer, head) bool, True = kept) gates every other head
+        off. Returns a `tw.Attribution` (`token_table()`, `region_table()`)."""
+        from .attribution import attribute
+
+        return attribute(self, case, target, regions, head_mask=head_mask, loss=loss)
+
+    def score(
+        self,
+        cases: Sequence[CaseLike],
+        temperature: float = 1.0,
+        targets: Sequence[str] | None = None,
+        k: int = 5,
+    ) -> pd.DataFrame:
+        """Next-token scores of each case at its last position, from logits /
+        `temperature`: the top token, its probability, the entropy (nats) and
+        the top `k`; with `targets` (one continuation per case), the target's
+        log-probability, summed and per token (teacher-forced)."""
+        from .attribution import score
+
+        return score(self, cases, temperature, targets, k)
 
     def head_means(
         self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None

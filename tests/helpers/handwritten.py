@@ -43,16 +43,23 @@ def _linear(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def llama_logits(
+def llama_logits(hf_model, ids: list[int], **interventions) -> torch.Tensor:
+    """(pos, vocab) float32 logits of a llama-family model (llama, qwen2)."""
+    embeds = hf_model.model.embed_tokens.weight[torch.as_tensor(ids)].float()
+    return llama_forward(hf_model, embeds, **interventions)
+
+
+def llama_forward(
     hf_model,
-    ids: list[int],
+    embeds: torch.Tensor,
     *,
     zero_heads: dict[int, list[tuple[int, list[int]]]] | None = None,
     zero_values: dict[int, list[tuple[list[int] | None, list[int]]]] | None = None,
     hidden_keys: list[int] | None = None,
     replace_heads: dict[int, list[tuple[int, list[int], torch.Tensor]]] | None = None,
 ) -> torch.Tensor:
-    """(pos, vocab) float32 logits of a llama-family model (llama, qwen2)."""
+    """(pos, vocab) float32 logits from (pos, hidden) input embeddings;
+    differentiable (autograd sees every step)."""
     config = hf_model.config
     n_heads, n_kv = config.num_attention_heads, config.num_key_value_heads
     dim = config.head_dim
@@ -60,7 +67,7 @@ def llama_logits(
     theta = float(rope.get("rope_theta", getattr(config, "rope_theta", 10000.0)))
     eps = config.rms_norm_eps
     inner = hf_model.model
-    x = inner.embed_tokens.weight[torch.as_tensor(ids)].float()
+    x = embeds
     n = x.shape[0]
     allowed = torch.ones(n, n).tril().bool()
     if hidden_keys:
