@@ -14,8 +14,12 @@ ablations (t-1, t-1..t-2, one layer and all layers, per head and for every
 head), 2 region knockouts in each mode, 2 mean ablations, all of one kind
 per condition.
 
-Targets (issue 12): ablate with 20 conditions <= 1.2x 20 plain forwards.
-`attribute` and `fit_head_gates` are not built yet; their rows will follow.
+`attribute` is compared with one plain forward + backward of the same loss
+(the target's summed log-prob, from input embeddings that require grad,
+`torch.autograd.grad` to them), interleaved the same way.
+
+Targets (issue 12): ablate with 20 conditions <= 1.2x 20 plain forwards;
+attribute <= 1.3x one forward + backward. `fit_head_gates` is not built yet.
 """
 
 from __future__ import annotations
@@ -97,6 +101,33 @@ def main() -> None:
             f"T={ids.shape[1]:5d}: 20 plain forwards {p20:7.3f} s | ablate, 20 conditions "
             f"{a:7.3f} s | ablate / 20 plain = {a / p20:.2f}x (target <= 1.2x), "
             f"/ 21 plain = {a / p21:.2f}x"
+        )
+        target = " Paris and Oslo."
+        target_ids = model.tokenizer(target, add_special_tokens=False)["input_ids"]
+        full = torch.cat([ids, torch.as_tensor(target_ids)[None]], dim=1)
+        n = ids.shape[1]
+
+        def plain_backward() -> None:
+            with torch.enable_grad():
+                embeds = model.hf_model.get_input_embeddings()(full).detach().requires_grad_(True)
+                logits = model.hf_model(inputs_embeds=embeds, use_cache=False).logits[0]
+                rows = torch.log_softmax(logits[n - 1 : n - 1 + len(target_ids)].float(), -1)
+                value = rows.gather(1, torch.as_tensor(target_ids)[:, None]).sum()
+                torch.autograd.grad(value, embeds)
+
+        model.attribute(case, target, EXAMPLE_REGIONS)  # warm up
+        plain, attribute = [], []
+        for _ in range(args.reps):
+            start = time.perf_counter()
+            plain_backward()
+            plain.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            model.attribute(case, target, EXAMPLE_REGIONS)
+            attribute.append(time.perf_counter() - start)
+        f, at = statistics.median(plain), statistics.median(attribute)
+        print(
+            f"T={n:5d}: forward + backward {f:7.3f} s | attribute {at:7.3f} s | "
+            f"attribute / (forward + backward) = {at / f:.2f}x (target <= 1.3x)"
         )
 
 

@@ -18,7 +18,14 @@ import numpy as np
 import torch
 
 from ..core.ablation import Ablation, logit_changes
-from ..core.conditions import Condition, as_conditions, check_against_model
+from ..core.conditions import (
+    Condition,
+    HeadAblation,
+    ValueAblation,
+    as_conditions,
+    check_against_model,
+)
+from ..core.prev_token import PrevTokenTest
 from ..errors import ArgumentError, ArgumentTypeError, SelectionError
 from .interventions import Plan, attention_edit, head_hooks, head_output_means, plan_condition
 from .lens import lens_logits
@@ -187,4 +194,128 @@ def head_means(
         batches.append((torch.as_tensor(ids, device=model.device)[None], picked))
     return head_output_means(
         model.hf_model, model.arch, model.shape.n_heads, batches, model._forward_kwargs
+    )
+
+
+def _attention_outputs(model: Model, ids: torch.Tensor, t: int, plan: Plan | None) -> np.ndarray:
+    """(layer, hidden) float32 attention outputs (after the output projection)
+    at position `t` of one forward pass under `plan`."""
+    from .architectures import get_path
+    from .capture import capturing
+
+    outputs: list[torch.Tensor | None] = [None] * model.shape.n_layers
+    handles = []
+
+    def keep(layer: int):
+        def hook(_module, _args, output):
+            hidden = output[0] if isinstance(output, (tuple, list)) else output
+            outputs[layer] = hidden[0, t].float().cpu()
+
+        return hook
+
+    for layer, block in enumerate(model.layers):
+        handles.append(get_path(block, model.arch.attention).register_forward_hook(keep(layer)))
+    n_heads = model.shape.n_heads
+    try:
+        with contextlib.ExitStack() as stack:
+            edit = None
+            if plan is not None:
+                if plan.heads:
+                    stack.enter_context(head_hooks(model.hf_model, model.arch, plan, n_heads, None))
+                if plan.edits_attention:
+                    edit = attention_edit(plan, n_heads)
+            positions = torch.tensor([[t]], device=model.device)
+            with capturing(model.hf_model, model.arch, positions, keep_rows=False, edit=edit):
+                model.hf_model(input_ids=ids, **model._forward_kwargs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return torch.stack([o for o in outputs if o is not None]).numpy()
+
+
+@torch.no_grad()
+def prev_token_test(
+    model: Model,
+    texts: Sequence[str],
+    head: tuple[int, int],
+    value_heads: Sequence[int] | None = None,
+    n: int = 100,
+    offsets: Sequence[int] = range(1, 9),
+    seed: int = 0,
+    progress: bool = True,
+) -> PrevTokenTest:
+    """See `Model.prev_token_test`."""
+    from .model import _count_progress
+
+    shape = model.shape
+    if (
+        not isinstance(head, (tuple, list))
+        or len(head) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in head)
+    ):
+        raise ArgumentTypeError(f"head must be a (layer, head) pair of ints, got {head!r}.")
+    layer, index = int(head[0]), int(head[1])
+    condition = Condition("A", (HeadAblation(layer, index),))
+    check_against_model(condition, shape.n_layers, shape.n_heads, [])
+    heads = None if value_heads is None else tuple(int(h) for h in value_heads)
+    offs = tuple(sorted({int(k) for k in offsets}))
+    if not offs or offs[0] < 1:
+        raise ArgumentError(f"offsets must be positive ints (k in t-k), got {list(offsets)!r}.")
+    check_against_model(
+        Condition("B", (ValueAblation(layer, "t-1", heads=heads),)),
+        shape.n_layers,
+        shape.n_heads,
+        [],
+    )
+    if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
+        raise ArgumentTypeError("texts must be a non-empty list of str.")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ArgumentError(f"n must be an int >= 1 (how many positions to test), got {n!r}.")
+    encoded = [list(model.tokenizer(text)["input_ids"]) for text in texts]
+    short = [i for i, ids in enumerate(encoded) if len(ids) <= offs[-1]]
+    if len(short) == len(encoded):
+        raise ArgumentError(
+            f"Every text is at most {offs[-1]} tokens long; the test needs a position t with "
+            f"t - {offs[-1]} >= 0. Give longer texts or smaller offsets."
+        )
+    usable = [ids for ids in encoded if len(ids) > offs[-1]]
+    rng = np.random.default_rng(seed)
+    keys = ("base", "A", "B", "A+B")
+    collected: dict[str, list] = {key: [] for key in keys}
+    positions = []
+    with _count_progress(progress, n, "prev-token test") as advance:
+        for i in range(n):
+            ids = usable[i % len(usable)]
+            t = int(rng.integers(offs[-1], len(ids)))
+            positions.append(t)
+            tensor = torch.as_tensor(ids, device=model.device)[None]
+
+            def plan(*items: Any, t: int = t, n_tokens: int = len(ids)) -> Plan:
+                return plan_condition(Condition("c", items), t, n_tokens, shape.n_layers, {})
+
+            ablate_head = HeadAblation(layer, index, "t")
+            collected["base"].append(_attention_outputs(model, tensor, t, None))
+            collected["A"].append(_attention_outputs(model, tensor, t, plan(ablate_head)))
+            b_rows, ab_rows = [], []
+            for k in offs:
+                values = ValueAblation(layer, f"t-{k}", heads=heads)
+                b_rows.append(_attention_outputs(model, tensor, t, plan(values)))
+                ab_rows.append(_attention_outputs(model, tensor, t, plan(ablate_head, values)))
+            collected["B"].append(np.stack(b_rows))
+            collected["A+B"].append(np.stack(ab_rows))
+            advance(1)
+    outputs = {
+        "base": np.stack(collected["base"]),
+        "A": np.stack(collected["A"]),
+        "B": np.stack(collected["B"], axis=1),  # (offset, text, layer, hidden)
+        "A+B": np.stack(collected["A+B"], axis=1),
+    }
+    return PrevTokenTest(
+        layer=layer,
+        head=index,
+        value_heads=heads,
+        offsets=offs,
+        positions=np.asarray(positions, dtype=np.int64),
+        outputs=outputs,
+        model_info=model.info(),
     )

@@ -20,6 +20,7 @@ from ..core.ablation import Ablation
 from ..core.attribution import Attribution
 from ..core.compare import Comparison, compare_options
 from ..core.deprecation import warn_renamed
+from ..core.prev_token import PrevTokenTest
 from ..core.run import Lens, Run
 from ..core.runset import RunSet
 from ..errors import (
@@ -380,6 +381,30 @@ class Model:
         from .attribution import score
 
         return score(self, cases, temperature, targets, k)
+
+    def prev_token_test(
+        self,
+        texts: Sequence[str],
+        head: tuple[int, int],
+        value_heads: Sequence[int] | None = None,
+        n: int = 100,
+        offsets: Sequence[int] = range(1, 9),
+        *,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> PrevTokenTest:
+        """Is `head` = (layer, head) a previous-token head? At a random position
+        t of each text (`n` positions, texts reused in turn, `seed`), four
+        passes: base, A (the head zeroed at t), B (the values at t-k zeroed in
+        the head's layer, every head or `value_heads`) and A+B, for each k in
+        `offsets`. Returns a `tw.PrevTokenTest`: per layer, pair and offset the
+        normalised inner product and cosine of the attention outputs at t
+        (`table()`), and the redundancy 1 - |AB - B| / |A - base| per offset
+        (`sweep()`; a previous-token head peaks at k = 1). Texts are tokenized
+        as plain text, without the chat template."""
+        from .ablate import prev_token_test
+
+        return prev_token_test(self, texts, head, value_heads, n, offsets, seed, progress)
 
     def head_means(
         self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None

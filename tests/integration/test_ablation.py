@@ -285,3 +285,84 @@ def test_bad_conditions_name_the_value_and_the_range(model):
         model.ablate(
             CASE, tw.HeadAblation(0, 0, mode="mean"), REGIONS, reference=np.zeros((2, 2, 2))
         )
+
+
+TEXTS = [
+    "The committee reviewed the quarterly figures and asked for the missing receipts.",
+    "Each member read the summary aloud; nobody objected to the new travel policy.",
+]
+
+
+def test_prev_token_test_passes_are_the_models_own(model):
+    """The four passes' attention outputs equal hooks on the plain model: the
+    head's o_proj columns zeroed at t (A), the layer's v_proj output zeroed at
+    t-k (B), both (A+B); the metrics are their inner products and cosines."""
+    layer, head = 1, 2
+    result = model.prev_token_test(
+        TEXTS, (layer, head), n=3, offsets=[1, 3], seed=4, progress=False
+    )
+    assert result.outputs["B"].shape[:2] == (2, 3)
+    attn = [block.self_attn for block in model.hf_model.model.layers]
+    dim = model.hf_model.config.head_dim
+
+    def outputs(ids, t, zero_head=False, zero_value_at=None):
+        kept, handles = [], []
+        for module in attn:
+            handles.append(
+                module.register_forward_hook(lambda m, a, o: kept.append(o[0][0, t].clone()))
+            )
+        if zero_head:
+
+            def pre(_m, args):
+                x = args[0].clone()
+                x[:, t, head * dim : (head + 1) * dim] = 0
+                return (x,)
+
+            handles.append(attn[layer].o_proj.register_forward_pre_hook(pre))
+        if zero_value_at is not None:
+
+            def post(_m, _a, out):
+                out = out.clone()
+                out[:, zero_value_at] = 0
+                return out
+
+            handles.append(attn[layer].v_proj.register_forward_hook(post))
+        try:
+            with torch.no_grad():
+                model.hf_model(input_ids=torch.as_tensor(ids)[None])
+        finally:
+            for handle in handles:
+                handle.remove()
+        return torch.stack(kept).numpy()
+
+    for i, t in enumerate(result.positions):
+        ids = model.tokenizer(TEXTS[i % 2])["input_ids"]
+        np.testing.assert_allclose(result.outputs["base"][i], outputs(ids, t), atol=TOL, rtol=0)
+        np.testing.assert_allclose(
+            result.outputs["A"][i], outputs(ids, t, zero_head=True), atol=TOL, rtol=0
+        )
+        for k_index, k in enumerate([1, 3]):
+            b = outputs(ids, t, zero_value_at=t - k)
+            ab = outputs(ids, t, zero_head=True, zero_value_at=t - k)
+            np.testing.assert_allclose(result.outputs["B"][k_index, i], b, atol=TOL, rtol=0)
+            np.testing.assert_allclose(result.outputs["A+B"][k_index, i], ab, atol=TOL, rtol=0)
+    table = result.table(offset=3)
+    base, ablated = result.outputs["base"][:, 2], result.outputs["A"][:, 2]
+    nip = (base * ablated).sum(-1) / (base * base).sum(-1)
+    row = table[(table["pair"] == "base vs A") & (table["layer"] == 2)].iloc[0]
+    assert row["inner_mean"] == pytest.approx(float(nip.mean()), rel=1e-5)
+    # layers before the head's are untouched by A: inner product and cosine are 1
+    early = table[(table["pair"] == "base vs A") & (table["layer"] == 0)].iloc[0]
+    assert early["inner_mean"] == pytest.approx(1.0, abs=1e-6) and early["cos_sd"] < 1e-6
+    sweep = result.sweep()
+    assert sweep["offset"].tolist() == [1, 3]
+    effect = np.linalg.norm(
+        result.outputs["A+B"][:, :, -1] - result.outputs["B"][:, :, -1], axis=-1
+    )
+    effect /= np.linalg.norm(result.outputs["A"][:, -1] - result.outputs["base"][:, -1], axis=-1)
+    np.testing.assert_allclose(sweep["redundancy"], 1 - effect.mean(axis=1), rtol=1e-6)
+    assert "head L1H2 over 3 texts" in repr(result)
+    with pytest.raises(tw.ArgumentError, match="at most 40 tokens long"):
+        model.prev_token_test(["short"], (1, 2), n=1, offsets=[40], progress=False)
+    with pytest.raises(tw.SelectionError, match="head=9 is out of range"):
+        model.prev_token_test(TEXTS, (1, 9), n=1, progress=False)
