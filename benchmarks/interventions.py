@@ -107,7 +107,7 @@ def main() -> None:
         full = torch.cat([ids, torch.as_tensor(target_ids)[None]], dim=1)
         n = ids.shape[1]
 
-        def plain_backward() -> None:
+        def plain_backward(full: torch.Tensor = full, n: int = n, target_ids=target_ids) -> None:
             with torch.enable_grad():
                 embeds = model.hf_model.get_input_embeddings()(full).detach().requires_grad_(True)
                 logits = model.hf_model(inputs_embeds=embeds, use_cache=False).logits[0]
