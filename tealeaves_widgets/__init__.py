@@ -20,7 +20,11 @@ from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .core import seam
+from .core.ablation import Ablation
+from .core.attribution import Attribution
 from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
+from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblation
+from .core.prev_token import PrevTokenTest
 from .core.run import Lens, RegionInfo, Run
 from .core.runset import RunSet
 from .errors import (
@@ -101,8 +105,10 @@ seam.PROVIDERS.update(
 )
 
 __all__ = [
+    "Ablation",
     "Architecture",
     "ArgumentError",
+    "Attribution",
     "ArgumentTypeError",
     "BatchError",
     "CaptureError",
@@ -110,10 +116,12 @@ __all__ = [
     "ChatTemplateError",
     "CompareOptions",
     "Comparison",
+    "Condition",
     "EmptyRegionError",
     "ExportError",
     "ExportWarning",
     "Generate",
+    "HeadAblation",
     "InputFileError",
     "InsufficientMemoryError",
     "Lens",
@@ -121,10 +129,12 @@ __all__ = [
     "MissingExtensionError",
     "ModelNotInstalledError",
     "PatternTimeoutError",
+    "PrevTokenTest",
     "PromptTooLongError",
     "QueryNotFoundError",
     "Region",
     "RegionError",
+    "RegionKnockout",
     "RegionInfo",
     "RegionOrderError",
     "RegionOverlapError",
@@ -138,6 +148,7 @@ __all__ = [
     "TealeavesError",
     "TokenAlignment",
     "UnknownArchitectureError",
+    "ValueAblation",
     "WireError",
     "__version__",
     "compare",

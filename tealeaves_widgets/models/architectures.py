@@ -30,6 +30,10 @@ class Architecture:
     """Attribute of one decoder block that holds its attention module."""
     unembedding: str = "lm_head"
     """Dotted path to the output projection onto the vocabulary."""
+    output_projection: str = "o_proj"
+    """Attribute of the attention module that projects the concatenated head
+    outputs back to the residual stream (its input holds head h's output in
+    columns h*head_dim .. (h+1)*head_dim); head ablation edits that input."""
     n_heads: str = "num_attention_heads"
     """Config attribute: number of query heads."""
     n_kv_heads: str | None = "num_key_value_heads"
@@ -74,6 +78,7 @@ TABLE: dict[str, Architecture] = {
             layers="transformer.h",
             final_norm="transformer.ln_f",
             attention="attn",
+            output_projection="c_proj",
             n_heads="n_head",
             n_kv_heads=None,
             context_length="n_positions",
@@ -83,6 +88,7 @@ TABLE: dict[str, Architecture] = {
             layers="gpt_neox.layers",
             final_norm="gpt_neox.final_layer_norm",
             attention="attention",
+            output_projection="dense",
             n_kv_heads=None,
         ),
         Architecture("gpt_oss", attention_sinks=True),

@@ -51,6 +51,8 @@ class Recorder:
     n_layers: int
     keep_rows: bool = True
     on_layer: Callable[[int], None] | None = None
+    edit: AttentionEdit | None = None
+    """Changes a layer's attention inputs before it runs (models.interventions)."""
     rows: list[torch.Tensor | None] = field(default_factory=list)
     """Per layer: (batch, head, query, pos) float32 softmax rows."""
     residuals: list[torch.Tensor | None] = field(default_factory=list)
@@ -88,10 +90,21 @@ def _recorded(tensor: torch.Tensor | None, what: str, layer: int) -> torch.Tenso
 
 _ACTIVE: Recorder | None = None
 
+AttentionEdit = Callable[..., tuple]
+"""edit(module, layer, query, key, value, attention_mask) -> (module, key, value,
+attention_mask): what a layer's attention computes with. The module may be a
+stand-in that answers `num_key_value_groups = 1` when the edit expanded the KV
+heads (see models.interventions); `unwrapped` gives the model's own."""
+
+
+def unwrapped(module: torch.nn.Module) -> torch.nn.Module:
+    """The model's attention module behind a stand-in an edit put in its place."""
+    return getattr(module, "tealeaves_wrapped", module)
+
 
 def _eager_function_of(module: torch.nn.Module) -> Callable:
     """The `eager_attention_forward` of the module's own modeling file."""
-    modeling = sys.modules[type(module).__module__]
+    modeling = sys.modules[type(unwrapped(module)).__module__]
     fn = getattr(modeling, "eager_attention_forward", None)
     if fn is None:
         raise CaptureError(
@@ -230,6 +243,12 @@ def capture_attention(
         scaling = float(query.shape[-1] ** -0.5)
     softcap = kwargs.get("softcap")
     sinks = kwargs.get("s_aux")
+    recorder = _ACTIVE
+    layer = None if recorder is None else recorder.layer_of.get(id(module))
+    if recorder is not None and recorder.edit is not None and layer is not None:
+        module, key, value, attention_mask = recorder.edit(
+            module, layer, query, key, value, attention_mask
+        )
     q_len, kv_len = query.shape[2], key.shape[2]
     if softcap is not None or sinks is not None:
         allowed = _allowed_mask(attention_mask, q_len, kv_len, query.device)
@@ -238,9 +257,7 @@ def capture_attention(
         output, _ = sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
-    recorder = _ACTIVE
-    if recorder is not None and recorder.keep_rows and id(module) in recorder.layer_of:
-        layer = recorder.layer_of[id(module)]
+    if recorder is not None and recorder.keep_rows and layer is not None:
         positions = recorder.query_positions.to(query.device)
         row_allowed = _allowed_rows(attention_mask, positions, q_len, kv_len)
         rows = _query_rows(query, key, row_allowed, positions, scaling, softcap, sinks)
@@ -264,6 +281,7 @@ def capturing(
     *,
     keep_rows: bool = True,
     on_layer: Callable[[int], None] | None = None,
+    edit: AttentionEdit | None = None,
 ) -> Iterator[Recorder]:
     """Within this context, forward passes of `model` record into the
     returned `Recorder`; the model's attention implementation is restored on
@@ -282,6 +300,7 @@ def capturing(
         n_layers=len(layers),
         keep_rows=keep_rows,
         on_layer=on_layer,
+        edit=edit,
     )
 
     def residual_hook(layer: int):

@@ -11,12 +11,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .._version import __version__
 from ..core import seam
+from ..core.ablation import Ablation
+from ..core.attribution import Attribution
 from ..core.compare import Comparison, compare_options
 from ..core.deprecation import warn_renamed
+from ..core.prev_token import PrevTokenTest
 from ..core.run import Lens, Run
 from ..core.runset import RunSet
 from ..errors import (
@@ -32,7 +36,7 @@ from ..prompt.render import RenderedPrompt, render_case
 from ..prompt.resolve import ResolvedRegions, resolve_regions, tracked_token_ids
 from .architectures import architecture_for, get_path, model_shape
 from .batching import DEFAULT_BATCH_TOKENS, Generate, plan_batches
-from .capture import capturing
+from .capture import AttentionEdit, capturing
 from .lens import LensArrays, execution_device, read_lens
 from .memory import (
     DTYPE_BYTES,
@@ -305,6 +309,113 @@ class Model:
         warn_renamed("model.compare(...)", "model.capture_comparison(...)")
         return self.capture_comparison(*args, **kwargs)
 
+    def ablate(
+        self,
+        case: CaseLike,
+        conditions: Any,
+        regions: RegionsLike = None,
+        *,
+        at: str | int = "final",
+        top_k: int = 20,
+        reference: Any = None,
+        lens_top_k: int = DEFAULT_TOP_K,
+    ) -> Ablation:
+        """Run `case` once as it is and once per condition, and tabulate what
+        each condition does to the next-token prediction at query `at`.
+
+        `conditions`: a `tw.HeadAblation`, `tw.ValueAblation` or
+        `tw.RegionKnockout`, a list of them (each its own condition; a list
+        inside the list, or a `tw.Condition`, applies several together) or a
+        dict name -> intervention(s). `at` is a query name of the prompt
+        (default "final") or a token index t; positions such as "t-1" are
+        relative to it. `reference`: for `mode="mean"` head ablations, the
+        cases (or an array from `head_means`) whose mean head output replaces
+        the head's; default the prompt's own positions. Each pass is a full
+        captured pass (no KV cache), so `result.runs[name]` has the attention
+        rows and lens under the intervention. `top_k`: tokens listed in
+        `changes()`; `lens_top_k`: the runs' lens. Returns a `tw.Ablation`."""
+        from .ablate import ablate
+
+        return ablate(
+            self,
+            case,
+            conditions,
+            regions,
+            at=at,
+            top_k=top_k,
+            reference=reference,
+            lens_top_k=lens_top_k,
+        )
+
+    def attribute(
+        self,
+        case: CaseLike,
+        target: str | Sequence[int],
+        regions: RegionsLike = None,
+        *,
+        head_mask: Any = None,
+        loss: str = "full_target",
+    ) -> Attribution:
+        """Gradient attribution of `target` (the continuation after the
+        prompt, text or token ids) to the prompt's tokens and regions: the
+        gradient of its log-probability (`loss="full_target"`: every target
+        token, teacher-forced; "first_token": its first token only) with
+        respect to the input embeddings, one forward and one backward pass.
+        `head_mask` ((layer, head) bool, True = kept) gates every other head
+        off. Returns a `tw.Attribution` (`token_table()`, `region_table()`)."""
+        from .attribution import attribute
+
+        return attribute(self, case, target, regions, head_mask=head_mask, loss=loss)
+
+    def score(
+        self,
+        cases: Sequence[CaseLike],
+        temperature: float = 1.0,
+        targets: Sequence[str] | None = None,
+        k: int = 5,
+    ) -> pd.DataFrame:
+        """Next-token scores of each case at its last position, from logits /
+        `temperature`: the top token, its probability, the entropy (nats) and
+        the top `k`; with `targets` (one continuation per case), the target's
+        log-probability, summed and per token (teacher-forced)."""
+        from .attribution import score
+
+        return score(self, cases, temperature, targets, k)
+
+    def prev_token_test(
+        self,
+        texts: Sequence[str],
+        head: tuple[int, int],
+        value_heads: Sequence[int] | None = None,
+        n: int = 100,
+        offsets: Sequence[int] = range(1, 9),
+        *,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> PrevTokenTest:
+        """Is `head` = (layer, head) a previous-token head? At a random position
+        t of each text (`n` positions, texts reused in turn, `seed`), four
+        passes: base, A (the head zeroed at t), B (the values at t-k zeroed in
+        the head's layer, every head or `value_heads`) and A+B, for each k in
+        `offsets`. Returns a `tw.PrevTokenTest`: per layer, pair and offset the
+        normalised inner product and cosine of the attention outputs at t
+        (`table()`), and the redundancy 1 - |AB - B| / |A - base| per offset
+        (`sweep()`; a previous-token head peaks at k = 1). Texts are tokenized
+        as plain text, without the chat template."""
+        from .ablate import prev_token_test
+
+        return prev_token_test(self, texts, head, value_heads, n, offsets, seed, progress)
+
+    def head_means(
+        self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None
+    ) -> np.ndarray:
+        """(layer, head, head_dim) mean output of every head (its slice of the
+        attention's output projection input) over every position of `cases`
+        (or only `positions` of each), for `ablate(..., reference=...)`."""
+        from .ablate import head_means
+
+        return head_means(self, cases, positions)
+
     @torch.no_grad()
     def sample_response(self, case: CaseLike, seed: int, options: Generate | None = None) -> str:
         """Sample a response to `case` with `seed` (the global torch RNG is left
@@ -469,7 +580,10 @@ class Model:
         return runs  # type: ignore[return-value]
 
     def _forward(
-        self, items: list[_Prepared], on_layer: Callable[[int, np.ndarray], None] | None
+        self,
+        items: list[_Prepared],
+        on_layer: Callable[[int, np.ndarray], None] | None,
+        edit: AttentionEdit | None = None,
     ) -> list[tuple[np.ndarray, torch.Tensor]]:
         """One captured forward pass of a batch of sequences, right-padded.
 
@@ -490,7 +604,7 @@ class Model:
         padded = min(lengths) != max(lengths)
         kwargs = {"attention_mask": mask.to(self.device)} if padded else {}
         query_positions = positions.to(self.device)
-        with capturing(self.hf_model, self.arch, query_positions) as rec:
+        with capturing(self.hf_model, self.arch, query_positions, edit=edit) as rec:
             if on_layer is not None:  # rows of the first sequence (capture passes one)
                 rec.on_layer = lambda layer: on_layer(layer, rec.layer_rows(layer)[0].cpu().numpy())
             self.hf_model(input_ids=input_ids.to(self.device), **kwargs, **self._forward_kwargs)
