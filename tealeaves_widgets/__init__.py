@@ -24,6 +24,7 @@ from .core.ablation import Ablation
 from .core.attribution import Attribution
 from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
 from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblation
+from .core.head_gates import HeadGates
 from .core.prev_token import PrevTokenTest
 from .core.run import Lens, RegionInfo, Run
 from .core.runset import RunSet
@@ -122,6 +123,7 @@ __all__ = [
     "ExportWarning",
     "Generate",
     "HeadAblation",
+    "HeadGates",
     "InputFileError",
     "InsufficientMemoryError",
     "Lens",

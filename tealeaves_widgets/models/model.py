@@ -20,6 +20,7 @@ from ..core.ablation import Ablation
 from ..core.attribution import Attribution
 from ..core.compare import Comparison, compare_options
 from ..core.deprecation import warn_renamed
+from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
 from ..core.run import Lens, Run
 from ..core.runset import RunSet
@@ -405,6 +406,41 @@ class Model:
         from .ablate import prev_token_test
 
         return prev_token_test(self, texts, head, value_heads, n, offsets, seed, progress)
+
+    def fit_head_gates(
+        self,
+        texts: Sequence[Any],
+        targets: Sequence[str] | None = None,
+        *,
+        steps: int | tuple[int, int] = (100, 100),
+        lr: float = 0.1,
+        strength: float = 1.0,
+        init: float = 3.0,
+        threshold: float = 0.5,
+        progress: bool = True,
+    ) -> HeadGates:
+        """Causal Head Gating (arXiv 2505.13737): a gate sigmoid(theta) on every
+        head's output, the model frozen, fitted to the targets' negative
+        log-likelihood (`texts` are cases, `targets` their continuations; or
+        plain texts and every next token when `targets` is None) in three
+        phases: plain (`steps[0]` Adam steps at `lr` from theta = `init`), then
+        from there retention (+ `strength` * mean(1 - g)) and removal
+        (+ `strength` * mean(g)), `steps[1]` each. Returns `tw.HeadGates`: the
+        raw gates per phase and the paper's taxonomy (facilitating: open under
+        removal; interfering: shut under retention; irrelevant: the rest)."""
+        from .head_gates import fit_head_gates
+
+        return fit_head_gates(
+            self,
+            texts,
+            targets,
+            steps=steps,
+            lr=lr,
+            strength=strength,
+            init=init,
+            threshold=threshold,
+            progress=progress,
+        )
 
     def head_means(
         self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None

@@ -105,3 +105,17 @@ def test_logit_changes_by_hand():
     assert c.kl[0] == pytest.approx(float((p * np.log(p / q)).sum()))
     assert c.rose[0].tolist() == [1, 2] and c.fell[0].tolist() == [0, 3]
     assert c.token_ids == {0, 1, 2, 3}
+
+
+def test_the_gate_taxonomy_reads_retention_and_removal_as_the_paper():
+    from tealeaves_widgets.core.head_gates import classify
+
+    retention = np.array([[0.99, 0.2, 0.98, 0.3]])
+    removal = np.array([[0.9, 0.1, 0.05, 0.7]])
+    # open under removal: needed; shut under retention: harmful; open then shut: either
+    assert classify(retention, removal).tolist() == [
+        ["facilitating", "interfering", "irrelevant", "facilitating"]
+    ]
+    assert classify(retention, removal, threshold=0.95).tolist() == [
+        ["irrelevant", "interfering", "irrelevant", "interfering"]
+    ]
