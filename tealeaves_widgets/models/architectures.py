@@ -34,6 +34,12 @@ class Architecture:
     """Attribute of the attention module that projects the concatenated head
     outputs back to the residual stream (its input holds head h's output in
     columns h*head_dim .. (h+1)*head_dim); head ablation edits that input."""
+    mlp: str = "mlp"
+    """Attribute of one decoder block that holds its MLP (`model.trace` sites)."""
+    mlp_norm: str | None = "post_attention_layernorm"
+    """Attribute of the norm before the MLP, whose input is the residual stream
+    after attention ("post_attn_residual"); None where the block has no such
+    point (parallel attention and MLP, as GPT-NeoX)."""
     n_heads: str = "num_attention_heads"
     """Config attribute: number of query heads."""
     n_kv_heads: str | None = "num_key_value_heads"
@@ -65,12 +71,14 @@ TABLE: dict[str, Architecture] = {
             "gemma2",
             final_logit_softcap="final_logit_softcapping",
             attention_softcap="attn_logit_softcapping",
+            mlp_norm="pre_feedforward_layernorm",
             system_role=False,
         ),
         Architecture(
             "gemma3_text",
             final_logit_softcap="final_logit_softcapping",
             attention_softcap="attn_logit_softcapping",
+            mlp_norm="pre_feedforward_layernorm",
             system_role=False,
         ),
         Architecture(
@@ -79,6 +87,7 @@ TABLE: dict[str, Architecture] = {
             final_norm="transformer.ln_f",
             attention="attn",
             output_projection="c_proj",
+            mlp_norm="ln_2",
             n_heads="n_head",
             n_kv_heads=None,
             context_length="n_positions",
@@ -89,6 +98,7 @@ TABLE: dict[str, Architecture] = {
             final_norm="gpt_neox.final_layer_norm",
             attention="attention",
             output_projection="dense",
+            mlp_norm=None,
             n_kv_heads=None,
         ),
         Architecture("gpt_oss", attention_sinks=True),

@@ -51,6 +51,7 @@ from .memory import (
 
 if TYPE_CHECKING:  # the live explorer is a widget, reached through the seam
     from ..widgets.explorer import Explorer
+    from .hooks import Hooks, Trace
 
 DEFAULT_TOP_K = 10
 PROGRESS_MIN_TOKENS = 2048
@@ -441,6 +442,32 @@ class Model:
             threshold=threshold,
             progress=progress,
         )
+
+    def hooks(self) -> Hooks:
+        """`with model.hooks() as hk:` record, edit or watch the gradient of
+        named sites of the forward pass (`hk.record(site, layers)`,
+        `hk.edit(site, layer, fn)`, `hk.gradient(site, layers)`); every hook is
+        removed on leaving the block, also after an error. Sites:
+        `tealeaves_widgets.models.hooks.SITES`."""
+        from .hooks import Hooks
+
+        return Hooks(self)
+
+    def trace(
+        self,
+        case: CaseLike,
+        sites: Sequence[str] | str | None = None,
+        layers: Sequence[int] | None = None,
+        positions: Sequence[int] | None = None,
+    ) -> Trace:
+        """The values of named sites (default all: block input, o_proj input
+        per head, attention output, post-attention residual, MLP input and
+        output, block output, final norm, logits) over one plain forward pass
+        of `case`, at `layers` and `positions` (default all), as numpy arrays
+        (`tw.Trace`, indexed by site)."""
+        from .hooks import SITES, trace
+
+        return trace(self, case, SITES if sites is None else sites, layers, positions)
 
     def head_means(
         self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None
