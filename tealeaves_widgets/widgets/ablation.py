@@ -204,7 +204,7 @@ class AblationView(CurvesOptions, TokenHeatmap):
     runs = t.List().tag(sync=True)
     """Per condition, its run on the wire (`run_payload`), or None when over
     `AblationOptions.max_bytes`."""
-    detail = t.Dict(None, allow_none=True).tag(sync=True)
+    detail = t.Dict(default_value=None, allow_none=True).tag(sync=True)
     """A run over the budget, sent when its row is selected: {condition, payload}."""
     selected = t.Unicode(None, allow_none=True).tag(sync=True, echo_update=False)
     """Condition whose run the explorer shows (`BASELINE`: the unablated
