@@ -275,7 +275,7 @@ export class AblationViewUI {
       { key: "condition", title: "condition", help: "Its name and what it removes" },
       { key: null, title: "predicts", help: "The top next token under the condition (in red where it is not the baseline's)" },
       { key: "predicted_prob", title: "p", help: "Its probability" },
-      { key: "delta_logprob", title: `\u0394 log p ${top}`, help: `Change of the log-probability of the baseline's top token ${top}` },
+      { key: "delta_logprob", title: `\u0394\u00a0log\u00a0p ${top.replace(/ /g, "\u00a0")}`, help: `Change of the log-probability of the baseline's top token ${top}` },
       {
         key: "delta_centered",
         title: "\u0394 centred",
@@ -323,7 +323,7 @@ export class AblationViewUI {
     const section = this.root.appendChild(h("div", "tw-panels tw-knockout-section"));
     const curves = new CurvesPanel(this.model, this.p, () => this.atQuery, () => this.head);
     const title = curves.root.querySelector(".tw-panel-header b");
-    if (title) title.textContent = `Cooking curves of the baseline at "${a.at}"`;
+    if (title) title.textContent = "Baseline cooking curves";
     section.appendChild(curves.root);
     const panel = section.appendChild(h("div", "tw-panel tw-knockout"));
     const header = panel.appendChild(h("div", "tw-panel-header"));
@@ -493,7 +493,7 @@ export class AblationViewUI {
       if (column.key === sortKey) {
         th.classList.add("tw-sorted");
         th.setAttribute("aria-sort", descending ? "descending" : "ascending");
-        th.appendChild(h("span", "tw-sort-mark", descending ? " \u25bc" : " \u25b2"));
+        th.appendChild(h("span", "tw-sort-mark", descending ? "\u00a0\u25bc" : "\u00a0\u25b2"));
       }
     }
     this.body.replaceChildren();

@@ -133,7 +133,8 @@ export const CSS = `
 .tw-ablation-panel { margin-top: 8px; }
 .tw-ablation-scroll { overflow-x: auto; max-width: 100%; }
 .tw-ablation-table { font-size: 12px; }
-.tw-ablation-table th { white-space: nowrap; vertical-align: bottom; }
+.tw-ablation-table th { white-space: normal; vertical-align: bottom; max-width: 96px; }
+.tw-ablation-table th[colspan] { max-width: none; }
 .tw-ablation-table th.tw-sortable { cursor: pointer; user-select: none; }
 .tw-ablation-table th.tw-sortable:hover { color: var(--tw-accent); }
 .tw-ablation-table th.tw-sorted { color: var(--tw-accent); }
@@ -143,10 +144,10 @@ export const CSS = `
 .tw-ablation-table tr.tw-current td.tw-num:first-child { background: var(--tw-accent); color: #fff; }
 .tw-ablation-table tr.tw-baseline td { color: var(--tw-fg-muted); }
 .tw-cond-name { font-weight: 600; color: var(--tw-fg-strong); }
-.tw-cond-desc { color: var(--tw-fg-muted); font-size: 11px; white-space: normal; max-width: 280px; }
+.tw-cond-desc { color: var(--tw-fg-muted); font-size: 11px; white-space: normal; max-width: 210px; }
 .tw-changed, .tw-changed .tw-lens-text { color: var(--tw-del); font-weight: 600; }
-.tw-ablation-table td.tw-change { text-align: center; min-width: 58px; padding: 2px 5px; border-left: 1px solid var(--tw-bg); }
-.tw-change-token { font: 11px/1.3 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre; max-width: 110px; overflow: hidden; text-overflow: ellipsis; }
+.tw-ablation-table td.tw-change { text-align: center; min-width: 48px; padding: 2px 3px; border-left: 1px solid var(--tw-bg); }
+.tw-change-token { font: 11px/1.3 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre; max-width: 96px; overflow: hidden; text-overflow: ellipsis; }
 .tw-change-value { font-size: 10px; line-height: 1.2; font-variant-numeric: tabular-nums; }
 .tw-knockout-section > .tw-curves { flex: 1 1 440px; }
 .tw-knockout-section > .tw-knockout { flex: 1 1 420px; overflow-x: auto; }
