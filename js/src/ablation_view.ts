@@ -189,7 +189,17 @@ export class AblationViewUI {
     this.updateRegion();
     this.updateKnockout();
     this.showSelected();
-    this.scrollStripToQuery();
+    this.scrollOnceLaidOut();
+  }
+
+  /** t is near the end of most prompts: show it once the strip has a size. */
+  private scrollOnceLaidOut(): void {
+    if (this.scrollStripToQuery() || typeof ResizeObserver === "undefined") return;
+    const observer = new ResizeObserver(() => {
+      if (this.scrollStripToQuery()) observer.disconnect();
+    });
+    observer.observe(this.strip);
+    this.cleanups.push(() => observer.disconnect());
   }
 
   // -- building ------------------------------------------------------------------
@@ -260,11 +270,14 @@ export class AblationViewUI {
     showTip(this.tip, this.root, target, lines);
   }
 
-  private scrollStripToQuery(): void {
+  /** Scroll the strip so that t is in view (the strip, positioned, is the
+   * tokens' offsetParent). Returns false while the strip is not laid out. */
+  private scrollStripToQuery(): boolean {
     const span = this.tokens[this.a.position];
-    if (!span) return;
-    const top = span.offsetTop - this.strip.offsetTop;
-    if (top > this.strip.clientHeight) this.strip.scrollTop = top - this.strip.clientHeight / 2;
+    if (!span || this.strip.clientHeight === 0) return false;
+    const bottom = span.offsetTop + span.offsetHeight;
+    if (bottom > this.strip.clientHeight) this.strip.scrollTop = bottom - this.strip.clientHeight / 2;
+    return true;
   }
 
   private columns(): Column[] {
@@ -353,7 +366,9 @@ export class AblationViewUI {
       const name = tr.appendChild(h("td", "tw-ko-region"));
       const swatch = name.appendChild(h("span", "tw-swatch"));
       if (region) swatch.style.backgroundColor = region.color;
-      name.append(condition.name === row.region ? row.region : `${row.region} (${condition.name})`);
+      name.append(condition.name);
+      // a condition not named after its region says which region, and how
+      if (condition.name !== row.region) name.appendChild(h("div", "tw-cond-desc", condition.description));
       const mass = tr.appendChild(h("td", "tw-ko-mass"));
       const bar = mass.appendChild(h("span", "tw-hbar"));
       const fill = bar.appendChild(h("span", "tw-hbar-fill"));

@@ -144,6 +144,7 @@ export const CSS = `
 .tw-ablation-table tr.tw-current td.tw-num:first-child { background: var(--tw-accent); color: #fff; }
 .tw-ablation-table tr.tw-baseline td { color: var(--tw-fg-muted); }
 .tw-cond-name { font-weight: 600; color: var(--tw-fg-strong); }
+.tw-ablation-table td.tw-cond { min-width: 120px; }
 .tw-cond-desc { color: var(--tw-fg-muted); font-size: 11px; white-space: normal; max-width: 210px; }
 .tw-changed, .tw-changed .tw-lens-text { color: var(--tw-del); font-weight: 600; }
 .tw-ablation-table td.tw-change { text-align: center; min-width: 48px; padding: 2px 3px; border-left: 1px solid var(--tw-bg); }
@@ -159,11 +160,12 @@ export const CSS = `
 .tw-ko-region .tw-swatch { margin-right: 5px; height: 8px; width: 10px; }
 .tw-hbar, .tw-dbar { display: inline-block; position: relative; height: 10px; vertical-align: middle; background: var(--tw-bg-raised);
   border: 1px solid var(--tw-border); margin-right: 6px; }
-.tw-hbar { width: 70px; }
-.tw-dbar { width: 110px; }
+.tw-hbar { width: 60px; }
+.tw-dbar { width: 96px; }
 .tw-hbar-fill, .tw-dbar-fill { position: absolute; top: 0; bottom: 0; left: 0; }
 .tw-dbar::after { content: ""; position: absolute; left: 50%; top: -3px; bottom: -3px; border-left: 1px solid var(--tw-axis); }
-.tw-ko-mass-value, .tw-ko-effect-value { display: inline-block; min-width: 4.5em; }
+.tw-ko-mass-value, .tw-ko-effect-value { display: inline-block; min-width: 4em; }
+.tw-ko-region .tw-cond-desc { padding-left: 15px; }
 .tw-ablation-explorer { margin-top: 10px; }
 .tw-ablation-explorer .tw-panel-header { flex-wrap: wrap; }
 .tw-close { margin-left: auto; font: inherit; font-size: 12px; color: inherit; background: none; border: 1px solid var(--tw-border-strong);

@@ -236,7 +236,7 @@ describe("ablation view", () => {
   it("puts each knocked-out region's attention beside its effect", () => {
     const { model, el, view, want } = mount();
     const rows = [...el.querySelectorAll<HTMLTableRowElement>(".tw-knockout-table tbody tr")];
-    expect(rows.map((tr) => tr.querySelector(".tw-ko-region")!.textContent)).toEqual(["question", "system (no system)"]);
+    expect(rows.map((tr) => tr.querySelector(".tw-ko-region")!.textContent)).toEqual(["question", "no systemknock out system (values)"]);
     expect(Number(rows[0].querySelector<HTMLElement>(".tw-ko-effect-value")!.dataset.value)).toBe(want.delta_logprob[2]);
     expect(rows[0].querySelector(".tw-ko-top")!.textContent).toBe('\u2192 " t9"');
     expect(rows[1].querySelector(".tw-ko-top")!.textContent).toBe("same");

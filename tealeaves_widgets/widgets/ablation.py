@@ -64,7 +64,7 @@ SORT_KEYS = (
 )
 """Columns the table sorts by ("": the conditions' own order); "rose" and
 "fell" sort by the largest rise and fall."""
-DEFAULT_CHANGES = 5
+DEFAULT_CHANGES = 3
 """Rose and fell cells shown per row by default."""
 
 

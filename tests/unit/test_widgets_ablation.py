@@ -102,7 +102,7 @@ def test_the_view_carries_the_base_run_and_every_run_within_the_budget(ablation)
     )  # float16 on the wire
     assert view.ablation["budget"]["bytes"] == sum(payload_bytes(r) for r in view.runs)
     # the view opens on the query the ablation reads, its rows sorted as given
-    assert (view.query, view.sort, view.descending, view.changes) == ("final", "", False, 5)
+    assert (view.query, view.sort, view.descending, view.changes) == ("final", "", False, 3)
     assert view.normalize == "share" and view.selected is None
 
 
