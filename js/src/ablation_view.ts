@@ -33,7 +33,7 @@ import {
   tokenText,
 } from "./ablation_wire";
 import { type Palette, divergingIndex, divergingPalette } from "./colour";
-import { ModelSelect } from "./controls";
+import { LayerSlider, ModelSelect } from "./controls";
 import { CurvesPanel, format } from "./curves";
 import { type ExplorerState, ExplorerView } from "./explorer";
 import { displayText } from "./heatmap";
@@ -206,6 +206,10 @@ export class AblationViewUI {
 
   private buildControls(): void {
     const bar = this.root.appendChild(h("div", "tw-controls"));
+    // the layer of the knockout panel's masses and of the explorer
+    const slider = new LayerSlider(this.model, this.p.nLayers);
+    bar.appendChild(slider.root);
+    this.selects.push(slider);
     const k = this.a.k;
     const choices = [...new Set([...CHANGE_CHOICES.filter((n) => n <= k), k, this.model.get("changes")])]
       .filter((n) => n >= 1 && n <= k)

@@ -17,7 +17,7 @@ const CAPTION_PX = 26;
 /** Parts of a view left out of the picture (controls become the caption). */
 const SKIP = ".tw-controls, .tw-tip, .tw-download, input, progress, style, script, title";
 /** Boxes that scroll in the page and open to their full height in the picture. */
-const SCROLLERS = ".tw-text, .tw-lens-scroll";
+const SCROLLERS = ".tw-text, .tw-lens-scroll, .tw-strip, .tw-ablation-scroll";
 
 /** SVG presentation properties copied from the page's CSS into the saved SVG. */
 const SVG_PROPERTIES = [
