@@ -29,6 +29,7 @@ STATIC_OUTPUTS = (
     "lens_view.js",
     "variant_diff.js",
     "aggregate_view.js",
+    "ablation_view.js",
     "vendor/require.js",
     "vendor/html-manager-embed-amd.js",
 )

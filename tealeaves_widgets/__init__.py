@@ -66,6 +66,7 @@ from .prompt.render import RenderedPrompt
 
 if TYPE_CHECKING:  # at run time `__getattr__` below imports them on first use
     from .widgets import (
+        AblationView,
         AggregateView,
         CurvesView,
         Explorer,
@@ -161,6 +162,7 @@ __all__ = [
     "open_runs",
     "register_architecture",
     # The widgets, loaded on first use (see `__getattr__` below).
+    "AblationView",
     "AggregateView",
     "CurvesView",
     "Explorer",
@@ -172,6 +174,7 @@ __all__ = [
 
 # The widgets load on first use (they import anywidget and ipywidgets, never torch).
 _WIDGETS = (
+    "AblationView",
     "AggregateView",
     "CurvesView",
     "Explorer",

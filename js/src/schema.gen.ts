@@ -197,6 +197,45 @@ export interface AggregatePayload {
   bytes: number;
 }
 
+export interface AblationCondition {
+  name: string;
+  description: string;
+  knockout: string | null;
+  positions: WireArray;
+}
+
+/** What the ablation view renders besides the base run (the view's `payload`), as one synced value; per-condition arrays follow `conditions`. */
+export interface AblationPayload {
+  schema_version: number;
+  kind: "ablation";
+  model: ModelName;
+  at: string;
+  position: number;
+  base_top: number;
+  base_prob: number;
+  k: number;
+  conditions: AblationCondition[];
+  predicted: WireArray;
+  predicted_prob: WireArray;
+  delta_base_top: WireArray;
+  delta_logprob: WireArray;
+  delta_centered: WireArray;
+  kl: WireArray;
+  rose: WireArray;
+  rose_delta: WireArray;
+  fell: WireArray;
+  fell_delta: WireArray;
+  vocab: Record<string, string>;
+  runs: boolean[];
+  budget: Budget;
+}
+
+/** A condition's run sent by the kernel on request (it was over the budget): `condition` indexes the ablation's conditions. */
+export interface RunDetail {
+  condition: number;
+  payload: RunPayload;
+}
+
 /** What every message from the front end carries. */
 export interface Request {
   v: number;
@@ -209,6 +248,7 @@ export interface HeadRowsRequest {
   kind: "head_rows";
   id: number;
   query: number;
+  run?: number;
 }
 
 export interface HeadRowsReply {
@@ -218,6 +258,7 @@ export interface HeadRowsReply {
   query: number;
   encoding: HeadEncoding;
   rows: BufferRef;
+  run?: number;
 }
 
 /** Pushed while a capture runs: consecutive layers' rows and masses. */

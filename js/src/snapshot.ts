@@ -18,7 +18,7 @@ const CAPTION_PX = 26;
  * overview map's band marks the tokens scrolled into view, the picture has them all). */
 const SKIP = ".tw-controls, .tw-tip, .tw-download, .tw-minimap-view, input, progress, style, script, title";
 /** Boxes that scroll in the page and open to their full height in the picture. */
-const SCROLLERS = ".tw-text, .tw-lens-scroll";
+const SCROLLERS = ".tw-text, .tw-lens-scroll, .tw-strip, .tw-ablation-scroll";
 
 /** SVG presentation properties copied from the page's CSS into the saved SVG. */
 const SVG_PROPERTIES = [

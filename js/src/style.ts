@@ -171,6 +171,58 @@ export const CSS = `
 .tw-top-region .tw-swatch { flex: none; width: 8px; height: 8px; border-radius: 2px; }
 .tw-tok.tw-flash { animation: tw-flash 1.6s ease-out; }
 @keyframes tw-flash { 0%, 60% { box-shadow: 0 0 0 3px var(--tw-accent); } 100% { box-shadow: 0 0 0 3px transparent; } }
+.tw-strip { background: var(--tw-bg); color: var(--tw-fg-strong); white-space: pre-wrap; word-break: break-word;
+  font: 12px/1.9 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; max-height: 150px; overflow: auto; position: relative; }
+.tw-strip .tw-tok.tw-t { outline: 2px solid var(--tw-accent); outline-offset: 1px; }
+.tw-strip .tw-tok.tw-t1 { outline: 2px dashed var(--tw-accent); outline-offset: 1px; }
+.tw-strip .tw-tok.tw-touched { background: color-mix(in srgb, var(--tw-warn) 35%, transparent); }
+.tw-strip.tw-region-mode .tw-tok:not(.tw-in-region) { opacity: 0.4; }
+.tw-strip-panel .tw-panel-header { flex-wrap: wrap; font-size: 12px; }
+.tw-mark-t, .tw-mark-t1, .tw-mark-touched { font: 11px ui-monospace, monospace; padding: 0 4px; border-radius: 2px; color: var(--tw-fg-strong); margin-left: 6px; }
+.tw-mark-t { outline: 2px solid var(--tw-accent); }
+.tw-mark-t1 { outline: 2px dashed var(--tw-accent); }
+.tw-mark-touched { background: color-mix(in srgb, var(--tw-warn) 35%, transparent); }
+.tw-ablation-panel { margin-top: 8px; }
+.tw-ablation-scroll { overflow-x: auto; max-width: 100%; }
+.tw-ablation-table { font-size: 12px; }
+.tw-ablation-table th { white-space: normal; vertical-align: bottom; max-width: 96px; }
+.tw-ablation-table th[colspan] { max-width: none; }
+.tw-ablation-table th.tw-sortable { cursor: pointer; user-select: none; }
+.tw-ablation-table th.tw-sortable:hover { color: var(--tw-accent); }
+.tw-ablation-table th.tw-sorted { color: var(--tw-accent); }
+.tw-ablation-table td { white-space: nowrap; vertical-align: middle; padding: 2px 6px; border-bottom: 1px solid var(--tw-grid); }
+.tw-ablation-table tbody tr:hover td, .tw-knockout-table tbody tr:hover td { box-shadow: inset 0 1px 0 var(--tw-accent), inset 0 -1px 0 var(--tw-accent); }
+.tw-ablation-table tbody tr:focus-visible, .tw-knockout-table tbody tr:focus-visible { outline: 2px solid var(--tw-accent); }
+.tw-ablation-table tr.tw-current td.tw-num:first-child { background: var(--tw-accent); color: #fff; }
+.tw-ablation-table tr.tw-baseline td { color: var(--tw-fg-muted); }
+.tw-cond-name { font-weight: 600; color: var(--tw-fg-strong); }
+.tw-ablation-table td.tw-cond { min-width: 120px; }
+.tw-cond-desc { color: var(--tw-fg-muted); font-size: 11px; white-space: normal; max-width: 210px; }
+.tw-changed, .tw-changed .tw-lens-text { color: var(--tw-del); font-weight: 600; }
+.tw-ablation-table td.tw-change { text-align: center; min-width: 48px; padding: 2px 3px; border-left: 1px solid var(--tw-bg); }
+.tw-change-token { font: 11px/1.3 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre; max-width: 96px; overflow: hidden; text-overflow: ellipsis; }
+.tw-change-value { font-size: 10px; line-height: 1.2; font-variant-numeric: tabular-nums; }
+.tw-knockout-section > .tw-curves { flex: 1 1 440px; }
+.tw-knockout-section > .tw-knockout { flex: 1 1 420px; overflow-x: auto; }
+.tw-knockout .tw-panel-header { flex-wrap: wrap; gap: 2px 8px; }
+.tw-knockout .tw-panel-header b { white-space: nowrap; }
+.tw-knockout-table td { white-space: nowrap; padding: 3px 6px; vertical-align: middle; }
+.tw-knockout-table th { white-space: normal; vertical-align: bottom; }
+.tw-knockout-table tr.tw-current td { outline: 1px solid var(--tw-accent); }
+.tw-ko-region .tw-swatch { margin-right: 5px; height: 8px; width: 10px; }
+.tw-hbar, .tw-dbar { display: inline-block; position: relative; height: 10px; vertical-align: middle; background: var(--tw-bg-raised);
+  border: 1px solid var(--tw-border); margin-right: 6px; }
+.tw-hbar { width: 60px; }
+.tw-dbar { width: 96px; }
+.tw-hbar-fill, .tw-dbar-fill { position: absolute; top: 0; bottom: 0; left: 0; }
+.tw-dbar::after { content: ""; position: absolute; left: 50%; top: -3px; bottom: -3px; border-left: 1px solid var(--tw-axis); }
+.tw-ko-mass-value, .tw-ko-effect-value { display: inline-block; min-width: 4em; }
+.tw-ko-region .tw-cond-desc { padding-left: 15px; }
+.tw-ablation-explorer { margin-top: 10px; }
+.tw-ablation-explorer .tw-panel-header { flex-wrap: wrap; }
+.tw-close { margin-left: auto; font: inherit; font-size: 12px; color: inherit; background: none; border: 1px solid var(--tw-border-strong);
+  border-radius: 3px; cursor: pointer; padding: 0 6px; }
+.tw-not-embedded { white-space: normal; }
 `;
 
 export function addStyle(root: HTMLElement): void {

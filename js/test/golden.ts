@@ -1,6 +1,7 @@
 // The golden fixtures Python writes (tests/helpers/golden.py): each payload as
 // JSON with its binary buffers in base64, and what Python decodes from it.
 
+import ablationPayload from "./golden/ablation_payload.json";
 import aggregatePayload from "./golden/aggregate_payload.json";
 import aggregateSinglePayload from "./golden/aggregate_single_payload.json";
 import curvesPayload from "./golden/curves_payload.json";
@@ -11,6 +12,7 @@ import headRowsReply from "./golden/head_rows_reply.json";
 import runPayload from "./golden/run_payload.json";
 
 const FIXTURES = {
+  ablation_payload: ablationPayload,
   aggregate_payload: aggregatePayload,
   aggregate_single_payload: aggregateSinglePayload,
   curves_payload: curvesPayload,

@@ -17,12 +17,14 @@ Per condition, at the query position t, against the unablated pass:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from ..errors import SelectionError
+from . import seam
 from .conditions import Condition
 from .run import Run
 
@@ -188,3 +190,7 @@ class Ablation:
                 f"{row['delta_logprob']:+.4f}, KL {row['kl']:.4f}"
             )
         return "\n".join(lines)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel an ablation displays as `tw.AblationView(ablation)`."""
+        return seam.display_bundle(self, include, exclude)

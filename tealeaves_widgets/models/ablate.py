@@ -1,5 +1,6 @@
-"""`Model.ablate` and `Model.head_means`: captured forward passes under
-interventions (`core.conditions`, carried out by `models.interventions`).
+"""`Model.ablate`, `Model.knockout_regions` and `Model.head_means`: captured
+forward passes under interventions (`core.conditions`, carried out by
+`models.interventions`).
 
 One pass for the baseline and one per condition, each a full captured pass
 without a KV cache, so the attention rows and the lens of every condition
@@ -21,6 +22,7 @@ from ..core.ablation import Ablation, logit_changes
 from ..core.conditions import (
     Condition,
     HeadAblation,
+    RegionKnockout,
     ValueAblation,
     as_conditions,
     check_against_model,
@@ -165,6 +167,44 @@ def ablate(
         vocab=vocab,
         top_k=top_k,
     )
+
+
+def knockout_regions(
+    model: Model,
+    case: Any,
+    regions: Any = None,
+    *,
+    mode: str = "mask",
+    names: Sequence[str] | None = None,
+    include_builtin: bool = False,
+    at: str | int = "final",
+    top_k: int = 20,
+    lens_top_k: int = 10,
+) -> Ablation:
+    """See `Model.knockout_regions`."""
+    from .model import as_case
+
+    resolved = model._prepare(as_case(case), regions).resolved.regions
+    if names is None:
+        chosen = [n for n, info in resolved.items() if include_builtin or not info.builtin]
+        if not chosen:
+            raise SelectionError(
+                "This prompt has no regions of its own to knock out; define some in `regions`, "
+                "pass names=[...] or include_builtin=True (the built-in regions: "
+                f"{list(resolved)})."
+            )
+    else:
+        if isinstance(names, str) or not isinstance(names, Sequence) or not names:
+            raise ArgumentTypeError(
+                f"names must be a non-empty list of region names, got {names!r}; the prompt's "
+                f"regions are {list(resolved)}."
+            )
+        unknown = [n for n in names if n not in resolved]
+        if unknown:
+            raise SelectionError(f"unknown region(s) {unknown}; this prompt has {list(resolved)}.")
+        chosen = list(dict.fromkeys(names))
+    conditions = {name: RegionKnockout(name, mode) for name in chosen}
+    return ablate(model, case, conditions, regions, at=at, top_k=top_k, lens_top_k=lens_top_k)
 
 
 @torch.no_grad()

@@ -469,6 +469,37 @@ class Model:
 
         return trace(self, case, SITES if sites is None else sites, layers, positions)
 
+    def knockout_regions(
+        self,
+        case: CaseLike,
+        regions: RegionsLike = None,
+        *,
+        mode: str = "mask",
+        names: Sequence[str] | None = None,
+        include_builtin: bool = False,
+        at: str | int = "final",
+        top_k: int = 20,
+        lens_top_k: int = DEFAULT_TOP_K,
+    ) -> Ablation:
+        """`ablate` with one `tw.RegionKnockout(region, mode)` per region, each
+        condition named after its region: every region of `regions` (the
+        built-in template, system and user sections too with
+        `include_builtin=True`), or the regions in `names`. `display(result)`
+        shows each region's attention beside its knockout effect."""
+        from .ablate import knockout_regions
+
+        return knockout_regions(
+            self,
+            case,
+            regions,
+            mode=mode,
+            names=names,
+            include_builtin=include_builtin,
+            at=at,
+            top_k=top_k,
+            lens_top_k=lens_top_k,
+        )
+
     def head_means(
         self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None
     ) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
-`CurvesView`, `LensView`, `VariantDiff`, `AggregateView`), the wire format
+`CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`), the wire format
 and its schema, standalone HTML export, and the live explorer of a capture
 in progress.
 
@@ -10,6 +10,7 @@ view consumes results, never a model. `views` registers the views with
 """
 
 from . import views as views  # registers the views with core.seam
+from .ablation import AblationOptions, AblationView, ablation_payload
 from .aggregate import AggregateView, aggregate_payload
 from .base import RunView, View
 from .diff import DiffOptions, VariantDiff, diff_payload
@@ -22,6 +23,8 @@ from .wire import PayloadOptions, run_payload
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AblationOptions",
+    "AblationView",
     "AggregateView",
     "CurvesView",
     "DiffOptions",
@@ -32,6 +35,7 @@ __all__ = [
     "TokenHeatmap",
     "VariantDiff",
     "View",
+    "ablation_payload",
     "aggregate_payload",
     "diff_payload",
     "export_html",

@@ -175,7 +175,7 @@ def _reject_unknown(cls: type, kwargs: dict[str, Any]) -> None:
         )
 
 
-_INTERNAL = {"payload", "comm", "keys", "log"}
+_INTERNAL = {"payload", "comm", "keys", "log", "ablation", "runs", "detail"}
 """Traits the user does not set at construction (the payload is built from the result)."""
 
 
@@ -210,6 +210,7 @@ class RunView(View):
             payload=self._make_payload(run),
             query=resolve_query(query, list(run.queries), "this run"),
             layer=run.n_layers // 2 if layer is None else layer,
+            **self._internal_state(),
             **kwargs,
         )
 
@@ -253,6 +254,11 @@ class RunView(View):
     def _make_payload(self, run: Run) -> dict[str, Any]:
         """What goes on the wire for `run` (a hook)."""
         return dict(run_payload(run, self._options))
+
+    def _internal_state(self) -> dict[str, Any]:
+        """Synced traits of a subclass set from its result at construction,
+        beside the payload (a hook; the user cannot pass them)."""
+        return {}
 
     def _fit_options(self, run: Run) -> None:
         """Drop options of subclasses that `run` does not have (a hook)."""

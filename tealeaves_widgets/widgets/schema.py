@@ -290,6 +290,76 @@ class AggregatePayload(TypedDict):
     bytes: int
 
 
+# -- the ablation view (AblationView) ----------------------------------------------
+
+
+class AblationCondition(TypedDict):
+    name: str
+    description: str
+    """What it removes, in words (`Condition.describe`)."""
+    knockout: str | None
+    """The region it knocks out when it is one `RegionKnockout` alone (a row
+    of the knockout panel), else None."""
+    positions: WireArray
+    """(n,) int32: the token positions its interventions touch (the region's
+    tokens, the ablated query or key positions), marked in the token strip."""
+
+
+class AblationPayload(TypedDict):
+    """What the ablation view renders besides the base run (the view's
+    `payload`), as one synced value; per-condition arrays follow `conditions`."""
+
+    schema_version: int
+    kind: Literal["ablation"]
+    model: ModelName
+    at: str
+    """The query read."""
+    position: int
+    """Its token position t."""
+    base_top: int
+    """The baseline's top token id."""
+    base_prob: float
+    """Its probability in the baseline."""
+    k: int
+    """Tokens per condition in rose and fell (the Ablation's top_k)."""
+    conditions: list[AblationCondition]
+    predicted: WireArray
+    """(condition,) int32: the top token under the condition."""
+    predicted_prob: WireArray
+    """(condition,) float32."""
+    delta_base_top: WireArray
+    """(condition,) float32: change of the baseline top token's logit."""
+    delta_logprob: WireArray
+    """(condition,) float32: change of its log-probability."""
+    delta_centered: WireArray
+    """(condition,) float32: its logit change minus the mean change."""
+    kl: WireArray
+    """(condition,) float32: KL(baseline || condition), nats."""
+    rose: WireArray
+    """(condition, k) int32: tokens whose logit rose most, largest first."""
+    rose_delta: WireArray
+    """(condition, k) float32: their logit change."""
+    fell: WireArray
+    """(condition, k) int32: tokens whose logit fell most, most negative first."""
+    fell_delta: WireArray
+    """(condition, k) float32."""
+    vocab: dict[str, str]
+    """Token id (as a string) -> its text, for every id above."""
+    runs: list[bool]
+    """Per condition: whether its run's payload is in the view's `runs`
+    (within the budget); the others come from a kernel when asked for."""
+    budget: Budget
+    """Bytes of the embedded runs and their budget."""
+
+
+class RunDetail(TypedDict):
+    """A condition's run sent by the kernel on request (it was over the
+    budget): `condition` indexes the ablation's conditions."""
+
+    condition: int
+    payload: RunPayload
+
+
 # -- messages ----------------------------------------------------------------------
 
 
@@ -301,7 +371,7 @@ class Request(TypedDict):
     id: int
 
 
-class HeadRowsRequest(TypedDict):
+class _HeadRowsRequestRequired(TypedDict):
     v: int
     kind: Literal["head_rows"]
     id: int
@@ -309,7 +379,13 @@ class HeadRowsRequest(TypedDict):
     """Row of the query (index into the payload's queries)."""
 
 
-class HeadRowsReply(TypedDict):
+class HeadRowsRequest(_HeadRowsRequestRequired, total=False):
+    run: int
+    """In the ablation view: the condition whose run is asked for (absent:
+    the view's own run, the baseline)."""
+
+
+class _HeadRowsReplyRequired(TypedDict):
     v: int
     kind: Literal["head_rows"]
     id: int
@@ -317,6 +393,11 @@ class HeadRowsReply(TypedDict):
     encoding: HeadEncoding
     rows: BufferRef
     """(layer, head, width) float16."""
+
+
+class HeadRowsReply(_HeadRowsReplyRequired, total=False):
+    run: int
+    """The request's `run`, when it had one."""
 
 
 class LayersMessage(TypedDict):
@@ -353,7 +434,7 @@ class ErrorReply(TypedDict):
     message: str
 
 
-PAYLOADS = (RunPayload, DiffPayload, AggregatePayload)
+PAYLOADS = (RunPayload, DiffPayload, AggregatePayload, AblationPayload)
 MESSAGES = (HeadRowsRequest, HeadRowsReply, LayersMessage, ErrorReply)
 
 

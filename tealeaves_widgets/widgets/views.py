@@ -1,15 +1,18 @@
 """Which view shows which result: the one table of the display seam
 (`core.seam`). `display(run)` shows `Explorer(run)`, `display(runset)` an
-`AggregateView`, `display(cmp)` a `VariantDiff`; the deprecated
+`AggregateView`, `display(cmp)` a `VariantDiff`, `display(ablation)` an
+`AblationView`; the deprecated
 `run.explorer()`-style methods reach the classes named here; `Model.explore`
 is `live.explore`."""
 
 from __future__ import annotations
 
 from ..core import seam
+from ..core.ablation import Ablation
 from ..core.compare import Comparison
 from ..core.run import Run
 from ..core.runset import RunSet
+from .ablation import AblationView
 from .aggregate import AggregateView
 from .diff import VariantDiff
 from .explorer import Explorer
@@ -18,7 +21,12 @@ from .live import explore
 from .panels import CurvesView, LensView
 from .report_page import save_report
 
-DEFAULT_VIEWS = {Run: Explorer, RunSet: AggregateView, Comparison: VariantDiff}
+DEFAULT_VIEWS = {
+    Run: Explorer,
+    RunSet: AggregateView,
+    Comparison: VariantDiff,
+    Ablation: AblationView,
+}
 """Result type -> the view `display(result)` shows."""
 
 for result_type, view in DEFAULT_VIEWS.items():

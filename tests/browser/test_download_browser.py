@@ -12,6 +12,7 @@ import pytest
 
 import tealeaves_widgets as tw
 from tealeaves_widgets.widgets import (
+    AblationView,
     AggregateView,
     CurvesView,
     Explorer,
@@ -20,7 +21,7 @@ from tealeaves_widgets.widgets import (
     VariantDiff,
 )
 from tealeaves_widgets.widgets.export import page_html
-from tests.helpers.synthetic import synthetic_run
+from tests.helpers.synthetic import synthetic_ablation, synthetic_run
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +46,7 @@ def _views(run):
         "lens": lambda: LensView(run, layer=2),
         "diff": lambda: VariantDiff(tw.compare({"baseline": run, "other": other}), layer=2),
         "aggregate": lambda: AggregateView(runs, layer=2),
+        "ablation": lambda: AblationView(synthetic_ablation(run), layer=2),
     }
 
 
@@ -57,7 +59,9 @@ def download_png(page):
     return download.suggested_filename, data
 
 
-@pytest.mark.parametrize("kind", ["explorer", "heatmap", "curves", "lens", "diff", "aggregate"])
+@pytest.mark.parametrize(
+    "kind", ["explorer", "heatmap", "curves", "lens", "diff", "aggregate", "ablation"]
+)
 def test_the_png_button_downloads_the_view(kind, run, open_page):
     page, log = open_page(page_html(_views(run)[kind]()))
     page.wait_for_selector(".tw-download", timeout=20_000)

@@ -21,10 +21,22 @@ from typing import Any
 
 import numpy as np
 
+from tealeaves_widgets.core.ablation import Ablation
 from tealeaves_widgets.core.compare import compare
+from tealeaves_widgets.core.conditions import (
+    HeadAblation,
+    RegionKnockout,
+    ValueAblation,
+    as_conditions,
+)
 from tealeaves_widgets.core.run import Lens, RegionInfo, Run
 from tealeaves_widgets.core.runset import RunSet
-from tealeaves_widgets.widgets import aggregate_payload, diff_payload, run_payload
+from tealeaves_widgets.widgets import (
+    ablation_payload,
+    aggregate_payload,
+    diff_payload,
+    run_payload,
+)
 from tealeaves_widgets.widgets.aggregate import as_runsets
 from tealeaves_widgets.widgets.schema import MESSAGE_VERSION, ErrorReply
 from tealeaves_widgets.widgets.wire import PayloadOptions, decode_array, head_rows_message
@@ -220,6 +232,46 @@ def curve_expectations(run: Run) -> list[dict[str, Any]]:
     return cases
 
 
+ABLATION_VOCAB = 12
+ABLATION_MARKUP = "<b>?</b>"
+"""The text of token 5 of the golden ablation (its first condition's largest rise)."""
+
+
+def golden_ablation() -> Ablation:
+    """Four conditions on `golden_run(BASE_TOKENS)` read at "final", with
+    logits in steps of 1/8 (exact in float32): a head, the values at t-1, a
+    mask knockout of "question" (the top token changes) and a values
+    knockout of "system". Every condition's run is the base run."""
+    run = golden_run(BASE_TOKENS)
+    conditions = as_conditions(
+        {
+            "head L1H0": HeadAblation(1, 0),
+            "values t-1": ValueAblation("all", "t-1"),
+            "question": RegionKnockout("question", "mask"),
+            "no system": RegionKnockout("system"),
+        }
+    )
+    v = np.arange(ABLATION_VOCAB)
+    base = ((v * 5) % ABLATION_VOCAB / 4.0).astype(np.float32)  # top: token 7 (2.75)
+    shifts = np.array([[(c * 3 + i * 7) % 9 - 4 for i in v] for c in range(4)]) / 8.0
+    logits = (base + shifts).astype(np.float32)
+    logits[0, 5] += 3.0  # the largest rise of the first condition
+    logits[2, 7] -= 2.5  # knocking out the question changes the prediction
+    vocab = {i: f" t{i}" for i in range(ABLATION_VOCAB)}
+    vocab[5] = ABLATION_MARKUP
+    vocab[3] = "\n"
+    return Ablation(
+        base=run,
+        runs={c.name: run for c in conditions},
+        conditions=conditions,
+        at="final",
+        base_logits=base,
+        logits=logits,
+        vocab=vocab,
+        top_k=4,
+    )
+
+
 BASE_TOKENS = ("<|s|>", "Be", " kind", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 VARIANT_TOKENS = ("<|s|>", "Be", " brief", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 
@@ -250,6 +302,7 @@ def payloads() -> dict[str, Any]:
             as_runsets({"baseline": sets[0], "terse": sets[1]}), normalizations=["raw", "share"]
         ),
         "aggregate_single_payload": aggregate_payload(as_runsets(sets[0]), level=0.9),
+        "ablation_payload": ablation_payload(golden_ablation(), [True, True, False, True]),
         "head_rows_reply": {"content": reply, "buffers": buffers},
         "error_reply": {"content": error, "buffers": []},
     }
@@ -312,6 +365,19 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
             "values": _values(payload["values"]),
             "sink": _values(payload["sink"]),
             "excluded_mass": _values(payload["excluded_mass"]),
+        }
+    if name == "ablation_payload":
+        table = golden_ablation().table()
+        return {
+            "names": table["condition"].tolist(),
+            "predicted": table["predicted_id"].tolist(),
+            "predicted_prob": _values(payload["predicted_prob"]),
+            "delta_logprob": _values(payload["delta_logprob"]),
+            "kl": _values(payload["kl"]),
+            "rose": _values(payload["rose"]),
+            "rose_delta": _values(payload["rose_delta"]),
+            "fell_delta": _values(payload["fell_delta"]),
+            "positions": [_values(c["positions"]) for c in payload["conditions"]],
         }
     if name == "head_rows_reply":
         rows = {**payload["content"]["rows"], "data": payload["buffers"][0]}

@@ -9,6 +9,8 @@ one region. The logit lens sharpens towards the last layer.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -188,4 +190,79 @@ def synthetic_run(
         attention_heads=heads,
         lens=_lens(n_layers, len(queries), rng),
         model_info={"model_id": "synthetic", "n_layers": n_layers, "n_heads": n_heads},
+    )
+
+
+MARKUP_TOKEN = "<b>x</b>"
+"""Text of one vocabulary entry of `synthetic_ablation`: shown as text, never markup."""
+
+
+def _knocked_out(run: Run, tokens: NDArray[np.int64]) -> Run:
+    """`run` with `tokens` hidden from every query outside them (their weight
+    moved to the rest of each row), as RegionKnockout(mode="mask") does."""
+    heads = run.attention_heads.copy()
+    inside = np.zeros(run.n_tokens, dtype=bool)
+    inside[tokens] = True
+    for q, pos in enumerate(run.queries.values()):
+        if inside[pos]:
+            continue
+        heads[:, :, q, inside] = 0.0
+        heads[:, :, q, :] /= heads[:, :, q, :].sum(axis=-1, keepdims=True)
+    return dataclasses.replace(run, attention=heads.mean(axis=1), attention_heads=heads)
+
+
+def synthetic_ablation(run: Run | None = None, seed: int = 0, vocab_size: int = 64):
+    """A `tw.Ablation` of `run` (default a small synthetic run) with random
+    next-token logits and five conditions: a head, the values at t-1, a mask
+    knockout of "context" and of "question", and a composite. Knocking out
+    "question" changes the top token; the first condition's largest rise is
+    the token `MARKUP_TOKEN`. The condition runs are the base run with the
+    knocked-out regions hidden (or the base run itself)."""
+    from tealeaves_widgets.core.ablation import Ablation, logit_changes
+    from tealeaves_widgets.core.conditions import (
+        HeadAblation,
+        RegionKnockout,
+        ValueAblation,
+        as_conditions,
+    )
+
+    run = run or synthetic_run(n_tokens=64, n_layers=4, n_heads=3, n_queries=2, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    conditions = as_conditions(
+        {
+            "head L1H0": HeadAblation(1, 0),
+            "values t-1": ValueAblation("all", "t-1"),
+            "no context": RegionKnockout("context", "mask"),
+            "no question": RegionKnockout("question", "mask"),
+            "head + question": [HeadAblation(0, 1, "all"), RegionKnockout("question", "values")],
+        }
+    )
+    base = rng.normal(scale=2.0, size=vocab_size).astype(np.float32)
+    top = int(np.argmax(base))
+    scales = np.array([0.3, 0.5, 0.8, 1.5, 1.2], dtype=np.float32)[:, None]
+    logits = base + scales * rng.normal(size=(len(conditions), vocab_size)).astype(np.float32)
+    markup = (top + 7) % vocab_size
+    logits[0, markup] = base[markup] + 4.0  # the largest rise of the first condition
+    logits[3, top] = base[top] - 6.0  # no question: the prediction changes
+    logits[4, top] = base[top] - 3.0
+    vocab = {i: f" w{i}" for i in range(vocab_size)}
+    vocab[markup] = MARKUP_TOKEN
+    vocab[(top + 3) % vocab_size] = "\n"
+    runs = {}
+    for condition in conditions:
+        (item, *_) = condition.interventions
+        if len(condition.interventions) == 1 and isinstance(item, RegionKnockout):
+            runs[condition.name] = _knocked_out(run, run.regions[item.region].token_indices)
+        else:
+            runs[condition.name] = run
+    ids = logit_changes(base, logits, 20).token_ids
+    return Ablation(
+        base=run,
+        runs=runs,
+        conditions=conditions,
+        at="final",
+        base_logits=base,
+        logits=logits,
+        vocab={i: vocab[i] for i in sorted(ids)},
+        top_k=20,
     )

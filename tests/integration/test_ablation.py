@@ -255,6 +255,32 @@ def test_value_ablation_of_every_head_one_by_one_is_all_heads_at_once(model_type
     np.testing.assert_allclose(again.base_logits, result.base_logits, atol=0, rtol=0)
 
 
+def test_knockout_regions_is_one_mask_knockout_per_region(model):
+    result = model.knockout_regions(CASE, REGIONS)
+    assert result.names == ["rules"]  # the built-in sections are left out
+    assert result.conditions[0].interventions == (tw.RegionKnockout("rules", "mask"),)
+    by_hand = model.ablate(CASE, {"rules": tw.RegionKnockout("rules", "mask")}, REGIONS)
+    np.testing.assert_allclose(result.logits, by_hand.logits, atol=TOL, rtol=0)
+    every = model.knockout_regions(CASE, REGIONS, mode="values", include_builtin=True)
+    assert every.names == list(every.base.regions)  # template, system, user too
+    assert {c.interventions[0].mode for c in every.conditions} == {"values"}
+    named = model.knockout_regions(CASE, REGIONS, names=["user", "rules"])
+    assert named.names == ["user", "rules"]
+    # the view of a captured ablation: every condition a knockout row, every run embedded
+    from tealeaves_widgets.widgets.schema import AblationPayload, check_typeddict
+
+    view = tw.AblationView(every)
+    assert check_typeddict(view.ablation, AblationPayload) == []
+    assert [c["knockout"] for c in view.ablation["conditions"]] == every.names
+    assert view.ablation["runs"] == [True] * len(every.names)
+    with pytest.raises(tw.SelectionError, match=r"unknown region\(s\) \['facts'\]; this prompt"):
+        model.knockout_regions(CASE, REGIONS, names=["facts"])
+    with pytest.raises(tw.SelectionError, match="no regions of its own to knock out"):
+        model.knockout_regions(CASE, {"query_positions": ["final"]})
+    with pytest.raises(tw.ArgumentError, match="mode must be one of"):
+        model.knockout_regions(CASE, REGIONS, mode="zero")
+
+
 def test_bad_conditions_name_the_value_and_the_range(model):
     cases = [
         (

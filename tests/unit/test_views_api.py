@@ -9,6 +9,7 @@ import pytest
 
 import tealeaves_widgets as tw
 from tealeaves_widgets.widgets import (
+    AblationView,
     AggregateView,
     CurvesView,
     Explorer,
@@ -31,10 +32,11 @@ def results():
         LensView: base,
         VariantDiff: tw.compare({"baseline": base, "terse": terse}),
         AggregateView: runs,
+        AblationView: golden.golden_ablation(),
     }
 
 
-VIEWS = [Explorer, TokenHeatmap, CurvesView, LensView, VariantDiff, AggregateView]
+VIEWS = [Explorer, TokenHeatmap, CurvesView, LensView, VariantDiff, AggregateView, AblationView]
 
 
 @pytest.mark.parametrize("view", VIEWS, ids=lambda v: v.__name__)

@@ -23,6 +23,7 @@ TYPES = {
     "diff_sets_payload": schema.DiffPayload,
     "aggregate_payload": schema.AggregatePayload,
     "aggregate_single_payload": schema.AggregatePayload,
+    "ablation_payload": schema.AblationPayload,
     "head_rows_reply": schema.HeadRowsReply,
     "error_reply": schema.ErrorReply,
 }
