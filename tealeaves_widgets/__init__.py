@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 from .core import seam
 from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
-from .core.run import Lens, RegionInfo, Run
+from .core.run import Lens, QueryReading, RegionInfo, Run
 from .core.runset import RunSet
 from .errors import (
     ArgumentError,
@@ -123,6 +123,7 @@ __all__ = [
     "PatternTimeoutError",
     "PromptTooLongError",
     "QueryNotFoundError",
+    "QueryReading",
     "Region",
     "RegionError",
     "RegionInfo",
