@@ -24,6 +24,7 @@ TYPES = {
     "aggregate_single_payload": schema.AggregatePayload,
     "head_rows_reply": schema.HeadRowsReply,
     "error_reply": schema.ErrorReply,
+    "query_at_reply": schema.QueryAtReply,
 }
 
 
