@@ -7,6 +7,7 @@ import curvesPayload from "./golden/curves_payload.json";
 import diffPayload from "./golden/diff_payload.json";
 import errorReply from "./golden/error_reply.json";
 import headRowsReply from "./golden/head_rows_reply.json";
+import queryAtReply from "./golden/query_at_reply.json";
 import runPayload from "./golden/run_payload.json";
 
 const FIXTURES = {
@@ -16,6 +17,7 @@ const FIXTURES = {
   diff_payload: diffPayload,
   error_reply: errorReply,
   head_rows_reply: headRowsReply,
+  query_at_reply: queryAtReply,
   run_payload: runPayload,
 } as const;
 
