@@ -188,12 +188,12 @@ class Run:
         self._check_reading(reading)
         lens, added = self.lens, reading.lens
         heads = np.concatenate(
-            [self.attention_heads, reading.attention_heads[:, :, None, :].astype(np.float32)],
+            [self.attention_heads, reading.attention_heads[:, :, None, :]],
             axis=2,
         )
 
         def extend(mine: NDArray, theirs: NDArray) -> NDArray:
-            return np.concatenate([mine, theirs.astype(mine.dtype)], axis=1)
+            return np.concatenate([mine, theirs.astype(mine.dtype, copy=False)], axis=1)
 
         spec = dict(self.region_spec)
         positions = list(spec.get("query_positions", ["final"] if self.queries else []))
@@ -208,8 +208,8 @@ class Run:
             queries={**self.queries, reading.name: int(reading.position)},
             attention=np.concatenate(
                 [self.attention, reading.attention_heads.mean(axis=1)[:, None, :]], axis=1
-            ).astype(self.attention.dtype),
-            attention_heads=heads.astype(self.attention_heads.dtype),
+            ).astype(self.attention.dtype, copy=False),
+            attention_heads=heads.astype(self.attention_heads.dtype, copy=False),
             lens=replace(
                 lens,
                 top_ids=extend(lens.top_ids, added.top_ids),
