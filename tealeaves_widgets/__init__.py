@@ -26,7 +26,7 @@ from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
 from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblation
 from .core.head_gates import HeadGates
 from .core.prev_token import PrevTokenTest
-from .core.run import Lens, RegionInfo, Run
+from .core.run import Lens, QueryReading, RegionInfo, Run
 from .core.runset import RunSet
 from .errors import (
     ArgumentError,
@@ -135,6 +135,7 @@ __all__ = [
     "PrevTokenTest",
     "PromptTooLongError",
     "QueryNotFoundError",
+    "QueryReading",
     "Region",
     "RegionError",
     "RegionKnockout",

@@ -31,6 +31,7 @@ import { MESSAGE_VERSION, RequestIds, readMessage } from "./messages";
 import { type ExcludeSpec, type Normalize, normalizationOf, resolveExclusion } from "./curves";
 import { type AnyModel, type RenderProps, h, mount, option, queryIndex, showTip } from "./model";
 import { Overview, firstToken } from "./overview";
+import { QueryClicks } from "./query_click";
 import type { HeadRowsRequest } from "./schema.gen";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
@@ -90,6 +91,8 @@ export class HeatmapView {
   /** Query row -> id of the request for its per-head rows still unanswered. */
   private pending = new Map<number, number>();
   private requestIds = new RequestIds();
+  /** Clicked tokens becoming queries (query_click.ts). */
+  readonly clicks: QueryClicks;
   private timer: ReturnType<typeof setInterval> | null = null;
   private flashTimer: ReturnType<typeof setTimeout> | null = null;
   private cleanups: (() => void)[] = [];
@@ -124,6 +127,16 @@ export class HeatmapView {
     el: HTMLElement,
   ) {
     this.p = decodePayload(model.get("payload"));
+    this.clicks = new QueryClicks(
+      {
+        p: this.p,
+        send: (request) => this.model.send(request),
+        select: (name) => this.set("query", name),
+        added: () => this.fillQueries(),
+        setStatus: (text) => this.setStatus(text),
+      },
+      this.requestIds,
+    );
     const T = this.p.nTokens;
     this.row = new Float32Array(T);
     this.indices = new Uint8Array(T);
@@ -220,10 +233,8 @@ export class HeatmapView {
 
     const query = bar.appendChild(h("label", "", "query "));
     this.querySelect = query.appendChild(h("select", "tw-query-select"));
-    for (const q of p.queries) {
-      const token = JSON.stringify(p.tokens[q.pos] ?? "");
-      this.querySelect.appendChild(option(q.name, `${q.name} @${q.pos} ${token}`));
-    }
+    this.querySelect.title = "Or click a token to make it the query";
+    this.fillQueries();
 
     const head = bar.appendChild(h("label", "", "head "));
     this.headSelect = head.appendChild(h("select", "tw-head-select"));
@@ -251,6 +262,16 @@ export class HeatmapView {
     overview.title = "Show the layer \u00d7 token map, the layer \u00d7 region matrix and the most attended tokens beside the text";
     // in the explorer this root holds the curves and the lens too: all are saved
     bar.appendChild(downloadButton(this.root, () => (this.root.querySelector(".tw-panels") ? "explorer" : "heatmap")));
+  }
+
+  /** One option per query of the payload (clicked tokens add queries). */
+  private fillQueries(): void {
+    const p = this.p;
+    if (this.querySelect.options.length === p.nQueries) return;
+    this.querySelect.replaceChildren(
+      ...p.queries.map((q) => option(q.name, `${q.name} @${q.pos} ${JSON.stringify(p.tokens[q.pos] ?? "")}`)),
+    );
+    if (this.querySelect.isConnected) this.querySelect.value = p.queries[this.query].name;
   }
 
   private buildLegend(): void {
@@ -388,6 +409,7 @@ export class HeatmapView {
     this.regionChips.forEach((chip, r) => this.on(chip, "click", () => this.pickRegion(r)));
     this.on<MouseEvent>(this.text, "mouseover", (e) => this.showTip(e));
     this.on<MouseEvent>(this.text, "mouseleave", () => (this.tip.style.display = "none"));
+    this.on<MouseEvent>(this.text, "click", (e) => this.clickToken(e));
 
     const onModel = (event: string, handler: (...args: any[]) => void) => {
       this.model.on(event, handler);
@@ -621,6 +643,15 @@ export class HeatmapView {
     return { palette: this.palette, range: this.range };
   }
 
+  /** A click on a token (not the end of a text selection) makes it the query. */
+  private clickToken(event: MouseEvent): void {
+    const target = (event.target as HTMLElement).closest?.(".tw-tok") as HTMLElement | null;
+    if (!target || target.dataset.i === undefined) return;
+    const selection = typeof window.getSelection === "function" ? window.getSelection() : null;
+    if (selection && !selection.isCollapsed && selection.toString()) return;
+    this.clicks.click(Number(target.dataset.i));
+  }
+
   private showTip(event: MouseEvent): void {
     const target = (event.target as HTMLElement).closest?.(".tw-tok") as HTMLElement | null;
     if (!target || target.dataset.i === undefined) return;
@@ -637,6 +668,8 @@ export class HeatmapView {
       ["rank", `${rankOf(this.row, i)} of ${p.queries[this.query].pos + 1}`],
     ];
     if (this.masked[i]) lines.push(["scale", "masked out of the colour scale"]);
+    const query = p.queries.find((q) => q.pos === i);
+    lines.push(["click", query ? `select query "${query.name}"` : "make it the query"]);
     showTip(this.tip, this.root, target, lines);
   }
 
@@ -672,6 +705,10 @@ export class HeatmapView {
   receive(content: unknown, buffers: (DataView | ArrayBuffer)[]): void {
     const message = readMessage(content);
     if (message === null || message.kind === "layers") return;
+    if (message.kind === "query_at" || (message.kind === "error" && message.request === "query_at")) {
+      this.clicks.receive(message, buffers);
+      return;
+    }
     const query = [...this.pending].find(([, id]) => id === message.id)?.[0];
     if (message.kind === "error") {
       if (query === undefined) return; // another view's request

@@ -3,12 +3,12 @@
 // a request that fails in the kernel is answered with an "error" reply of the
 // same id, which the view shows instead of waiting for a timeout.
 
-import { type ErrorReply, type HeadRowsReply, type LayersMessage, MESSAGE_VERSION } from "./schema.gen";
+import { type ErrorReply, type HeadRowsReply, type LayersMessage, MESSAGE_VERSION, type QueryAtReply } from "./schema.gen";
 
 export { MESSAGE_VERSION };
-export type KernelMessage = HeadRowsReply | LayersMessage | ErrorReply;
+export type KernelMessage = HeadRowsReply | QueryAtReply | LayersMessage | ErrorReply;
 
-const KINDS = new Set(["head_rows", "layers", "error"]);
+const KINDS = new Set(["head_rows", "query_at", "layers", "error"]);
 
 /** `content` as a message of ours that this page reads, else null (a message of
  * another widget, or of another version: the caller says so). */

@@ -251,6 +251,12 @@ export interface HeadRowsRequest {
   run?: number;
 }
 
+/** One query's per-head rows in a message: (layer, head, width), columns >= width are 0. */
+export interface HeadRowsPayloadRef {
+  encoding: HeadEncoding;
+  rows: BufferRef;
+}
+
 export interface HeadRowsReply {
   v: number;
   kind: "head_rows";
@@ -259,6 +265,44 @@ export interface HeadRowsReply {
   encoding: HeadEncoding;
   rows: BufferRef;
   run?: number;
+}
+
+/** A token was clicked: make its position a query (rows and lens from the model in the kernel). */
+export interface QueryAtRequest {
+  v: number;
+  kind: "query_at";
+  id: number;
+  pos: number;
+}
+
+/** The lens at the new query, one row per layer. */
+export interface QueryLensRefs {
+  top_ids: BufferRef;
+  top_probs: BufferRef;
+  entropy: BufferRef;
+  kl_to_final: BufferRef;
+  tracked_ranks: BufferRef;
+  tracked_probs: BufferRef;
+  vocab: Record<string, string>;
+}
+
+/** The new query, appended after the view's queries; the view selects it. */
+export interface QueryAtReply {
+  v: number;
+  kind: "query_at";
+  id: number;
+  name: string;
+  pos: number;
+  method: "cache" | "pass";
+  note: string;
+  seconds: number;
+  attention: BufferRef;
+  heads: HeadRowsPayloadRef;
+  curves: BufferRef;
+  curves_heads: BufferRef;
+  first_token: BufferRef;
+  first_token_heads: BufferRef;
+  lens: QueryLensRefs;
 }
 
 /** Pushed while a capture runs: consecutive layers' rows and masses. */

@@ -13,6 +13,7 @@ import type {
   HeadRowsPayload,
   LayersMessage,
   LensPayload,
+  QueryAtReply,
   RunPayload,
   WireArray,
   WireDType,
@@ -20,7 +21,7 @@ import type {
 import { SCHEMA_VERSION } from "./schema.gen";
 
 export { SCHEMA_VERSION };
-export type { LayersMessage, WireArray };
+export type { LayersMessage, QueryAtReply, WireArray };
 export type DType = WireDType;
 
 /** The payload failed a check; the message says what to do. */
@@ -301,6 +302,83 @@ export function fromBuffer(spec: BufferRef, buffers: (DataView | ArrayBuffer)[],
   const data = buffers[spec.buffer];
   if (data === undefined) throw new WireError(`${what}: buffer ${spec.buffer} is missing from the message.`);
   return decodeFloat({ dtype: spec.dtype, shape: spec.shape, data }, what);
+}
+
+/** The int32 array a message names by buffer index. */
+export function intFromBuffer(spec: BufferRef, buffers: (DataView | ArrayBuffer)[], what: string): Int32Array {
+  const data = buffers[spec.buffer];
+  if (data === undefined) throw new WireError(`${what}: buffer ${spec.buffer} is missing from the message.`);
+  return decodeInt32({ dtype: spec.dtype, shape: spec.shape, data }, what);
+}
+
+/** `old` laid out (outer, Q, inner) with `added` (outer, inner) inserted as
+ * query Q: a new array (outer, Q + 1, inner). */
+function withQuery<A extends Float32Array | Int32Array>(
+  old: A,
+  make: (n: number) => A,
+  outer: number,
+  Q: number,
+  inner: number,
+  added: A,
+  what: string,
+): A {
+  if (added.length !== outer * inner) {
+    throw new WireError(`query_at.${what}: expected ${outer * inner} values, got ${added.length}.`);
+  }
+  const out = make(outer * (Q + 1) * inner);
+  for (let o = 0; o < outer; o++) {
+    out.set(old.subarray(o * Q * inner, (o + 1) * Q * inner), o * (Q + 1) * inner);
+    out.set(added.subarray(o * inner, (o + 1) * inner), (o * (Q + 1) + Q) * inner);
+  }
+  return out;
+}
+
+const floats = (n: number) => new Float32Array(n);
+const ints = (n: number) => new Int32Array(n);
+
+/** Append the query a "query_at" reply carries (a clicked token the kernel
+ * computed) after the payload's queries, in every per-query array. Returns
+ * its row; a query of that name already present is left as it is (another
+ * view of the same widget asked for it). Everything is decoded and checked
+ * before the payload changes, so a bad reply changes nothing. */
+export function appendQuery(p: Payload, reply: QueryAtReply, buffers: (DataView | ArrayBuffer)[]): number {
+  const known = p.queryNames.indexOf(reply.name);
+  if (known >= 0) return known;
+  const { nLayers: L, nHeads: H, nQueries: Q, nTokens: T } = p;
+  const R = p.regions.length;
+  const lens = p.lens;
+  const K = lens.k;
+  const N = lens.trackedTokens.length;
+  if (!(reply.pos >= 0 && reply.pos < T)) throw new WireError(`query_at: position ${reply.pos} is outside the ${T} tokens.`);
+  const f = (spec: BufferRef, what: string) => fromBuffer(spec, buffers, `query_at.${what}`);
+  const i = (spec: BufferRef, what: string) => intFromBuffer(spec, buffers, `query_at.${what}`);
+  const rows = { ...reply.heads.rows, data: buffers[reply.heads.rows.buffer] };
+  if (rows.data === undefined) throw new WireError(`query_at.heads: buffer ${reply.heads.rows.buffer} is missing from the message.`);
+  const heads = decodeHeadRows({ encoding: reply.heads.encoding, rows }, L, H, "query_at.heads");
+  const next = {
+    attention: withQuery(p.attention, floats, L, Q, T, f(reply.attention, "attention"), "attention"),
+    curves: withQuery(p.curves, floats, L, Q, R, f(reply.curves, "curves"), "curves"),
+    curvesHeads: withQuery(p.curvesHeads, floats, L * H, Q, R, f(reply.curves_heads, "curves_heads"), "curves_heads"),
+    firstToken: withQuery(p.firstToken, floats, L, Q, 1, f(reply.first_token, "first_token"), "first_token"),
+    firstTokenHeads: withQuery(p.firstTokenHeads, floats, L * H, Q, 1, f(reply.first_token_heads, "first_token_heads"), "first_token_heads"),
+  };
+  const nextLens = {
+    topIds: withQuery(lens.topIds, ints, L, Q, K, i(reply.lens.top_ids, "lens.top_ids"), "lens.top_ids"),
+    topProbs: withQuery(lens.topProbs, floats, L, Q, K, f(reply.lens.top_probs, "lens.top_probs"), "lens.top_probs"),
+    entropy: withQuery(lens.entropy, floats, L, Q, 1, f(reply.lens.entropy, "lens.entropy"), "lens.entropy"),
+    klToFinal: withQuery(lens.klToFinal, floats, L, Q, 1, f(reply.lens.kl_to_final, "lens.kl_to_final"), "lens.kl_to_final"),
+    trackedRanks: withQuery(lens.trackedRanks, ints, L, Q, N, i(reply.lens.tracked_ranks, "lens.tracked_ranks"), "lens.tracked_ranks"),
+    trackedProbs: withQuery(lens.trackedProbs, floats, L, Q, N, f(reply.lens.tracked_probs, "lens.tracked_probs"), "lens.tracked_probs"),
+  };
+  Object.assign(p, next);
+  Object.assign(lens, nextLens);
+  for (const [id, text] of Object.entries(reply.lens.vocab)) lens.vocab.set(Number(id), text);
+  // new arrays: the decoded payload shares `queries` with the synced value, which stays as sent
+  p.queries = [...p.queries, { name: reply.name, pos: reply.pos }];
+  p.queryNames = [...p.queryNames, reply.name];
+  p.heads = [...p.heads, heads];
+  p.nQueries = Q + 1;
+  return Q;
 }
 
 /** Copy the layers of a running capture into the payload's arrays (the

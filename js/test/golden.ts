@@ -9,6 +9,7 @@ import diffPayload from "./golden/diff_payload.json";
 import diffSetsPayload from "./golden/diff_sets_payload.json";
 import errorReply from "./golden/error_reply.json";
 import headRowsReply from "./golden/head_rows_reply.json";
+import queryAtReply from "./golden/query_at_reply.json";
 import runPayload from "./golden/run_payload.json";
 
 const FIXTURES = {
@@ -20,6 +21,7 @@ const FIXTURES = {
   diff_sets_payload: diffSetsPayload,
   error_reply: errorReply,
   head_rows_reply: headRowsReply,
+  query_at_reply: queryAtReply,
   run_payload: runPayload,
 } as const;
 

@@ -7,7 +7,7 @@ Dimension names: layer, head, query, pos, vocab, region, tracked, k.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +90,35 @@ class Lens:
     """Decoded text of every token id that appears in `top_ids` or `tracked_ids`."""
 
 
+QUERY_METHODS = ("cache", "pass")
+"""How `Model.read_query` computes a query position after the capture: "cache",
+one decode step on the kept KV cache of the prompt; "pass", one captured
+forward pass of the prompt."""
+
+
+@dataclass(frozen=True)
+class QueryReading:
+    """One more query position of a captured prompt, read after the capture
+    (`Model.read_query`, a click in the explorer): what a capture with this
+    query among its `query_positions` gives for it. `Run.with_query` adds it."""
+
+    name: str
+    """The query's name: "pos:<i>" unless one was given (as for a capture)."""
+    position: int
+    """Token position of the query."""
+    attention_heads: NDArray[np.float32]
+    """(layer, head, pos) attention rows of every query head; 0 after `position`."""
+    lens: Lens
+    """The logit lens at the position: a query axis of length 1, the run's
+    tracked tokens and top-k."""
+    method: str
+    """How it was computed, one of `QUERY_METHODS`."""
+    note: str = ""
+    """Why it took a forward pass rather than the kept cache, when it did."""
+    seconds: float = 0.0
+    """Wall time of the computation."""
+
+
 @dataclass(frozen=True, repr=False)
 class Run:
     """One captured forward pass over one rendered prompt."""
@@ -151,6 +180,83 @@ class Run:
     def query_index(self, query: str | int | None = None) -> int:
         """Row of `query` (as `query_name` reads it) in the (query) axis."""
         return list(self.queries).index(self.query_name(query))
+
+    def with_query(self, reading: QueryReading) -> Run:
+        """This run with one more query, appended after the others: `reading`'s
+        rows and lens (from `Model.read_query`). The region spec lists the new
+        position too, so the run reads as a capture with that query."""
+        self._check_reading(reading)
+        lens, added = self.lens, reading.lens
+        heads = np.concatenate(
+            [self.attention_heads, reading.attention_heads[:, :, None, :]],
+            axis=2,
+        )
+
+        def extend(mine: NDArray, theirs: NDArray) -> NDArray:
+            return np.concatenate([mine, theirs.astype(mine.dtype, copy=False)], axis=1)
+
+        spec = dict(self.region_spec)
+        positions = list(spec.get("query_positions", ["final"] if self.queries else []))
+        default = f"pos:{reading.position}"
+        entry = reading.position if reading.name == default else None
+        positions.append(
+            entry if entry is not None else {"position": reading.position, "name": reading.name}
+        )
+        spec["query_positions"] = positions
+        return replace(
+            self,
+            queries={**self.queries, reading.name: int(reading.position)},
+            attention=np.concatenate(
+                [self.attention, reading.attention_heads.mean(axis=1)[:, None, :]], axis=1
+            ).astype(self.attention.dtype, copy=False),
+            attention_heads=heads.astype(self.attention_heads.dtype, copy=False),
+            lens=replace(
+                lens,
+                top_ids=extend(lens.top_ids, added.top_ids),
+                top_probs=extend(lens.top_probs, added.top_probs),
+                entropy=extend(lens.entropy, added.entropy),
+                kl_to_final=extend(lens.kl_to_final, added.kl_to_final),
+                tracked_ranks=extend(lens.tracked_ranks, added.tracked_ranks),
+                tracked_probs=extend(lens.tracked_probs, added.tracked_probs),
+                vocab={**lens.vocab, **added.vocab},
+            ),
+            region_spec=spec,
+        )
+
+    def _check_reading(self, reading: QueryReading) -> None:
+        """Refuse a reading that does not fit this run, saying what differs."""
+        if not isinstance(reading, QueryReading):
+            raise ArgumentError(
+                f"with_query expects a QueryReading (from model.read_query), got "
+                f"{type(reading).__name__}."
+            )
+        if reading.name in self.queries:
+            raise ArgumentError(
+                f"This run has a query named {reading.name!r} already (at position "
+                f"{self.queries[reading.name]}); give the new one another name."
+            )
+        if not 0 <= reading.position < self.n_tokens:
+            raise ArgumentError(
+                f"Query position {reading.position} is outside this run's {self.n_tokens} "
+                f"tokens (0..{self.n_tokens - 1})."
+            )
+        expected = (self.n_layers, self.n_heads, self.n_tokens)
+        k, tracked = self.lens.top_ids.shape[2], self.lens.tracked_ids.shape[0]
+        lens = reading.lens
+        shapes_fit = (
+            reading.attention_heads.shape == expected
+            and lens.top_ids.shape == (self.n_layers, 1, k)
+            and lens.tracked_ranks.shape == (self.n_layers, 1, tracked)
+            and np.array_equal(lens.tracked_ids, self.lens.tracked_ids)
+        )
+        if not shapes_fit:
+            raise ArgumentError(
+                f"The reading of query {reading.name!r} does not fit this run: expected "
+                f"(layer, head, pos) rows {expected}, a lens of top-{k} over 1 query and the "
+                f"run's {tracked} tracked tokens; got rows {reading.attention_heads.shape}, "
+                f"top ids {lens.top_ids.shape}, tracked ranks {lens.tracked_ranks.shape}. "
+                "Read it with model.read_query(run, position) on this run."
+            )
 
     # -- tables ------------------------------------------------------------
 

@@ -232,6 +232,16 @@ def estimate_memory(
     )
 
 
+def kv_cache_bytes(sizes: ModelSizes, n_tokens: int, dtype: str | None = None) -> int:
+    """Keys and values of every layer for `n_tokens` tokens, at the model's
+    dtype: what a capture that keeps its KV cache (`keep_cache=True`, for
+    queries read later) holds after the pass, 2 x layers x tokens x kv heads x
+    head dim x bytes."""
+    dtype = dtype or sizes.default_dtype
+    b = DTYPE_BYTES.get(dtype, 4)
+    return 2 * sizes.n_layers * int(n_tokens) * sizes.n_kv_heads * sizes.head_dim * b
+
+
 # ---------------------------------------------------------------- budget
 
 
@@ -506,11 +516,13 @@ def loaded_fit(
     n_tracked: int = 0,
     dtype: str | None = None,
     available: Callable[[str], int] | None = None,
+    keep_cache: bool = False,
 ) -> LoadedFit:
     """What capturing one case of `n_tokens` tokens needs on a loaded model whose
     layers run on `layer_devices` (one per layer: "cpu", "cuda:0", ...) and whose
-    lens runs on `lens_device`. The runtime allowance is left out: the process,
-    its allocator and any CUDA context exist already."""
+    lens runs on `lens_device`; with `keep_cache`, each layer's keys and values
+    too (`kv_cache_bytes`), where the layer runs. The runtime allowance is left
+    out: the process, its allocator and any CUDA context exist already."""
     available = available or available_on
 
     def estimate(on_gpu: bool) -> MemoryEstimate:
@@ -534,9 +546,16 @@ def loaded_fit(
         add(device, (on_cpu if device == "cpu" else on_gpu).activations)
     for device in layer_devices:  # each layer's rows stay on its device until the end
         add(device, one_copy / len(layer_devices))
+    kept_on_cpu = 0.0
+    if keep_cache:  # and its keys and values, which stay after the pass
+        kv = kv_cache_bytes(sizes, n_tokens, dtype) / len(layer_devices)
+        for device in layer_devices:
+            add(device, kv)
+        kept_on_cpu = kv * sum(device == "cpu" for device in layer_devices)
     add(lens_device, on_cpu.lens)
     add("cpu", on_cpu.attention_rows - one_copy)  # stacked as numpy, cut into the Run
-    need["cpu"] = max(need["cpu"], on_cpu.saving)  # later: the Run saved and reopened
+    # later: the Run saved and reopened (beside the kept cache)
+    need["cpu"] = max(need["cpu"], int(on_cpu.saving + kept_on_cpu))
     shown = on_gpu if any(d != "cpu" for d in need) else on_cpu
     return LoadedFit(shown, need, {device: available(device) for device in need})
 

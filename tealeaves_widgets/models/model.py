@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import inspect
 import platform
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from ..core.compare import Comparison, compare_options
 from ..core.deprecation import warn_renamed
 from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
-from ..core.run import Lens, Run
+from ..core.run import Lens, QueryReading, Run
 from ..core.runset import RunSet
 from ..errors import (
     ArgumentError,
@@ -48,6 +49,7 @@ from .memory import (
     loaded_fit,
     model_sizes,
 )
+from .query import KeptCache, cache_keyword, decode_step, keep, new_cache
 
 if TYPE_CHECKING:  # the live explorer is a widget, reached through the seam
     from ..widgets.explorer import Explorer
@@ -116,6 +118,8 @@ class Model:
         # Captures read the model, never train it: dropout must be off.
         hf_model.eval()
         self._sizes: ModelSizes | None = None  # for the memory check, read once
+        self._kept: KeptCache | None = None  # the KV cache of the last pass that kept one
+        self._cache_note = "no capture has kept its KV cache (keep_cache=True keeps one)"
         self._forward_kwargs: dict[str, Any] = {"use_cache": False}
         if "logits_to_keep" in inspect.signature(hf_model.forward).parameters:
             # The lens computes its own logits; the model need not build (pos, vocab) ones.
@@ -163,6 +167,7 @@ class Model:
         on_layer: Callable[[int, np.ndarray], None] | None = None,
         progress: bool | None = None,
         memory_check: bool = True,
+        keep_cache: bool = False,
     ) -> Run:
         """Run one captured forward pass over `case` and return a `Run`.
 
@@ -177,7 +182,10 @@ class Model:
         needs (activations, rows, lens, and the rows' copies when the run is
         saved and reopened; README "Memory") is compared with what is free now,
         and a capture that would not fit is refused with InsufficientMemoryError;
-        `memory_check=False` tries anyway.
+        `memory_check=False` tries anyway. `keep_cache=True` keeps the pass's KV
+        cache in this model (replacing the one kept before; `kept_cache_bytes`,
+        `release_cache`), so that `read_query` on this prompt costs one decode
+        step instead of a forward pass.
         """
         top_k = check_top_k(top_k)
         if on_layer is not None and not callable(on_layer):
@@ -187,15 +195,204 @@ class Model:
             )
         _check_flag("progress", progress, allow_none=True)
         _check_flag("memory_check", memory_check)
+        _check_flag("keep_cache", keep_cache)
         prepared = self._prepare(as_case(case), regions)
+        if keep_cache:
+            self.release_cache()  # before the pass: its memory serves the new one
         if memory_check:
-            self._check_memory(prepared)
+            self._check_memory(prepared, keep_cache)
         if progress is None:
             progress = prepared.n_tokens >= PROGRESS_MIN_TOKENS
+        cache = new_cache() if keep_cache else None
         with _layer_progress(progress, self.shape.n_layers, on_layer) as callback:
-            [(heads, residuals)] = self._forward([prepared], callback)
+            [(heads, residuals)] = self._forward([prepared], callback, cache)
+        if cache is not None:
+            self._keep(cache, prepared.rendered.token_ids)
         [lens] = self._lenses([prepared], [residuals], top_k)
         return self._finish(prepared, heads, lens)
+
+    # -- queries read after the capture ----------------------------------------
+
+    @torch.no_grad()
+    def read_query(
+        self,
+        run: Run,
+        position: int,
+        *,
+        name: str | None = None,
+        keep_cache: bool = False,
+    ) -> QueryReading:
+        """The attention rows and lens of token `position` of `run`'s prompt as
+        a query: what `capture` with that position among its query_positions
+        gives for it (same top-k and tracked tokens as `run`). `Run.with_query`
+        adds it to the run; `add_query` does both.
+
+        With the KV cache of this prompt kept (`capture(..., keep_cache=True)`,
+        `model.explore`), it costs one decode step: token `position` on the cache
+        cut before it. Otherwise it takes one captured forward pass of the
+        prompt, and `reading.note` says why; with `keep_cache=True` that pass
+        keeps its cache, so the next position of this prompt is a decode step.
+        `name` defaults to "pos:<position>", as a capture names it.
+        """
+        _check_flag("keep_cache", keep_cache)
+        position, name = self._check_query(run, position, name)
+        started = time.perf_counter()
+        kept = self._kept
+        if kept is not None and kept.holds(run.token_ids):
+            rows, residuals = decode_step(
+                self.hf_model, self.arch, kept, position, self.device, self._forward_kwargs
+            )
+            method, note = "cache", ""
+        else:
+            note = self._no_cache_note(run)
+            rows, residuals = self._pass_at(run, position, keep_cache)
+            method = "pass"
+        heads = np.zeros((self.shape.n_layers, self.shape.n_heads, run.n_tokens), np.float32)
+        heads[:, :, : position + 1] = rows[:, :, : position + 1].numpy()
+        lens = self._lens_at(run, residuals)
+        seconds = time.perf_counter() - started
+        return QueryReading(name, position, heads, lens, method, note, seconds)
+
+    def add_query(
+        self,
+        run: Run,
+        position: int,
+        *,
+        name: str | None = None,
+        keep_cache: bool = False,
+    ) -> Run:
+        """`run` with token `position` as one more query (last in
+        `run.queries`): `run.with_query(model.read_query(run, position, ...))`."""
+        return run.with_query(self.read_query(run, position, name=name, keep_cache=keep_cache))
+
+    @property
+    def kept_cache_bytes(self) -> int:
+        """Memory held by the kept KV cache (0 when none is kept)."""
+        return 0 if self._kept is None else self._kept.nbytes
+
+    def release_cache(self) -> None:
+        """Drop the kept KV cache (later queries of its prompt take a forward pass)."""
+        if self._kept is not None:
+            self._cache_note = "the kept KV cache was released"
+        self._kept = None
+
+    def _keep(self, cache: Any, token_ids: np.ndarray) -> None:
+        """Keep the filled `cache` of a pass over `token_ids`, when it is a
+        plain full-length cache (else say why none is kept)."""
+        ids = np.asarray(token_ids, dtype=np.int64)
+        self._kept = keep(cache, ids, self.shape.n_layers)
+        if self._kept is None:
+            self._cache_note = (
+                f"{type(self.hf_model).__name__} did not fill a plain full-length KV cache "
+                "(one keys/values tensor of every token per layer), so none is kept"
+            )
+
+    def _no_cache_note(self, run: Run) -> str:
+        """Why `run`'s prompt has no kept cache, in words."""
+        if self._kept is not None:
+            return (
+                "the kept KV cache is of another prompt (a model keeps the cache of its last "
+                "capture with keep_cache=True only)"
+            )
+        return self._cache_note
+
+    def _check_query(self, run: Run, position: object, name: object) -> tuple[int, str]:
+        """`position` and `name` of a query to read from `run`, checked."""
+        if not isinstance(run, Run):
+            raise ArgumentTypeError(
+                f"read_query expects a tw.Run (from model.capture or tw.open_run), got "
+                f"{type(run).__name__}."
+            )
+        if isinstance(position, bool) or not isinstance(position, (int, np.integer)):
+            raise ArgumentTypeError(
+                f"position must be a token index (int), got {position!r}; e.g. position=12."
+            )
+        position = int(position)
+        if not 0 <= position < run.n_tokens:
+            raise ArgumentError(
+                f"position={position} is outside the run's {run.n_tokens} tokens; expected "
+                f"0..{run.n_tokens - 1}."
+            )
+        info, s = run.model_info, self.shape
+        mine = (self.model_id, self.arch.model_type, s.n_layers, s.n_heads)
+        theirs = (
+            info.get("model_id"),
+            info.get("model_type", self.arch.model_type),
+            info.get("n_layers"),
+            info.get("n_heads"),
+        )
+        if theirs != mine:
+            raise ArgumentError(
+                "This run was captured with {!r} ({}, {} layers, {} heads); this model is {!r} "
+                "({}, {} layers, {} heads). Read a run's queries with the model that captured "
+                "it.".format(*theirs, *mine)
+            )
+        taken = [q for q, pos in run.queries.items() if pos == position]
+        if taken:
+            raise ArgumentError(
+                f"Position {position} is query {taken[0]!r} of this run already; select it "
+                f"(query={taken[0]!r}) instead of reading it again."
+            )
+        if name is None:
+            name = f"pos:{position}"
+        if not isinstance(name, str) or not name:
+            raise ArgumentTypeError(f"name must be a non-empty str or None, got {name!r}.")
+        if name in run.queries:
+            raise ArgumentError(
+                f"This run has a query named {name!r} already (at position "
+                f"{run.queries[name]}); pass another name=."
+            )
+        return position, name
+
+    def _pass_at(
+        self, run: Run, position: int, keep_cache: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One captured pass of `run`'s prompt with `position` as its one query:
+        (layer, head, pos) rows and (layer, 1, hidden) residuals."""
+        if keep_cache:
+            self.release_cache()
+        check = self.memory_fit(
+            n_tokens=run.n_tokens,
+            n_queries=1,
+            n_tracked=len(run.lens.tracked_ids),
+            keep_cache=keep_cache,
+        )
+        if not check.fits:
+            raise InsufficientMemoryError(
+                f"Reading position {position} takes a forward pass of the run's "
+                f"{run.n_tokens} tokens, which would not fit in the memory free now "
+                f"({check.describe()}). Free some memory, or capture the prompt with this "
+                "position among its query_positions."
+            )
+        ids = torch.as_tensor(np.asarray(run.token_ids, dtype=np.int64))[None]
+        cache = new_cache() if keep_cache else None
+        rows, residuals = self._captured(ids, torch.tensor([[position]]), cache=cache)
+        if cache is not None:
+            self._keep(cache, run.token_ids)
+        return torch.from_numpy(rows[:, 0, :, 0]), residuals[:, 0]
+
+    def _lens_at(self, run: Run, residuals: torch.Tensor) -> Lens:
+        """The lens of (layer, 1, hidden) residuals with `run`'s top-k and tracked tokens."""
+        lens = read_lens(
+            residuals,
+            self.final_norm,
+            self.unembedding,
+            self.shape.final_logit_softcap,
+            run.lens.tracked_ids,
+            int(run.lens.top_ids.shape[2]),
+        )
+        ids = sorted(set(lens.top_ids.ravel().tolist()))
+        return Lens(
+            top_ids=lens.top_ids,
+            top_probs=lens.top_probs,
+            entropy=lens.entropy,
+            kl_to_final=lens.kl_to_final,
+            tracked_ids=np.asarray(run.lens.tracked_ids, dtype=np.int64),
+            tracked_tokens=tuple(run.lens.tracked_tokens),
+            tracked_ranks=lens.tracked_ranks,
+            tracked_probs=lens.tracked_probs,
+            vocab={i: self.tokenizer.decode([i]) for i in ids},
+        )
 
     def explore(
         self,
@@ -203,14 +400,21 @@ class Model:
         regions: RegionsLike = None,
         *,
         top_k: int = DEFAULT_TOP_K,
+        keep_cache: bool = True,
         **view_options: Any,
     ) -> Explorer:
         """Show a `tw.Explorer` at once and fill it in layer by layer while the
         captured pass runs (`capture` with `on_layer`), then with the complete
         `Run` (`view.run`). Returns the Explorer, already displayed in a
         notebook. `view_options` go to the Explorer (layer=, query=, ...).
-        The view lives in `tealeaves_widgets.widgets.live`."""
-        return seam.call("explore", self, case, regions, top_k=top_k, **view_options)
+        Clicking a token makes it the query (`read_query`): with `keep_cache`
+        (the default) the pass's KV cache stays in this model, so a click costs
+        one decode step; `keep_cache=False` keeps none, and each click takes a
+        forward pass. The view lives in `tealeaves_widgets.widgets.live`."""
+        _check_flag("keep_cache", keep_cache)
+        return seam.call(
+            "explore", self, case, regions, top_k=top_k, keep_cache=keep_cache, **view_options
+        )
 
     def prepare(
         self, case: CaseLike, regions: RegionsLike = None
@@ -557,14 +761,16 @@ class Model:
         except TealeavesError as error:
             raise type(error)(f"Case {label!r}: {error}") from error
 
-    def _check_memory(self, prepared: _Prepared) -> None:
+    def _check_memory(self, prepared: _Prepared, keep_cache: bool = False) -> None:
         """Refuse a capture that would not fit in the memory free now, listing
         what would: fewer queries, a shorter prompt, or memory_check=False."""
         n_queries, n_tokens = len(prepared.positions), prepared.n_tokens
         n_tracked = len(prepared.tracked_ids)
 
         def fit(tokens: int, queries: int) -> LoadedFit:
-            return self.memory_fit(n_tokens=tokens, n_queries=queries, n_tracked=n_tracked)
+            return self.memory_fit(
+                n_tokens=tokens, n_queries=queries, n_tracked=n_tracked, keep_cache=keep_cache
+            )
 
         check = fit(n_tokens, n_queries)
         if check.fits:
@@ -582,6 +788,8 @@ class Model:
                 f"a shorter prompt: at most {tokens} of its {n_tokens} tokens, needing "
                 f"{gib(sum(fit(tokens, n_queries).need.values()))}"
             )
+        if keep_cache:
+            options.append("keep_cache=False: keep no KV cache for queries read later")
         options.append("memory_check=False to try anyway (the estimate is in the README, Memory)")
         listed = "".join(f"\n  - {option}" for option in options)
         raise InsufficientMemoryError(
@@ -590,9 +798,12 @@ class Model:
             f"Free some memory, or change one of these:{listed}"
         )
 
-    def memory_fit(self, *, n_tokens: int, n_queries: int, n_tracked: int = 0) -> LoadedFit:
+    def memory_fit(
+        self, *, n_tokens: int, n_queries: int, n_tracked: int = 0, keep_cache: bool = False
+    ) -> LoadedFit:
         """What a capture of `n_tokens` tokens and `n_queries` queries needs on
-        each device this model runs on, against what is free there now."""
+        each device this model runs on (with `keep_cache`, its kept KV cache
+        too), against what is free there now."""
         dtype = str(self.dtype).replace("torch.", "")
         return loaded_fit(
             self._memory_sizes(),
@@ -602,6 +813,7 @@ class Model:
             n_queries=n_queries,
             n_tracked=n_tracked,
             dtype=dtype if dtype in DTYPE_BYTES else "float32",
+            keep_cache=keep_cache,
         )
 
     def _memory_sizes(self) -> ModelSizes:
@@ -677,6 +889,7 @@ class Model:
         self,
         items: list[_Prepared],
         on_layer: Callable[[int, np.ndarray], None] | None,
+        cache: Any = None,
         edit: AttentionEdit | None = None,
     ) -> list[tuple[np.ndarray, torch.Tensor]]:
         """One captured forward pass of a batch of sequences, right-padded.
@@ -684,7 +897,8 @@ class Model:
         Returns per item the (layer, head, query, pos) float32 rows as numpy,
         cut to its own queries and tokens, and its (layer, query, hidden)
         residuals as a tensor. Without padding no attention mask is passed,
-        so one sequence runs exactly as a plain forward pass.
+        so one sequence runs exactly as a plain forward pass. `cache` (one
+        sequence only) is filled with the pass's keys and values.
         """
         lengths = [item.n_tokens for item in items]
         n_queries = [len(item.positions) for item in items]
@@ -697,14 +911,7 @@ class Model:
             positions[b, : n_queries[b]] = torch.as_tensor(item.positions)
         padded = min(lengths) != max(lengths)
         kwargs = {"attention_mask": mask.to(self.device)} if padded else {}
-        query_positions = positions.to(self.device)
-        with capturing(self.hf_model, self.arch, query_positions, edit=edit) as rec:
-            if on_layer is not None:  # rows of the first sequence (capture passes one)
-                rec.on_layer = lambda layer: on_layer(layer, rec.layer_rows(layer)[0].cpu().numpy())
-            self.hf_model(input_ids=input_ids.to(self.device), **kwargs, **self._forward_kwargs)
-        # (layer, b, head, query, pos)
-        rows = torch.stack([r.to("cpu") for r in rec.all_rows()]).numpy()
-        residuals = torch.stack(_same_device(rec.all_residuals()))  # (layer, b, query, hidden)
+        rows, residuals = self._captured(input_ids, positions, on_layer, cache, edit, **kwargs)
         return [
             (
                 np.ascontiguousarray(rows[:, b, :, : n_queries[b], : lengths[b]]),
@@ -712,6 +919,30 @@ class Model:
             )
             for b in range(len(items))
         ]
+
+    def _captured(
+        self,
+        input_ids: torch.Tensor,
+        positions: torch.Tensor,
+        on_layer: Callable[[int, np.ndarray], None] | None = None,
+        cache: Any = None,
+        edit: AttentionEdit | None = None,
+        **kwargs: Any,
+    ) -> tuple[np.ndarray, torch.Tensor]:
+        """One captured forward pass of (batch, pos) `input_ids` keeping the
+        rows of (batch, query) `positions`: the (layer, batch, head, query, pos)
+        float32 rows as numpy and the (layer, batch, query, hidden) residuals.
+        `cache`, when given, is filled with the keys and values; `edit`
+        changes each layer's attention inputs (models.interventions)."""
+        forward = {**self._forward_kwargs, **kwargs}
+        if cache is not None:
+            forward.update({"use_cache": True, cache_keyword(self.hf_model): cache})
+        with capturing(self.hf_model, self.arch, positions.to(self.device), edit=edit) as rec:
+            if on_layer is not None:  # rows of the first sequence (capture passes one)
+                rec.on_layer = lambda layer: on_layer(layer, rec.layer_rows(layer)[0].cpu().numpy())
+            self.hf_model(input_ids=input_ids.to(self.device), **forward)
+        rows = torch.stack([r.to("cpu") for r in rec.all_rows()]).numpy()
+        return rows, torch.stack(_same_device(rec.all_residuals()))
 
     def _lenses(
         self, items: list[_Prepared], residuals: list[torch.Tensor], top_k: int

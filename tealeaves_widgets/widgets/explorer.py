@@ -16,7 +16,9 @@ class Explorer(CurvesOptions, TokenHeatmap):
     logit lens of a `Run`, linked: one layer, one query, one region selection.
     Clicking a curve or a lens row selects that layer everywhere; clicking a
     region's name in the curves legend highlights its tokens in the heatmap,
-    its checkbox hides its curve. `layer`, `query`, `head`, `region`,
+    its checkbox hides its curve. Clicking a token makes it the query,
+    computed by `model=` (the model that captured the run; `model.explore`
+    passes it) as in `TokenHeatmap`. `layer`, `query`, `head`, `region`,
     `normalize` and `hidden` are synced with Python."""
 
     _esm = esm("explorer")

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from ..core import seam
 from ..core.run import Lens, Run
+from ..errors import SelectionError
 from ..prompt.render import RenderedPrompt
 from ..prompt.resolve import ResolvedRegions
 from .explorer import Explorer
@@ -102,6 +103,16 @@ class LiveExplorer(Explorer):
             payload["heads"] = [None] * run.n_queries
             payload["pending"] = dict(self._pending)
         return payload
+
+    def _check_complete(self) -> None:
+        if self._pending is not None:
+            done, total = self._pending["done"], self._pending["total"]
+            why = self._pending.get("stopped")
+            state = f"stopped after {done} of {total} layers ({why})" if why else "not finished"
+            raise SelectionError(
+                f"The capture has {state}; a clicked position is computed on the complete run. "
+                "Run model.explore(...) again."
+            )
 
     def complete(self, run: Run) -> None:
         """Show the complete `run`; the view is an ordinary Explorer from now on."""
@@ -241,17 +252,28 @@ def explore(
     regions: Any = None,
     *,
     top_k: int = 10,
+    keep_cache: bool = True,
     min_interval: float = DEFAULT_MIN_INTERVAL,
     **view_options: Any,
 ) -> Explorer:
     """`Model.explore`: show an Explorer on the pending run of `case` at once,
     fill it in layer by layer while `model.capture` runs, then show the
     complete run. Interrupted or failed, the view keeps what arrived and says
-    why it stopped. `model` is a `tw.Model` (used through its methods only)."""
+    why it stopped. `model` is a `tw.Model` (used through its methods only);
+    the view keeps it to compute clicked positions (`model.read_query`), from
+    the pass's KV cache when `keep_cache`."""
     prompt, resolved = model.prepare(case, regions)
-    feed = LiveFeed.start(pending_run(prompt, resolved, model.info()), min_interval, **view_options)
+    feed = LiveFeed.start(
+        pending_run(prompt, resolved, model.info()),
+        min_interval,
+        model=model,
+        keep_cache=keep_cache,
+        **view_options,
+    )
     try:
-        run = model.capture(case, regions, top_k=top_k, on_layer=feed, progress=False)
+        run = model.capture(
+            case, regions, top_k=top_k, on_layer=feed, progress=False, keep_cache=keep_cache
+        )
     except BaseException as error:  # interrupted too: keep what arrived, say so
         feed.stop(error)
         raise

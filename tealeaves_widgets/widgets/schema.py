@@ -385,6 +385,14 @@ class HeadRowsRequest(_HeadRowsRequestRequired, total=False):
     the view's own run, the baseline)."""
 
 
+class HeadRowsPayloadRef(TypedDict):
+    """One query's per-head rows in a message: (layer, head, width), columns
+    >= width are 0."""
+
+    encoding: HeadEncoding
+    rows: BufferRef
+
+
 class _HeadRowsReplyRequired(TypedDict):
     v: int
     kind: Literal["head_rows"]
@@ -398,6 +406,62 @@ class _HeadRowsReplyRequired(TypedDict):
 class HeadRowsReply(_HeadRowsReplyRequired, total=False):
     run: int
     """The request's `run`, when it had one."""
+
+
+class QueryAtRequest(TypedDict):
+    """A token was clicked: make its position a query (rows and lens from the
+    model in the kernel)."""
+
+    v: int
+    kind: Literal["query_at"]
+    id: int
+    pos: int
+    """Token position clicked."""
+
+
+class QueryLensRefs(TypedDict):
+    """The lens at the new query, one row per layer."""
+
+    top_ids: BufferRef
+    """(layer, k) int32."""
+    top_probs: BufferRef
+    """(layer, k) float32."""
+    entropy: BufferRef
+    """(layer,) float32."""
+    kl_to_final: BufferRef
+    tracked_ranks: BufferRef
+    """(layer, tracked) int32."""
+    tracked_probs: BufferRef
+    """(layer, tracked) float32."""
+    vocab: dict[str, str]
+    """Token id (as a string) -> its text, for every id in top_ids."""
+
+
+class QueryAtReply(TypedDict):
+    """The new query, appended after the view's queries; the view selects it."""
+
+    v: int
+    kind: Literal["query_at"]
+    id: int
+    name: str
+    pos: int
+    method: Literal["cache", "pass"]
+    """How the kernel computed it (core.run.QUERY_METHODS)."""
+    note: str
+    """Why it took a forward pass, when it did."""
+    seconds: float
+    attention: BufferRef
+    """(layer, pos) head-averaged row, in the payload's attention dtype."""
+    heads: HeadRowsPayloadRef
+    curves: BufferRef
+    """(layer, region) float32 raw masses."""
+    curves_heads: BufferRef
+    """(layer, head, region) float32."""
+    first_token: BufferRef
+    """(layer,) float32."""
+    first_token_heads: BufferRef
+    """(layer, head) float32."""
+    lens: QueryLensRefs
 
 
 class LayersMessage(TypedDict):
@@ -435,7 +499,14 @@ class ErrorReply(TypedDict):
 
 
 PAYLOADS = (RunPayload, DiffPayload, AggregatePayload, AblationPayload)
-MESSAGES = (HeadRowsRequest, HeadRowsReply, LayersMessage, ErrorReply)
+MESSAGES = (
+    HeadRowsRequest,
+    HeadRowsReply,
+    QueryAtRequest,
+    QueryAtReply,
+    LayersMessage,
+    ErrorReply,
+)
 
 
 # -- TypeScript ---------------------------------------------------------------------------

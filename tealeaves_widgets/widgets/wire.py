@@ -26,16 +26,18 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.run import Run
+from ..core.run import QueryReading, Run
 from ..core.selection import resolve_query
 from ..errors import WireError
 from ..present.palette import region_colors
 from .schema import (
     MESSAGE_VERSION,
     SCHEMA_VERSION,
+    BufferRef,
     HeadRowsPayload,
     HeadRowsReply,
     LensPayload,
+    QueryAtReply,
     RunPayload,
     WireArray,
     WireDType,
@@ -162,12 +164,18 @@ def token_regions(run: Run) -> NDArray[np.int16]:
     return owner
 
 
-def region_masses(run: Run) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Raw cooking curves: attention mass per region, head-averaged
-    (layer, query, region) and per head (layer, head, query, region)."""
+def region_membership(run: Run) -> NDArray[np.float32]:
+    """(pos, region) 1 where the region holds the token, else 0."""
     membership = np.zeros((run.n_tokens, len(run.regions)), dtype=np.float32)
     for r, info in enumerate(run.regions.values()):
         membership[info.token_indices, r] = 1.0
+    return membership
+
+
+def region_masses(run: Run) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Raw cooking curves: attention mass per region, head-averaged
+    (layer, query, region) and per head (layer, head, query, region)."""
+    membership = region_membership(run)
     averaged = run.attention.astype(np.float32) @ membership
     per_head = run.attention_heads.astype(np.float32) @ membership
     return averaged, per_head
@@ -319,3 +327,67 @@ def head_rows_message(
         "rows": {"dtype": array["dtype"], "shape": array["shape"], "buffer": 0},
     }
     return content, [array["data"]]
+
+
+def query_at_message(
+    run: Run,
+    reading: QueryReading,
+    request_id: int = 0,
+    attention_dtype: str = "float16",
+) -> tuple[QueryAtReply, list[memoryview]]:
+    """Reply to the front end's request `request_id` for a clicked position:
+    the query `reading.name` of `run` (which holds it, last or not), with what
+    the payload holds for each of its queries (the head-averaged row in
+    `attention_dtype`, per-head rows in float16, region and first-token masses,
+    the lens). (content, buffers) for `AnyWidget.send`."""
+    q = run.query_index(reading.name)
+    lens = run.lens
+    rows = run.attention_heads[:, :, q, :].astype(np.float32)  # (layer, head, pos)
+    membership = region_membership(run)
+    averaged = run.attention[:, q, :].astype(np.float32)
+    heads = encode_head_rows(rows, "float16")
+    arrays = {
+        "attention": encode_array(averaged.astype(attention_dtype)),
+        "heads": heads["rows"],
+        "curves": encode_array(averaged @ membership),
+        "curves_heads": encode_array(rows @ membership),
+        "first_token": encode_array(first_token_masses(averaged)),
+        "first_token_heads": encode_array(first_token_masses(rows)),
+        "top_ids": encode_array(_int32(lens.top_ids[:, q], "lens.top_ids")),
+        "top_probs": encode_array(lens.top_probs[:, q].astype(np.float32)),
+        "entropy": encode_array(lens.entropy[:, q].astype(np.float32)),
+        "kl_to_final": encode_array(lens.kl_to_final[:, q].astype(np.float32)),
+        "tracked_ranks": encode_array(_int32(lens.tracked_ranks[:, q], "lens.tracked_ranks")),
+        "tracked_probs": encode_array(lens.tracked_probs[:, q].astype(np.float32)),
+    }
+    refs: dict[str, BufferRef] = {
+        name: {"dtype": array["dtype"], "shape": array["shape"], "buffer": i}
+        for i, (name, array) in enumerate(arrays.items())
+    }
+    top = sorted(set(lens.top_ids[:, q].ravel().tolist()))
+    content: QueryAtReply = {
+        "v": MESSAGE_VERSION,
+        "kind": "query_at",
+        "id": request_id,
+        "name": reading.name,
+        "pos": int(run.queries[reading.name]),
+        "method": "cache" if reading.method == "cache" else "pass",
+        "note": reading.note,
+        "seconds": float(reading.seconds),
+        "attention": refs["attention"],
+        "heads": {"encoding": heads["encoding"], "rows": refs["heads"]},
+        "curves": refs["curves"],
+        "curves_heads": refs["curves_heads"],
+        "first_token": refs["first_token"],
+        "first_token_heads": refs["first_token_heads"],
+        "lens": {
+            "top_ids": refs["top_ids"],
+            "top_probs": refs["top_probs"],
+            "entropy": refs["entropy"],
+            "kl_to_final": refs["kl_to_final"],
+            "tracked_ranks": refs["tracked_ranks"],
+            "tracked_probs": refs["tracked_probs"],
+            "vocab": {str(i): lens.vocab.get(i, f"<id {i}>") for i in top},
+        },
+    }
+    return content, [array["data"] for array in arrays.values()]

@@ -6,22 +6,15 @@ waiting for its timeout. JupyterLab runs on 127.0.0.1 inside the test."""
 
 from __future__ import annotations
 
-import json
-import secrets
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.browser.conftest import wait_until
+from tests.helpers.jupyterlab import REPO, jupyterlab, open_notebook, run_cell
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 HEAD_REQUEST_TIMEOUT_S = 4  # js/src/heatmap.ts HEAD_REQUEST_TIMEOUT_MS
 
 SETUP = f"""\
@@ -50,92 +43,18 @@ print("handler replaced")"""
 READ_BACK = 'print("selected head", view.head, "query", view.query)'
 
 
-def _notebook(cells: list[str]) -> dict:
-    return {
-        "cells": [
-            {"cell_type": "code", "metadata": {}, "source": source, "outputs": [],
-             "execution_count": None}
-            for source in cells
-        ],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on 127.0.0.1 serving one notebook: (url, token)."""
-    try:
-        import jupyterlab  # noqa: F401
-    except ImportError:
-        pytest.fail("JupyterLab is needed: pip install 'jupyterlab>=4'.", pytrace=False)
     root = tmp_path_factory.mktemp("lab")
-    notebook = _notebook([SETUP, BREAK_HANDLER, READ_BACK])
-    (root / "live.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
-    port, token = _free_port(), secrets.token_hex(16)
-    log = open(root / "server.log", "w")  # noqa: SIM115 (closed below)
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-            "--ip=127.0.0.1", f"--port={port}", f"--ServerApp.token={token}",
-            f"--ServerApp.root_dir={root}",
-        ],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2).read()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                log.close()
-                pytest.fail(f"JupyterLab did not start:\n{(root / 'server.log').read_text()}")
-            time.sleep(0.5)
-    yield url, token
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    with jupyterlab(root, {"live.ipynb": [SETUP, BREAK_HANDLER, READ_BACK]}) as server:
+        yield server
 
 
 @pytest.fixture
 def notebook_page(browser, lab):
-    url, token = lab
-    context = browser.new_context(viewport={"width": 1300, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{url}/lab/tree/live.ipynb?token={token}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=60_000)
-    # the kernel is started and connected (the status bar names it, idle)
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
-    yield page, errors
-    context.close()
-
-
-def run_cell(page, index: int) -> None:
-    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
-    page.wait_for_function(
-        "(i) => { const p = document.querySelectorAll('.jp-Notebook .jp-Cell')[i]"
-        ".querySelector('.jp-InputPrompt'); return p && /\\[\\d+\\]/.test(p.textContent); }",
-        arg=index,
-        timeout=120_000,
-    )
+    with open_notebook(browser, lab, "live.ipynb") as opened:
+        yield opened
 
 
 def status(page) -> str:

@@ -29,7 +29,7 @@ from tealeaves_widgets.core.conditions import (
     ValueAblation,
     as_conditions,
 )
-from tealeaves_widgets.core.run import Lens, RegionInfo, Run
+from tealeaves_widgets.core.run import Lens, QueryReading, RegionInfo, Run
 from tealeaves_widgets.core.runset import RunSet
 from tealeaves_widgets.widgets import (
     ablation_payload,
@@ -39,7 +39,12 @@ from tealeaves_widgets.widgets import (
 )
 from tealeaves_widgets.widgets.aggregate import as_runsets
 from tealeaves_widgets.widgets.schema import MESSAGE_VERSION, ErrorReply
-from tealeaves_widgets.widgets.wire import PayloadOptions, decode_array, head_rows_message
+from tealeaves_widgets.widgets.wire import (
+    PayloadOptions,
+    decode_array,
+    head_rows_message,
+    query_at_message,
+)
 
 GOLDEN = Path(__file__).resolve().parents[2] / "js" / "test" / "golden"
 """Where the fixtures live (read by vitest)."""
@@ -272,6 +277,25 @@ def golden_ablation() -> Ablation:
     )
 
 
+def query_reading(run: Run, position: int = 4) -> QueryReading:
+    """A query read after the capture at `position` (what a click asks for),
+    with hand-made rows and lens over `run`'s tracked tokens."""
+    per_query = (N_LAYERS, 1)
+    lens = Lens(
+        top_ids=np.array([[[11, 12]], [[12, 10]], [[10, 13]]], dtype=np.int64),
+        top_probs=np.tile(np.array([0.5, 0.125], np.float32), (*per_query, 1)),
+        entropy=np.array([[1.5], [1.0], [0.5]], dtype=np.float32),
+        kl_to_final=np.array([[0.75], [0.25], [0.0]], dtype=np.float32),
+        tracked_ids=run.lens.tracked_ids,
+        tracked_tokens=run.lens.tracked_tokens,
+        tracked_ranks=np.array([[[4, 2]], [[3, 1]], [[2, 1]]], dtype=np.int64),
+        tracked_probs=np.array([[[0.0625, 0.25]], [[0.125, 0.5]], [[0.25, 0.5]]], np.float32),
+        vocab={10: " Paris", 11: " the", 12: "\n", 13: " yes"},
+    )
+    heads = _rows(run.n_tokens, [position], 0.25)[:, :, 0]
+    return QueryReading(f"pos:{position}", position, heads, lens, "cache", "", 0.0125)
+
+
 BASE_TOKENS = ("<|s|>", "Be", " kind", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 VARIANT_TOKENS = ("<|s|>", "Be", " brief", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 
@@ -284,6 +308,8 @@ def payloads() -> dict[str, Any]:
     # the same three cases in both (paired): tight intervals, some under min_effect
     paired = [RunSet(tuple(rs.runs), labels=("a", "b", "c")) for rs in sets]
     reply, buffers = head_rows_message(base, 1, request_id=7)
+    reading = query_reading(base)
+    query_reply, query_buffers = query_at_message(base.with_query(reading), reading, 9)
     error: ErrorReply = {
         "v": MESSAGE_VERSION,
         "kind": "error",
@@ -305,6 +331,7 @@ def payloads() -> dict[str, Any]:
         "ablation_payload": ablation_payload(golden_ablation(), [True, True, False, True]),
         "head_rows_reply": {"content": reply, "buffers": buffers},
         "error_reply": {"content": error, "buffers": []},
+        "query_at_reply": {"content": query_reply, "buffers": query_buffers},
     }
 
 
@@ -379,10 +406,31 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
             "fell_delta": _values(payload["fell_delta"]),
             "positions": [_values(c["positions"]) for c in payload["conditions"]],
         }
+    if name == "query_at_reply":
+        # the run payload's arrays with the clicked query in them: what the
+        # front end's run_payload fixture holds once the reply is appended
+        base = golden_run(BASE_TOKENS)
+        options = PayloadOptions(max_bytes=10**9, head_encoding="float16")
+        added = run_payload(base.with_query(query_reading(base)), options)
+        lens = added["lens"]
+        return {
+            "queries": added["queries"],
+            "attention": _values(added["attention"]),
+            "curves": _values(added["curves"]),
+            "curves_heads": _values(added["curves_heads"]),
+            "first_token": _values(added["first_token"]),
+            "first_token_heads": _values(added["first_token_heads"]),
+            **{key: _values(lens[key]) for key in LENS_KEYS},
+            "head_rows": _values(added["heads"][2]["rows"]),
+            "head_encoding": added["heads"][2]["encoding"],
+        }
     if name == "head_rows_reply":
         rows = {**payload["content"]["rows"], "data": payload["buffers"][0]}
         return {"rows": _values(rows)}
     return {}
+
+
+LENS_KEYS = ("top_ids", "top_probs", "entropy", "kl_to_final", "tracked_ranks", "tracked_probs")
 
 
 def fixture_text(name: str, payload: Any) -> str:

@@ -26,6 +26,7 @@ TYPES = {
     "ablation_payload": schema.AblationPayload,
     "head_rows_reply": schema.HeadRowsReply,
     "error_reply": schema.ErrorReply,
+    "query_at_reply": schema.QueryAtReply,
 }
 
 
