@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -69,6 +70,28 @@ def implementation(operation: str, result_type: type) -> Callable[..., Any]:
             f"that provides it ({PROVIDERS.get(operation, 'unknown')}) first."
         )
     return fn
+
+
+_ORIGINS: dict[int, tuple[weakref.ref, weakref.ref]] = {}
+
+
+def remember_model(result: Any, model: Any) -> None:
+    """Note that `model` captured `result`, weakly (neither is kept alive), so
+    that its view, displayed in the same kernel, can ask the model for more
+    (a clicked token's rows). Core never imports models: it keeps an object."""
+    key = id(result)
+    _ORIGINS[key] = (
+        weakref.ref(result, lambda _gone, key=key: _ORIGINS.pop(key, None)),
+        weakref.ref(model),
+    )
+
+
+def model_of(result: Any) -> Any | None:
+    """The model that captured `result` while both are alive, else None."""
+    entry = _ORIGINS.get(id(result))
+    if entry is None or entry[0]() is not result:
+        return None
+    return entry[1]()
 
 
 def call(operation: str, result: Any, *args: Any, **kwargs: Any) -> Any:

@@ -209,7 +209,9 @@ class Model:
         if cache is not None:
             self._keep(cache, prepared.rendered.token_ids)
         [lens] = self._lenses([prepared], [residuals], top_k)
-        return self._finish(prepared, heads, lens)
+        run = self._finish(prepared, heads, lens)
+        seam.remember_model(run, self)  # display(run) can then read clicked tokens
+        return run
 
     # -- queries read after the capture ----------------------------------------
 

@@ -7,6 +7,8 @@ is `live.explore`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..core import seam
 from ..core.ablation import Ablation
 from ..core.compare import Comparison
@@ -34,5 +36,14 @@ for result_type, view in DEFAULT_VIEWS.items():
     seam.provide(view.__name__, result_type)(view)
 for view in (TokenHeatmap, CurvesView, LensView):
     seam.provide(view.__name__, Run)(view)
+
+
+@seam.provide("view", Run)
+def run_view(run: Run, **options: Any) -> Explorer:
+    """`display(run)`: the explorer, with the model that captured the run when
+    it is still alive in this kernel, so clicking a token reads it."""
+    options.setdefault("model", seam.model_of(run))
+    return Explorer(run, **options)
+
 
 __all__ = ["DEFAULT_VIEWS", "explore", "save_report"]

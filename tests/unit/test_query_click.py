@@ -229,3 +229,26 @@ def test_the_kept_cache_is_counted_where_the_layers_run():
         )  # fmt: skip
 
     assert fit(True).need["cpu"] - fit(False).need["cpu"] == 94_371_840
+
+
+def test_display_of_a_captured_run_brings_its_model_while_it_lives(run):
+    """`display(run)` after `model.capture` builds the explorer with the model
+    (so a click reads the token); the link is weak: it keeps neither alive."""
+    import gc
+
+    from tealeaves_widgets.core import seam
+
+    fresh = synthetic_run(n_tokens=40, n_layers=2, n_heads=2, n_queries=1, seed=9)
+    model = StandInModel()
+    seam.remember_model(fresh, model)
+    assert seam.model_of(fresh) is model and seam.model_of(run) is None
+    view = seam.call("view", fresh)
+    reply, _ = view._query_at(request(20))
+    assert reply["kind"] == "query_at" and model.calls == [(20, True)]
+    assert seam.call("view", run)._model is None  # a run nobody captured here
+    other = StandInModel()
+    seam.remember_model(run, other)
+    del other
+    gc.collect()
+    assert seam.model_of(run) is None  # the model is gone: no link, no error
+    assert seam.call("view", run)._model is None
