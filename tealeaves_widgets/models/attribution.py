@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from ..core.attribution import LOSSES, Attribution
+from ..core.head_gates import HeadGates
 from ..errors import ArgumentError, ArgumentTypeError
 from .interventions import output_projections
 from .lens import execution_device
@@ -54,9 +55,12 @@ def target_ids(model: Model, target: object) -> list[int]:
 
 
 def check_head_mask(model: Model, head_mask: object) -> np.ndarray | None:
-    """`head_mask` as a (layer, head) bool array of the heads kept, or None."""
+    """`head_mask` as a (layer, head) bool array of the heads kept, or None. A
+    `tw.HeadGates` keeps its facilitating heads (attribution through them)."""
     if head_mask is None:
         return None
+    if isinstance(head_mask, HeadGates):
+        head_mask = head_mask.labels == "facilitating"
     shape = (model.shape.n_layers, model.shape.n_heads)
     mask = np.asarray(head_mask)
     if mask.shape != shape or mask.dtype != np.bool_:

@@ -569,8 +569,9 @@ class Model:
         gradient of its log-probability (`loss="full_target"`: every target
         token, teacher-forced; "first_token": its first token only) with
         respect to the input embeddings, one forward and one backward pass.
-        `head_mask` ((layer, head) bool, True = kept) gates every other head
-        off. Returns a `tw.Attribution` (`token_table()`, `region_table()`)."""
+        `head_mask` ((layer, head) bool, True = kept, or a `tw.HeadGates`:
+        its facilitating heads) gates every other head off. Returns a
+        `tw.Attribution` (`token_table()`, `region_table()`)."""
         from .attribution import attribute
 
         return attribute(self, case, target, regions, head_mask=head_mask, loss=loss)

@@ -81,6 +81,11 @@ def test_the_raw_gates_move_as_the_paper_says(model):
     assert len(table) == shape[0] * shape[1]
     assert set(table["label"]) <= {"facilitating", "interfering", "irrelevant"}
     assert (tuple(int(v) for v in needed)) in result.heads("facilitating")
+    # attribution through the facilitating heads: head_mask=gates keeps those
+    through = model.attribute(TEXTS[0], " mat", head_mask=result)
+    same = model.attribute(TEXTS[0], " mat", head_mask=result.labels == "facilitating")
+    np.testing.assert_array_equal(through.head_mask, result.labels == "facilitating")
+    np.testing.assert_allclose(through.grad_norm, same.grad_norm, rtol=0, atol=0)
 
 
 def test_bad_gate_arguments_are_refused(model):
