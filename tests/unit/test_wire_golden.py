@@ -24,6 +24,9 @@ TYPES = {
     "aggregate_payload": schema.AggregatePayload,
     "aggregate_single_payload": schema.AggregatePayload,
     "ablation_payload": schema.AblationPayload,
+    "attribution_payload": schema.AttributionPayload,
+    "head_gates_payload": schema.HeadGatesPayload,
+    "prev_token_payload": schema.PrevTokenPayload,
     "head_rows_reply": schema.HeadRowsReply,
     "error_reply": schema.ErrorReply,
 }
