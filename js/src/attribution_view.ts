@@ -80,14 +80,17 @@ export class AttributionViewUI {
     this.root = h("div", "tw-root tw-attribution-view");
     addStyle(this.root);
     const target = JSON.stringify(a.target);
+    const n = a.targetTokens.length;
     const loss =
       a.loss === "first_token"
-        ? `its first token ${showToken(a.targetTokens[0], -1)}`
-        : `${a.targetTokens.length} token${a.targetTokens.length === 1 ? "" : "s"}, summed`;
+        ? `first_token: only ${showToken(a.targetTokens[0], -1)}`
+        : n === 1
+          ? "full_target: 1 token"
+          : `full_target: the log-probs of its ${n} tokens summed`;
     const title = this.root.appendChild(h("div", "tw-diff-title tw-attribution-title"));
     title.append("Gradient attribution of ");
     title.appendChild(h("b", "tw-target", `log p(${target}) = ${a.logProb.toFixed(4)}`));
-    title.append(` (${a.loss}: ${loss}; p = ${format(Math.exp(a.logProb))}) \u2014 ${a.tokens.length} prompt tokens \u2014 ${a.modelId}`);
+    title.append(` (${loss}; p = ${format(Math.exp(a.logProb))}) \u2014 ${a.tokens.length} prompt tokens \u2014 ${a.modelId}`);
     if (a.gated) title.append(` \u2014 ${a.gated}`);
     this.buildControls();
     const body = this.root.appendChild(h("div", "tw-reader tw-attribution-body"));
@@ -172,7 +175,7 @@ export class AttributionViewUI {
   private buildRegions(parent: HTMLElement): void {
     const a = this.a;
     const panel = parent.appendChild(h("div", "tw-panel tw-attribution-regions"));
-    const header = panel.appendChild(h("div", "tw-panel-header"));
+    const header = panel.appendChild(h("div", "tw-panel-header tw-causal-header"));
     header.appendChild(h("b", "", "Regions"));
     header.append(" share of the prompt's gradient norm");
     const table = panel.appendChild(h("table", "tw-lens-table tw-region-table"));

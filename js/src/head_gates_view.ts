@@ -127,7 +127,7 @@ export class HeadGatesViewUI {
   private buildGrid(parent: HTMLElement): void {
     const g = this.g;
     const panel = parent.appendChild(h("div", "tw-panel tw-gates-panel"));
-    const header = panel.appendChild(h("div", "tw-panel-header"));
+    const header = panel.appendChild(h("div", "tw-panel-header tw-causal-header"));
     header.appendChild(h("b", "", "Heads"));
     header.append(" layer \u2192, head \u2193");
     const scroll = panel.appendChild(h("div", "tw-gates-scroll"));
@@ -173,7 +173,7 @@ export class HeadGatesViewUI {
   private buildChart(parent: HTMLElement): void {
     const g = this.g;
     const panel = parent.appendChild(h("div", "tw-panel tw-gates-loss"));
-    const header = panel.appendChild(h("div", "tw-panel-header"));
+    const header = panel.appendChild(h("div", "tw-panel-header tw-causal-header"));
     header.appendChild(h("b", "", "Task loss"));
     header.append(" per update step");
     const { width, height, left, right, top, bottom } = CHART;

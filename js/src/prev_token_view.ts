@@ -75,7 +75,7 @@ export class PrevTokenViewUI {
   private buildChart(parent: HTMLElement): void {
     const t = this.t;
     const panel = parent.appendChild(h("div", "tw-panel tw-sweep"));
-    const header = panel.appendChild(h("div", "tw-panel-header"));
+    const header = panel.appendChild(h("div", "tw-panel-header tw-causal-header"));
     header.appendChild(h("b", "", "Redundancy"));
     header.append(" 1 \u2212 |AB \u2212 B| / |A \u2212 base| by offset k");
     const { width, height, left, right, top, bottom } = CHART;
@@ -134,7 +134,7 @@ export class PrevTokenViewUI {
 
   private buildTable(parent: HTMLElement): void {
     const panel = parent.appendChild(h("div", "tw-panel tw-prev-table"));
-    const header = panel.appendChild(h("div", "tw-panel-header"));
+    const header = panel.appendChild(h("div", "tw-panel-header tw-causal-header"));
     header.appendChild(h("b", "", "Per layer"));
     this.caption = header.appendChild(h("span"));
     const scroll = panel.appendChild(h("div", "tw-lens-scroll"));
