@@ -212,6 +212,11 @@ export class HeadGatesViewUI {
       const curve = g.losses[p];
       const start = phaseStart(g, p);
       const points: string[] = [];
+      // a branch starts from the plain fit's last point, so the chart shows where it left
+      const plain = g.losses[g.phases.indexOf("plain")];
+      if (start > 0 && plain?.length && Number.isFinite(plain[plain.length - 1])) {
+        points.push(`${x(start - 1).toFixed(1)},${y(plain[plain.length - 1]).toFixed(1)}`);
+      }
       curve.forEach((v, i) => {
         if (Number.isFinite(v)) points.push(`${x(start + i).toFixed(1)},${y(v).toFixed(1)}`);
       });

@@ -30,6 +30,7 @@ export class PrevTokenViewUI {
   private bars: SVGRectElement[] = [];
   private caption!: HTMLSpanElement;
   private head!: HTMLTableRowElement;
+  private scroll!: HTMLDivElement;
   private body!: HTMLTableSectionElement;
   private selects: { destroy(): void }[] = [];
   private cleanups: (() => void)[] = [];
@@ -60,6 +61,23 @@ export class PrevTokenViewUI {
     Object.defineProperty(this.root, "tealeavesView", { value: this, configurable: true });
     for (const key of ["offset", "measure"]) this.onModel(`change:${key}`, () => this.update());
     this.update();
+    this.scrollOnceLaidOut();
+  }
+
+  /** Open the table at the head's layer (the layers before it read 1). */
+  private scrollOnceLaidOut(): void {
+    const scrolled = () => {
+      const row = this.body.rows[this.t.layer];
+      if (!row || this.scroll.clientHeight === 0) return false;
+      this.scroll.scrollTop = Math.max(0, row.offsetTop - this.head.offsetHeight);
+      return true;
+    };
+    if (scrolled() || typeof ResizeObserver === "undefined") return;
+    const observer = new ResizeObserver(() => {
+      if (scrolled()) observer.disconnect();
+    });
+    observer.observe(this.scroll);
+    this.cleanups.push(() => observer.disconnect());
   }
 
   /** Index of the selected offset (the first when the synced one is unknown). */
@@ -90,7 +108,9 @@ export class PrevTokenViewUI {
     });
     const y = (v: number) => height - bottom - ((v - low) / (high - low)) * (height - top - bottom);
     const slot = (width - left - right) / Math.max(t.offsets.length, 1);
-    for (const v of [low, 0, high].filter((v, i, all) => all.indexOf(v) === i)) {
+    // the axis labels 0 and the ends; an end too close to 0 to be read apart is left unlabelled
+    const ticks = [0, ...[low, high].filter((v) => v !== 0 && Math.abs(y(v) - y(0)) >= 14)];
+    for (const v of ticks) {
       chart.appendChild(svg("line", { x1: left - 3, x2: width - right, y1: y(v), y2: y(v), stroke: "#eee", class: v === 0 ? "tw-zero" : "tw-grid" }));
       chart.appendChild(svg("text", { x: left - 5, y: y(v) + 4, "text-anchor": "end", class: "tw-tick" })).textContent = format(v);
     }
@@ -137,7 +157,7 @@ export class PrevTokenViewUI {
     const header = panel.appendChild(h("div", "tw-panel-header tw-causal-header"));
     header.appendChild(h("b", "", "Per layer"));
     this.caption = header.appendChild(h("span"));
-    const scroll = panel.appendChild(h("div", "tw-lens-scroll"));
+    const scroll = (this.scroll = panel.appendChild(h("div", "tw-lens-scroll")));
     const table = scroll.appendChild(h("table", "tw-lens-table tw-pairs-table"));
     this.head = table.appendChild(h("thead")).appendChild(h("tr"));
     this.body = table.appendChild(h("tbody"));
@@ -158,7 +178,8 @@ export class PrevTokenViewUI {
     for (const pair of t.pairs) this.head.appendChild(h("th", "", pair));
     this.body.replaceChildren();
     for (let l = 0; l < t.nLayers; l++) {
-      const tr = this.body.appendChild(h("tr", l === t.layer ? "tw-current" : ""));
+      // layers before the head's see none of its removal: every pair reads 1 there
+      const tr = this.body.appendChild(h("tr", l === t.layer ? "tw-current" : l < t.layer ? "tw-before" : ""));
       tr.appendChild(h("td", "tw-num", String(l)));
       t.pairs.forEach((_, p) => {
         const [mean, sd] = cell(t, measure, k, p, l);

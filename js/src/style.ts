@@ -263,6 +263,7 @@ export const CSS = `
 .tw-sweep-bar:hover { stroke-width: 2; }
 .tw-prev-table { flex: 1 1 420px; min-width: 0; }
 .tw-pairs-table td { cursor: default; }
+.tw-pairs-table tr.tw-before td { color: var(--tw-fg-muted); }
 `;
 
 export function addStyle(root: HTMLElement): void {

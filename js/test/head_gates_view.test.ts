@@ -95,9 +95,11 @@ describe("head gates view", () => {
     const lines = [...el.querySelectorAll<SVGPolylineElement>(".tw-loss-line")];
     expect(lines.map((l) => l.dataset.phase)).toEqual(["plain", "retention", "removal"]);
     const points = lines.map((l) => l.getAttribute("points")!.split(" ").map((p) => Number(p.split(",")[0])));
-    expect(points.map((p) => p.length)).toEqual([4, 3, 3]);
-    expect(points[1][0]).toBeGreaterThan(points[0][3]); // step 4 after step 3
-    expect(points[1][0]).toBe(points[2][0]);
+    // each branch starts from the plain fit's last point (step 3), then its own steps 4..6
+    expect(points.map((p) => p.length)).toEqual([4, 4, 4]);
+    expect(points[1][0]).toBe(points[0][3]);
+    expect(points[2][0]).toBe(points[0][3]);
+    expect(points[1][1]).toBeGreaterThan(points[0][3]);
   });
 
   it("sets the phase from its select and shows all three gates on hover", () => {

@@ -44,6 +44,7 @@ describe("previous-token test", () => {
     const rows = [...el.querySelectorAll<HTMLTableRowElement>(".tw-pairs-table tbody tr")];
     expect(rows.length).toBe(3);
     expect(rows[1].classList.contains("tw-current")).toBe(true); // the head's layer
+    expect(rows.map((r) => r.classList.contains("tw-before"))).toEqual([true, false, false]);
     const cells = rows.map((r) => [...r.querySelectorAll<HTMLElement>("td[data-value]")].map((td) => Number(td.dataset.value)));
     // table_k2 is pair-major (pair, layer); the rows are layers
     for (let l = 0; l < 3; l++) for (let p = 0; p < 4; p++) expect(cells[l][p]).toBeCloseTo(want.table_k2[p * 3 + l], 6);
