@@ -181,3 +181,22 @@ def test_the_views_read_in_both_themes(open_page, attribution, gates, theme, tmp
         assert (background == "rgb(17, 17, 17)") == (theme == "dark"), background
         screenshot(page, f"{name}-{theme}.png", tmp_path)
         assert log.requests == [] and log.errors == [], name
+
+
+@pytest.mark.parametrize("kind", ["attribution", "head-gates", "prev-token"])
+def test_the_png_button_downloads_the_view(open_page, attribution, gates, kind):
+    view = {
+        "attribution": lambda: AttributionView(attribution, shading="grad_x_input"),
+        "head-gates": lambda: HeadGatesView(gates, phase="retention"),
+        "prev-token": lambda: PrevTokenView(synthetic_prev_token()),
+    }[kind]()
+    page, log = open_page(page_html(view), name=f"{kind}-png.html")
+    page.wait_for_selector(".tw-download", timeout=20_000)
+    with page.expect_download(timeout=20_000) as info:
+        page.click(".tw-download")
+    data = info.value.path().read_bytes()
+    name = info.value.suggested_filename
+    assert name.startswith(f"tealeaves-{kind}-") and name.endswith(".png"), name
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert page.locator(".tw-download").first.text_content() == "\u2913 PNG"
+    assert log.requests == [] and log.errors == []
