@@ -14,22 +14,15 @@ import pytest
 from tealeaves_widgets.batch import cli
 from tealeaves_widgets.batch.notebooks import example_path
 from tealeaves_widgets.widgets.export import WIDGET_STATE, WIDGET_VIEW, network_references
+from tests.helpers.causal_notebook import executed_causal
 from tests.helpers.notebooks import offline_export, outputs_text
 
 pytestmark = pytest.mark.slow
 
-_EXECUTED: dict = {}
-
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """(executed notebook node, its working directory), once per module."""
-    if "nb" not in _EXECUTED:
-        from tealeaves_widgets.batch.notebooks import execute_notebook
-
-        workdir = tmp_path_factory.mktemp("causal")
-        _EXECUTED["nb"] = (execute_notebook(example_path("causal"), workdir), workdir)
-    return _EXECUTED["nb"]
+    return executed_causal(tmp_path_factory)
 
 
 def output_of(nb, last_line: str) -> dict:
