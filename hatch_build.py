@@ -30,6 +30,9 @@ STATIC_OUTPUTS = (
     "variant_diff.js",
     "aggregate_view.js",
     "ablation_view.js",
+    "attribution_view.js",
+    "head_gates_view.js",
+    "prev_token_view.js",
     "vendor/require.js",
     "vendor/html-manager-embed-amd.js",
 )

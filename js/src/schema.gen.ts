@@ -236,6 +236,72 @@ export interface RunDetail {
   payload: RunPayload;
 }
 
+export interface AttributionRegion {
+  name: string;
+  section: string;
+  color: string;
+  parent: string | null;
+  builtin: boolean;
+  token_indices: WireArray;
+}
+
+/** What the attribution view renders (`Attribution`), as one synced value. */
+export interface AttributionPayload {
+  schema_version: number;
+  kind: "attribution";
+  model: ModelName;
+  target: string;
+  target_tokens: string[];
+  loss: string;
+  log_prob: number;
+  gated: string | null;
+  tokens: string[];
+  token_region: WireArray;
+  regions: AttributionRegion[];
+  grad_norm: WireArray;
+  grad_x_input: WireArray;
+  region_grad_norm: WireArray;
+  region_share: WireArray;
+  region_grad_x_input: WireArray;
+}
+
+/** What the head gates view renders (`HeadGates`), as one synced value. */
+export interface HeadGatesPayload {
+  schema_version: number;
+  kind: "head_gates";
+  model: ModelName;
+  n_layers: number;
+  n_heads: number;
+  phases: string[];
+  gates: WireArray;
+  label_names: string[];
+  labels: WireArray;
+  losses: WireArray[];
+  base_loss: number;
+  strength: number;
+  threshold: number;
+}
+
+/** What the previous-token test view renders (`PrevTokenTest`), as one synced value. */
+export interface PrevTokenPayload {
+  schema_version: number;
+  kind: "prev_token";
+  model: ModelName;
+  layer: number;
+  head: number;
+  value_heads: number[] | null;
+  n_texts: number;
+  n_layers: number;
+  offsets: number[];
+  redundancy: WireArray;
+  residual_effect_sd: WireArray;
+  pairs: string[];
+  inner_mean: WireArray;
+  inner_sd: WireArray;
+  cos_mean: WireArray;
+  cos_sd: WireArray;
+}
+
 /** What every message from the front end carries. */
 export interface Request {
   v: number;

@@ -96,7 +96,7 @@ export const CSS = `
   border-bottom: 1px solid var(--tw-border-strong); }
 .tw-lens-table td { padding: 1px 6px; white-space: pre; cursor: pointer; }
 .tw-lens-table tr.tw-current td { outline: 1px solid var(--tw-accent); background-clip: padding-box; font-weight: 600; }
-.tw-lens-table tr.tw-current td.tw-num:first-child { background: var(--tw-accent); color: #fff; }
+.tw-lens-table tr.tw-current td.tw-num:first-child { background: var(--tw-accent); color: var(--tw-bg); }
 .tw-lens-text { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .tw-lens-p { color: var(--tw-fg-muted); }
 .tw-num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -193,7 +193,7 @@ export const CSS = `
 .tw-ablation-table td { white-space: nowrap; vertical-align: middle; padding: 2px 6px; border-bottom: 1px solid var(--tw-grid); }
 .tw-ablation-table tbody tr:hover td, .tw-knockout-table tbody tr:hover td { box-shadow: inset 0 1px 0 var(--tw-accent), inset 0 -1px 0 var(--tw-accent); }
 .tw-ablation-table tbody tr:focus-visible, .tw-knockout-table tbody tr:focus-visible { outline: 2px solid var(--tw-accent); }
-.tw-ablation-table tr.tw-current td.tw-num:first-child { background: var(--tw-accent); color: #fff; }
+.tw-ablation-table tr.tw-current td.tw-num:first-child { background: var(--tw-accent); color: var(--tw-bg); }
 .tw-ablation-table tr.tw-baseline td { color: var(--tw-fg-muted); }
 .tw-cond-name { font-weight: 600; color: var(--tw-fg-strong); }
 .tw-ablation-table td.tw-cond { min-width: 120px; }
@@ -223,6 +223,47 @@ export const CSS = `
 .tw-close { margin-left: auto; font: inherit; font-size: 12px; color: inherit; background: none; border: 1px solid var(--tw-border-strong);
   border-radius: 3px; cursor: pointer; padding: 0 6px; }
 .tw-not-embedded { white-space: normal; }
+.tw-attribution-title .tw-target { color: var(--tw-fg-strong); font-weight: 600; }
+.tw-attribution-text { max-height: 420px; }
+.tw-attribution-text .tw-tok { padding: 1px 0; }
+.tw-attribution-regions { flex: 0 1 auto; min-width: 0; max-width: 100%; overflow-x: auto; align-self: flex-start; }
+.tw-attribution-regions .tw-overview-note { max-width: 30em; }
+.tw-causal-header { flex-wrap: wrap; gap: 0 8px; }
+.tw-causal-header b { white-space: nowrap; }
+.tw-region-table td { white-space: nowrap; padding: 2px 6px; vertical-align: middle; }
+.tw-region-table tbody tr:hover td { box-shadow: inset 0 1px 0 var(--tw-accent), inset 0 -1px 0 var(--tw-accent); }
+.tw-region-table tr.tw-current td { outline: 1px solid var(--tw-accent); font-weight: 600; }
+.tw-region-table tbody tr:focus-visible { outline: 2px solid var(--tw-accent); }
+.tw-region-table .tw-swatch { margin-right: 5px; height: 8px; width: 10px; }
+.tw-share-value { display: inline-block; min-width: 3.5em; }
+.tw-gates-body { align-items: flex-start; }
+.tw-gates-panel { flex: 0 1 auto; max-width: 100%; }
+.tw-gates-scroll { overflow-x: auto; max-width: 100%; }
+.tw-gates-grid { border-collapse: collapse; font-size: 10px; color: var(--tw-fg); }
+.tw-gates-grid th { font-weight: normal; color: var(--tw-fg-muted); padding: 0 2px; font-variant-numeric: tabular-nums; }
+.tw-gates-grid th.tw-gates-layer { width: 18px; min-width: 18px; text-align: center; font-size: 9px; }
+.tw-gates-grid th.tw-gates-head { text-align: right; padding-right: 4px; }
+.tw-gates-grid td.tw-gate { width: 18px; min-width: 18px; height: 18px; padding: 0; border: 1px solid var(--tw-border); text-align: center;
+  font: 600 10px/18px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; cursor: default; }
+.tw-gates-grid td.tw-gate:hover { outline: 2px solid var(--tw-fg-strong); outline-offset: -1px; }
+.tw-gates-loss { flex: 0 1 320px; min-width: 260px; }
+.tw-loss-chart { width: 300px; max-width: 100%; cursor: default; }
+.tw-loss-chart .tw-base-loss { stroke: var(--tw-axis); }
+.tw-gates-legend { align-items: flex-start; }
+.tw-label-chip { display: inline-block; max-width: 36em; }
+.tw-label-chip .tw-gate-swatch { vertical-align: middle; margin-right: 4px; }
+.tw-loss-chart .tw-line.tw-dim { stroke-opacity: 0.45; }
+.tw-label-chip b { font-weight: 600; color: var(--tw-fg-strong); margin-right: 2px; }
+.tw-gate-swatch { display: inline-block; flex: none; width: 14px; height: 14px; border: 1px solid var(--tw-border); text-align: center;
+  font: 600 10px/14px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+.tw-sweep { flex: 0 1 320px; min-width: 260px; }
+.tw-sweep-chart { width: 300px; max-width: 100%; cursor: pointer; }
+.tw-sweep-bar { fill: color-mix(in srgb, var(--tw-accent) 45%, transparent); stroke: var(--tw-accent); stroke-width: 1; }
+.tw-sweep-bar.tw-selected { fill: var(--tw-accent); }
+.tw-sweep-bar:hover { stroke-width: 2; }
+.tw-prev-table { flex: 1 1 420px; min-width: 0; }
+.tw-pairs-table td { cursor: default; }
+.tw-pairs-table tr.tw-before td { color: var(--tw-fg-muted); }
 `;
 
 export function addStyle(root: HTMLElement): void {

@@ -13,11 +13,13 @@ tokens' norms and its share of all prompt tokens' norms.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from . import seam
 from .run import RegionInfo
 
 LOSSES = ("full_target", "first_token")
@@ -95,6 +97,10 @@ class Attribution:
             f"Attribution({model}: log p({self.target!r}) = {self.log_prob:.4f} ({self.loss}"
             f"{gated}); {self.n_tokens} prompt tokens; by region: {regions})"
         )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel an attribution displays as `tw.AttributionView(attribution)`."""
+        return seam.display_bundle(self, include, exclude)
 
 
 def innermost_region(regions: dict[str, RegionInfo], n_tokens: int) -> list[str]:

@@ -25,10 +25,13 @@ reading can be checked (`gates`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+
+from . import seam
 
 PHASES = ("plain", "retention", "removal")
 LABELS = ("facilitating", "interfering", "irrelevant")
@@ -96,3 +99,7 @@ class HeadGates:
             f"{final['plain']:.4f} plain, {final['retention']:.4f} retention, "
             f"{final['removal']:.4f} removal)"
         )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel head gates display as `tw.HeadGatesView(gates)`."""
+        return seam.display_bundle(self, include, exclude)

@@ -23,10 +23,13 @@ previous-token head has its redundancy peak at k = 1 (and its
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+
+from . import seam
 
 PAIRS = (("base", "A"), ("base", "B"), ("base", "A+B"), ("A", "A+B"))
 """The pairs of passes compared, (x, y)."""
@@ -154,3 +157,7 @@ class PrevTokenTest:
             f"PrevTokenTest({model}: head L{self.layer}H{self.head} over {self.n_texts} texts; "
             f"redundancy with values at t-k: {values}; peak at k={sweep['offset'][best]})"
         )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel a test displays as `tw.PrevTokenView(test)`."""
+        return seam.display_bundle(self, include, exclude)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..core.run import Run
+from ..core.run import RegionInfo, Run
 
 TEMPLATE_COLOR = "#9ca3af"
 REGION_PALETTE = (
@@ -37,3 +37,16 @@ def union_region_colors(runs: Iterable[Run], names: Sequence[str]) -> dict[str, 
 def region_colors(run: Run) -> dict[str, str]:
     """Colour of each region of one run: grey for the template, the palette for the rest."""
     return union_region_colors([run], list(run.regions))
+
+
+def colors_of_regions(regions: dict[str, RegionInfo]) -> dict[str, str]:
+    """`region_colors` of a result that holds regions but no run (an
+    `Attribution`): the same colour per region as the run's views give it."""
+    colors, others = {}, 0
+    for name, info in regions.items():
+        if info.section == "template":
+            colors[name] = TEMPLATE_COLOR
+        else:
+            colors[name] = REGION_PALETTE[others % len(REGION_PALETTE)]
+            others += 1
+    return colors

@@ -1,5 +1,6 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
-`CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`), the wire format
+`CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`,
+`AttributionView`, `HeadGatesView`, `PrevTokenView`), the wire format
 and its schema, standalone HTML export, and the live explorer of a capture
 in progress.
 
@@ -12,12 +13,15 @@ view consumes results, never a model. `views` registers the views with
 from . import views as views  # registers the views with core.seam
 from .ablation import AblationOptions, AblationView, ablation_payload
 from .aggregate import AggregateView, aggregate_payload
+from .attribution import AttributionView, attribution_payload
 from .base import RunView, View
 from .diff import DiffOptions, VariantDiff, diff_payload
 from .explorer import Explorer
 from .export import export_html
+from .head_gates import HeadGatesView, head_gates_payload
 from .heatmap import TokenHeatmap
 from .panels import CurvesView, LensView
+from .prev_token import PrevTokenView, prev_token_payload
 from .schema import SCHEMA_VERSION
 from .wire import PayloadOptions, run_payload
 
@@ -26,18 +30,24 @@ __all__ = [
     "AblationOptions",
     "AblationView",
     "AggregateView",
+    "AttributionView",
     "CurvesView",
     "DiffOptions",
     "Explorer",
+    "HeadGatesView",
     "LensView",
     "PayloadOptions",
+    "PrevTokenView",
     "RunView",
     "TokenHeatmap",
     "VariantDiff",
     "View",
     "ablation_payload",
     "aggregate_payload",
+    "attribution_payload",
     "diff_payload",
     "export_html",
+    "head_gates_payload",
+    "prev_token_payload",
     "run_payload",
 ]

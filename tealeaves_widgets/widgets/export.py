@@ -33,7 +33,10 @@ from ipywidgets.embed import dependency_state, embed_data, escape_script
 
 from ..core import seam
 from ..core.ablation import Ablation
+from ..core.attribution import Attribution
 from ..core.compare import Comparison
+from ..core.head_gates import HeadGates
+from ..core.prev_token import PrevTokenTest
 from ..core.run import Run
 from ..core.runset import RunSet
 from ..errors import ExportError, ExportWarning
@@ -43,6 +46,9 @@ from ._bundle import BUILD_HINT, STATIC
 _ANYWIDGET_DEFINE = re.compile(r'define\(\s*\[\s*"@jupyter-widgets/base"\s*\]\s*,')
 
 _PAGE_STYLE = "body { margin: 16px; background: #fff; }"
+
+RESULTS = (Run, RunSet, Comparison, Ablation, Attribution, HeadGates, PrevTokenTest)
+"""Results `export_html` shows in their view (`display(result)`'s)."""
 
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -112,7 +118,7 @@ def embed_widgets(widgets: list[ipywidgets.Widget]) -> EmbeddedWidgets:
 
 
 def _widgets(obj: Any) -> list[ipywidgets.Widget]:
-    if isinstance(obj, (Run, RunSet, Comparison, Ablation)):  # a RunSet before the iterables below
+    if isinstance(obj, RESULTS):  # a RunSet before the iterables below
         return [seam.call("view", obj)]
     if isinstance(obj, ipywidgets.Widget):
         return [obj]
@@ -121,8 +127,8 @@ def _widgets(obj: Any) -> list[ipywidgets.Widget]:
         if widgets:
             return widgets
     raise ExportError(
-        "export_html expects a widget, a Run, a RunSet, a Comparison, an Ablation or a list of "
-        "them, got "
+        "export_html expects a widget, a Run, a RunSet, a Comparison, an Ablation, an "
+        "Attribution, HeadGates, a PrevTokenTest or a list of them, got "
         f"{type(obj).__name__}."
     )
 
@@ -130,7 +136,8 @@ def _widgets(obj: Any) -> list[ipywidgets.Widget]:
 def page_html(obj: Any, title: str | None = None) -> str:
     """The standalone page of `obj`: a widget, a Run (shown in an `Explorer`),
     a Comparison (a `VariantDiff`), a RunSet (an `AggregateView`), an Ablation
-    (an `AblationView`), or a list of them."""
+    (an `AblationView`), an Attribution (an `AttributionView`), HeadGates (a
+    `HeadGatesView`), a PrevTokenTest (a `PrevTokenView`), or a list of them."""
     embedded = embed_widgets(_widgets(obj))
     body = "\n".join([embedded.runtime, embedded.state, *embedded.views])
     return standalone_page(title or "tealeaves-widgets", _PAGE_STYLE, body)
@@ -288,7 +295,8 @@ def export_html(obj: Any, path: str | PathLike[str], title: str | None = None) -
     """Write one HTML file that renders with no kernel and makes no network
     request, and return its path. `obj` is a widget, a Run (shown in an
     `Explorer`), a Comparison (a `VariantDiff`), a RunSet (an `AggregateView`),
-    an Ablation (an `AblationView`), a list of them, or an executed notebook: a path to an
+    an Ablation (an `AblationView`), an Attribution, HeadGates or a PrevTokenTest (their
+    views), a list of them, or an executed notebook: a path to an
     .ipynb file or an nbformat node, whose widgets must have saved state."""
     path = Path(path)
     page = notebook_html(obj, title) if _is_notebook(obj) else page_html(obj, title)

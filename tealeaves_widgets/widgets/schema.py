@@ -360,6 +360,105 @@ class RunDetail(TypedDict):
     payload: RunPayload
 
 
+# -- the attribution view (AttributionView) --------------------------------------------
+
+
+class AttributionRegion(TypedDict):
+    name: str
+    section: str
+    color: str
+    parent: str | None
+    builtin: bool
+    token_indices: WireArray
+    """(n,) int32: the region's tokens."""
+
+
+class AttributionPayload(TypedDict):
+    """What the attribution view renders (`Attribution`), as one synced value."""
+
+    schema_version: int
+    kind: Literal["attribution"]
+    model: ModelName
+    target: str
+    target_tokens: list[str]
+    loss: str
+    """"full_target" (every target token's log-prob, summed) or "first_token"."""
+    log_prob: float
+    """The attributed log-probability (natural log)."""
+    gated: str | None
+    """Which heads were gated off, in words (None: none)."""
+    tokens: list[str]
+    token_region: WireArray
+    """(token,) int16: innermost region of each token, -1 for none."""
+    regions: list[AttributionRegion]
+    grad_norm: WireArray
+    """(token,) float32: L2 norm of the gradient at each prompt token's embedding."""
+    grad_x_input: WireArray
+    """(token,) float32: gradient times embedding, summed over the hidden dimension."""
+    region_grad_norm: WireArray
+    """(region,) float32: the region's tokens' summed grad_norm (Attribution.region_table)."""
+    region_share: WireArray
+    """(region,) float32: that sum's share of every prompt token's."""
+    region_grad_x_input: WireArray
+    """(region,) float32: the region's tokens' summed grad_x_input."""
+
+
+# -- the head gates view (HeadGatesView) ------------------------------------------------
+
+
+class HeadGatesPayload(TypedDict):
+    """What the head gates view renders (`HeadGates`), as one synced value."""
+
+    schema_version: int
+    kind: Literal["head_gates"]
+    model: ModelName
+    n_layers: int
+    n_heads: int
+    phases: list[str]
+    """The phases, in the order of `gates` and `losses`: plain, retention, removal."""
+    gates: WireArray
+    """(phase, layer, head) float32: the gates sigmoid(theta) at each phase's end."""
+    label_names: list[str]
+    """The taxonomy: facilitating, interfering, irrelevant."""
+    labels: WireArray
+    """(layer, head) uint8: index into label_names."""
+    losses: list[WireArray]
+    """Per phase, (step,) float32: the task loss at each update step."""
+    base_loss: float
+    """The task loss with every gate at 1."""
+    strength: float
+    threshold: float
+
+
+# -- the previous-token test view (PrevTokenView) ------------------------------------------
+
+
+class PrevTokenPayload(TypedDict):
+    """What the previous-token test view renders (`PrevTokenTest`), as one synced value."""
+
+    schema_version: int
+    kind: Literal["prev_token"]
+    model: ModelName
+    layer: int
+    head: int
+    value_heads: list[int] | None
+    """Heads whose values B zeroes (None: every head)."""
+    n_texts: int
+    n_layers: int
+    offsets: list[int]
+    redundancy: WireArray
+    """(offset,) float32: 1 - mean residual effect (PrevTokenTest.sweep)."""
+    residual_effect_sd: WireArray
+    """(offset,) float32: sd over texts of the residual effect."""
+    pairs: list[str]
+    """The pairs of passes compared ("base vs A", ...), in the order of the tables."""
+    inner_mean: WireArray
+    """(offset, pair, layer) float32: PrevTokenTest.table(offset) inner_mean."""
+    inner_sd: WireArray
+    cos_mean: WireArray
+    cos_sd: WireArray
+
+
 # -- messages ----------------------------------------------------------------------
 
 
@@ -498,7 +597,15 @@ class ErrorReply(TypedDict):
     message: str
 
 
-PAYLOADS = (RunPayload, DiffPayload, AggregatePayload, AblationPayload)
+PAYLOADS = (
+    RunPayload,
+    DiffPayload,
+    AggregatePayload,
+    AblationPayload,
+    AttributionPayload,
+    HeadGatesPayload,
+    PrevTokenPayload,
+)
 MESSAGES = (
     HeadRowsRequest,
     HeadRowsReply,

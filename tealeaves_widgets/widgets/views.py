@@ -1,7 +1,9 @@
 """Which view shows which result: the one table of the display seam
 (`core.seam`). `display(run)` shows `Explorer(run)`, `display(runset)` an
 `AggregateView`, `display(cmp)` a `VariantDiff`, `display(ablation)` an
-`AblationView`; the deprecated
+`AblationView`, `display(attribution)` an `AttributionView`,
+`display(gates)` a `HeadGatesView`, `display(test)` (a previous-token
+test) a `PrevTokenView`; the deprecated
 `run.explorer()`-style methods reach the classes named here; `Model.explore`
 is `live.explore`."""
 
@@ -11,16 +13,22 @@ from typing import Any
 
 from ..core import seam
 from ..core.ablation import Ablation
+from ..core.attribution import Attribution
 from ..core.compare import Comparison
+from ..core.head_gates import HeadGates
+from ..core.prev_token import PrevTokenTest
 from ..core.run import Run
 from ..core.runset import RunSet
 from .ablation import AblationView
 from .aggregate import AggregateView
+from .attribution import AttributionView
 from .diff import VariantDiff
 from .explorer import Explorer
+from .head_gates import HeadGatesView
 from .heatmap import TokenHeatmap
 from .live import explore
 from .panels import CurvesView, LensView
+from .prev_token import PrevTokenView
 from .report_page import save_report
 
 DEFAULT_VIEWS = {
@@ -28,6 +36,9 @@ DEFAULT_VIEWS = {
     RunSet: AggregateView,
     Comparison: VariantDiff,
     Ablation: AblationView,
+    Attribution: AttributionView,
+    HeadGates: HeadGatesView,
+    PrevTokenTest: PrevTokenView,
 }
 """Result type -> the view `display(result)` shows."""
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tealeaves_widgets.core.ablation import Ablation
+from tealeaves_widgets.core.attribution import Attribution
 from tealeaves_widgets.core.compare import compare
 from tealeaves_widgets.core.conditions import (
     HeadAblation,
@@ -29,12 +30,17 @@ from tealeaves_widgets.core.conditions import (
     ValueAblation,
     as_conditions,
 )
+from tealeaves_widgets.core.head_gates import HeadGates
+from tealeaves_widgets.core.prev_token import PrevTokenTest
 from tealeaves_widgets.core.run import Lens, QueryReading, RegionInfo, Run
 from tealeaves_widgets.core.runset import RunSet
 from tealeaves_widgets.widgets import (
     ablation_payload,
     aggregate_payload,
+    attribution_payload,
     diff_payload,
+    head_gates_payload,
+    prev_token_payload,
     run_payload,
 )
 from tealeaves_widgets.widgets.aggregate import as_runsets
@@ -296,6 +302,69 @@ def query_reading(run: Run, position: int = 4) -> QueryReading:
     return QueryReading(f"pos:{position}", position, heads, lens, "cache", "", 0.0125)
 
 
+def golden_attribution() -> Attribution:
+    """Gradients over `golden_run(BASE_TOKENS)`'s tokens in steps of 1/8
+    (exact in float32): the first token the largest (a sink), token 5
+    (" <b>?</b>") the largest after it; gradient x input of both signs."""
+    run = golden_run(BASE_TOKENS)
+    return Attribution(
+        tokens=list(run.tokens),
+        token_ids=run.token_ids,
+        regions=run.regions,
+        target=" Paris",
+        target_tokens=[" Paris"],
+        target_ids=np.array([10], dtype=np.int64),
+        loss="full_target",
+        log_prob=-1.25,
+        grad_norm=np.array([4.0, 0.5, 0.25, 1.0, 0.75, 2.5, 0.125, 0.375]),
+        grad_x_input=np.array([0.25, -0.5, 0.125, 0.75, -0.25, 1.5, 0.0, -0.125]),
+        model_info={"model_id": "golden-a"},
+    )
+
+
+def golden_head_gates() -> HeadGates:
+    """Gates of N_LAYERS x N_HEADS heads in steps of 1/16: head (1, 0) stays
+    open under removal (facilitating), (2, 1) shuts under retention
+    (interfering), the rest are irrelevant; 4 plain and 3 + 3 branch steps."""
+    plain = np.array([[0.875, 0.75], [0.9375, 0.8125], [0.625, 0.375]])
+    retention = np.array([[0.9375, 0.875], [1.0, 0.9375], [0.75, 0.25]])
+    removal = np.array([[0.125, 0.0625], [0.75, 0.25], [0.1875, 0.0]])
+    return HeadGates(
+        gates={"plain": plain, "retention": retention, "removal": removal},
+        losses={
+            "plain": np.array([2.5, 2.25, 2.125, 2.0]),
+            "retention": np.array([2.0, 1.875, 1.75]),
+            "removal": np.array([2.0, 2.5, 3.0]),
+        },
+        base_loss=2.75,
+        strength=0.5,
+        model_info={"model_id": "golden"},
+    )
+
+
+def golden_prev_token() -> PrevTokenTest:
+    """A previous-token test of head (1, 0) over two texts, offsets 1 and 2,
+    with outputs in steps of 1/4: at k = 1 the head's removal changes nothing
+    once the values are gone (redundancy 1), at k = 2 half of it remains."""
+    base = np.array(
+        [[[1.0, 0.0], [1.0, 1.0], [2.0, 0.0]], [[0.0, 1.0], [1.0, -1.0], [0.0, 2.0]]],
+        dtype=np.float32,
+    )  # (text, layer, hidden)
+    effect = np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0]], dtype=np.float32)
+    ablated = base - effect
+    b = np.stack([base - 0.25, base + 0.25])
+    ab = np.stack([b[0], b[1] - 0.5 * effect]).astype(np.float32)
+    return PrevTokenTest(
+        layer=1,
+        head=0,
+        value_heads=(0, 1),
+        offsets=(1, 2),
+        positions=np.array([3, 5], dtype=np.int64),
+        outputs={"base": base, "A": ablated, "B": b.astype(np.float32), "A+B": ab},
+        model_info={"model_id": "golden"},
+    )
+
+
 BASE_TOKENS = ("<|s|>", "Be", " kind", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 VARIANT_TOKENS = ("<|s|>", "Be", " brief", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 
@@ -329,6 +398,9 @@ def payloads() -> dict[str, Any]:
         ),
         "aggregate_single_payload": aggregate_payload(as_runsets(sets[0]), level=0.9),
         "ablation_payload": ablation_payload(golden_ablation(), [True, True, False, True]),
+        "attribution_payload": attribution_payload(golden_attribution()),
+        "head_gates_payload": head_gates_payload(golden_head_gates()),
+        "prev_token_payload": prev_token_payload(golden_prev_token()),
         "head_rows_reply": {"content": reply, "buffers": buffers},
         "error_reply": {"content": error, "buffers": []},
         "query_at_reply": {"content": query_reply, "buffers": query_buffers},
@@ -423,6 +495,34 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
             **{key: _values(lens[key]) for key in LENS_KEYS},
             "head_rows": _values(added["heads"][2]["rows"]),
             "head_encoding": added["heads"][2]["encoding"],
+        }
+    if name == "attribution_payload":
+        attribution = golden_attribution()
+        regions = attribution.region_table()
+        return {
+            "tokens": attribution.tokens,
+            "grad_norm": [float(v) for v in attribution.grad_norm],
+            "grad_x_input": [float(v) for v in attribution.grad_x_input],
+            "token_region": _values(payload["token_region"]),
+            "regions": regions["region"].tolist(),
+            "share": _values(payload["region_share"]),
+            "region_grad_x_input": _values(payload["region_grad_x_input"]),
+        }
+    if name == "head_gates_payload":
+        gates = golden_head_gates()
+        return {
+            "gates": {p: [float(v) for v in gates.gates[p].ravel()] for p in gates.gates},
+            "labels": [str(v) for v in gates.labels.ravel()],
+            "losses": {p: [float(v) for v in gates.losses[p]] for p in gates.losses},
+        }
+    if name == "prev_token_payload":
+        test = golden_prev_token()
+        sweep = test.sweep()
+        table = test.table(2)
+        return {
+            "redundancy": [float(v) for v in sweep["redundancy"]],
+            "inner_mean_k2": _values(payload["inner_mean"])[len(table) :],
+            "table_k2": [float(v) for v in table["inner_mean"]],
         }
     if name == "head_rows_reply":
         rows = {**payload["content"]["rows"], "data": payload["buffers"][0]}

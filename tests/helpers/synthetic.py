@@ -266,3 +266,94 @@ def synthetic_ablation(run: Run | None = None, seed: int = 0, vocab_size: int = 
         vocab={i: vocab[i] for i in sorted(ids)},
         top_k=20,
     )
+
+
+def synthetic_attribution(seed: int = 0, n_tokens: int = 64, head_mask: bool = False):
+    """A `tw.Attribution` over a synthetic run's prompt (`extra_text` the
+    token `MARKUP_TOKEN`, in "question"): gradient norms with a large one on
+    the first token (a sink), the question's tokens the next largest, and a
+    signed gradient x input."""
+    from tealeaves_widgets.core.attribution import Attribution
+
+    run = synthetic_run(
+        n_tokens=n_tokens, n_layers=4, n_heads=3, n_queries=2, seed=seed, extra_text=MARKUP_TOKEN
+    )
+    rng = np.random.default_rng(seed + 2)
+    grad_norm = rng.gamma(2.0, 0.5, size=n_tokens)
+    grad_norm[run.regions["question"].token_indices] *= 3.0
+    grad_norm[0] = 4.0 * grad_norm.max()
+    grad_x_input = rng.normal(scale=0.4, size=n_tokens)
+    grad_x_input[run.regions["question"].token_indices] += 0.8
+    mask = None
+    if head_mask:
+        mask = np.ones((4, 3), dtype=bool)
+        mask[1, :2] = False
+    return Attribution(
+        tokens=list(run.tokens),
+        token_ids=run.token_ids,
+        regions=run.regions,
+        target=" ring",
+        target_tokens=[" ring"],
+        target_ids=np.array([1234], dtype=np.int64),
+        loss="full_target",
+        log_prob=-2.5,
+        grad_norm=grad_norm,
+        grad_x_input=grad_x_input,
+        model_info={"model_id": "synthetic"},
+        head_mask=mask,
+    )
+
+
+def synthetic_head_gates(seed: int = 0, n_layers: int = 6, n_heads: int = 4, steps=(20, 15)):
+    """A `tw.HeadGates` with heads of every label: (0, 0) and (3, 1) stay
+    open under removal (facilitating), (2, 2) shuts under retention
+    (interfering), the rest open under retention and shut under removal."""
+    from tealeaves_widgets.core.head_gates import HeadGates
+
+    rng = np.random.default_rng(seed + 3)
+    shape = (n_layers, n_heads)
+    plain = rng.uniform(0.55, 0.99, size=shape)
+    retention = rng.uniform(0.7, 0.99, size=shape)
+    removal = rng.uniform(0.01, 0.3, size=shape)
+    removal[0, 0], removal[3, 1] = 0.93, 0.71
+    retention[2, 2], plain[2, 2] = 0.12, 0.35
+    first = np.linspace(3.0, 2.0, steps[0]) + rng.normal(scale=0.02, size=steps[0])
+    losses = {
+        "plain": first,
+        "retention": first[-1] - np.linspace(0.0, 0.1, steps[1]),
+        "removal": first[-1] + np.linspace(0.0, 0.8, steps[1]),
+    }
+    return HeadGates(
+        gates={"plain": plain, "retention": retention, "removal": removal},
+        losses=losses,
+        base_loss=3.1,
+        strength=1.0,
+        model_info={"model_id": "synthetic"},
+    )
+
+
+def synthetic_prev_token(seed: int = 0, n_texts: int = 6, n_layers: int = 4, hidden: int = 8):
+    """A `tw.PrevTokenTest` of head (1, 2) over offsets 1..4 whose head
+    carries what sits at t-1: once the values at t-1 are gone, removing it
+    changes little (redundancy peaks at k = 1)."""
+    from tealeaves_widgets.core.prev_token import PrevTokenTest
+
+    rng = np.random.default_rng(seed + 4)
+    offsets = (1, 2, 3, 4)
+    base = rng.normal(size=(n_texts, n_layers, hidden)).astype(np.float32)
+    effect = rng.normal(scale=0.5, size=(n_texts, n_layers, hidden)).astype(np.float32)
+    effect[:, :1] = 0.0  # layers before the head's are untouched
+    ablated = base - effect
+    b = np.stack([base - 0.3 * k * rng.normal(size=base.shape) for k in offsets]).astype(np.float32)
+    # with the values at t-k gone the head's removal still does (1 - carried) of its effect
+    carried = np.array([0.85, 0.2, 0.1, 0.05], dtype=np.float32)[:, None, None, None]
+    ab = b - (1 - carried) * effect[None]
+    return PrevTokenTest(
+        layer=1,
+        head=2,
+        value_heads=None,
+        offsets=offsets,
+        positions=rng.integers(4, 30, size=n_texts).astype(np.int64),
+        outputs={"base": base, "A": ablated, "B": b, "A+B": ab.astype(np.float32)},
+        model_info={"model_id": "synthetic"},
+    )
