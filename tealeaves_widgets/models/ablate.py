@@ -149,10 +149,16 @@ def ablate(
     )
     means = reference_means(model, reference, prepared) if wants_mean else None
     base, base_logits = _pass(model, prepared, None, None, lens_top_k, name)
+    # a condition's run is read at t only: its rows and lens are what the
+    # ablation is about, and the lens of every other query would cost about a
+    # quarter of a short prompt's pass
+    at_only = dataclasses.replace(
+        prepared, resolved=dataclasses.replace(prepared.resolved, queries={name: t})
+    )
     runs: dict[str, Run] = {}
     logits = []
     for condition, plan in zip(conds, plans, strict=True):
-        runs[condition.name], row = _pass(model, prepared, plan, means, lens_top_k, name)
+        runs[condition.name], row = _pass(model, at_only, plan, means, lens_top_k, name)
         logits.append(row)
     stacked = np.stack(logits)
     ids = logit_changes(base_logits, stacked, top_k).token_ids

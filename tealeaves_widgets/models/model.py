@@ -540,7 +540,8 @@ class Model:
         cases (or an array from `head_means`) whose mean head output replaces
         the head's; default the prompt's own positions. Each pass is a full
         captured pass (no KV cache), so `result.runs[name]` has the attention
-        rows and lens under the intervention. `top_k`: tokens listed in
+        rows and lens under the intervention, at the query `at` (the baseline,
+        `result.base`, keeps every query of the prompt). `top_k`: tokens listed in
         `changes()`; `lens_top_k`: the runs' lens. Returns a `tw.Ablation`."""
         from .ablate import ablate
 

@@ -145,6 +145,7 @@ def test_mask_knockout_is_attention_with_those_keys_masked(model):
     # the capture saw the masked forward: no query outside the region attends to it
     run = result.runs["mask"]
     outside = [q for q, p in run.queries.items() if p not in rules]
+    assert outside == ["final"]  # a condition's run is read at t
     for q in outside:
         assert run.attention_heads[:, :, run.query_index(q), rules].max() == 0.0
         np.testing.assert_allclose(
@@ -212,7 +213,8 @@ def test_at_a_token_index_adds_that_query(model):
     assert result.at == "t=10" and result.position == 10
     expected = handwritten(model, result, zero_heads={0: [(1, [10])]})
     np.testing.assert_allclose(result.logits[0], expected, atol=TOL, rtol=0)
-    assert "t=10" in result.runs[result.names[0]].queries
+    assert list(result.runs[result.names[0]].queries) == ["t=10"]  # a condition's run: t only
+    assert "t=10" in result.base.queries and "final" in result.base.queries
 
 
 def test_gpt2_head_ablation_is_zeroing_its_weight_rows(smol_tokenizer):
