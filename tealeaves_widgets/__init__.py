@@ -28,6 +28,7 @@ from .core.head_gates import HeadGates
 from .core.prev_token import PrevTokenTest
 from .core.run import Lens, QueryReading, RegionInfo, Run
 from .core.runset import RunSet
+from .core.states import Snapshots
 from .errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -152,6 +153,7 @@ __all__ = [
     "RunFileNotFoundError",
     "RunSet",
     "SelectionError",
+    "Snapshots",
     "TealeavesError",
     "TokenAlignment",
     "UnknownArchitectureError",

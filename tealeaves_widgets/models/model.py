@@ -25,6 +25,7 @@ from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
 from ..core.run import Lens, QueryReading, Run
 from ..core.runset import RunSet
+from ..core.states import Snapshots
 from ..errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -707,6 +708,27 @@ class Model:
             top_k=top_k,
             lens_top_k=lens_top_k,
         )
+
+    def conversation_snapshots(
+        self,
+        messages: Sequence[dict],
+        references: Mapping[str, Sequence[dict]] | None = None,
+        readout: str = "message_end",
+        sources: Sequence[str] = ("hidden_in", "hidden_out", "attn_out", "mlp_out"),
+    ) -> Snapshots:
+        """The residual states at the end of each message of a conversation
+        (`messages`, `{"role", "content"}` dicts), and of each reference
+        conversation (at its last message), for every layer and source:
+        "hidden_in" / "hidden_out" (the block's input / output), "attn_out",
+        "mlp_out". readout="message_end" reads each message at the last token
+        of the conversation rendered up to it, from ONE pass when every such
+        prefix is a token prefix of the whole (checked; else one pass per
+        prefix); "gen_prompt" renders each prefix with the generation prompt
+        (as Activation Lab). Returns `tw.Snapshots` (`compare`, `summary`,
+        `center=True` to take out the dimensions every state shares)."""
+        from .snapshots import conversation_snapshots
+
+        return conversation_snapshots(self, messages, references, readout, sources)
 
     def head_means(
         self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None

@@ -1,0 +1,163 @@
+"""`Model.conversation_snapshots`: residual states at the end of each message
+(`core.states`), read through the named sites of `models.hooks`.
+
+readout="message_end": the state at the last token of the conversation
+rendered up to and including the message (no generation prompt). When each
+such prefix is a token prefix of the whole conversation (checked, message by
+message), every message is read from ONE pass of the whole conversation;
+otherwise (templates that rewrite history, such as Qwen3's, which drops
+earlier reasoning) one pass per prefix. readout="gen_prompt": as Activation
+Lab, each prefix rendered with the generation prompt, read at its last
+token, one pass per prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..core.states import READOUTS, SOURCES, Snapshots
+from ..errors import ArgumentError, ArgumentTypeError, ChatTemplateError
+from .hooks import Hooks
+
+if TYPE_CHECKING:
+    from .model import Model
+
+SITE_OF = {
+    "hidden_in": "block_input",
+    "hidden_out": "block_output",
+    "attn_out": "attn_output",
+    "mlp_out": "mlp_output",
+}
+ROLES = ("system", "user", "assistant")
+
+
+def check_messages(messages: object, what: str = "messages") -> list[dict]:
+    """A non-empty list of {"role", "content"} with known roles, or a clear error."""
+    if isinstance(messages, (str, Mapping)) or not isinstance(messages, Sequence):
+        raise ArgumentTypeError(
+            f'{what} must be a list of {{"role", "content"}} dicts, got {type(messages).__name__}.'
+        )
+    if not messages:
+        raise ArgumentError(f"{what} is empty; give at least one message.")
+    out = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping) or set(message) - {"role", "content"}:
+            raise ArgumentTypeError(
+                f'{what}[{i}] must be a dict with the keys "role" and "content", got {message!r}.'
+            )
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            raise ArgumentError(
+                f"{what}[{i}] has the unknown role {role!r}; use one of {list(ROLES)}."
+            )
+        if not isinstance(content, str):
+            raise ArgumentTypeError(f"{what}[{i}]['content'] must be a str, got {content!r}.")
+        out.append({"role": role, "content": content})
+    return out
+
+
+def _ids(model: Model, messages: list[dict], generation_prompt: bool) -> list[int]:
+    try:
+        ids = model.tokenizer.apply_chat_template(
+            messages, tokenize=True, add_generation_prompt=generation_prompt
+        )
+    except Exception as error:  # jinja raises whatever the template author chose
+        roles = [m["role"] for m in messages]
+        raise ChatTemplateError(
+            f"The chat template could not render messages with roles {roles}: {error}."
+        ) from error
+    if isinstance(ids, Mapping):  # newer tokenizers return a BatchEncoding
+        ids = ids["input_ids"]
+    return [int(i) for i in ids]
+
+
+@torch.no_grad()
+def _states_at(model: Model, ids: list[int], positions: list[int], sources: list[str]) -> dict:
+    """Source -> (position, layer, hidden) float32 states from one pass."""
+    tensor = torch.as_tensor(ids, device=model.device)[None]
+    index = torch.as_tensor(positions)
+    with Hooks(model) as hooks:
+        for source in sources:
+            hooks.record(SITE_OF[source])
+        kwargs = {k: v for k, v in model._forward_kwargs.items() if k != "logits_to_keep"}
+        model.hf_model(input_ids=tensor, **kwargs)
+    out = {}
+    for source in sources:
+        per_layer = [
+            hooks.values[(SITE_OF[source], layer)][0].float().cpu()[index]
+            for layer in range(model.shape.n_layers)
+        ]
+        out[source] = torch.stack(per_layer, dim=1).numpy()  # (position, layer, hidden)
+    return out
+
+
+def _read(
+    model: Model, messages: list[dict], readout: str, sources: list[str], single: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
+    """States at the end of each message: (source -> (message, layer, hidden),
+    positions, whether one pass served)."""
+    prefixes = [
+        _ids(model, messages[: i + 1], readout == "gen_prompt") for i in range(len(messages))
+    ]
+    full = prefixes[-1]
+    one_pass = (
+        single
+        and readout == "message_end"
+        and all(len(p) <= len(full) and full[: len(p)] == p for p in prefixes)
+    )
+    positions = np.array([len(p) - 1 for p in prefixes], dtype=np.int64)
+    if one_pass:
+        return _states_at(model, full, positions.tolist(), sources), positions, True
+    parts = [_states_at(model, p, [len(p) - 1], sources) for p in prefixes]
+    states = {s: np.concatenate([part[s] for part in parts], axis=0) for s in sources}
+    return states, positions, False
+
+
+def conversation_snapshots(
+    model: Model,
+    messages: Any,
+    references: Any = None,
+    readout: str = "message_end",
+    sources: Sequence[str] = SOURCES,
+    single_pass: bool = True,
+) -> Snapshots:
+    """See `Model.conversation_snapshots`."""
+    checked = check_messages(messages)
+    if readout not in READOUTS:
+        raise ArgumentError(f"readout must be one of {list(READOUTS)}, got {readout!r}.")
+    source_list = [sources] if isinstance(sources, str) else list(sources)
+    bad = [s for s in source_list if s not in SOURCES]
+    if bad or not source_list:
+        raise ArgumentError(
+            f"Unknown source(s) {bad or source_list}; the sources are {list(SOURCES)}."
+        )
+    refs = {} if references is None else references
+    if not isinstance(refs, Mapping):
+        raise ArgumentTypeError("references must be a dict label -> messages, or None.")
+    ref_messages = {}
+    for label, conversation in refs.items():
+        if not isinstance(label, str) or not label or "/" in label or "\\" in label:
+            raise ArgumentError(
+                f"Reference label {label!r} must be a non-empty str without a slash (labels "
+                "name files when snapshots are saved); e.g. 'calm'."
+            )
+        ref_messages[label] = check_messages(conversation, f"references[{label!r}]")
+    states, positions, one = _read(model, checked, readout, source_list, single_pass)
+    ref_states = {}
+    for label, conversation in ref_messages.items():
+        last = _ids(model, conversation, readout == "gen_prompt")
+        read = _states_at(model, last, [len(last) - 1], source_list)
+        ref_states[label] = {s: read[s][0] for s in source_list}
+    return Snapshots(
+        messages=tuple(checked),
+        positions=positions,
+        states=states,
+        references=ref_states,
+        readout=readout,
+        single_pass=one,
+        model_info=model.info(),
+    )
