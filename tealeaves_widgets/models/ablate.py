@@ -10,7 +10,6 @@ the lens's last layer (the model's own output, softcapping included).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from ..core.conditions import (
 )
 from ..core.prev_token import PrevTokenTest
 from ..errors import ArgumentError, ArgumentTypeError, SelectionError
-from .interventions import Plan, attention_edit, head_hooks, head_output_means, plan_condition
+from .interventions import Plan, head_output_means, intervening, plan_condition
 from .lens import lens_logits
 
 if TYPE_CHECKING:
@@ -101,14 +100,7 @@ def _pass(
 ) -> tuple[Run, np.ndarray]:
     """One captured pass under `plan` (None: no intervention): its run and
     the (vocab,) float32 next-token logits at query `at`."""
-    n_heads = model.shape.n_heads
-    with contextlib.ExitStack() as stack:
-        edit = None
-        if plan is not None:
-            if plan.heads:
-                stack.enter_context(head_hooks(model.hf_model, model.arch, plan, n_heads, means))
-            if plan.edits_attention:
-                edit = attention_edit(plan, n_heads)
+    with intervening(model.hf_model, model.arch, plan, model.shape.n_heads, means) as edit:
         [(heads, residuals)] = model._forward([prepared], None, edit=edit)
     [lens] = model._lenses([prepared], [residuals], top_k)
     run = model._finish(prepared, heads, lens)
@@ -246,37 +238,21 @@ def head_means(
 def _attention_outputs(model: Model, ids: torch.Tensor, t: int, plan: Plan | None) -> np.ndarray:
     """(layer, hidden) float32 attention outputs (after the output projection)
     at position `t` of one forward pass under `plan`."""
-    from .architectures import get_path
     from .capture import capturing
+    from .hooks import Hooks
 
-    outputs: list[torch.Tensor | None] = [None] * model.shape.n_layers
-    handles = []
-
-    def keep(layer: int):
-        def hook(_module, _args, output):
-            hidden = output[0] if isinstance(output, (tuple, list)) else output
-            outputs[layer] = hidden[0, t].float().cpu()
-
-        return hook
-
-    for layer, block in enumerate(model.layers):
-        handles.append(get_path(block, model.arch.attention).register_forward_hook(keep(layer)))
-    n_heads = model.shape.n_heads
-    try:
-        with contextlib.ExitStack() as stack:
-            edit = None
-            if plan is not None:
-                if plan.heads:
-                    stack.enter_context(head_hooks(model.hf_model, model.arch, plan, n_heads, None))
-                if plan.edits_attention:
-                    edit = attention_edit(plan, n_heads)
-            positions = torch.tensor([[t]], device=model.device)
-            with capturing(model.hf_model, model.arch, positions, keep_rows=False, edit=edit):
-                model.hf_model(input_ids=ids, **model._forward_kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return torch.stack([o for o in outputs if o is not None]).numpy()
+    positions = torch.tensor([[t]], device=model.device)
+    with (
+        Hooks(model) as hooks,
+        intervening(model.hf_model, model.arch, plan, model.shape.n_heads) as edit,
+        capturing(model.hf_model, model.arch, positions, keep_rows=False, edit=edit),
+    ):
+        hooks.record("attn_output")
+        model.hf_model(input_ids=ids, **model._forward_kwargs)
+    layers = range(model.shape.n_layers)
+    return torch.stack(
+        [hooks.values[("attn_output", i)][0, t].float().cpu() for i in layers]
+    ).numpy()
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ Hooks are removed on exit, also after an error (`intervening`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -201,6 +201,25 @@ def head_hooks(
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextlib.contextmanager
+def intervening(
+    model: torch.nn.Module,
+    arch: Architecture,
+    plan: Plan | None,
+    n_heads: int,
+    means: np.ndarray | None = None,
+) -> Iterator[Callable | None]:
+    """`plan` in force for the block: its head hooks on, and the attention
+    `edit` to hand the capture yielded (None when nothing is edited there)."""
+    if plan is None:
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        if plan.heads:
+            stack.enter_context(head_hooks(model, arch, plan, n_heads, means))
+        yield attention_edit(plan, n_heads) if plan.edits_attention else None
 
 
 @torch.no_grad()
