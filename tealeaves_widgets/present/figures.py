@@ -601,7 +601,7 @@ def aggregate_figure(
     RunSet, or a list): one subplot per region, a line and band per set,
     overlaid, the first dashed as the baseline (as `comparison_curves_figure`
     draws a comparison). `level` and `interval` ("t" or "bootstrap") set the band."""
-    sets = _named_sets(runsets)
+    sets = named_sets(runsets)
     tables = {
         name: rs.aggregate(
             query,
@@ -657,7 +657,9 @@ def aggregate_figure(
     return figure
 
 
-def _named_sets(runsets: object) -> dict[str, RunSet]:
+def named_sets(runsets: object, what: str = "aggregate_figure") -> dict[str, RunSet]:
+    """RunSets by name from one RunSet ("runs"), a dict name -> RunSet or a
+    list (named "set 0", ...); `what` names the caller in the error."""
     if isinstance(runsets, RunSet):
         return {"runs": runsets}
     if isinstance(runsets, Mapping):
@@ -668,7 +670,7 @@ def _named_sets(runsets: object) -> dict[str, RunSet]:
         sets = {}
     if not sets or not all(isinstance(v, RunSet) for v in sets.values()):
         raise ArgumentError(
-            "aggregate_figure takes a tw.RunSet, a dict name -> RunSet or a list of RunSets, got "
+            f"{what} takes a tw.RunSet, a dict name -> RunSet or a list of RunSets, got "
             f"{type(runsets).__name__}. Wrap single runs as tw.RunSet([run, ...])."
         )
     return sets

@@ -40,7 +40,14 @@ from ..core.run import NORMALIZATIONS, Run
 from ..core.runset import RunSet
 from ..core.selection import check_index
 from ..errors import ArgumentError, MissingExtensionError
-from .figures import BASELINE_COLOR, FACET_COLUMNS, VARIANT_COLORS, excluded_note, y_title
+from .figures import (
+    BASELINE_COLOR,
+    FACET_COLUMNS,
+    VARIANT_COLORS,
+    excluded_note,
+    named_sets,
+    y_title,
+)
 from .palette import region_colors
 
 if TYPE_CHECKING:
@@ -907,19 +914,8 @@ def _region_of(label: str, regions: Mapping[str, object]) -> str:
 
 
 def _named_sets(runsets: object) -> dict[str, RunSet]:
-    if isinstance(runsets, RunSet):
-        return {"runs": runsets}
-    if isinstance(runsets, Mapping):
-        sets = {str(name): value for name, value in runsets.items()}
-    elif isinstance(runsets, Sequence) and not isinstance(runsets, str):
-        sets = {f"set {i}": value for i, value in enumerate(runsets)}
-    else:
-        sets = {}
-    if not sets or not all(isinstance(v, RunSet) for v in sets.values()):
-        raise ArgumentError(
-            "aggregate_png takes a tw.RunSet, a dict name -> RunSet or a list of RunSets, got "
-            f"{type(runsets).__name__}. Wrap single runs as tw.RunSet([run, ...])."
-        )
+    """`figures.named_sets`, and every set of one model (one number of layers)."""
+    sets = named_sets(runsets, "aggregate_png")
     depths = {rs.n_layers for rs in sets.values()}
     if len(depths) > 1:
         raise ArgumentError(
