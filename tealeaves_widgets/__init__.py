@@ -24,6 +24,7 @@ from .core.ablation import Ablation
 from .core.attribution import Attribution
 from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
 from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblation
+from .core.generation import Generation
 from .core.head_gates import HeadGates
 from .core.prev_token import PrevTokenTest
 from .core.run import Lens, QueryReading, RegionInfo, Run
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # at run time `__getattr__` below imports them on first use
         AttributionView,
         CurvesView,
         Explorer,
+        GenerationView,
         HeadGatesView,
         LensView,
         PrevTokenView,
@@ -126,6 +128,7 @@ __all__ = [
     "EmptyRegionError",
     "ExportError",
     "ExportWarning",
+    "Generation",
     "Generate",
     "HeadAblation",
     "HeadGates",
@@ -173,6 +176,7 @@ __all__ = [
     "AttributionView",
     "CurvesView",
     "Explorer",
+    "GenerationView",
     "HeadGatesView",
     "LensView",
     "PrevTokenView",
@@ -188,6 +192,7 @@ _WIDGETS = (
     "AttributionView",
     "CurvesView",
     "Explorer",
+    "GenerationView",
     "HeadGatesView",
     "LensView",
     "PrevTokenView",

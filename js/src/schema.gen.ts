@@ -302,6 +302,25 @@ export interface PrevTokenPayload {
   cos_sd: WireArray;
 }
 
+/** What the generation panel of `GenerationView` renders (`Generation`): the steps; the run over prompt + generation travels as the explorer's payload. */
+export interface GenerationPayload {
+  schema_version: number;
+  kind: "generation";
+  model: ModelName;
+  prompt_length: number;
+  n_steps: number;
+  k: number;
+  queries: string[];
+  tokens: string[];
+  logprobs: WireArray;
+  argmax: string[];
+  entropy: WireArray;
+  top_tokens: string[];
+  top_logprobs: WireArray;
+  stop_reason: string;
+  sampling: string;
+}
+
 /** What every message from the front end carries. */
 export interface Request {
   v: number;

@@ -306,7 +306,9 @@ def capturing(
     def residual_hook(layer: int):
         def hook(_module, _args, output):
             hidden = _block_output(output)
-            index = query_positions.to(hidden.device)
+            # the recorder's positions, not the argument's: a generation moves
+            # them between the passes of one capture
+            index = recorder.query_positions.to(hidden.device)
             picked = hidden.gather(1, index[:, :, None].expand(-1, -1, hidden.shape[-1]))
             recorder.residuals[layer] = picked.detach()
             if recorder.on_layer is not None:

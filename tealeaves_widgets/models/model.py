@@ -21,6 +21,7 @@ from ..core.ablation import Ablation
 from ..core.attribution import Attribution
 from ..core.compare import Comparison, compare_options
 from ..core.deprecation import warn_renamed
+from ..core.generation import Generation
 from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
 from ..core.run import Lens, QueryReading, Run
@@ -729,6 +730,63 @@ class Model:
         from .snapshots import conversation_snapshots
 
         return conversation_snapshots(self, messages, references, readout, sources)
+
+    def generate_capture(
+        self,
+        case: CaseLike,
+        regions: RegionsLike = None,
+        *,
+        max_new_tokens: int = 50,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int = 42,
+        top_k_probs: int = 20,
+        lens: bool = True,
+        lens_top_k: int = DEFAULT_TOP_K,
+        keep_logits: bool = False,
+        progress: bool = False,
+    ) -> Generation:
+        """Generate up to `max_new_tokens` tokens after `case`'s prompt with
+        the capture on, and return a `tw.Generation`.
+
+        Step 0 is the prefill; each later step decodes the previous token on
+        the KV cache; generation stops after an end-of-sequence token. Greedy
+        by default; `do_sample=True` samples with `temperature`, `top_k` and
+        `top_p` (transformers' warpers) from a CPU generator seeded with `seed`,
+        so a seed gives the same tokens on any device. Per step: the chosen
+        token, the argmax, the `top_k_probs` most probable tokens with their
+        log-probabilities and the entropy (of the model's raw distribution),
+        and the new position's attention rows (every layer and head).
+        `gen.run` is a `Run` over prompt and generation in which step i's
+        position is the query "step:<i>"; with `lens` (the default) it holds
+        the logit lens (`lens_top_k` tokens) of every query, read once at the
+        end (on a 49k vocabulary it costs more than the decode steps). `regions`
+        are resolved on prompt + generated text, so they may name spans of the
+        "response" section; queries they name inside the prompt are read with
+        one decode step each. `keep_logits` keeps the (step, vocab) raw logits.
+        """
+        from .generation import generate_capture
+
+        generation = generate_capture(
+            self,
+            case,
+            regions,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+            top_k_probs=top_k_probs,
+            lens=lens,
+            lens_top_k=lens_top_k,
+            keep_logits=keep_logits,
+            progress=progress,
+        )
+        seam.remember_model(generation.run, self)
+        return generation
 
     def head_means(
         self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None

@@ -1,6 +1,6 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
 `CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`,
-`AttributionView`, `HeadGatesView`, `PrevTokenView`), the wire format
+`AttributionView`, `HeadGatesView`, `PrevTokenView`, `GenerationView`), the wire format
 and its schema, standalone HTML export, and the live explorer of a capture
 in progress.
 
@@ -18,6 +18,7 @@ from .base import RunView, View
 from .diff import DiffOptions, VariantDiff, diff_payload
 from .explorer import Explorer
 from .export import export_html
+from .generation import GenerationView, generation_payload
 from .head_gates import HeadGatesView, head_gates_payload
 from .heatmap import TokenHeatmap
 from .panels import CurvesView, LensView
@@ -34,6 +35,7 @@ __all__ = [
     "CurvesView",
     "DiffOptions",
     "Explorer",
+    "GenerationView",
     "HeadGatesView",
     "LensView",
     "PayloadOptions",
@@ -47,6 +49,7 @@ __all__ = [
     "attribution_payload",
     "diff_payload",
     "export_html",
+    "generation_payload",
     "head_gates_payload",
     "prev_token_payload",
     "run_payload",

@@ -35,6 +35,7 @@ from ..core import seam
 from ..core.ablation import Ablation
 from ..core.attribution import Attribution
 from ..core.compare import Comparison
+from ..core.generation import Generation
 from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
 from ..core.run import Run
@@ -47,7 +48,7 @@ _ANYWIDGET_DEFINE = re.compile(r'define\(\s*\[\s*"@jupyter-widgets/base"\s*\]\s*
 
 _PAGE_STYLE = "body { margin: 16px; background: #fff; }"
 
-RESULTS = (Run, RunSet, Comparison, Ablation, Attribution, HeadGates, PrevTokenTest)
+RESULTS = (Run, RunSet, Comparison, Ablation, Attribution, HeadGates, PrevTokenTest, Generation)
 """Results `export_html` shows in their view (`display(result)`'s)."""
 
 
@@ -128,7 +129,7 @@ def _widgets(obj: Any) -> list[ipywidgets.Widget]:
             return widgets
     raise ExportError(
         "export_html expects a widget, a Run, a RunSet, a Comparison, an Ablation, an "
-        "Attribution, HeadGates, a PrevTokenTest or a list of them, got "
+        "Attribution, HeadGates, a PrevTokenTest, a Generation or a list of them, got "
         f"{type(obj).__name__}."
     )
 

@@ -459,6 +459,39 @@ class PrevTokenPayload(TypedDict):
     cos_sd: WireArray
 
 
+# -- the generation view (GenerationView) -------------------------------------------------
+
+
+class GenerationPayload(TypedDict):
+    """What the generation panel of `GenerationView` renders (`Generation`): the
+    steps; the run over prompt + generation travels as the explorer's payload."""
+
+    schema_version: int
+    kind: Literal["generation"]
+    model: ModelName
+    prompt_length: int
+    n_steps: int
+    k: int
+    """Top-k tokens per step."""
+    queries: list[str]
+    """(step,) the run's query name of each step ("step:<i>")."""
+    tokens: list[str]
+    """(step,) the chosen token's text."""
+    logprobs: WireArray
+    """(step,) float32: log-probability of the chosen token."""
+    argmax: list[str]
+    """(step,) the most probable token's text."""
+    entropy: WireArray
+    """(step,) float32: nats."""
+    top_tokens: list[str]
+    """(step * k,) the top-k tokens' texts, step-major."""
+    top_logprobs: WireArray
+    """(step, k) float32."""
+    stop_reason: str
+    sampling: str
+    """How tokens were chosen, in words ("greedy", "sampled, temperature 0.7, seed 7")."""
+
+
 # -- messages ----------------------------------------------------------------------
 
 
@@ -605,6 +638,7 @@ PAYLOADS = (
     AttributionPayload,
     HeadGatesPayload,
     PrevTokenPayload,
+    GenerationPayload,
 )
 MESSAGES = (
     HeadRowsRequest,

@@ -3,7 +3,7 @@
 `AggregateView`, `display(cmp)` a `VariantDiff`, `display(ablation)` an
 `AblationView`, `display(attribution)` an `AttributionView`,
 `display(gates)` a `HeadGatesView`, `display(test)` (a previous-token
-test) a `PrevTokenView`; the deprecated
+test) a `PrevTokenView`, `display(gen)` a `GenerationView`; the deprecated
 `run.explorer()`-style methods reach the classes named here; `Model.explore`
 is `live.explore`."""
 
@@ -15,6 +15,7 @@ from ..core import seam
 from ..core.ablation import Ablation
 from ..core.attribution import Attribution
 from ..core.compare import Comparison
+from ..core.generation import Generation
 from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
 from ..core.run import Run
@@ -24,6 +25,7 @@ from .aggregate import AggregateView
 from .attribution import AttributionView
 from .diff import VariantDiff
 from .explorer import Explorer
+from .generation import GenerationView
 from .head_gates import HeadGatesView
 from .heatmap import TokenHeatmap
 from .live import explore
@@ -39,6 +41,7 @@ DEFAULT_VIEWS = {
     Attribution: AttributionView,
     HeadGates: HeadGatesView,
     PrevTokenTest: PrevTokenView,
+    Generation: GenerationView,
 }
 """Result type -> the view `display(result)` shows."""
 
@@ -55,6 +58,14 @@ def run_view(run: Run, **options: Any) -> Explorer:
     it is still alive in this kernel, so clicking a token reads it."""
     options.setdefault("model", seam.model_of(run))
     return Explorer(run, **options)
+
+
+@seam.provide("view", Generation)
+def generation_view(gen: Generation, **options: Any) -> GenerationView:
+    """`display(gen)`: the generation view, with the model that generated it
+    when it is still alive in this kernel."""
+    options.setdefault("model", seam.model_of(gen.run))
+    return GenerationView(gen, **options)
 
 
 __all__ = ["DEFAULT_VIEWS", "explore", "save_report"]
