@@ -102,7 +102,7 @@ def _by_hand(snap: Snapshots, metric: str, center: bool) -> np.ndarray:
                 if metric == "cosine":
                     out[m, r, layer] = a @ b / np.sqrt((a @ a) * (b @ b))
                 elif metric == "mae":
-                    out[m, r, layer] = sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+                    out[m, r, layer] = sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
                 else:  # 1% of 200 dimensions: the top 2 by |value|
                     top_a = set(sorted(range(len(a)), key=lambda i: -abs(a[i]))[:2])
                     top_b = set(sorted(range(len(b)), key=lambda i: -abs(b[i]))[:2])
