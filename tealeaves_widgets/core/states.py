@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from ..errors import SelectionError
+from . import seam
 
 SOURCES = ("hidden_in", "hidden_out", "attn_out", "mlp_out")
 READOUTS = ("message_end", "gen_prompt")
@@ -55,6 +58,25 @@ def _nanmean(values: NDArray, axis: int) -> NDArray[np.float64]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # "Mean of empty slice"
         return np.nanmean(values, axis=axis)
+
+
+def layer_average(scores: NDArray) -> NDArray[np.float64]:
+    """(message, reference, layer) -> (message, reference): the mean over the
+    layers, NaN left out (`Snapshots.message_table`, `summary`'s mean)."""
+    return _nanmean(np.asarray(scores, np.float64), axis=2)
+
+
+def role_average(values: NDArray, roles: Sequence[str]) -> NDArray[np.float64]:
+    """(message, ...) -> (role, ...) for the roles of `ROLE_MEANS`: the mean
+    over the messages whose role (`roles[message]`) it is, NaN left out; NaN
+    for a role with no message."""
+    values = np.asarray(values, np.float64)
+    of = np.asarray(roles)
+    out = np.full((len(ROLE_MEANS), *values.shape[1:]), np.nan)
+    for i, role in enumerate(ROLE_MEANS):
+        if (of == role).any():
+            out[i] = _nanmean(values[of == role], axis=0)
+    return out
 
 
 def top_jaccard(a: NDArray, b: NDArray, fraction: float = TOP_FRACTION) -> NDArray[np.float64]:
@@ -113,8 +135,15 @@ class Snapshots:
             raise SelectionError(f"metric must be one of {list(METRICS)}, got {metric!r}.")
         return metric
 
-    def _all_scores(self, source: str, center: bool) -> dict[str, NDArray[np.float64]]:
-        """Metric -> (message, reference, layer)."""
+    @property
+    def roles(self) -> list[str]:
+        """(message,) the role of each message."""
+        return [m["role"] for m in self.messages]
+
+    def all_scores(
+        self, source: str = "hidden_out", *, center: bool = False
+    ) -> dict[str, NDArray[np.float64]]:
+        """Metric -> `scores(source, metric, center=center)`, all three at once."""
         states, refs = self._centred(source, center)
         shape = (states.shape[0], len(refs), states.shape[1])
         out = {metric: np.empty(shape) for metric in METRICS}
@@ -130,12 +159,12 @@ class Snapshots:
         """(message, reference, layer) `metric` of each message's state against
         each reference (in the order of `references`) at each layer: the
         numbers of `compare` as one array."""
-        return self._all_scores(source, center)[self._metric(metric)]
+        return self.all_scores(source, center=center)[self._metric(metric)]
 
     def compare(self, source: str = "hidden_out", *, center: bool = False) -> pd.DataFrame:
         """One row per message, reference and layer: cosine, MAE and top-1%
         Jaccard of the message's state against the reference's."""
-        scores = self._all_scores(source, center)
+        scores = self.all_scores(source, center=center)
         n_messages, n_refs, n_layers = scores["cosine"].shape
         # rows ordered reference, message, layer
         order = (1, 0, 2)
@@ -176,7 +205,7 @@ class Snapshots:
         indices, columns the reference labels."""
         scores = self.scores(source, metric, center=center)
         at = self._check_layer(layer)
-        values = _nanmean(scores, axis=2) if at is None else scores[:, :, at]
+        values = layer_average(scores) if at is None else scores[:, :, at]
         return pd.DataFrame(
             values,
             index=pd.Index(range(len(self.messages)), name="message"),
@@ -216,15 +245,8 @@ class Snapshots:
         """Role ("user", "assistant") x reference: the mean over the messages of
         that role of `message_table`'s values (NaN for a role with no message)."""
         table = self.message_table(source, metric, center=center, layer=layer).to_numpy()
-        roles = np.array([m["role"] for m in self.messages])
-        rows = [
-            _nanmean(table[roles == role], axis=0)
-            if (roles == role).any()
-            else np.full(table.shape[1], np.nan)
-            for role in ROLE_MEANS
-        ]
         return pd.DataFrame(
-            np.array(rows).reshape(len(ROLE_MEANS), table.shape[1]),
+            role_average(table, self.roles),
             index=pd.Index(list(ROLE_MEANS), name="role"),
             columns=pd.Index(list(self.references), name="reference"),
         )
@@ -262,3 +284,7 @@ class Snapshots:
             f"Snapshots({model}: {len(self.messages)} messages read at {self.readout} ({how}), "
             f"{len(self.references)} references {list(self.references)}, sources {self.sources})"
         )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel snapshots display as `tw.SnapshotsView(snapshots)`."""
+        return seam.display_bundle(self, include, exclude)

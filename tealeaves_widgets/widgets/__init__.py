@@ -1,6 +1,6 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
 `CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`,
-`AttributionView`, `HeadGatesView`, `PrevTokenView`), the wire format
+`AttributionView`, `HeadGatesView`, `PrevTokenView`, `SnapshotsView`), the wire format
 and its schema, standalone HTML export, and the live explorer of a capture
 in progress.
 
@@ -23,6 +23,7 @@ from .heatmap import TokenHeatmap
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView, prev_token_payload
 from .schema import SCHEMA_VERSION
+from .snapshots import SnapshotsView, snapshots_payload
 from .wire import PayloadOptions, run_payload
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "PayloadOptions",
     "PrevTokenView",
     "RunView",
+    "SnapshotsView",
     "TokenHeatmap",
     "VariantDiff",
     "View",
@@ -50,4 +52,5 @@ __all__ = [
     "head_gates_payload",
     "prev_token_payload",
     "run_payload",
+    "snapshots_payload",
 ]

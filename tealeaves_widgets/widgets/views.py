@@ -3,7 +3,7 @@
 `AggregateView`, `display(cmp)` a `VariantDiff`, `display(ablation)` an
 `AblationView`, `display(attribution)` an `AttributionView`,
 `display(gates)` a `HeadGatesView`, `display(test)` (a previous-token
-test) a `PrevTokenView`; the deprecated
+test) a `PrevTokenView`, `display(snapshots)` a `SnapshotsView`; the deprecated
 `run.explorer()`-style methods reach the classes named here; `Model.explore`
 is `live.explore`."""
 
@@ -19,6 +19,7 @@ from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
 from ..core.run import Run
 from ..core.runset import RunSet
+from ..core.states import Snapshots
 from .ablation import AblationView
 from .aggregate import AggregateView
 from .attribution import AttributionView
@@ -30,6 +31,7 @@ from .live import explore
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView
 from .report_page import save_report
+from .snapshots import SnapshotsView
 
 DEFAULT_VIEWS = {
     Run: Explorer,
@@ -39,6 +41,7 @@ DEFAULT_VIEWS = {
     Attribution: AttributionView,
     HeadGates: HeadGatesView,
     PrevTokenTest: PrevTokenView,
+    Snapshots: SnapshotsView,
 }
 """Result type -> the view `display(result)` shows."""
 
