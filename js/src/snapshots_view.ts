@@ -348,11 +348,11 @@ export class SnapshotsViewUI {
     this.shown.dataset.state = state;
     this.note.textContent = sel.centred
       ? `Centred: the mean over all ${s.messages.length} snapshots and ${s.references.length} references is subtracted from every state, per source and layer, before comparing, so what every state shares drops out.`
-      : `Raw states: a few massive dimensions dominate the residual stream, so raw cosines to every reference look alike; choose "centred" to see what differs.`;
+      : `Raw states: a few massive dimensions dominate the residual stream, so every state looks like every reference (raw cosines are nearly flat); choose "centred" to see what differs.`;
     const closer = higherIsCloser(metric) ? "higher is closer" : "lower is closer";
     this.heatCaption.textContent = ` ${state} ${METRIC_SHORT[metric]} (${this.where(sel)}); ${closer}, the closest reference of each message is framed`;
     this.roleCaption.textContent = ` ${state} ${METRIC_SHORT[metric]}, ${this.where(sel)}`;
-    this.linesCaption.textContent = ` ${state} ${METRIC_SHORT[metric]} per source (${this.where(sel)}) by message; click a chart to show its source`;
+    this.linesCaption.textContent = ` ${state} ${METRIC_SHORT[metric]} per source (${this.where(sel)}) by message (S system, U user, A assistant); click a chart to show its source`;
     s.messages.forEach((_, m) => {
       const best = closest(s, sel, m);
       s.references.forEach((_, r) => {
