@@ -33,6 +33,7 @@ STATIC_OUTPUTS = (
     "attribution_view.js",
     "head_gates_view.js",
     "prev_token_view.js",
+    "snapshots_view.js",
     "vendor/require.js",
     "vendor/html-manager-embed-amd.js",
 )

@@ -321,6 +321,39 @@ export interface GenerationPayload {
   sampling: string;
 }
 
+/** One message of the conversation, as its row is labelled (text, never markup). */
+export interface SnapshotMessage {
+  role: string;
+  preview: string;
+  content: string;
+  position: number;
+}
+
+export interface SnapshotReference {
+  label: string;
+  color: string;
+}
+
+/** What the conversation snapshots view renders (`Snapshots`), as one synced value: every source, centring and metric, so the view needs no kernel. */
+export interface SnapshotsPayload {
+  schema_version: number;
+  kind: "snapshots";
+  model: ModelName;
+  readout: string;
+  single_pass: boolean;
+  n_layers: number;
+  sources: string[];
+  metrics: string[];
+  centrings: string[];
+  roles: string[];
+  messages: SnapshotMessage[];
+  references: SnapshotReference[];
+  scores: WireArray;
+  layer_mean: WireArray;
+  role_layers: WireArray;
+  role_mean: WireArray;
+}
+
 /** What every message from the front end carries. */
 export interface Request {
   v: number;

@@ -264,6 +264,38 @@ export const CSS = `
 .tw-prev-table { flex: 1 1 420px; min-width: 0; }
 .tw-pairs-table td { cursor: default; }
 .tw-pairs-table tr.tw-before td { color: var(--tw-fg-muted); }
+.tw-snap-shown { font-size: 13px; color: var(--tw-fg); margin: 0 0 2px; }
+.tw-snap-shown b { color: var(--tw-fg-strong); }
+.tw-snap-note { max-width: 70em; }
+.tw-snap-heat-panel { flex: 1 1 520px; min-width: 0; max-width: 100%; }
+.tw-snap-scroll { overflow: auto; max-width: 100%; max-height: 460px; }
+.tw-snap-heat { border-collapse: separate; border-spacing: 2px; font-size: 12px; color: var(--tw-fg); }
+.tw-snap-heat th { font-weight: 600; color: var(--tw-fg-strong); text-align: left; padding: 1px 6px; white-space: nowrap; }
+.tw-snap-heat thead th { position: sticky; top: 0; background: var(--tw-bg); z-index: 1; }
+.tw-snap-heat th.tw-snap-msg { font-weight: normal; color: var(--tw-fg); max-width: 30em; overflow: hidden; text-overflow: ellipsis; cursor: pointer; }
+.tw-snap-heat tbody tr:hover th.tw-snap-msg { color: var(--tw-fg-strong); text-decoration: underline; }
+.tw-snap-index { color: var(--tw-fg-muted); font-variant-numeric: tabular-nums; display: inline-block; min-width: 2.2em; }
+.tw-snap-role { display: inline-block; min-width: 5.6em; font-size: 11px; color: var(--tw-fg-muted); }
+.tw-snap-role.tw-role-user { color: var(--tw-accent); }
+.tw-snap-preview { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 11px; white-space: pre; }
+.tw-snap-ref { white-space: nowrap; }
+.tw-snap-ref .tw-swatch { width: 10px; height: 10px; margin-right: 5px; vertical-align: middle; }
+td.tw-snap-cell { min-width: 4.2em; padding: 3px 8px; border-radius: 2px; cursor: pointer; }
+td.tw-snap-cell.tw-best { outline: 2px solid var(--tw-fg-strong); outline-offset: -2px; font-weight: 700; }
+.tw-snap-legend { margin-top: 6px; }
+.tw-snap-roles { flex: 0 1 360px; min-width: 260px; }
+.tw-snap-role-table td { cursor: default; }
+.tw-snap-lines { flex: 1 1 100%; }
+.tw-snap-line-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 6px 12px; }
+.tw-snap-line-box { border: 1px solid transparent; border-radius: 4px; padding: 2px 4px; cursor: pointer; min-width: 0; }
+.tw-snap-line-box:hover { border-color: var(--tw-border-strong); }
+.tw-snap-line-box.tw-selected { border-color: var(--tw-accent); }
+.tw-snap-line-chart, .tw-snap-layer-chart { cursor: pointer; max-width: 100%; }
+.tw-snap-layer-chart { width: 420px; cursor: default; margin: 4px 0 6px 18px; }
+.tw-snap-dot { stroke: var(--tw-bg); stroke-width: 0.8; }
+.tw-snap-details { margin-top: 10px; }
+.tw-snap-detail summary { cursor: pointer; font-size: 12px; padding: 1px 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.tw-snap-closest { color: var(--tw-fg-muted); margin-left: 10px; }
 `;
 
 export function addStyle(root: HTMLElement): void {

@@ -14,6 +14,7 @@ import headRowsReply from "./golden/head_rows_reply.json";
 import queryAtReply from "./golden/query_at_reply.json";
 import prevTokenPayload from "./golden/prev_token_payload.json";
 import runPayload from "./golden/run_payload.json";
+import snapshotsPayload from "./golden/snapshots_payload.json";
 
 const FIXTURES = {
   ablation_payload: ablationPayload,
@@ -29,6 +30,7 @@ const FIXTURES = {
   query_at_reply: queryAtReply,
   prev_token_payload: prevTokenPayload,
   run_payload: runPayload,
+  snapshots_payload: snapshotsPayload,
 } as const;
 
 /** A copy of `value` with every {"$bytes": base64} as a DataView (what anywidget delivers). */

@@ -19,16 +19,24 @@ over all snapshots and references first, which shows what differs.
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from ..errors import SelectionError
+from . import seam
 
 SOURCES = ("hidden_in", "hidden_out", "attn_out", "mlp_out")
 READOUTS = ("message_end", "gen_prompt")
+METRICS = ("cosine", "mae", "jaccard")
+"""The metrics between two states, as `Snapshots.compare` names its columns."""
+ROLE_MEANS = ("user", "assistant")
+"""The roles `Snapshots.role_means` averages over."""
 TOP_FRACTION = 0.01
 
 
@@ -43,6 +51,32 @@ def cosine(a: NDArray, b: NDArray) -> NDArray[np.float64]:
 def mae(a: NDArray, b: NDArray) -> NDArray[np.float64]:
     """Mean absolute difference over the last axis."""
     return np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).mean(-1)
+
+
+def _nanmean(values: NDArray, axis: int) -> NDArray[np.float64]:
+    """Mean ignoring NaN (a zero state's cosine); NaN where every value is."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "Mean of empty slice"
+        return np.nanmean(values, axis=axis)
+
+
+def layer_average(scores: NDArray) -> NDArray[np.float64]:
+    """(message, reference, layer) -> (message, reference): the mean over the
+    layers, NaN left out (`Snapshots.message_table`, `summary`'s mean)."""
+    return _nanmean(np.asarray(scores, np.float64), axis=2)
+
+
+def role_average(values: NDArray, roles: Sequence[str]) -> NDArray[np.float64]:
+    """(message, ...) -> (role, ...) for the roles of `ROLE_MEANS`: the mean
+    over the messages whose role (`roles[message]`) it is, NaN left out; NaN
+    for a role with no message."""
+    values = np.asarray(values, np.float64)
+    of = np.asarray(roles)
+    out = np.full((len(ROLE_MEANS), *values.shape[1:]), np.nan)
+    for i, role in enumerate(ROLE_MEANS):
+        if (of == role).any():
+            out[i] = _nanmean(values[of == role], axis=0)
+    return out
 
 
 def top_jaccard(a: NDArray, b: NDArray, fraction: float = TOP_FRACTION) -> NDArray[np.float64]:
@@ -96,35 +130,133 @@ class Snapshots:
             refs = {k: r - mean for k, r in refs.items()}
         return states, refs
 
+    def _metric(self, metric: str) -> str:
+        if metric not in METRICS:
+            raise SelectionError(f"metric must be one of {list(METRICS)}, got {metric!r}.")
+        return metric
+
+    @property
+    def roles(self) -> list[str]:
+        """(message,) the role of each message."""
+        return [m["role"] for m in self.messages]
+
+    def all_scores(
+        self, source: str = "hidden_out", *, center: bool = False
+    ) -> dict[str, NDArray[np.float64]]:
+        """Metric -> `scores(source, metric, center=center)`, all three at once."""
+        states, refs = self._centred(source, center)
+        shape = (states.shape[0], len(refs), states.shape[1])
+        out = {metric: np.empty(shape) for metric in METRICS}
+        for r, ref in enumerate(refs.values()):
+            out["cosine"][:, r] = cosine(states, ref)
+            out["mae"][:, r] = mae(states, ref)
+            out["jaccard"][:, r] = top_jaccard(states, ref)
+        return out
+
+    def scores(
+        self, source: str = "hidden_out", metric: str = "cosine", *, center: bool = False
+    ) -> NDArray[np.float64]:
+        """(message, reference, layer) `metric` of each message's state against
+        each reference (in the order of `references`) at each layer: the
+        numbers of `compare` as one array."""
+        return self.all_scores(source, center=center)[self._metric(metric)]
+
     def compare(self, source: str = "hidden_out", *, center: bool = False) -> pd.DataFrame:
         """One row per message, reference and layer: cosine, MAE and top-1%
         Jaccard of the message's state against the reference's."""
-        states, refs = self._centred(source, center)
-        rows = []
-        for label, ref in refs.items():
-            cos, err, jac = cosine(states, ref), mae(states, ref), top_jaccard(states, ref)
-            for m in range(states.shape[0]):
-                for layer in range(states.shape[1]):
-                    rows.append(
-                        {
-                            "message": m,
-                            "role": self.messages[m]["role"],
-                            "reference": label,
-                            "layer": layer,
-                            "cosine": float(cos[m, layer]),
-                            "mae": float(err[m, layer]),
-                            "jaccard": float(jac[m, layer]),
-                        }
-                    )
-        return pd.DataFrame(rows)
+        scores = self.all_scores(source, center=center)
+        n_messages, n_refs, n_layers = scores["cosine"].shape
+        # rows ordered reference, message, layer
+        order = (1, 0, 2)
+        grid = np.indices((n_refs, n_messages, n_layers)).reshape(3, -1)
+        labels = np.array(list(self.references), dtype=object)
+        roles = np.array([m["role"] for m in self.messages], dtype=object)
+        return pd.DataFrame(
+            {
+                "message": grid[1],
+                "role": roles[grid[1]] if n_messages else [],
+                "reference": labels[grid[0]] if n_refs else [],
+                "layer": grid[2],
+                **{m: scores[m].transpose(order).reshape(-1) for m in METRICS},
+            },
+            columns=["message", "role", "reference", "layer", *METRICS],
+        )
+
+    def _check_layer(self, layer: int | None) -> int | None:
+        n_layers = next(iter(self.states.values())).shape[1]
+        if layer is None:
+            return None
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+            raise SelectionError(f"layer must be an int or None (the mean), got {layer!r}.")
+        if not -n_layers <= layer < n_layers:
+            raise SelectionError(f"layer {layer} is out of range for {n_layers} layers.")
+        return int(layer) % n_layers
+
+    def message_table(
+        self,
+        source: str = "hidden_out",
+        metric: str = "cosine",
+        *,
+        center: bool = False,
+        layer: int | None = None,
+    ) -> pd.DataFrame:
+        """Message x reference: `metric` averaged over the layers (NaN left
+        out; the `mean` of `summary`), or at `layer`. Rows are the message
+        indices, columns the reference labels."""
+        scores = self.scores(source, metric, center=center)
+        at = self._check_layer(layer)
+        values = layer_average(scores) if at is None else scores[:, :, at]
+        return pd.DataFrame(
+            values,
+            index=pd.Index(range(len(self.messages)), name="message"),
+            columns=pd.Index(list(self.references), name="reference"),
+        )
+
+    def layer_table(
+        self,
+        message: int,
+        source: str = "hidden_out",
+        metric: str = "cosine",
+        *,
+        center: bool = False,
+    ) -> pd.DataFrame:
+        """Layer x reference: `metric` of message `message`'s state against
+        every reference at every layer."""
+        n = len(self.messages)
+        if isinstance(message, bool) or not isinstance(message, (int, np.integer)):
+            raise SelectionError(f"message must be an int index, got {message!r}.")
+        if not -n <= message < n:
+            raise SelectionError(f"message {message} is out of range for {n} messages.")
+        scores = self.scores(source, metric, center=center)[message]  # (reference, layer)
+        return pd.DataFrame(
+            scores.T,
+            index=pd.Index(range(scores.shape[1]), name="layer"),
+            columns=pd.Index(list(self.references), name="reference"),
+        )
+
+    def role_means(
+        self,
+        source: str = "hidden_out",
+        metric: str = "cosine",
+        *,
+        center: bool = False,
+        layer: int | None = None,
+    ) -> pd.DataFrame:
+        """Role ("user", "assistant") x reference: the mean over the messages of
+        that role of `message_table`'s values (NaN for a role with no message)."""
+        table = self.message_table(source, metric, center=center, layer=layer).to_numpy()
+        return pd.DataFrame(
+            role_average(table, self.roles),
+            index=pd.Index(list(ROLE_MEANS), name="role"),
+            columns=pd.Index(list(self.references), name="reference"),
+        )
 
     def summary(
         self, source: str = "hidden_out", *, center: bool = False, metric: str = "cosine"
     ) -> pd.DataFrame:
         """Per message and reference: mean, sd, median and min of `metric` over
         the layers, and the layer of the min."""
-        if metric not in ("cosine", "mae", "jaccard"):
-            raise SelectionError(f"metric must be cosine, mae or jaccard, got {metric!r}.")
+        self._metric(metric)
         table = self.compare(source, center=center)
         rows = []
         for key, group in table.groupby(["message", "reference"], sort=False):
@@ -152,3 +284,7 @@ class Snapshots:
             f"Snapshots({model}: {len(self.messages)} messages read at {self.readout} ({how}), "
             f"{len(self.references)} references {list(self.references)}, sources {self.sources})"
         )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel snapshots display as `tw.SnapshotsView(snapshots)`."""
+        return seam.display_bundle(self, include, exclude)

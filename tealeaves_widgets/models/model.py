@@ -788,6 +788,31 @@ class Model:
         seam.remember_model(generation.run, self)
         return generation
 
+    def conversation_scan(
+        self, messages: Sequence[dict], regions: RegionsLike = None, **options: Any
+    ) -> RunSet:
+        """One captured run per message prefix of a conversation (`messages`,
+        `{"role", "content"}` dicts): messages[:1], messages[:2], ..., all of
+        them, as Activation Lab's `run_at_each_message`, returned as a `RunSet`
+        labelled "msg1of6 (user)", "msg2of6 (assistant)", ... Each prefix is a
+        `tw.Case(messages=prefix)` captured by `capture_many` with `regions`
+        (a spec that names text of a later message fails on the earlier
+        prefixes) and `options` (top_k, batch_tokens, progress, ...), so
+        run i equals `capture` of prefix i.
+
+        The query "final" of a prefix is where a capture of it reads: a prefix
+        ending in a user (or system) message is rendered with the generation
+        prompt and read at its last token (what the model reads before it
+        answers); a prefix ending in an assistant message is a prefilled answer,
+        rendered with no end-of-turn token and read at the last token of that
+        message's text (an empty final assistant message reads as the
+        generation prompt, as in `Case`). `conversation_snapshots` reads states
+        elsewhere: at the last token of each closed message, after its
+        end-of-turn marker ("<|im_end|>\\n" in ChatML)."""
+        from .snapshots import conversation_scan
+
+        return conversation_scan(self, messages, regions, **options)
+
     def head_means(
         self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None
     ) -> np.ndarray:

@@ -9,6 +9,9 @@ otherwise (templates that rewrite history, such as Qwen3's, which drops
 earlier reasoning) one pass per prefix. readout="gen_prompt": as Activation
 Lab, each prefix rendered with the generation prompt, read at its last
 token, one pass per prefix.
+
+`Model.conversation_scan`: one captured run per message prefix (Activation
+Lab's `run_at_each_message`), through `Model.capture_many`.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..core.runset import RunSet
 from ..core.states import READOUTS, SOURCES, Snapshots
 from ..errors import ArgumentError, ArgumentTypeError, ChatTemplateError
+from ..prompt.case import Case
 from .hooks import Hooks
 
 if TYPE_CHECKING:
@@ -161,3 +166,19 @@ def conversation_snapshots(
         single_pass=one,
         model_info=model.info(),
     )
+
+
+def prefix_cases(messages: Any) -> list[Case]:
+    """One `Case` per message prefix of `messages` (messages[:1], messages[:2],
+    ..., all of them), named "msg<i>of<n> (<role of its last message>)"."""
+    checked = check_messages(messages)
+    n = len(checked)
+    return [
+        Case(messages=checked[: i + 1], name=f"msg{i + 1}of{n} ({message['role']})")
+        for i, message in enumerate(checked)
+    ]
+
+
+def conversation_scan(model: Model, messages: Any, regions: Any = None, **options: Any) -> RunSet:
+    """See `Model.conversation_scan`."""
+    return model.capture_many(prefix_cases(messages), regions, **options)

@@ -1,6 +1,7 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
 `CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`,
-`AttributionView`, `HeadGatesView`, `PrevTokenView`, `GenerationView`), the wire format
+`AttributionView`, `HeadGatesView`, `PrevTokenView`, `GenerationView`,
+`SnapshotsView`), the wire format
 and its schema, standalone HTML export, and the live explorer of a capture
 in progress.
 
@@ -24,6 +25,7 @@ from .heatmap import TokenHeatmap
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView, prev_token_payload
 from .schema import SCHEMA_VERSION
+from .snapshots import SnapshotsView, snapshots_payload
 from .wire import PayloadOptions, run_payload
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "PayloadOptions",
     "PrevTokenView",
     "RunView",
+    "SnapshotsView",
     "TokenHeatmap",
     "VariantDiff",
     "View",
@@ -53,4 +56,5 @@ __all__ = [
     "head_gates_payload",
     "prev_token_payload",
     "run_payload",
+    "snapshots_payload",
 ]

@@ -40,6 +40,7 @@ from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
 from ..core.run import Run
 from ..core.runset import RunSet
+from ..core.states import Snapshots
 from ..errors import ExportError, ExportWarning
 from ..present.page import standalone_page
 from ._bundle import BUILD_HINT, STATIC
@@ -48,7 +49,17 @@ _ANYWIDGET_DEFINE = re.compile(r'define\(\s*\[\s*"@jupyter-widgets/base"\s*\]\s*
 
 _PAGE_STYLE = "body { margin: 16px; background: #fff; }"
 
-RESULTS = (Run, RunSet, Comparison, Ablation, Attribution, HeadGates, PrevTokenTest, Generation)
+RESULTS = (
+    Run,
+    RunSet,
+    Comparison,
+    Ablation,
+    Attribution,
+    HeadGates,
+    PrevTokenTest,
+    Generation,
+    Snapshots,
+)
 """Results `export_html` shows in their view (`display(result)`'s)."""
 
 
@@ -129,7 +140,7 @@ def _widgets(obj: Any) -> list[ipywidgets.Widget]:
             return widgets
     raise ExportError(
         "export_html expects a widget, a Run, a RunSet, a Comparison, an Ablation, an "
-        "Attribution, HeadGates, a PrevTokenTest, a Generation or a list of them, got "
+        "Attribution, HeadGates, a PrevTokenTest, a Generation, Snapshots or a list of them, got "
         f"{type(obj).__name__}."
     )
 
@@ -138,7 +149,8 @@ def page_html(obj: Any, title: str | None = None) -> str:
     """The standalone page of `obj`: a widget, a Run (shown in an `Explorer`),
     a Comparison (a `VariantDiff`), a RunSet (an `AggregateView`), an Ablation
     (an `AblationView`), an Attribution (an `AttributionView`), HeadGates (a
-    `HeadGatesView`), a PrevTokenTest (a `PrevTokenView`), or a list of them."""
+    `HeadGatesView`), a PrevTokenTest (a `PrevTokenView`), Snapshots (a
+    `SnapshotsView`), or a list of them."""
     embedded = embed_widgets(_widgets(obj))
     body = "\n".join([embedded.runtime, embedded.state, *embedded.views])
     return standalone_page(title or "tealeaves-widgets", _PAGE_STYLE, body)
@@ -296,8 +308,8 @@ def export_html(obj: Any, path: str | PathLike[str], title: str | None = None) -
     """Write one HTML file that renders with no kernel and makes no network
     request, and return its path. `obj` is a widget, a Run (shown in an
     `Explorer`), a Comparison (a `VariantDiff`), a RunSet (an `AggregateView`),
-    an Ablation (an `AblationView`), an Attribution, HeadGates or a PrevTokenTest (their
-    views), a list of them, or an executed notebook: a path to an
+    an Ablation (an `AblationView`), an Attribution, HeadGates, a PrevTokenTest or
+    Snapshots (their views), a list of them, or an executed notebook: a path to an
     .ipynb file or an nbformat node, whose widgets must have saved state."""
     path = Path(path)
     page = notebook_html(obj, title) if _is_notebook(obj) else page_html(obj, title)

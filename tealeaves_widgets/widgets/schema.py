@@ -492,6 +492,58 @@ class GenerationPayload(TypedDict):
     """How tokens were chosen, in words ("greedy", "sampled, temperature 0.7, seed 7")."""
 
 
+# -- the conversation snapshots view (SnapshotsView) ------------------------------------
+
+
+class SnapshotMessage(TypedDict):
+    """One message of the conversation, as its row is labelled (text, never markup)."""
+
+    role: str
+    preview: str
+    """The content, whitespace collapsed, cut to a few words."""
+    content: str
+    """The content, whitespace collapsed, cut to a few hundred characters (the tooltip)."""
+    position: int
+    """The token its state was read at, in its pass."""
+
+
+class SnapshotReference(TypedDict):
+    label: str
+    color: str
+
+
+class SnapshotsPayload(TypedDict):
+    """What the conversation snapshots view renders (`Snapshots`), as one synced value:
+    every source, centring and metric, so the view needs no kernel."""
+
+    schema_version: int
+    kind: Literal["snapshots"]
+    model: ModelName
+    readout: str
+    single_pass: bool
+    n_layers: int
+    sources: list[str]
+    metrics: list[str]
+    """"cosine", "mae", "jaccard" (core.states.METRICS)."""
+    centrings: list[str]
+    """"raw", "centred" (center=False, center=True)."""
+    roles: list[str]
+    """The roles averaged over (core.states.ROLE_MEANS)."""
+    messages: list[SnapshotMessage]
+    references: list[SnapshotReference]
+    scores: WireArray
+    """(source, centring, metric, message, reference, layer) float32: Snapshots.scores."""
+    layer_mean: WireArray
+    """(source, centring, metric, message, reference) float32: the mean over the layers
+    (Snapshots.message_table)."""
+    role_layers: WireArray
+    """(source, centring, metric, role, reference, layer) float32: Snapshots.role_means at
+    each layer."""
+    role_mean: WireArray
+    """(source, centring, metric, role, reference) float32: Snapshots.role_means of the
+    means over the layers."""
+
+
 # -- messages ----------------------------------------------------------------------
 
 
@@ -639,6 +691,7 @@ PAYLOADS = (
     HeadGatesPayload,
     PrevTokenPayload,
     GenerationPayload,
+    SnapshotsPayload,
 )
 MESSAGES = (
     HeadRowsRequest,

@@ -3,7 +3,8 @@
 `AggregateView`, `display(cmp)` a `VariantDiff`, `display(ablation)` an
 `AblationView`, `display(attribution)` an `AttributionView`,
 `display(gates)` a `HeadGatesView`, `display(test)` (a previous-token
-test) a `PrevTokenView`, `display(gen)` a `GenerationView`; the deprecated
+test) a `PrevTokenView`, `display(gen)` a `GenerationView`,
+`display(snapshots)` a `SnapshotsView`; the deprecated
 `run.explorer()`-style methods reach the classes named here; `Model.explore`
 is `live.explore`."""
 
@@ -20,6 +21,7 @@ from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
 from ..core.run import Run
 from ..core.runset import RunSet
+from ..core.states import Snapshots
 from .ablation import AblationView
 from .aggregate import AggregateView
 from .attribution import AttributionView
@@ -32,6 +34,7 @@ from .live import explore
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView
 from .report_page import save_report
+from .snapshots import SnapshotsView
 
 DEFAULT_VIEWS = {
     Run: Explorer,
@@ -42,6 +45,7 @@ DEFAULT_VIEWS = {
     HeadGates: HeadGatesView,
     PrevTokenTest: PrevTokenView,
     Generation: GenerationView,
+    Snapshots: SnapshotsView,
 }
 """Result type -> the view `display(result)` shows."""
 

@@ -34,6 +34,7 @@ from tealeaves_widgets.core.head_gates import HeadGates
 from tealeaves_widgets.core.prev_token import PrevTokenTest
 from tealeaves_widgets.core.run import Lens, QueryReading, RegionInfo, Run
 from tealeaves_widgets.core.runset import RunSet
+from tealeaves_widgets.core.states import Snapshots
 from tealeaves_widgets.widgets import (
     ablation_payload,
     aggregate_payload,
@@ -42,6 +43,7 @@ from tealeaves_widgets.widgets import (
     head_gates_payload,
     prev_token_payload,
     run_payload,
+    snapshots_payload,
 )
 from tealeaves_widgets.widgets.aggregate import as_runsets
 from tealeaves_widgets.widgets.schema import MESSAGE_VERSION, ErrorReply
@@ -365,6 +367,38 @@ def golden_prev_token() -> PrevTokenTest:
     )
 
 
+def golden_snapshots() -> Snapshots:
+    """Three messages (user, assistant, user; the second's text is markup)
+    against references "calm" and "<i>rage</i>", two sources, two layers of
+    four dimensions in steps of 1/2."""
+    states = np.array(
+        [
+            [[2.0, 0.5, 0.0, 0.0], [1.0, 1.0, 0.0, 0.5]],
+            [[2.0, 0.0, 0.5, 0.0], [1.0, 0.0, 1.0, 0.0]],
+            [[2.0, 0.0, 0.0, 0.5], [1.0, 0.5, 0.0, 1.0]],
+        ],
+        dtype=np.float32,
+    )  # (message, layer, hidden)
+    calm = np.array([[2.0, 0.5, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]], dtype=np.float32)
+    rage = np.array([[2.0, 0.0, 0.0, 0.5], [1.0, 0.0, 0.5, 1.0]], dtype=np.float32)
+    return Snapshots(
+        messages=(
+            {"role": "user", "content": "I am   fine."},
+            {"role": "assistant", "content": "<b>Good</b> to hear"},
+            {"role": "user", "content": "No, I am angry."},
+        ),
+        positions=np.array([5, 11, 17], dtype=np.int64),
+        states={"hidden_out": states, "attn_out": states[:, ::-1] * 0.5},
+        references={
+            "calm": {"hidden_out": calm, "attn_out": calm[::-1] * 0.5},
+            "<i>rage</i>": {"hidden_out": rage, "attn_out": rage[::-1] * 0.5},
+        },
+        readout="message_end",
+        single_pass=True,
+        model_info={"model_id": "golden"},
+    )
+
+
 BASE_TOKENS = ("<|s|>", "Be", " kind", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 VARIANT_TOKENS = ("<|s|>", "Be", " brief", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 
@@ -401,6 +435,7 @@ def payloads() -> dict[str, Any]:
         "attribution_payload": attribution_payload(golden_attribution()),
         "head_gates_payload": head_gates_payload(golden_head_gates()),
         "prev_token_payload": prev_token_payload(golden_prev_token()),
+        "snapshots_payload": snapshots_payload(golden_snapshots()),
         "head_rows_reply": {"content": reply, "buffers": buffers},
         "error_reply": {"content": error, "buffers": []},
         "query_at_reply": {"content": query_reply, "buffers": query_buffers},
@@ -523,6 +558,32 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
             "redundancy": [float(v) for v in sweep["redundancy"]],
             "inner_mean_k2": _values(payload["inner_mean"])[len(table) :],
             "table_k2": [float(v) for v in table["inner_mean"]],
+        }
+    if name == "snapshots_payload":
+        snapshots = golden_snapshots()
+
+        def table(frame: Any) -> list:
+            return [None if np.isnan(v) else float(v) for v in frame.to_numpy().ravel()]
+
+        return {
+            # message-major (message, reference), as the heatmap's cells
+            "raw_cosine_mean": table(snapshots.message_table("hidden_out", "cosine")),
+            "centred_cosine_mean": table(
+                snapshots.message_table("hidden_out", "cosine", center=True)
+            ),
+            "centred_mae_layer1": table(
+                snapshots.message_table("hidden_out", "mae", center=True, layer=1)
+            ),
+            "attn_centred_jaccard_mean": table(
+                snapshots.message_table("attn_out", "jaccard", center=True)
+            ),
+            # (role, reference)
+            "raw_cosine_roles": table(snapshots.role_means("hidden_out", "cosine")),
+            "centred_cosine_roles_layer0": table(
+                snapshots.role_means("hidden_out", "cosine", center=True, layer=0)
+            ),
+            # (layer, reference) of message 1
+            "message1_raw_cosine_layers": table(snapshots.layer_table(1, "hidden_out", "cosine")),
         }
     if name == "head_rows_reply":
         rows = {**payload["content"]["rows"], "data": payload["buffers"][0]}

@@ -357,3 +357,52 @@ def synthetic_prev_token(seed: int = 0, n_texts: int = 6, n_layers: int = 4, hid
         outputs={"base": base, "A": ablated, "B": b, "A+B": ab.astype(np.float32)},
         model_info={"model_id": "synthetic"},
     )
+
+
+SNAPSHOT_MARKUP = "<img src=x onerror=\"document.title='pwned'\"><b>x</b>"
+"""Message text that would run and draw as HTML: the view must show it as text."""
+
+
+def synthetic_snapshots(seed: int = 0, n_layers: int = 6, hidden: int = 96):
+    """A `tw.Snapshots` of a six-message conversation whose mood swings
+    (joy, then anger, then calm) against references "joy", "anger" and
+    "calm": every state shares a few massive dimensions, so raw cosines are
+    flat (about 0.85 to everything) and centring shows which reference each
+    message is closest to. The fourth message holds `SNAPSHOT_MARKUP`."""
+    from tealeaves_widgets.core.states import SOURCES, Snapshots
+
+    rng = np.random.default_rng(seed + 5)
+    messages = (
+        ("system", "You are a kind companion."),
+        ("user", "I got the job!   I can't believe it, I am so happy today."),
+        ("assistant", "Congratulations! That is wonderful news."),
+        ("user", f"Wait, they withdrew the offer. {SNAPSHOT_MARKUP} I am furious."),
+        ("assistant", "I am sorry. That is unfair; take a breath."),
+        ("user", "Okay. I feel calmer now, thank you."),
+    )
+    moods = np.array(
+        [[0.3, 0.3, 0.3], [1, 0, 0], [0.8, 0, 0.2], [0, 1, 0], [0, 0.4, 0.6], [0, 0, 1]]
+    )
+    shared = np.zeros((n_layers, hidden))
+    shared[:, :3] = rng.normal(loc=20.0, scale=1.0, size=(n_layers, 3))
+    directions = rng.normal(size=(3, n_layers, hidden)) * 1.2
+    states, references = {}, {}
+    for s, source in enumerate(SOURCES):
+        scale = 1.0 + 0.25 * s
+        base = shared * scale
+        mixed = np.einsum("mk,klh->mlh", moods, directions) + rng.normal(
+            scale=0.6, size=(len(messages), n_layers, hidden)
+        )
+        states[source] = (base + mixed).astype(np.float32)
+        for k, label in enumerate(("joy", "anger", "calm")):
+            own = directions[k] + rng.normal(scale=0.6, size=(n_layers, hidden))
+            references.setdefault(label, {})[source] = (base + own).astype(np.float32)
+    return Snapshots(
+        messages=tuple({"role": role, "content": text} for role, text in messages),
+        positions=np.array([20, 41, 60, 95, 118, 140], dtype=np.int64),
+        states=states,
+        references=references,
+        readout="message_end",
+        single_pass=True,
+        model_info={"model_id": "synthetic"},
+    )

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import tealeaves_widgets as tw
+from tests.helpers.checks import assert_same_run
 from tests.helpers.tiny_models import make_tiny_model
 
 CONVERSATION = [
@@ -101,3 +102,42 @@ def test_bad_conversations_are_refused(model):
         model.conversation_snapshots(CONVERSATION, sources=["residual"])
     with pytest.raises(tw.ArgumentError, match=r"references\['joy'\] is empty"):
         model.conversation_snapshots(CONVERSATION, {"joy": []})
+
+
+# -- conversation_scan ----------------------------------------------------------------
+
+
+def test_the_scan_captures_each_message_prefix(model):
+    runs = model.conversation_scan(CONVERSATION, top_k=3, progress=False)
+    assert isinstance(runs, tw.RunSet) and len(runs.runs) == 4
+    assert runs.labels == (
+        "msg1of4 (system)",
+        "msg2of4 (user)",
+        "msg3of4 (assistant)",
+        "msg4of4 (user)",
+    )
+    for i, run in enumerate(runs.runs):
+        alone = model.capture(tw.Case(messages=CONVERSATION[: i + 1]), top_k=3, progress=False)
+        assert_same_run(run, alone)
+    # a prefix ending in a user message reads the generation prompt's last token
+    user = runs.runs[1]
+    assert user.text.endswith("I feel great today!<|im_end|>\n<|im_start|>assistant\n")
+    assert user.queries["final"] == user.n_tokens - 1
+    # one ending in an assistant message reads its text's last token, no end-of-turn after it
+    answer = runs.runs[2]
+    assert answer.text.endswith("Wonderful, what happened?")
+    assert answer.queries["final"] == answer.n_tokens - 1
+    assert answer.tokens[-1] == "?"
+
+
+def test_the_scan_takes_regions_and_refuses_bad_conversations(model):
+    regions = {"system_prompt": {"regions": [{"name": "helpful", "marker": " helpful"}]}}
+    runs = model.conversation_scan(CONVERSATION[:2], regions, progress=False)
+    for run in runs.runs:
+        assert [run.tokens[i] for i in run.regions["helpful"].token_indices] == [" helpful"]
+    with pytest.raises(tw.ArgumentError, match="messages is empty"):
+        model.conversation_scan([])
+    with pytest.raises(tw.ArgumentError, match="unknown role 'narrator'"):
+        model.conversation_scan([{"role": "narrator", "content": "Once"}])
+    with pytest.raises(tw.ArgumentTypeError, match="must be a list"):
+        model.conversation_scan("Hello")

@@ -66,3 +66,106 @@ def test_centering_takes_out_what_every_state_shares():
     )
     with pytest.raises(tw.SelectionError, match="Unknown source 'mlp_out'"):
         snap.compare("mlp_out")
+
+
+def _hand_snapshots(seed: int = 1) -> Snapshots:
+    rng = np.random.default_rng(seed)
+    roles = ("system", "user", "assistant", "user", "assistant")
+    return Snapshots(
+        messages=tuple({"role": r, "content": f"m{i}"} for i, r in enumerate(roles)),
+        positions=np.arange(5) * 4,
+        states={"hidden_out": rng.normal(size=(5, 3, 200)).astype(np.float32)},
+        references={
+            label: {"hidden_out": rng.normal(size=(3, 200)).astype(np.float32)}
+            for label in ("joy", "anger")
+        },
+        readout="message_end",
+        single_pass=True,
+        model_info={"model_id": "hand"},
+    )
+
+
+def _by_hand(snap: Snapshots, metric: str, center: bool) -> np.ndarray:
+    """(message, reference, layer) from plain loops, an independent reading of
+    the formulas in the module docstring."""
+    states = snap.states["hidden_out"].astype(np.float64)
+    refs = [r["hidden_out"].astype(np.float64) for r in snap.references.values()]
+    if center:
+        everything = np.concatenate([states, np.stack(refs)])
+        mean = everything.sum(axis=0) / len(everything)
+        states, refs = states - mean, [r - mean for r in refs]
+    out = np.empty((states.shape[0], len(refs), states.shape[1]))
+    for m in range(states.shape[0]):
+        for r, ref in enumerate(refs):
+            for layer in range(states.shape[1]):
+                a, b = states[m, layer], ref[layer]
+                if metric == "cosine":
+                    out[m, r, layer] = a @ b / np.sqrt((a @ a) * (b @ b))
+                elif metric == "mae":
+                    out[m, r, layer] = sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
+                else:  # 1% of 200 dimensions: the top 2 by |value|
+                    top_a = set(sorted(range(len(a)), key=lambda i: -abs(a[i]))[:2])
+                    top_b = set(sorted(range(len(b)), key=lambda i: -abs(b[i]))[:2])
+                    out[m, r, layer] = len(top_a & top_b) / len(top_a | top_b)
+    return out
+
+
+@pytest.mark.parametrize("center", [False, True])
+@pytest.mark.parametrize("metric", ["cosine", "mae", "jaccard"])
+def test_the_tables_equal_hand_written_loops(metric, center):
+    snap = _hand_snapshots()
+    want = _by_hand(snap, metric, center)
+    np.testing.assert_allclose(snap.scores("hidden_out", metric, center=center), want, atol=1e-12)
+    table = snap.compare("hidden_out", center=center)
+    row = table[(table["message"] == 3) & (table["reference"] == "anger") & (table["layer"] == 2)]
+    assert float(row[metric].iloc[0]) == pytest.approx(want[3, 1, 2], abs=1e-12)
+    # the heatmap: mean over layers, or one layer
+    heat = snap.message_table(metric=metric, center=center)
+    assert list(heat.columns) == ["joy", "anger"] and list(heat.index) == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(heat.to_numpy(), want.sum(axis=2) / 3, atol=1e-12)
+    at = snap.message_table(metric=metric, center=center, layer=1)
+    np.testing.assert_allclose(at.to_numpy(), want[:, :, 1], atol=1e-12)
+    np.testing.assert_allclose(
+        snap.message_table(metric=metric, center=center, layer=-1), want[:, :, 2], atol=1e-12
+    )
+    # one message's layer chart
+    layers = snap.layer_table(2, metric=metric, center=center)
+    assert list(layers.index) == [0, 1, 2]
+    np.testing.assert_allclose(layers["joy"], want[2, 0], atol=1e-12)
+    np.testing.assert_allclose(layers["anger"], want[2, 1], atol=1e-12)
+    # user (messages 1 and 3) and assistant (2 and 4) averages; the system message is in neither
+    roles = snap.role_means(metric=metric, center=center)
+    assert list(roles.index) == ["user", "assistant"]
+    layer_mean = want.sum(axis=2) / 3
+    np.testing.assert_allclose(roles.loc["user"], (layer_mean[1] + layer_mean[3]) / 2, atol=1e-12)
+    np.testing.assert_allclose(
+        roles.loc["assistant"], (layer_mean[2] + layer_mean[4]) / 2, atol=1e-12
+    )
+    at_layer = snap.role_means(metric=metric, center=center, layer=0)
+    np.testing.assert_allclose(
+        at_layer.loc["assistant"], (want[2, :, 0] + want[4, :, 0]) / 2, atol=1e-12
+    )
+
+
+def test_the_tables_check_their_selection():
+    snap = _hand_snapshots()
+    with pytest.raises(tw.SelectionError, match="metric must be one of"):
+        snap.scores(metric="l2")
+    with pytest.raises(tw.SelectionError, match="layer 3 is out of range for 3 layers"):
+        snap.message_table(layer=3)
+    with pytest.raises(tw.SelectionError, match="message 5 is out of range for 5 messages"):
+        snap.layer_table(5)
+    with pytest.raises(tw.SelectionError, match="layer must be an int or None"):
+        snap.role_means(layer=True)
+    # a role with no message averages to NaN, not an error
+    only_users = Snapshots(
+        messages=({"role": "user", "content": "a"},),
+        positions=np.array([2]),
+        states={"hidden_out": snap.states["hidden_out"][:1]},
+        references=snap.references,
+        readout="message_end",
+        single_pass=True,
+        model_info={},
+    )
+    means = only_users.role_means()
+    assert np.isnan(means.loc["assistant"]).all() and not np.isnan(means.loc["user"]).any()

@@ -27,6 +27,7 @@ TYPES = {
     "attribution_payload": schema.AttributionPayload,
     "head_gates_payload": schema.HeadGatesPayload,
     "prev_token_payload": schema.PrevTokenPayload,
+    "snapshots_payload": schema.SnapshotsPayload,
     "head_rows_reply": schema.HeadRowsReply,
     "error_reply": schema.ErrorReply,
     "query_at_reply": schema.QueryAtReply,
