@@ -26,6 +26,7 @@ from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
 from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblation
 from .core.head_gates import HeadGates
 from .core.prev_token import PrevTokenTest
+from .core.residuals import CrossLayerCosine, ResidualDecomposition
 from .core.run import Lens, QueryReading, RegionInfo, Run
 from .core.runset import RunSet
 from .core.states import Snapshots
@@ -70,11 +71,13 @@ if TYPE_CHECKING:  # at run time `__getattr__` below imports them on first use
         AblationView,
         AggregateView,
         AttributionView,
+        CrossLayerView,
         CurvesView,
         Explorer,
         HeadGatesView,
         LensView,
         PrevTokenView,
+        ResidualView,
         TokenHeatmap,
         VariantDiff,
         export_html,
@@ -105,6 +108,9 @@ seam.PROVIDERS.update(
         ),
         "save": "tealeaves_widgets.io",
         **dict.fromkeys(
+            ("residual_decomposition", "cross_layer_cosine"), "tealeaves_widgets.models.residuals"
+        ),
+        **dict.fromkeys(
             ("save_png", "save_gif", "save_curves_png"), "tealeaves_widgets.present.render"
         ),
     }
@@ -123,6 +129,7 @@ __all__ = [
     "CompareOptions",
     "Comparison",
     "Condition",
+    "CrossLayerCosine",
     "EmptyRegionError",
     "ExportError",
     "ExportWarning",
@@ -148,6 +155,7 @@ __all__ = [
     "RegionOverlapError",
     "RegionSpec",
     "RenderedPrompt",
+    "ResidualDecomposition",
     "Run",
     "RunFileError",
     "RunFileNotFoundError",
@@ -171,11 +179,13 @@ __all__ = [
     "AblationView",
     "AggregateView",
     "AttributionView",
+    "CrossLayerView",
     "CurvesView",
     "Explorer",
     "HeadGatesView",
     "LensView",
     "PrevTokenView",
+    "ResidualView",
     "TokenHeatmap",
     "VariantDiff",
     "export_html",
@@ -186,11 +196,13 @@ _WIDGETS = (
     "AblationView",
     "AggregateView",
     "AttributionView",
+    "CrossLayerView",
     "CurvesView",
     "Explorer",
     "HeadGatesView",
     "LensView",
     "PrevTokenView",
+    "ResidualView",
     "TokenHeatmap",
     "VariantDiff",
     "export_html",

@@ -1,6 +1,7 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
 `CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`,
-`AttributionView`, `HeadGatesView`, `PrevTokenView`), the wire format
+`AttributionView`, `HeadGatesView`, `PrevTokenView`, `ResidualView`,
+`CrossLayerView`), the wire format
 and its schema, standalone HTML export, and the live explorer of a capture
 in progress.
 
@@ -22,6 +23,7 @@ from .head_gates import HeadGatesView, head_gates_payload
 from .heatmap import TokenHeatmap
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView, prev_token_payload
+from .residuals import CrossLayerView, ResidualView, cross_layer_payload, residual_payload
 from .schema import SCHEMA_VERSION
 from .wire import PayloadOptions, run_payload
 
@@ -31,6 +33,7 @@ __all__ = [
     "AblationView",
     "AggregateView",
     "AttributionView",
+    "CrossLayerView",
     "CurvesView",
     "DiffOptions",
     "Explorer",
@@ -38,6 +41,7 @@ __all__ = [
     "LensView",
     "PayloadOptions",
     "PrevTokenView",
+    "ResidualView",
     "RunView",
     "TokenHeatmap",
     "VariantDiff",
@@ -45,9 +49,11 @@ __all__ = [
     "ablation_payload",
     "aggregate_payload",
     "attribution_payload",
+    "cross_layer_payload",
     "diff_payload",
     "export_html",
     "head_gates_payload",
     "prev_token_payload",
+    "residual_payload",
     "run_payload",
 ]

@@ -37,6 +37,7 @@ from ..core.attribution import Attribution
 from ..core.compare import Comparison
 from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
+from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Run
 from ..core.runset import RunSet
 from ..errors import ExportError, ExportWarning
@@ -47,7 +48,17 @@ _ANYWIDGET_DEFINE = re.compile(r'define\(\s*\[\s*"@jupyter-widgets/base"\s*\]\s*
 
 _PAGE_STYLE = "body { margin: 16px; background: #fff; }"
 
-RESULTS = (Run, RunSet, Comparison, Ablation, Attribution, HeadGates, PrevTokenTest)
+RESULTS = (
+    Run,
+    RunSet,
+    Comparison,
+    Ablation,
+    Attribution,
+    HeadGates,
+    PrevTokenTest,
+    ResidualDecomposition,
+    CrossLayerCosine,
+)
 """Results `export_html` shows in their view (`display(result)`'s)."""
 
 
@@ -128,7 +139,8 @@ def _widgets(obj: Any) -> list[ipywidgets.Widget]:
             return widgets
     raise ExportError(
         "export_html expects a widget, a Run, a RunSet, a Comparison, an Ablation, an "
-        "Attribution, HeadGates, a PrevTokenTest or a list of them, got "
+        "Attribution, HeadGates, a PrevTokenTest, a ResidualDecomposition, a "
+        "CrossLayerCosine or a list of them, got "
         f"{type(obj).__name__}."
     )
 
@@ -137,7 +149,9 @@ def page_html(obj: Any, title: str | None = None) -> str:
     """The standalone page of `obj`: a widget, a Run (shown in an `Explorer`),
     a Comparison (a `VariantDiff`), a RunSet (an `AggregateView`), an Ablation
     (an `AblationView`), an Attribution (an `AttributionView`), HeadGates (a
-    `HeadGatesView`), a PrevTokenTest (a `PrevTokenView`), or a list of them."""
+    `HeadGatesView`), a PrevTokenTest (a `PrevTokenView`), a
+    ResidualDecomposition (a `ResidualView`), a CrossLayerCosine (a
+    `CrossLayerView`), or a list of them."""
     embedded = embed_widgets(_widgets(obj))
     body = "\n".join([embedded.runtime, embedded.state, *embedded.views])
     return standalone_page(title or "tealeaves-widgets", _PAGE_STYLE, body)

@@ -3,7 +3,8 @@
 `AggregateView`, `display(cmp)` a `VariantDiff`, `display(ablation)` an
 `AblationView`, `display(attribution)` an `AttributionView`,
 `display(gates)` a `HeadGatesView`, `display(test)` (a previous-token
-test) a `PrevTokenView`; the deprecated
+test) a `PrevTokenView`, `display(decomposition)` a `ResidualView`,
+`display(cross_layer)` a `CrossLayerView`; the deprecated
 `run.explorer()`-style methods reach the classes named here; `Model.explore`
 is `live.explore`."""
 
@@ -17,6 +18,7 @@ from ..core.attribution import Attribution
 from ..core.compare import Comparison
 from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
+from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Run
 from ..core.runset import RunSet
 from .ablation import AblationView
@@ -30,6 +32,7 @@ from .live import explore
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView
 from .report_page import save_report
+from .residuals import CrossLayerView, ResidualView
 
 DEFAULT_VIEWS = {
     Run: Explorer,
@@ -39,6 +42,8 @@ DEFAULT_VIEWS = {
     Attribution: AttributionView,
     HeadGates: HeadGatesView,
     PrevTokenTest: PrevTokenView,
+    ResidualDecomposition: ResidualView,
+    CrossLayerCosine: CrossLayerView,
 }
 """Result type -> the view `display(result)` shows."""
 
