@@ -12,10 +12,33 @@ import { COMPONENT_LABELS, type Residual, cosineAt, decodeResidual, maxIdentityE
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
 
+export type NormScale = "linear" | "log";
+export const NORM_SCALES: NormScale[] = ["linear", "log"];
+
 export interface ResidualState {
   payload: unknown;
   layer: number;
   query: string;
+  norm_scale: NormScale;
+}
+
+/** The y axis of the norms chart: its bounds, a map to 0..1 and its ticks.
+ * "log" spans the decades of the positive values (norms of 0 are left out). */
+export function normAxis(values: number[], scale: NormScale): { map: (v: number) => number; ticks: number[] } {
+  const finite = values.filter((v) => Number.isFinite(v));
+  if (scale === "log") {
+    const positive = finite.filter((v) => v > 0);
+    let low = Math.floor(Math.log10(positive.length ? Math.min(...positive) : 1));
+    let high = Math.ceil(Math.log10(positive.length ? Math.max(...positive) : 10));
+    if (high <= low) [low, high] = [low, low + 1];
+    const ticks: number[] = [];
+    const step = Math.max(1, Math.ceil((high - low) / 4));
+    for (let d = low; d <= high; d += step) ticks.push(10 ** d);
+    return { map: (v) => (v > 0 ? (Math.log10(v) - low) / (high - low) : NaN), ticks };
+  }
+  const high = Math.max(0, ...finite);
+  const top = high > 0 ? high : 1;
+  return { map: (v) => v / top, ticks: [0, top / 2, top] };
 }
 
 /** Line colour and dash of each component (input, attention, MLP, output). */
@@ -26,6 +49,11 @@ export const COMPONENT_STYLES: { colour: string; dash: string }[] = [
   { colour: "var(--tw-fg-strong)", dash: "" },
 ];
 const CHART = { width: 360, height: 200, left: 46, right: 10, top: 10, bottom: 28 };
+
+/** An axis label: a few significant digits, large values without decimals. */
+function tick(v: number): string {
+  return Math.abs(v) >= 100 ? String(Math.round(v)) : Number.isInteger(v) ? String(v) : format(v);
+}
 
 interface Chart {
   svg: SVGSVGElement;
@@ -68,6 +96,9 @@ export class ResidualViewUI {
     this.slider = new LayerSlider(model, r.nLayers);
     bar.appendChild(this.slider.root);
     this.destroyables.push(this.slider);
+    const scale = new ModelSelect(model, "norm_scale", "norms", "tw-norm-scale-select", NORM_SCALES.map((s) => [s, s === "log" ? "log axis" : "linear axis"] as [NormScale, string]));
+    bar.appendChild(scale.root);
+    this.destroyables.push(scale);
     bar.appendChild(downloadButton(this.root, "residual"));
     const legend = this.root.appendChild(h("div", "tw-legend tw-residual-legend"));
     COMPONENT_LABELS.forEach((label, c) => {
@@ -90,6 +121,7 @@ export class ResidualViewUI {
     el.replaceChildren(this.root);
     Object.defineProperty(this.root, "tealeavesView", { value: this, configurable: true });
     this.onModel("change:query", () => this.draw());
+    this.onModel("change:norm_scale", () => this.draw());
     this.onModel("change:layer", () => this.moveCursor());
     this.draw();
   }
@@ -102,6 +134,11 @@ export class ResidualViewUI {
 
   get layer(): number {
     return this.slider.layer;
+  }
+
+  get normScale(): NormScale {
+    const value = this.model.get("norm_scale");
+    return NORM_SCALES.includes(value) ? value : "linear";
   }
 
   private buildChart(parent: HTMLElement, title: string, subtitle: string, className: string, n: number): Chart {
@@ -168,24 +205,26 @@ export class ResidualViewUI {
   draw(): void {
     const r = this.r;
     const q = this.query;
-    let high = 0;
-    for (let c = 0; c < 4; c++) for (let l = 0; l < r.nLayers; l++) if (Number.isFinite(normAt(r, q, c, l))) high = Math.max(high, normAt(r, q, c, l));
-    this.drawChart(this.norms, [0, high > 0 ? high : 1], (c, l) => normAt(r, q, c, l), [0, 0.5, 1]);
+    const norms: number[] = [];
+    for (let c = 0; c < 4; c++) for (let l = 0; l < r.nLayers; l++) norms.push(normAt(r, q, c, l));
+    const axis = normAxis(norms, this.normScale);
+    this.drawChart(this.norms, axis.map, (c, l) => normAt(r, q, c, l), axis.ticks);
     let low = 0;
     for (let c = 0; c < 3; c++) for (let l = 0; l < r.nLayers; l++) if (Number.isFinite(cosineAt(r, q, c, l))) low = Math.min(low, cosineAt(r, q, c, l));
     // cosines are read against 0 and 1; the axis goes below 0 only when a value does
-    this.drawChart(this.cosines, [low < 0 ? -1 : 0, 1], (c, l) => cosineAt(r, q, c, l), [0, 0.5, 1]);
+    const bottom = low < 0 ? -1 : 0;
+    this.drawChart(this.cosines, (v) => (v - bottom) / (1 - bottom), (c, l) => cosineAt(r, q, c, l), [bottom, (bottom + 1) / 2, 1]);
     this.moveCursor();
   }
 
-  private drawChart(chart: Chart, [low, high]: [number, number], value: (c: number, l: number) => number, ticks: number[]): void {
+  /** Draw the axes and lines of `chart`: `map` takes a value to 0 (bottom) .. 1 (top). */
+  private drawChart(chart: Chart, map: (v: number) => number, value: (c: number, l: number) => number, ticks: number[]): void {
     const { width, height, left, right, top, bottom } = CHART;
-    const y = (v: number) => height - bottom - ((v - low) / (high - low)) * (height - top - bottom);
+    const y = (v: number) => height - bottom - map(v) * (height - top - bottom);
     chart.axes.replaceChildren();
-    for (const t of ticks) {
-      const v = low + t * (high - low);
+    for (const v of ticks) {
       chart.axes.appendChild(svg("line", { x1: left - 3, x2: width - right, y1: y(v), y2: y(v), class: v === 0 ? "tw-zero" : "tw-grid" }));
-      chart.axes.appendChild(svg("text", { x: left - 5, y: y(v) + 4, "text-anchor": "end", class: "tw-tick" })).textContent = format(v);
+      chart.axes.appendChild(svg("text", { x: left - 5, y: y(v) + 4, "text-anchor": "end", class: "tw-tick" })).textContent = tick(v);
     }
     const n = this.r.nLayers;
     const step = Math.max(1, Math.ceil((n - 1) / 8));
@@ -196,8 +235,8 @@ export class ResidualViewUI {
     chart.lines.forEach((line, c) => {
       const points: string[] = [];
       for (let l = 0; l < n; l++) {
-        const v = value(c, l);
-        if (Number.isFinite(v)) points.push(`${this.x(l).toFixed(1)},${y(v).toFixed(1)}`);
+        const at = y(value(c, l));
+        if (Number.isFinite(at)) points.push(`${this.x(l).toFixed(1)},${at.toFixed(1)}`);
       }
       line.setAttribute("points", points.join(" "));
     });

@@ -266,6 +266,7 @@ export const CSS = `
 .tw-pairs-table tr.tw-before td { color: var(--tw-fg-muted); }
 .tw-residual-panel { flex: 1 1 340px; min-width: 260px; max-width: 480px; }
 .tw-residual-chart { cursor: pointer; }
+.tw-residual-chart .tw-cursor { stroke: var(--tw-axis); stroke-dasharray: 4 3; }
 .tw-residual-table-panel { flex: 0 1 auto; }
 .tw-residual-table td { cursor: default; }
 .tw-residual-table .tw-swatch { vertical-align: middle; }

@@ -8,7 +8,7 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { type CrossLayerState, CrossLayerViewUI, heatIndex } from "../src/cross_layer_view";
-import { type ResidualState, ResidualViewUI } from "../src/residual_view";
+import { type ResidualState, ResidualViewUI, normAxis } from "../src/residual_view";
 import { cosineAt, crossAt, decodeCrossLayer, decodeResidual, normAt, offDiagonalRange, scaleBounds } from "../src/residual_wire";
 import { FakeModel } from "./fake-model";
 import { fixture, values } from "./golden";
@@ -40,7 +40,7 @@ describe("residual decomposition", () => {
 
   it("shows the cursor layer's numbers and follows the query", () => {
     const { payload, expect: want } = fixture("residual_payload");
-    const model = new FakeModel<ResidualState>({ payload, layer: 1, query: "final" });
+    const model = new FakeModel<ResidualState>({ payload, layer: 1, query: "final", norm_scale: "linear" });
     const el = document.body.appendChild(document.createElement("div"));
     const view = new ResidualViewUI(model, el);
     const cell = (label: string, kind: string) => Number(el.querySelector<HTMLElement>(`tr[data-component="${label}"] td.${kind}`)!.dataset.value);
@@ -62,11 +62,30 @@ describe("residual decomposition", () => {
     slider.dispatchEvent(new Event("input"));
     expect(model.get("layer")).toBe(2);
     expect(el.querySelector(".tw-norm-chart .tw-cursor")!.getAttribute("x1")).toBe(el.querySelector(".tw-cos-chart .tw-cursor")!.getAttribute("x1"));
+    const linear = el.querySelector(".tw-norm-chart polyline")!.getAttribute("points");
+    const scale = el.querySelector<HTMLSelectElement>(".tw-norm-scale-select")!;
+    scale.value = "log";
+    scale.dispatchEvent(new Event("change"));
+    expect(model.get("norm_scale")).toBe("log");
+    expect(el.querySelector(".tw-norm-chart polyline")!.getAttribute("points")).not.toBe(linear);
     // the query token is text, never markup
     expect(el.querySelector("select option")!.textContent).toContain('"<b>x</b>"');
     expect(el.querySelector("b")?.textContent).not.toBe("x");
     view.destroy();
     expect(model.listenerCount()).toBe(0);
+  });
+});
+
+describe("the norms axis", () => {
+  it("spans the values linearly from 0, or their decades on a log axis", () => {
+    const linear = normAxis([0, 2, 8], "linear");
+    expect(linear.ticks).toEqual([0, 4, 8]);
+    expect(linear.map(2)).toBeCloseTo(0.25, 12);
+    const log = normAxis([0, 1, 10, 1000, NaN], "log");
+    expect(log.ticks).toEqual([1, 10, 100, 1000]);
+    expect(log.map(10)).toBeCloseTo(1 / 3, 12);
+    expect(log.map(0)).toBeNaN(); // a norm of 0 has no place on a log axis
+    expect(normAxis([5, 5], "log").ticks).toEqual([1, 10]);
   });
 });
 

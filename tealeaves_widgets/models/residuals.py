@@ -88,7 +88,7 @@ def read_states(
         check_source(source)
     parallel = is_parallel(model)
     sites = _sites(sources, parallel)
-    tensor = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=model.device)[None]
+    tensor = torch.tensor(np.asarray(ids, dtype=np.int64), device=model.device)[None]
     layers = range(model.shape.n_layers)
     with Hooks(model) as hooks:
         for site in sites:

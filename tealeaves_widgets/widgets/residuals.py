@@ -28,12 +28,16 @@ from .wire import encode_array
 
 __all__ = [
     "CROSS_LAYER_SCALES",
+    "NORM_SCALES",
     "CrossLayerView",
     "ResidualView",
     "cross_layer_payload",
     "residual_payload",
 ]
 
+NORM_SCALES = ("linear", "log")
+"""The norms chart's y axis in `ResidualView`: linear, or log10 (norms grow by
+orders of magnitude over the layers, and a last-layer MLP can dwarf the rest)."""
 CROSS_LAYER_SCALES = ("range", "signed")
 """Colours of the cross-layer heatmap: "range", the matrix's smallest value
 to 1 (shows structure among cosines that are all high); "signed", -1 to 1
@@ -98,8 +102,8 @@ class ResidualView(anywidget.AnyWidget):
     or click a chart) and a table of its numbers; a query selector when the
     result has several queries.
 
-    Synced with Python: `layer`, `query` (a query name). `display(result)`
-    shows one."""
+    Synced with Python: `layer`, `query` (a query name), `norm_scale` (one
+    of `NORM_SCALES`). `display(result)` shows one."""
 
     _esm = esm("residual_view")
 
@@ -109,6 +113,8 @@ class ResidualView(anywidget.AnyWidget):
     """The layer under the cursor."""
     query = t.Unicode("").tag(sync=True, echo_update=False)
     """The query shown (its name)."""
+    norm_scale = t.Enum(NORM_SCALES, default_value="linear").tag(sync=True, echo_update=False)
+    """The norms chart's y axis, one of `NORM_SCALES`."""
 
     def __init__(self, decomposition: ResidualDecomposition, **kwargs: Any) -> None:
         if not isinstance(decomposition, ResidualDecomposition):
