@@ -27,6 +27,7 @@ from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblat
 from .core.generation import Generation
 from .core.head_gates import HeadGates
 from .core.prev_token import PrevTokenTest
+from .core.residuals import CrossLayerCosine, ResidualDecomposition
 from .core.run import Lens, QueryReading, RegionInfo, Run
 from .core.runset import RunSet
 from .core.states import Snapshots
@@ -71,12 +72,14 @@ if TYPE_CHECKING:  # at run time `__getattr__` below imports them on first use
         AblationView,
         AggregateView,
         AttributionView,
+        CrossLayerView,
         CurvesView,
         Explorer,
         GenerationView,
         HeadGatesView,
         LensView,
         PrevTokenView,
+        ResidualView,
         SnapshotsView,
         TokenHeatmap,
         VariantDiff,
@@ -108,6 +111,9 @@ seam.PROVIDERS.update(
         ),
         "save": "tealeaves_widgets.io",
         **dict.fromkeys(
+            ("residual_decomposition", "cross_layer_cosine"), "tealeaves_widgets.models.residuals"
+        ),
+        **dict.fromkeys(
             ("save_png", "save_gif", "save_curves_png"), "tealeaves_widgets.present.render"
         ),
     }
@@ -126,6 +132,7 @@ __all__ = [
     "CompareOptions",
     "Comparison",
     "Condition",
+    "CrossLayerCosine",
     "EmptyRegionError",
     "ExportError",
     "ExportWarning",
@@ -152,6 +159,7 @@ __all__ = [
     "RegionOverlapError",
     "RegionSpec",
     "RenderedPrompt",
+    "ResidualDecomposition",
     "Run",
     "RunFileError",
     "RunFileNotFoundError",
@@ -175,6 +183,7 @@ __all__ = [
     "AblationView",
     "AggregateView",
     "AttributionView",
+    "CrossLayerView",
     "CurvesView",
     "Explorer",
     "GenerationView",
@@ -182,6 +191,7 @@ __all__ = [
     "LensView",
     "PrevTokenView",
     "SnapshotsView",
+    "ResidualView",
     "TokenHeatmap",
     "VariantDiff",
     "export_html",
@@ -192,6 +202,7 @@ _WIDGETS = (
     "AblationView",
     "AggregateView",
     "AttributionView",
+    "CrossLayerView",
     "CurvesView",
     "Explorer",
     "GenerationView",
@@ -199,6 +210,7 @@ _WIDGETS = (
     "LensView",
     "PrevTokenView",
     "SnapshotsView",
+    "ResidualView",
     "TokenHeatmap",
     "VariantDiff",
     "export_html",

@@ -354,6 +354,34 @@ export interface SnapshotsPayload {
   role_mean: WireArray;
 }
 
+/** What the residual decomposition view renders (`ResidualDecomposition`), as one synced value. */
+export interface ResidualPayload {
+  schema_version: number;
+  kind: "residual";
+  model: ModelName;
+  n_layers: number;
+  queries: QueryEntry[];
+  query_tokens: string[];
+  parallel: boolean;
+  components: string[];
+  norms: WireArray;
+  cosines: WireArray;
+  identity_error: WireArray;
+  default_query: number;
+}
+
+/** What the cross-layer cosine view renders (`CrossLayerCosine`), as one synced value. */
+export interface CrossLayerPayload {
+  schema_version: number;
+  kind: "cross_layer";
+  model: ModelName;
+  n_layers: number;
+  source: string;
+  query: QueryEntry;
+  token: string;
+  cosine: WireArray;
+}
+
 /** What every message from the front end carries. */
 export interface Request {
   v: number;

@@ -296,6 +296,23 @@ td.tw-snap-cell.tw-best { outline: 2px solid var(--tw-fg-strong); outline-offset
 .tw-snap-details { margin-top: 10px; }
 .tw-snap-detail summary { cursor: pointer; font-size: 12px; padding: 1px 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .tw-snap-closest { color: var(--tw-fg-muted); margin-left: 10px; }
+.tw-residual-panel { flex: 1 1 340px; min-width: 260px; max-width: 480px; }
+.tw-residual-chart { cursor: pointer; }
+.tw-residual-chart .tw-cursor { stroke: var(--tw-axis); stroke-dasharray: 4 3; }
+.tw-residual-table-panel { flex: 0 1 auto; }
+.tw-residual-table td { cursor: default; }
+.tw-residual-table .tw-swatch { vertical-align: middle; }
+.tw-identity { margin-top: 4px; max-width: 26em; }
+.tw-cross-panel { flex: 0 1 auto; max-width: 100%; }
+.tw-cross-grid { border-collapse: collapse; font-size: 9px; color: var(--tw-fg); }
+.tw-cross-grid th { font-weight: normal; color: var(--tw-fg-muted); padding: 0 2px; font-variant-numeric: tabular-nums; line-height: 1; }
+.tw-cross-grid th.tw-cross-col { width: var(--tw-cell); min-width: var(--tw-cell); padding: 0 0 2px; text-align: center; }
+.tw-cross-grid th.tw-cross-row { text-align: right; padding-right: 4px; }
+.tw-cross-grid td.tw-cross-cell { width: var(--tw-cell); min-width: var(--tw-cell); height: var(--tw-cell); padding: 0; cursor: pointer; }
+.tw-cross-grid td.tw-cross-cell.tw-cross-cursor { box-shadow: inset 0 0 0 1px var(--tw-accent); }
+.tw-cross-grid td.tw-cross-cell:hover { outline: 2px solid var(--tw-fg-strong); outline-offset: -1px; }
+.tw-cross-profile { flex: 0 1 320px; min-width: 260px; }
+.tw-profile-chart { width: 300px; max-width: 100%; cursor: default; }
 `;
 
 export function addStyle(root: HTMLElement): void {

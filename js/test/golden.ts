@@ -5,6 +5,7 @@ import ablationPayload from "./golden/ablation_payload.json";
 import aggregatePayload from "./golden/aggregate_payload.json";
 import aggregateSinglePayload from "./golden/aggregate_single_payload.json";
 import attributionPayload from "./golden/attribution_payload.json";
+import crossLayerPayload from "./golden/cross_layer_payload.json";
 import curvesPayload from "./golden/curves_payload.json";
 import diffPayload from "./golden/diff_payload.json";
 import diffSetsPayload from "./golden/diff_sets_payload.json";
@@ -13,6 +14,7 @@ import headGatesPayload from "./golden/head_gates_payload.json";
 import headRowsReply from "./golden/head_rows_reply.json";
 import queryAtReply from "./golden/query_at_reply.json";
 import prevTokenPayload from "./golden/prev_token_payload.json";
+import residualPayload from "./golden/residual_payload.json";
 import runPayload from "./golden/run_payload.json";
 import snapshotsPayload from "./golden/snapshots_payload.json";
 
@@ -21,6 +23,7 @@ const FIXTURES = {
   aggregate_payload: aggregatePayload,
   aggregate_single_payload: aggregateSinglePayload,
   attribution_payload: attributionPayload,
+  cross_layer_payload: crossLayerPayload,
   curves_payload: curvesPayload,
   diff_payload: diffPayload,
   diff_sets_payload: diffSetsPayload,
@@ -29,6 +32,7 @@ const FIXTURES = {
   head_rows_reply: headRowsReply,
   query_at_reply: queryAtReply,
   prev_token_payload: prevTokenPayload,
+  residual_payload: residualPayload,
   run_payload: runPayload,
   snapshots_payload: snapshotsPayload,
 } as const;

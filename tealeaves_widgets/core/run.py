@@ -35,10 +35,13 @@ from .masses import (
 from .masses import (
     NORMALIZATIONS as NORMALIZATIONS,
 )
+from .residuals import check_source
 from .selection import check_index, resolve_query, resolve_regions
 
 if TYPE_CHECKING:  # figures live in tealeaves_widgets.present, reached through the seam
     import plotly.graph_objects as go
+
+    from .residuals import CrossLayerCosine, ResidualDecomposition
 
 
 @dataclass(frozen=True)
@@ -543,6 +546,56 @@ class Run:
         """Write this run to `path` (any suffix; ".tlrun" is suggested) as one
         safetensors file; reopen it with `tw.open_run`. Returns the path written."""
         return seam.call("save", self, path)
+
+    # -- measurements that need the model again (one forward pass of
+    # `token_ids`), carried out in tealeaves_widgets.models through the seam
+
+    def residual_decomposition(self, model: Any = None) -> ResidualDecomposition:
+        """What each block adds to the residual stream at this run's queries:
+        per layer the norms of the block's input, attention term, MLP term
+        and output, and the cosine of each contribution with the output
+        (`tw.ResidualDecomposition`; `display(result)` shows a
+        `tw.ResidualView`). One forward pass of this run's `token_ids` on
+        `model`, by default the model that captured the run (while it is
+        alive in this session); a run opened from a file needs `model=`."""
+        return seam.call(
+            "residual_decomposition", self, model=self._model_for("residual_decomposition", model)
+        )
+
+    def cross_layer_cosine(
+        self, source: str = "hidden_out", query: str | int | None = None, *, model: Any = None
+    ) -> CrossLayerCosine:
+        """The (layer, layer) cosine between `source`'s states at every pair of
+        layers, at `query` (as `curves` selects it; default "final"):
+        `source` is one of `core.residuals.CROSS_SOURCES` ("hidden_out", the
+        stream after each block, by default). One forward pass of this run's
+        `token_ids` on `model`, by default the model that captured the run; a
+        run opened from a file needs `model=`. Returns a
+        `tw.CrossLayerCosine` (`display(result)` shows a `tw.CrossLayerView`)."""
+        check_source(source)
+        name = self.query_name(query)
+        return seam.call(
+            "cross_layer_cosine",
+            self,
+            model=self._model_for("cross_layer_cosine", model),
+            source=source,
+            query=name,
+        )
+
+    def _model_for(self, operation: str, model: Any) -> Any:
+        """`model`, else the model that captured this run, else a clear error."""
+        if model is not None:
+            return model
+        found = seam.model_of(self)
+        if found is None:
+            captured = self.model_info.get("model_id", "an unknown model")
+            raise ArgumentError(
+                f"run.{operation}() needs the model: this run was captured with {captured!r}, "
+                "which is not remembered in this session (the run was opened from a file, "
+                "derived from another run, or its model is gone). Pass it: "
+                f"run.{operation}(model=tw.load_model(...))."
+            )
+        return found
 
     # -- deprecated spellings (one release): the widget classes are the one way
 

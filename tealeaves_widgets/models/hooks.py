@@ -139,12 +139,23 @@ class Hooks:
 
             self._handles.append(module.register_forward_hook(post))
 
-    def record(self, site: str, layers: Iterable[int] | int | None = None) -> Hooks:
-        """Keep the value at `site` of `layers` (default every layer) in `values`."""
+    def record(
+        self,
+        site: str,
+        layers: Iterable[int] | int | None = None,
+        positions: Iterable[int] | None = None,
+    ) -> Hooks:
+        """Keep the value at `site` of `layers` (default every layer) in
+        `values`: all of it, or only the token `positions` (axis 1, in the
+        order given), which spares keeping (batch, pos, hidden) per layer."""
+        index = None if positions is None else torch.as_tensor(list(positions), dtype=torch.long)
         for layer in self._layers(site, layers):
 
             def keep(value: torch.Tensor, key: Key = (site, layer)) -> None:
-                self.values[key] = value.detach()
+                kept = value.detach()
+                if index is not None:
+                    kept = kept[:, index.to(kept.device)]
+                self.values[key] = kept
 
             self._hook(site, layer, keep)
         return self

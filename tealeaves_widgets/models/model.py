@@ -24,6 +24,7 @@ from ..core.deprecation import warn_renamed
 from ..core.generation import Generation
 from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
+from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Lens, QueryReading, Run
 from ..core.runset import RunSet
 from ..core.states import Snapshots
@@ -812,6 +813,36 @@ class Model:
         from .snapshots import conversation_scan
 
         return conversation_scan(self, messages, regions, **options)
+
+    def residual_decomposition(
+        self, target: Run | CaseLike, regions: RegionsLike = None
+    ) -> ResidualDecomposition:
+        """What each block adds to the residual stream, at each query of
+        `target` (a `Run`, read from its own token ids, or a case with the
+        query positions of `regions`): per layer the norms of the block's input,
+        attention term, MLP term and output (the terms as added, after any
+        post-norm) and the cosine of each contribution with the output. One
+        forward pass. Returns `tw.ResidualDecomposition` (`display` shows a
+        `tw.ResidualView`); see `tealeaves_widgets.models.residuals`."""
+        from .residuals import residual_decomposition
+
+        return residual_decomposition(self, target, regions)
+
+    def cross_layer_cosine(
+        self,
+        target: Run | CaseLike,
+        source: str = "hidden_out",
+        query: str | int | None = None,
+        regions: RegionsLike = None,
+    ) -> CrossLayerCosine:
+        """The (layer, layer) cosine between `source`'s states at every pair of
+        layers, at `query` of `target` (a `Run` or a case with `regions`):
+        "hidden_in", "hidden_out", "attn_out", "mlp_out" (module outputs, as
+        snapshots), "attn_term", "mlp_term" (the terms added). One forward
+        pass. Returns `tw.CrossLayerCosine` (`display` shows a `tw.CrossLayerView`)."""
+        from .residuals import cross_layer_cosine
+
+        return cross_layer_cosine(self, target, source, query, regions)
 
     def head_means(
         self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None

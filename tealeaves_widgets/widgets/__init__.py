@@ -1,7 +1,7 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
 `CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`,
 `AttributionView`, `HeadGatesView`, `PrevTokenView`, `GenerationView`,
-`SnapshotsView`), the wire format
+`SnapshotsView`, `ResidualView`, `CrossLayerView`), the wire format
 and its schema, standalone HTML export, and the live explorer of a capture
 in progress.
 
@@ -24,6 +24,7 @@ from .head_gates import HeadGatesView, head_gates_payload
 from .heatmap import TokenHeatmap
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView, prev_token_payload
+from .residuals import CrossLayerView, ResidualView, cross_layer_payload, residual_payload
 from .schema import SCHEMA_VERSION
 from .snapshots import SnapshotsView, snapshots_payload
 from .wire import PayloadOptions, run_payload
@@ -34,6 +35,7 @@ __all__ = [
     "AblationView",
     "AggregateView",
     "AttributionView",
+    "CrossLayerView",
     "CurvesView",
     "DiffOptions",
     "Explorer",
@@ -42,6 +44,7 @@ __all__ = [
     "LensView",
     "PayloadOptions",
     "PrevTokenView",
+    "ResidualView",
     "RunView",
     "SnapshotsView",
     "TokenHeatmap",
@@ -50,11 +53,13 @@ __all__ = [
     "ablation_payload",
     "aggregate_payload",
     "attribution_payload",
+    "cross_layer_payload",
     "diff_payload",
     "export_html",
     "generation_payload",
     "head_gates_payload",
     "prev_token_payload",
+    "residual_payload",
     "run_payload",
     "snapshots_payload",
 ]

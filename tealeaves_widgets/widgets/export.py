@@ -38,6 +38,7 @@ from ..core.compare import Comparison
 from ..core.generation import Generation
 from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
+from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Run
 from ..core.runset import RunSet
 from ..core.states import Snapshots
@@ -59,6 +60,8 @@ RESULTS = (
     PrevTokenTest,
     Generation,
     Snapshots,
+    ResidualDecomposition,
+    CrossLayerCosine,
 )
 """Results `export_html` shows in their view (`display(result)`'s)."""
 
@@ -140,7 +143,8 @@ def _widgets(obj: Any) -> list[ipywidgets.Widget]:
             return widgets
     raise ExportError(
         "export_html expects a widget, a Run, a RunSet, a Comparison, an Ablation, an "
-        "Attribution, HeadGates, a PrevTokenTest, a Generation, Snapshots or a list of them, got "
+        "Attribution, HeadGates, a PrevTokenTest, a Generation, Snapshots, a "
+        "ResidualDecomposition, a CrossLayerCosine or a list of them, got "
         f"{type(obj).__name__}."
     )
 
@@ -149,8 +153,10 @@ def page_html(obj: Any, title: str | None = None) -> str:
     """The standalone page of `obj`: a widget, a Run (shown in an `Explorer`),
     a Comparison (a `VariantDiff`), a RunSet (an `AggregateView`), an Ablation
     (an `AblationView`), an Attribution (an `AttributionView`), HeadGates (a
-    `HeadGatesView`), a PrevTokenTest (a `PrevTokenView`), Snapshots (a
-    `SnapshotsView`), or a list of them."""
+    `HeadGatesView`), a PrevTokenTest (a `PrevTokenView`), a Generation (a
+    `GenerationView`), Snapshots (a `SnapshotsView`), a ResidualDecomposition
+    (a `ResidualView`), a CrossLayerCosine (a `CrossLayerView`), or a list of
+    them."""
     embedded = embed_widgets(_widgets(obj))
     body = "\n".join([embedded.runtime, embedded.state, *embedded.views])
     return standalone_page(title or "tealeaves-widgets", _PAGE_STYLE, body)

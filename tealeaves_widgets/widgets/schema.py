@@ -544,6 +544,50 @@ class SnapshotsPayload(TypedDict):
     means over the layers."""
 
 
+# -- residual analyses (ResidualView, CrossLayerView) -----------------------------------
+
+
+class ResidualPayload(TypedDict):
+    """What the residual decomposition view renders (`ResidualDecomposition`),
+    as one synced value."""
+
+    schema_version: int
+    kind: Literal["residual"]
+    model: ModelName
+    n_layers: int
+    queries: list[QueryEntry]
+    query_tokens: list[str]
+    """(query,) the text of each query's token."""
+    parallel: bool
+    """Whether the blocks run attention and MLP in parallel."""
+    components: list[str]
+    """The rows of `norms`: block_input, attention, mlp, block_output."""
+    norms: WireArray
+    """(query, component, layer) float32 L2 norms."""
+    cosines: WireArray
+    """(query, contribution, layer) float32 cosine of block_input, attention and
+    mlp with block_output."""
+    identity_error: WireArray
+    """(query, layer) float32 max |output - (input + attention + mlp)|."""
+    default_query: int
+    """Row of the query shown first ("final" when present)."""
+
+
+class CrossLayerPayload(TypedDict):
+    """What the cross-layer cosine view renders (`CrossLayerCosine`), as one synced value."""
+
+    schema_version: int
+    kind: Literal["cross_layer"]
+    model: ModelName
+    n_layers: int
+    source: str
+    query: QueryEntry
+    token: str
+    """The text of the query's token."""
+    cosine: WireArray
+    """(layer, layer) float32, symmetric."""
+
+
 # -- messages ----------------------------------------------------------------------
 
 
@@ -692,6 +736,8 @@ PAYLOADS = (
     PrevTokenPayload,
     GenerationPayload,
     SnapshotsPayload,
+    ResidualPayload,
+    CrossLayerPayload,
 )
 MESSAGES = (
     HeadRowsRequest,

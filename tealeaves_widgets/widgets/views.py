@@ -4,7 +4,8 @@
 `AblationView`, `display(attribution)` an `AttributionView`,
 `display(gates)` a `HeadGatesView`, `display(test)` (a previous-token
 test) a `PrevTokenView`, `display(gen)` a `GenerationView`,
-`display(snapshots)` a `SnapshotsView`; the deprecated
+`display(snapshots)` a `SnapshotsView`, `display(decomposition)` a
+`ResidualView`, `display(cross_layer)` a `CrossLayerView`; the deprecated
 `run.explorer()`-style methods reach the classes named here; `Model.explore`
 is `live.explore`."""
 
@@ -19,6 +20,7 @@ from ..core.compare import Comparison
 from ..core.generation import Generation
 from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
+from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Run
 from ..core.runset import RunSet
 from ..core.states import Snapshots
@@ -34,6 +36,7 @@ from .live import explore
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView
 from .report_page import save_report
+from .residuals import CrossLayerView, ResidualView
 from .snapshots import SnapshotsView
 
 DEFAULT_VIEWS = {
@@ -46,6 +49,8 @@ DEFAULT_VIEWS = {
     PrevTokenTest: PrevTokenView,
     Generation: GenerationView,
     Snapshots: SnapshotsView,
+    ResidualDecomposition: ResidualView,
+    CrossLayerCosine: CrossLayerView,
 }
 """Result type -> the view `display(result)` shows."""
 

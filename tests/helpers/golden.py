@@ -32,6 +32,7 @@ from tealeaves_widgets.core.conditions import (
 )
 from tealeaves_widgets.core.head_gates import HeadGates
 from tealeaves_widgets.core.prev_token import PrevTokenTest
+from tealeaves_widgets.core.residuals import CrossLayerCosine, ResidualDecomposition
 from tealeaves_widgets.core.run import Lens, QueryReading, RegionInfo, Run
 from tealeaves_widgets.core.runset import RunSet
 from tealeaves_widgets.core.states import Snapshots
@@ -39,9 +40,11 @@ from tealeaves_widgets.widgets import (
     ablation_payload,
     aggregate_payload,
     attribution_payload,
+    cross_layer_payload,
     diff_payload,
     head_gates_payload,
     prev_token_payload,
+    residual_payload,
     run_payload,
     snapshots_payload,
 )
@@ -399,6 +402,45 @@ def golden_snapshots() -> Snapshots:
     )
 
 
+def golden_residual() -> ResidualDecomposition:
+    """A decomposition of N_LAYERS layers at two queries ("final" second, so
+    the default is not the first row) from hand-made 2-d vectors: at query
+    "final", layer 1, the input (3, 0), attention (0, 4) and MLP (1, 0) add
+    to the output (4, 4); the query token is markup."""
+    block_input = np.array(
+        [[[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]], [[2.0, 0.0], [3.0, 0.0], [4.0, 4.0]]]
+    )  # (query, layer, hidden)
+    attention = np.array(
+        [[[0.0, 1.0], [-1.0, 0.0], [0.5, 0.0]], [[1.0, 0.0], [0.0, 4.0], [0.0, -2.0]]]
+    )
+    mlp = np.array([[[0.0, 0.0], [0.0, 1.0], [0.0, 0.0]], [[0.0, 0.0], [1.0, 0.0], [-4.0, 0.0]]])
+    output = block_input + attention + mlp
+    return ResidualDecomposition.from_vectors(
+        {"first": 1, "final": 5},
+        ["<b>x</b>", "\n"],
+        block_input,
+        attention,
+        mlp,
+        output,
+        parallel=False,
+        model_info={"model_id": "golden"},
+    )
+
+
+def golden_cross_layer() -> CrossLayerCosine:
+    """The cross-layer cosine of N_LAYERS hand-made 2-d states: layers 0 and 1
+    at 45 degrees, layer 2 opposite to layer 0."""
+    states = np.array([[1.0, 0.0], [1.0, 1.0], [-2.0, 0.0]])
+    return CrossLayerCosine.from_states(
+        states,
+        source="hidden_out",
+        query="final",
+        position=5,
+        token="<b>x</b>",
+        model_info={"model_id": "golden"},
+    )
+
+
 BASE_TOKENS = ("<|s|>", "Be", " kind", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 VARIANT_TOKENS = ("<|s|>", "Be", " brief", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 
@@ -436,6 +478,8 @@ def payloads() -> dict[str, Any]:
         "head_gates_payload": head_gates_payload(golden_head_gates()),
         "prev_token_payload": prev_token_payload(golden_prev_token()),
         "snapshots_payload": snapshots_payload(golden_snapshots()),
+        "residual_payload": residual_payload(golden_residual()),
+        "cross_layer_payload": cross_layer_payload(golden_cross_layer()),
         "head_rows_reply": {"content": reply, "buffers": buffers},
         "error_reply": {"content": error, "buffers": []},
         "query_at_reply": {"content": query_reply, "buffers": query_buffers},
@@ -451,6 +495,11 @@ def to_json(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_json(item) for item in value]
     return value
+
+
+def _floats(values: Any) -> list:
+    """Numbers as floats, NaN as None (JSON has no NaN)."""
+    return [None if np.isnan(v) else float(v) for v in np.asarray(values, np.float64).ravel()]
 
 
 def _values(array: dict) -> list:
@@ -585,6 +634,18 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
             # (layer, reference) of message 1
             "message1_raw_cosine_layers": table(snapshots.layer_table(1, "hidden_out", "cosine")),
         }
+    if name == "residual_payload":
+        table = golden_residual().table("final")
+        return {
+            "norms_final": [
+                _floats(table[column])
+                for column in ("input_norm", "attn_norm", "mlp_norm", "output_norm")
+            ],
+            "cosines_final": [_floats(table[c]) for c in ("input_cos", "attn_cos", "mlp_cos")],
+            "identity_error": _values(payload["identity_error"]),
+        }
+    if name == "cross_layer_payload":
+        return {"cosine": [float(v) for v in golden_cross_layer().cosine.ravel()]}
     if name == "head_rows_reply":
         rows = {**payload["content"]["rows"], "data": payload["buffers"][0]}
         return {"rows": _values(rows)}

@@ -406,3 +406,53 @@ def synthetic_snapshots(seed: int = 0, n_layers: int = 6, hidden: int = 96):
         single_pass=True,
         model_info={"model_id": "synthetic"},
     )
+
+
+def _residual_stream(rng, n_queries: int, n_layers: int, hidden: int):
+    """(query, layer, hidden) block inputs, attention and MLP terms and outputs
+    of a stream that grows layer by layer, with one massive dimension that
+    every state shares (as real residual streams have)."""
+    inputs, attention, mlp, outputs = (np.zeros((n_queries, n_layers, hidden)) for _ in range(4))
+    for q in range(n_queries):
+        x = rng.normal(size=hidden)
+        for layer in range(n_layers):
+            a = rng.normal(scale=0.5 + 0.1 * layer, size=hidden)
+            m = rng.normal(scale=0.4 + 0.2 * layer, size=hidden)
+            m[0] += 2.0 + layer  # the shared massive dimension grows
+            inputs[q, layer], attention[q, layer], mlp[q, layer] = x, a, m
+            x = x + a + m
+            outputs[q, layer] = x
+    return inputs, attention, mlp, outputs
+
+
+def synthetic_residual(seed: int = 0, n_layers: int = 12, hidden: int = 48):
+    """A `tw.ResidualDecomposition` of two queries, "first" (on the token
+    `MARKUP_TOKEN`) and "final", over `n_layers` layers of a growing stream."""
+    from tealeaves_widgets.core.residuals import ResidualDecomposition
+
+    rng = np.random.default_rng(seed + 5)
+    vectors = _residual_stream(rng, 2, n_layers, hidden)
+    return ResidualDecomposition.from_vectors(
+        {"first": 3, "final": 20},
+        [MARKUP_TOKEN, "\n"],
+        *vectors,
+        parallel=False,
+        model_info={"model_id": "synthetic"},
+    )
+
+
+def synthetic_cross_layer(seed: int = 0, n_layers: int = 12, hidden: int = 48):
+    """A `tw.CrossLayerCosine` of the block outputs of `synthetic_residual`'s
+    stream at one query on the token `MARKUP_TOKEN`."""
+    from tealeaves_widgets.core.residuals import CrossLayerCosine
+
+    rng = np.random.default_rng(seed + 5)
+    outputs = _residual_stream(rng, 1, n_layers, hidden)[3][0]
+    return CrossLayerCosine.from_states(
+        outputs,
+        source="hidden_out",
+        query="final",
+        position=20,
+        token=MARKUP_TOKEN,
+        model_info={"model_id": "synthetic"},
+    )

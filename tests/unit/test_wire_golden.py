@@ -28,6 +28,8 @@ TYPES = {
     "head_gates_payload": schema.HeadGatesPayload,
     "prev_token_payload": schema.PrevTokenPayload,
     "snapshots_payload": schema.SnapshotsPayload,
+    "residual_payload": schema.ResidualPayload,
+    "cross_layer_payload": schema.CrossLayerPayload,
     "head_rows_reply": schema.HeadRowsReply,
     "error_reply": schema.ErrorReply,
     "query_at_reply": schema.QueryAtReply,
