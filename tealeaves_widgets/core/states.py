@@ -277,6 +277,33 @@ class Snapshots:
             )
         return pd.DataFrame(rows)
 
+    def neuron_trajectory(self, layer: int, index: int, source: str = "hidden_out") -> pd.DataFrame:
+        """Dimension `index` of `source` at `layer`: one row per message (its
+        state at the message's end) and one per reference, in that order."""
+        states = self.states[self._source(source)]
+        n_layers, hidden = states.shape[1], states.shape[2]
+        for name, value, size in (("layer", layer, n_layers), ("index", index, hidden)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise SelectionError(f"{name} must be an int, got {value!r}.")
+            if not 0 <= value < size:
+                raise SelectionError(f"{name}={value} is outside 0..{size - 1}.")
+        rows = [
+            {"message": m, "role": message["role"], "reference": None, "value": float(v)}
+            for m, (message, v) in enumerate(
+                zip(self.messages, states[:, layer, index], strict=True)
+            )
+        ]
+        rows += [
+            {
+                "message": None,
+                "role": None,
+                "reference": label,
+                "value": float(ref[source][layer, index]),
+            }
+            for label, ref in self.references.items()
+        ]
+        return pd.DataFrame(rows)
+
     def __repr__(self) -> str:
         model = self.model_info.get("model_id", "unknown model")
         how = "one pass" if self.single_pass else "one pass per message"

@@ -7,6 +7,7 @@ import pytest
 
 import tealeaves_widgets as tw
 from tealeaves_widgets.core.states import Snapshots, cosine, mae, top_jaccard
+from tealeaves_widgets.errors import SelectionError
 
 
 def test_metrics_equal_the_formulas_on_known_vectors():
@@ -169,3 +170,20 @@ def test_the_tables_check_their_selection():
     )
     means = only_users.role_means()
     assert np.isnan(means.loc["assistant"]).all() and not np.isnan(means.loc["user"]).any()
+
+
+def test_a_neuron_trajectory_reads_one_dimension_of_every_state():
+    snap = _hand_snapshots()
+    layer, index = 1, 2
+    table = snap.neuron_trajectory(layer, index, "hidden_out")
+    messages = table[table["reference"].isna()]
+    np.testing.assert_array_equal(
+        messages["value"].to_numpy(), snap.states["hidden_out"][:, layer, index]
+    )
+    refs = table.dropna(subset=["reference"]).set_index("reference")["value"]
+    for label, ref in snap.references.items():
+        assert refs[label] == ref["hidden_out"][layer, index]
+    with pytest.raises(SelectionError, match="index=999 is outside"):
+        snap.neuron_trajectory(0, 999)
+    with pytest.raises(SelectionError, match="Unknown source"):
+        snap.neuron_trajectory(0, 0, "qkv")
