@@ -287,22 +287,19 @@ class Snapshots:
                 raise SelectionError(f"{name} must be an int, got {value!r}.")
             if not 0 <= value < size:
                 raise SelectionError(f"{name}={value} is outside 0..{size - 1}.")
-        rows = [
-            {"message": m, "role": message["role"], "reference": None, "value": float(v)}
-            for m, (message, v) in enumerate(
-                zip(self.messages, states[:, layer, index], strict=True)
-            )
-        ]
-        rows += [
+        labels = list(self.references)
+        n = len(self.messages)
+        return pd.DataFrame(
             {
-                "message": None,
-                "role": None,
-                "reference": label,
-                "value": float(ref[source][layer, index]),
+                "message": pd.array([*range(n), *([None] * len(labels))], dtype="Int64"),
+                "role": [m["role"] for m in self.messages] + [None] * len(labels),
+                "reference": [None] * n + labels,
+                "value": [
+                    *states[:, layer, index].astype(np.float64),
+                    *(float(self.references[k][source][layer, index]) for k in labels),
+                ],
             }
-            for label, ref in self.references.items()
-        ]
-        return pd.DataFrame(rows)
+        )
 
     def __repr__(self) -> str:
         model = self.model_info.get("model_id", "unknown model")
