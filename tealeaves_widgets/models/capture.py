@@ -250,19 +250,54 @@ def capture_attention(
             module, layer, query, key, value, attention_mask
         )
     q_len, kv_len = query.shape[2], key.shape[2]
-    if softcap is not None or sinks is not None:
+    keep = recorder is not None and recorder.keep_rows and layer is not None
+    rows = None
+    if keep:
+        assert recorder is not None and layer is not None
+        positions = recorder.query_positions.to(query.device)
+        row_allowed = _allowed_rows(attention_mask, positions, q_len, kv_len)
+        rows = _query_rows(query, key, row_allowed, positions, scaling, softcap, sinks)
+        recorder.rows[layer] = rows.detach()
+    if rows is not None and _rows_are_the_block(rows, q_len, dropout, module):
+        # a decode step (every position of the block is a query): the output is
+        # the rows times the values, the eager math, with no second softmax
+        output = _rows_times_values(rows, value, query.dtype)
+    elif softcap is not None or sinks is not None:
         allowed = _allowed_mask(attention_mask, q_len, kv_len, query.device)
         output = _chunked_eager(module, query, key, value, allowed, dropout, scaling, kwargs)
     else:
         output, _ = sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
-    if recorder is not None and recorder.keep_rows and layer is not None:
-        positions = recorder.query_positions.to(query.device)
-        row_allowed = _allowed_rows(attention_mask, positions, q_len, kv_len)
-        rows = _query_rows(query, key, row_allowed, positions, scaling, softcap, sinks)
-        recorder.rows[layer] = rows.detach()
     return output, None
+
+
+DECODE_BLOCK = 1
+"""Query blocks of at most this many positions, every one a query (a decode
+step), take their output from the rows they computed anyway."""
+
+
+def _rows_are_the_block(rows: torch.Tensor, q_len: int, dropout: float, module) -> bool:
+    """Whether the recorded rows are those of every position of the block, in
+    order, so the layer's output is rows @ values."""
+    recorder = _ACTIVE
+    if recorder is None or q_len > DECODE_BLOCK or rows.shape[2] != q_len:
+        return False
+    if dropout and getattr(module, "training", False):
+        return False
+    expected = torch.arange(q_len, device=recorder.query_positions.device)
+    return bool((recorder.query_positions == expected).all())
+
+
+def _rows_times_values(rows: torch.Tensor, value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(batch, head, q, kv) rows and (batch, kv_head, kv, dim) values (GQA not
+    expanded) -> (batch, q, head, dim), as the eager attention computes it
+    (weights cast to the model's dtype before the product)."""
+    batch, n_heads, n_q, kv = rows.shape
+    n_kv = value.shape[1]
+    grouped = rows.to(dtype).reshape(batch, n_kv, (n_heads // n_kv) * n_q, kv)
+    out = torch.matmul(grouped, value).reshape(batch, n_heads, n_q, value.shape[-1])
+    return out.transpose(1, 2).contiguous()
 
 
 AttentionInterface.register(ATTENTION_NAME, capture_attention)
