@@ -115,11 +115,24 @@ class _Steps:
     """What the decoding loop collects, step by step (tensors on their device
     until the end)."""
 
-    def __init__(self) -> None:
+    def __init__(self, n_layers: int, n_heads: int, n_prompt: int, max_new_tokens: int) -> None:
         self.ids: list[int] = []
-        self.logits: list[torch.Tensor] = []  # (vocab,) float32
-        self.rows: list[list[torch.Tensor]] = []  # per step: per layer (head, kv)
+        self.logits: list[torch.Tensor] = []  # (vocab,) float32, with keep_logits only
+        self.readings: list[tuple[torch.Tensor, ...]] = []
+        """Per step: (top log-probs (k,), top ids (k,), entropy, argmax log-prob,
+        argmax id, chosen log-prob), read from the step's logits at once so the
+        (step, vocab) logits are never all held."""
+        self.rows = np.zeros(
+            (n_layers, n_heads, max_new_tokens, n_prompt + max_new_tokens), np.float32
+        )
+        """(layer, head, step, pos): written in place each step, so the rows are
+        held once (np.zeros takes its pages from the system as they are written)."""
         self.residuals: list[torch.Tensor] = []  # per step: (layer, hidden)
+
+    def heads(self, n_tokens: int) -> np.ndarray:
+        """(layer, head, step, pos) rows of the steps taken, cut to `n_tokens`:
+        a view of the buffer, no copy."""
+        return self.rows[:, :, : len(self.ids), :n_tokens]
 
 
 @torch.no_grad()
@@ -159,7 +172,13 @@ def generate_capture(
             f"{limit - n_prompt}."
         )
     steps, cache, seconds = _decode(
-        model, prompt, max_new_tokens, do_sample, temperature, top_k, top_p, seed, progress
+        model,
+        prompt,
+        max_new_tokens,
+        (do_sample, temperature, top_k, top_p, seed),
+        top_k_probs,
+        keep_logits,
+        progress,
     )
     full = _with_generated(model, prompt, steps.ids)
     resolved = resolve_regions(full, spec)
@@ -169,13 +188,18 @@ def generate_capture(
     own = _queries(named, n_prompt, n_steps)
     n_layers, n_heads = model.shape.n_layers, model.shape.n_heads
     n_tokens = len(full.token_ids)
-    heads = np.zeros((n_layers, n_heads, len(own) + n_steps, n_tokens), np.float32)
+    step_heads = steps.heads(n_tokens)
+    if own:  # the named queries first: one more array
+        heads = np.zeros((n_layers, n_heads, len(own) + n_steps, n_tokens), np.float32)
+        heads[:, :, len(own) :] = step_heads
+    else:
+        heads = step_heads
     residuals: list[torch.Tensor] = []
     kept = None
     for k, (name, position) in enumerate(own.items()):
         step = position - (n_prompt - 1)
         if step >= 0:  # a generated position: that step's reading
-            rows, res = torch.stack(steps.rows[step]), steps.residuals[step]
+            rows, res = torch.from_numpy(step_heads[:, :, step]), steps.residuals[step]
         else:  # inside the prompt: one decode step on the kept cache
             if kept is None:
                 kept = keep(cache, full.token_ids[: n_prompt - 1 + n_steps], n_layers)
@@ -191,10 +215,7 @@ def generate_capture(
             res = step_res[:, 0]
         heads[:, :, k, : position + 1] = rows[:, :, : position + 1].numpy()
         residuals.append(res)
-    for i in range(n_steps):
-        width = n_prompt + i
-        heads[:, :, len(own) + i, :width] = torch.stack(steps.rows[i]).numpy()
-        residuals.append(steps.residuals[i])
+    residuals += steps.residuals
     names = [*own, *(step_query(i) for i in range(n_steps))]
     positions = [*own.values(), *step_positions.tolist()]
     started = time.perf_counter()
@@ -231,7 +252,6 @@ def generate_capture(
         steps,
         n_prompt,
         stacked[:, len(own) :],
-        top_k_probs,
         seconds,
         options={
             "do_sample": do_sample,
@@ -250,15 +270,15 @@ def _decode(
     model: Model,
     prompt: RenderedPrompt,
     max_new_tokens: int,
-    do_sample: bool,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
-    seed: int,
+    sampling: tuple[bool, float, int | None, float | None, int],
+    top_k_probs: int,
+    keep_logits: bool,
     progress: bool,
 ) -> tuple[_Steps, Any, dict]:
-    """The prefill and decode passes, captured: the chosen ids, the raw
-    logits, the rows and the residuals of each step, and the filled cache."""
+    """The prefill and decode passes, captured: the chosen ids, the readings
+    of the raw logits, the rows and the residuals of each step, and the
+    filled cache. `sampling` is (do_sample, temperature, top_k, top_p, seed)."""
+    do_sample, temperature, top_k, top_p, seed = sampling
     device = model.device
     hf = model.hf_model
     process = warpers(temperature, top_k, top_p) if do_sample else None
@@ -272,9 +292,9 @@ def _decode(
     }
     if "logits_to_keep" in kwargs:
         kwargs["logits_to_keep"] = 1
-    steps = _Steps()
-    seconds = {"prefill": 0.0, "decode": 0.0}
     n_prompt = len(prompt.token_ids)
+    steps = _Steps(model.shape.n_layers, model.shape.n_heads, n_prompt, max_new_tokens)
+    seconds = {"prefill": 0.0, "decode": 0.0}
     input_ids = torch.as_tensor(prompt.token_ids, device=device)[None]
     last = torch.tensor([[n_prompt - 1]], dtype=torch.long, device=device)
     bar = _bar(progress, max_new_tokens)
@@ -283,8 +303,11 @@ def _decode(
             started = time.perf_counter()
             output = hf(input_ids=input_ids, **kwargs)
             logits = output.logits[0, -1].float()
-            steps.logits.append(logits)
-            steps.rows.append([r[0, :, 0].to("cpu") for r in rec.all_rows()])
+            if keep_logits:
+                steps.logits.append(logits.cpu())
+            width = n_prompt + step
+            for layer, rows in enumerate(rec.all_rows()):
+                steps.rows[layer, :, step, :width] = rows[0, :, 0].cpu().numpy()
             res = rec.all_residuals()
             steps.residuals.append(torch.stack([r[0, 0].to(res[0].device) for r in res]))
             if process is None:
@@ -295,6 +318,7 @@ def _decode(
                 probs = torch.softmax(scores, dim=-1).cpu()
                 token = int(torch.multinomial(probs, 1, generator=generator)[0, 0])
             steps.ids.append(token)
+            steps.readings.append(_reading(logits, token, top_k_probs))
             seconds["prefill" if step == 0 else "decode"] += time.perf_counter() - started
             bar.update(1)
             if token in stop:
@@ -304,6 +328,17 @@ def _decode(
             rec.query_positions = torch.zeros((1, 1), dtype=torch.long, device=device)
     bar.close()
     return steps, cache, seconds
+
+
+def _reading(logits: torch.Tensor, token: int, k: int) -> tuple[torch.Tensor, ...]:
+    """One step's readings of its (vocab,) raw logits, on the CPU: top-k
+    log-probs and ids, entropy, argmax log-prob and id, the chosen token's log-prob."""
+    logp = torch.log_softmax(logits, dim=-1)
+    top_logp, top_ids = logp.topk(min(k, logp.shape[-1]))
+    entropy = -(logp.exp() * logp).nan_to_num(0.0).sum()
+    argmax_logp, argmax = logp.max(dim=-1)
+    parts = (top_logp, top_ids, entropy, argmax_logp, argmax, logp[token])
+    return tuple(part.cpu() for part in parts)
 
 
 def _bar(show: bool, total: int):
@@ -438,19 +473,15 @@ def _generation(
     steps: _Steps,
     n_prompt: int,
     states: torch.Tensor,
-    top_k_probs: int,
     seconds: dict,
     options: dict,
     keep_logits: bool,
 ) -> Generation:
     """The per-step readings of the raw logits, as a `Generation`."""
-    logits = torch.stack(steps.logits).float().cpu()  # (step, vocab)
-    logp = torch.log_softmax(logits, dim=-1)
+    top_logp, top_ids, entropy, argmax_logp, argmax, chosen = (
+        torch.stack([r[i] for r in steps.readings]) for i in range(6)
+    )
     ids = torch.as_tensor(steps.ids, dtype=torch.long)
-    k = min(top_k_probs, logp.shape[-1])
-    top_logp, top_ids = logp.topk(k, dim=-1)
-    entropy = -(logp.exp() * logp).nan_to_num(0.0).sum(-1)
-    argmax_logp, argmax = logp.max(dim=-1)
     seen = set(top_ids.ravel().tolist()) | set(steps.ids) | set(argmax.tolist())
     vocab = {**run.lens.vocab, **{i: model.tokenizer.decode([i]) for i in sorted(seen)}}
     stop = eos_ids(model)
@@ -460,7 +491,7 @@ def _generation(
         prompt_length=n_prompt,
         token_ids=ids.numpy().astype(np.int64),
         tokens=tuple(model.tokenizer.decode([i]) for i in steps.ids),
-        logprobs=logp.gather(1, ids[:, None])[:, 0].numpy().astype(np.float32),
+        logprobs=chosen.numpy().astype(np.float32),
         argmax_ids=argmax.numpy().astype(np.int64),
         argmax_logprobs=argmax_logp.numpy().astype(np.float32),
         top_ids=top_ids.numpy().astype(np.int64),
@@ -470,6 +501,6 @@ def _generation(
         stop_reason=reason,
         options=options,
         states=states.float().cpu().numpy(),
-        logits=logits.numpy() if keep_logits else None,
+        logits=torch.stack(steps.logits).numpy() if keep_logits else None,
         seconds={key: round(value, 6) for key, value in seconds.items() if math.isfinite(value)},
     )
