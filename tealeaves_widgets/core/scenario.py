@@ -175,7 +175,7 @@ class ScenarioResult:
         columns = ["step", "rank", "id", "token", "logprob", "prob"]
         if not frames:
             return pd.DataFrame(columns=columns)
-        return pd.concat(frames, ignore_index=True)[columns]
+        return pd.concat(frames, ignore_index=True).loc[:, columns]
 
     def compare(self, source: str = "hidden_out", *, center: bool = False) -> pd.DataFrame:
         """`Snapshots.compare` at the scenario's layers: one row per message,
@@ -183,7 +183,7 @@ class ScenarioResult:
         snapshot and reference, per layer, so it does not depend on the layers
         kept."""
         table = self.snapshots.compare(source, center=center)
-        return table[table["layer"].isin(self.layers)].reset_index(drop=True)
+        return table.loc[table["layer"].isin(self.layers)].reset_index(drop=True)
 
     def snapshot_table(self) -> pd.DataFrame:
         """`compare` for every source, raw and centred, one table: the columns
@@ -194,7 +194,7 @@ class ScenarioResult:
             for source in self.snapshots.sources
             for center in (False, True)
         ]
-        return pd.concat(frames, ignore_index=True)[columns]
+        return pd.concat(frames, ignore_index=True).loc[:, columns]
 
     def message_table(
         self, source: str = "hidden_out", metric: str = "cosine", *, center: bool = False

@@ -35,6 +35,7 @@ Standard library and PyYAML only: no model is needed to check a file.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
@@ -234,10 +235,12 @@ class _Reader:
         where = f"in {key}" if key else "at the top level"
         for name in data:
             if name not in allowed:
+                close = difflib.get_close_matches(str(name), allowed, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
                 self.problem(
                     "",
-                    f"unknown key {name!r} {where}; the keys are {list(allowed)}. Remove it or "
-                    "fix its spelling.",
+                    f"unknown key {name!r} {where}; the keys are {list(allowed)}. {hint}Remove "
+                    "it or fix its spelling.",
                 )
         for name in REQUIRED.get(kind, ()):
             if name not in data:
