@@ -223,6 +223,41 @@ def test_repr_and_view(result, model):
     assert "mood_swings" in view.children[0].value
 
 
+def test_without_model_the_scenarios_model_is_loaded(model, tmp_path):
+    """model.id a local folder: loaded by tw.load_model in model.dtype, and the
+    run equals the same scenario on the model in memory."""
+    folder = tmp_path / "tiny-llama"
+    model.hf_model.save_pretrained(folder)
+    model.tokenizer.save_pretrained(folder)
+    data = scenario_data(model={"id": str(folder), "dtype": "float32", "device": "auto"})
+    result = tw.load_scenario(write(tmp_path, data))
+    assert result.model_info["model_id"] == str(folder)
+    assert result.model_info["dtype"] == "float32" and result.model_info["device"] == "cpu"
+    same = write(tmp_path, data, "same.yaml")
+    in_memory = tw.load_scenario(same, model=model, ignore_model_id=True)
+    np.testing.assert_array_equal(result.generation.token_ids, in_memory.generation.token_ids)
+    np.testing.assert_allclose(
+        result.snapshots.states["hidden_out"], in_memory.snapshots.states["hidden_out"], atol=1e-6
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="device auto maps to the GPUs here")
+def test_the_embedded_id_loads_the_embedded_model(model, tmp_path, monkeypatch):
+    import tealeaves_widgets.models.loading as loading
+
+    calls = []
+
+    def fake_load_model(*args, **kwargs):
+        calls.append((args, kwargs))
+        return model
+
+    monkeypatch.setattr(loading, "load_model", fake_load_model)
+    data = scenario_data(model={"id": "SmolLM2-135M-Instruct", "dtype": "bfloat16"})
+    tw.load_scenario(write(tmp_path, data))
+    # the embedded model is load_model() itself; device auto on a CPU-only machine: no device_map
+    assert calls == [((), {"dtype": "bfloat16", "device_map": None})]
+
+
 # -- refused ---------------------------------------------------------------------------
 
 
