@@ -8,6 +8,7 @@
     cmp = model.capture_comparison({"baseline": case_a, "terse": case_b}, regions)
     cmp.deltas; cmp.report()                      # per-region changes, markdown
     runs = model.capture_many(tw.load_cases("conversations.json"), regions)
+    result = tw.load_scenario("scenario.yaml")     # an Activation Lab scenario, run
 
 The pipeline, one subpackage per step (see ARCHITECTURE.md): `prompt` (cases,
 chat template, regions) -> `models` (torch: the captured pass) -> `core`
@@ -30,6 +31,7 @@ from .core.prev_token import PrevTokenTest
 from .core.residuals import CrossLayerCosine, ResidualDecomposition
 from .core.run import Lens, QueryReading, RegionInfo, Run
 from .core.runset import RunSet
+from .core.scenario import Scenario, ScenarioResult
 from .core.states import Snapshots
 from .errors import (
     ArgumentError,
@@ -53,6 +55,7 @@ from .errors import (
     RegionOverlapError,
     RunFileError,
     RunFileNotFoundError,
+    ScenarioError,
     SelectionError,
     TealeavesError,
     UnknownArchitectureError,
@@ -63,9 +66,11 @@ from .io.runfile import open_run
 from .models.architectures import Architecture, register_architecture
 from .models.batching import Generate
 from .models.loading import load_model
+from .models.scenario import load_scenario
 from .prompt.case import Case, load_cases
 from .prompt.regions import Region, RegionSpec, load_regions
 from .prompt.render import RenderedPrompt
+from .prompt.scenario import read_scenario
 
 if TYPE_CHECKING:  # at run time `__getattr__` below imports them on first use
     from .widgets import (
@@ -80,6 +85,7 @@ if TYPE_CHECKING:  # at run time `__getattr__` below imports them on first use
         LensView,
         PrevTokenView,
         ResidualView,
+        ScenarioView,
         SnapshotsView,
         TokenHeatmap,
         VariantDiff,
@@ -164,6 +170,9 @@ __all__ = [
     "RunFileError",
     "RunFileNotFoundError",
     "RunSet",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioResult",
     "SelectionError",
     "Snapshots",
     "TealeavesError",
@@ -176,8 +185,10 @@ __all__ = [
     "load_cases",
     "load_model",
     "load_regions",
+    "load_scenario",
     "open_run",
     "open_runs",
+    "read_scenario",
     "register_architecture",
     # The widgets, loaded on first use (see `__getattr__` below).
     "AblationView",
@@ -192,6 +203,7 @@ __all__ = [
     "PrevTokenView",
     "SnapshotsView",
     "ResidualView",
+    "ScenarioView",
     "TokenHeatmap",
     "VariantDiff",
     "export_html",
@@ -211,6 +223,7 @@ _WIDGETS = (
     "PrevTokenView",
     "SnapshotsView",
     "ResidualView",
+    "ScenarioView",
     "TokenHeatmap",
     "VariantDiff",
     "export_html",

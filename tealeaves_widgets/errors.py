@@ -80,7 +80,9 @@ class UnknownArchitectureError(TealeavesError, KeyError):
 
 
 class ModelNotInstalledError(TealeavesError, ImportError):
-    """The embedded default model's package is not installed."""
+    """A model is not on this machine: the embedded default model's package is
+    not installed, or a scenario names a model that is neither local nor
+    downloadable."""
 
 
 class InsufficientMemoryError(TealeavesError, MemoryError):
@@ -111,6 +113,12 @@ class InputFileError(TealeavesError, ValueError):
 
 class BatchError(InputFileError):
     """Inputs of a batch step are invalid; the message lists every problem."""
+
+
+class ScenarioError(InputFileError):
+    """A scenario file (Activation Lab's YAML) cannot be read, does not hold a
+    valid scenario, or asks for what this machine or model cannot do; the
+    message names the file and every problem."""
 
 
 # -- widgets and pages -----------------------------------------------------------------
@@ -157,6 +165,7 @@ __all__ = [
     "RegionOverlapError",
     "RunFileError",
     "RunFileNotFoundError",
+    "ScenarioError",
     "SelectionError",
     "TealeavesError",
     "UnknownArchitectureError",

@@ -1,7 +1,7 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
 `CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`,
 `AttributionView`, `HeadGatesView`, `PrevTokenView`, `GenerationView`,
-`SnapshotsView`, `ResidualView`, `CrossLayerView`), the wire format
+`SnapshotsView`, `ResidualView`, `CrossLayerView`, `ScenarioView`), the wire format
 and its schema, standalone HTML export, and the live explorer of a capture
 in progress.
 
@@ -25,6 +25,7 @@ from .heatmap import TokenHeatmap
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView, prev_token_payload
 from .residuals import CrossLayerView, ResidualView, cross_layer_payload, residual_payload
+from .scenario import ScenarioView
 from .schema import SCHEMA_VERSION
 from .snapshots import SnapshotsView, snapshots_payload
 from .wire import PayloadOptions, run_payload
@@ -46,6 +47,7 @@ __all__ = [
     "PrevTokenView",
     "ResidualView",
     "RunView",
+    "ScenarioView",
     "SnapshotsView",
     "TokenHeatmap",
     "VariantDiff",

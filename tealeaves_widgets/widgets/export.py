@@ -41,6 +41,7 @@ from ..core.prev_token import PrevTokenTest
 from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Run
 from ..core.runset import RunSet
+from ..core.scenario import ScenarioResult
 from ..core.states import Snapshots
 from ..errors import ExportError, ExportWarning
 from ..present.page import standalone_page
@@ -62,6 +63,7 @@ RESULTS = (
     Snapshots,
     ResidualDecomposition,
     CrossLayerCosine,
+    ScenarioResult,
 )
 """Results `export_html` shows in their view (`display(result)`'s)."""
 
@@ -144,7 +146,7 @@ def _widgets(obj: Any) -> list[ipywidgets.Widget]:
     raise ExportError(
         "export_html expects a widget, a Run, a RunSet, a Comparison, an Ablation, an "
         "Attribution, HeadGates, a PrevTokenTest, a Generation, Snapshots, a "
-        "ResidualDecomposition, a CrossLayerCosine or a list of them, got "
+        "ResidualDecomposition, a CrossLayerCosine, a ScenarioResult or a list of them, got "
         f"{type(obj).__name__}."
     )
 

@@ -4,7 +4,8 @@
 `AblationView`, `display(attribution)` an `AttributionView`,
 `display(gates)` a `HeadGatesView`, `display(test)` (a previous-token
 test) a `PrevTokenView`, `display(gen)` a `GenerationView`,
-`display(snapshots)` a `SnapshotsView`, `display(decomposition)` a
+`display(snapshots)` a `SnapshotsView`, `display(result)` (a scenario's) a
+`ScenarioView`, `display(decomposition)` a
 `ResidualView`, `display(cross_layer)` a `CrossLayerView`; the deprecated
 `run.explorer()`-style methods reach the classes named here; `Model.explore`
 is `live.explore`."""
@@ -23,6 +24,7 @@ from ..core.prev_token import PrevTokenTest
 from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Run
 from ..core.runset import RunSet
+from ..core.scenario import ScenarioResult
 from ..core.states import Snapshots
 from .ablation import AblationView
 from .aggregate import AggregateView
@@ -37,6 +39,7 @@ from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView
 from .report_page import save_report
 from .residuals import CrossLayerView, ResidualView
+from .scenario import ScenarioView
 from .snapshots import SnapshotsView
 
 DEFAULT_VIEWS = {
@@ -49,6 +52,7 @@ DEFAULT_VIEWS = {
     PrevTokenTest: PrevTokenView,
     Generation: GenerationView,
     Snapshots: SnapshotsView,
+    ScenarioResult: ScenarioView,
     ResidualDecomposition: ResidualView,
     CrossLayerCosine: CrossLayerView,
 }
