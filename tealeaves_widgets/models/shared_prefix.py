@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ArgumentTypeError
 from .batching import plan_batches
 from .lens import LensArrays, read_lens
 from .query import KeptCache, keep, new_cache
@@ -77,7 +77,9 @@ def shared_prefix_length(
     `SHARED_PREFIX_MIN_CASES` sequences share it; True: the common prefix
     whenever there is one; False: none."""
     if shared_prefix is not None and not isinstance(shared_prefix, bool):
-        raise ArgumentError(f"shared_prefix must be True, False or None, got {shared_prefix!r}.")
+        raise ArgumentTypeError(
+            f"shared_prefix must be True, False or None, got {shared_prefix!r}."
+        )
     if shared_prefix is False:
         return 0
     length = common_prefix_length(token_ids)
