@@ -453,8 +453,9 @@ class Model:
 
         Cases that begin with the same tokens (one system prompt, many user
         messages) share that prefix: one pass computes it and keeps its KV
-        cache, and each case runs only the rest, in batches of `batch_tokens`
-        suffix tokens (models.shared_prefix; the runs are the same).
+        cache, and each case runs only the rest on it, batched as above with
+        the prefix counted in each length (models.shared_prefix; the runs are
+        the same).
         `shared_prefix=None` does so when the common prefix is at least
         `SHARED_PREFIX_MIN_TOKENS` (64) tokens and two cases share it, True
         whenever there is one, False never.
