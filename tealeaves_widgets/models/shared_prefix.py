@@ -156,16 +156,14 @@ class _SharedPrefixLayer(DynamicLayer):
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, batch: int) -> None:
         super().__init__()
-        self.keys = keys.expand(batch, -1, -1, -1)
-        self.values = values.expand(batch, -1, -1, -1)
+        self._prefix = keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1)
+        self.keys, self.values = self._prefix
         self.dtype, self.device = keys.dtype, keys.device
         self.is_initialized = True
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        return (
-            torch.cat([self.keys, key_states], dim=-2),
-            torch.cat([self.values, value_states], dim=-2),
-        )
+        keys, values = self._prefix
+        return torch.cat([keys, key_states], dim=-2), torch.cat([values, value_states], dim=-2)
 
 
 def shared_cache(kept: KeptCache, batch: int = 1) -> DynamicCache:
@@ -227,9 +225,9 @@ def suffix_pass(
     query = torch.zeros((len(seqs), max(len(r) for r in asked)), dtype=torch.long)
     for b, rel in enumerate(asked):
         query[b, : len(rel)] = torch.as_tensor(rel)
-    kwargs = {k: v.to(model.device) for k, v in kwargs.items()}
+    forward: dict[str, Any] = {k: v.to(model.device) for k, v in kwargs.items()}
     cache = shared_cache(kept, len(seqs))
-    rows, residuals = model._captured(input_ids, query, cache=cache, **kwargs)
+    rows, residuals = model._captured(input_ids, query, cache=cache, **forward)
     return [
         (
             np.ascontiguousarray(rows[:, b, :, : len(rel), : n_prefix + len(seqs[b])]),
