@@ -53,6 +53,7 @@ from .memory import (
     model_sizes,
 )
 from .query import KeptCache, cache_keyword, decode_step, keep, new_cache
+from .shared_prefix import capture_shared
 
 if TYPE_CHECKING:  # the live explorer is a widget, reached through the seam
     from ..widgets.explorer import Explorer
@@ -439,6 +440,7 @@ class Model:
         top_k: int = DEFAULT_TOP_K,
         batch_tokens: int | None = None,
         progress: bool = True,
+        shared_prefix: bool | None = None,
     ) -> RunSet:
         """Capture every case with one region spec and return a `RunSet`.
 
@@ -450,15 +452,25 @@ class Model:
         noise. With `generate`, each case without a response is sampled once per
         seed and captured with that response (see `Generate`). `progress`
         shows a bar over the cases. `tw.load_cases(path)` reads a conversations file.
+
+        Cases that begin with the same tokens (one system prompt, many user
+        messages) share that prefix: one pass computes it and keeps its KV
+        cache, and each case runs only the rest on it, batched as above with
+        the prefix counted in each length (models.shared_prefix; the runs are
+        the same).
+        `shared_prefix=None` does so when the common prefix is at least
+        `SHARED_PREFIX_MIN_TOKENS` (64) tokens and two cases share it, True
+        whenever there is one, False never.
         """
         top_k = check_top_k(top_k)
         batch_tokens = _check_batch_options(batch_tokens, progress)
+        _check_flag("shared_prefix", shared_prefix, allow_none=True)
         cases, labels, seeds = self._expand(cases, generate, progress)
         items = [
             self._prepare_labelled(c, regions, label)
             for c, label in zip(cases, labels, strict=True)
         ]
-        runs = self._capture_prepared(items, top_k, batch_tokens, progress)
+        runs = self._capture_prepared(items, top_k, batch_tokens, progress, shared_prefix)
         return RunSet(tuple(runs), tuple(labels), tuple(seeds))
 
     @torch.no_grad()
@@ -1008,14 +1020,24 @@ class Model:
         return out
 
     def _capture_prepared(
-        self, items: list[_Prepared], top_k: int, batch_tokens: int | None, progress: bool
+        self,
+        items: list[_Prepared],
+        top_k: int,
+        batch_tokens: int | None,
+        progress: bool,
+        shared_prefix: bool | None = None,
     ) -> list[Run]:
-        """Runs of `items`, in their order, computed in length-sorted batches."""
+        """Runs of `items`, in their order, computed in length-sorted batches,
+        or with their common prefix computed once (`shared_prefix`, see
+        capture_many)."""
         runs: list[Run | None] = [None] * len(items)
         if batch_tokens is None:
             batch_tokens = DEFAULT_BATCH_TOKENS.get(self.device.type, DEFAULT_BATCH_TOKENS["cuda"])
         batches = plan_batches([item.n_tokens for item in items], batch_tokens)
         with _count_progress(progress, len(items), "capture") as advance:
+            shared = capture_shared(self, items, top_k, batch_tokens, shared_prefix, advance)
+            if shared is not None:
+                return shared
             for batch in batches:
                 members = [items[i] for i in batch]
                 heads, residuals = zip(*self._forward(members, None), strict=True)
