@@ -22,6 +22,7 @@ from .export import export_html
 from .generation import GenerationView, generation_payload
 from .head_gates import HeadGatesView, head_gates_payload
 from .heatmap import TokenHeatmap
+from .linked import Linked
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView, prev_token_payload
 from .residuals import CrossLayerView, ResidualView, cross_layer_payload, residual_payload
@@ -43,6 +44,7 @@ __all__ = [
     "GenerationView",
     "HeadGatesView",
     "LensView",
+    "Linked",
     "PayloadOptions",
     "PrevTokenView",
     "ResidualView",

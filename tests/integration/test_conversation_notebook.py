@@ -32,6 +32,9 @@ def shown_kinds(nb) -> list[str]:
             view = out.get("data", {}).get(WIDGET_VIEW)
             if view:
                 state = saved[view["model_id"]]["state"]
+                if "children" in state:  # tw.Linked: the kinds of the views it links
+                    kinds.append("linked")
+                    continue
                 kind = "generation" if "generation" in state else state["payload"].get("kind")
                 kinds.append(kind)
     return kinds
@@ -46,13 +49,16 @@ def test_the_conversation_notebook_runs_every_step(executed):
     for mood in ("joy", "anger", "sadness", "fear"):
         assert re.search(rf"message \d \({mood}\): closest reference \w+", text)
     assert "Generation(SmolLM2-135M-Instruct: 30 steps greedy" in text
-    assert "ResidualDecomposition(SmolLM2-135M-Instruct: 30 layers" in text
+    assert re.search(r"step:0\s+161\s+\S+\s+29\s", text)  # the decomposition's table, layer 29
     assert re.search(r"layer 20, dimension \d+: from", text)
 
 
 def test_each_view_keeps_its_state(executed):
-    # raw and centred snapshots, the generation, the decomposition
-    assert shown_kinds(executed) == ["snapshots"] * 2 + ["generation", "residual"]
+    # raw and centred snapshots; the generation and the decomposition, linked
+    assert shown_kinds(executed) == ["snapshots"] * 2 + ["linked"]
+    saved = executed.metadata.widgets[WIDGET_STATE]["state"]
+    links = [s for s in saved.values() if s["model_name"] == "LinkModel"]
+    assert sorted(link["state"]["source"][1] for link in links) == ["layer", "query"]
     generation = [
         s["state"]
         for s in executed.metadata.widgets[WIDGET_STATE]["state"].values()
