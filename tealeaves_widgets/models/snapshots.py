@@ -8,7 +8,9 @@ message), every message is read from ONE pass of the whole conversation;
 otherwise (templates that rewrite history, such as Qwen3's, which drops
 earlier reasoning) one pass per prefix. readout="gen_prompt": as Activation
 Lab, each prefix rendered with the generation prompt, read at its last
-token, one pass per prefix.
+token: from one pass of the whole conversation, whose KV cache, cut at each
+message's end, serves that prefix's few generation-prompt tokens (checked;
+else one pass per prefix).
 
 `Model.conversation_scan`: one captured run per message prefix (Activation
 Lab's `run_at_each_message`), through `Model.capture_many`.
@@ -84,20 +86,85 @@ def _ids(model: Model, messages: list[dict], generation_prompt: bool) -> list[in
 def _states_at(model: Model, ids: list[int], positions: list[int], sources: list[str]) -> dict:
     """Source -> (position, layer, hidden) float32 states from one pass."""
     tensor = torch.as_tensor(ids, device=model.device)[None]
-    index = torch.as_tensor(positions)
     with Hooks(model) as hooks:
         for source in sources:
-            hooks.record(SITE_OF[source])
+            hooks.record(SITE_OF[source], positions=positions)
         kwargs = {k: v for k, v in model._forward_kwargs.items() if k != "logits_to_keep"}
         model.hf_model(input_ids=tensor, **kwargs)
     out = {}
     for source in sources:
         per_layer = [
-            hooks.values[(SITE_OF[source], layer)][0].float().cpu()[index]
+            hooks.values[(SITE_OF[source], layer)][0].float().cpu()
             for layer in range(model.shape.n_layers)
         ]
         out[source] = torch.stack(per_layer, dim=1).numpy()  # (position, layer, hidden)
     return out
+
+
+@torch.no_grad()
+def _gen_prompt_on_cache(
+    model: Model, messages: list[dict], prefixes: list[list[int]], sources: list[str]
+) -> dict[str, np.ndarray] | None:
+    """The "gen_prompt" states from ONE pass of the whole conversation and its
+    KV cache: prefix i rendered with the generation prompt is (checked) the
+    conversation's tokens up to the end of message i followed by a few
+    template tokens, which run alone on the cache cut there
+    (`shared_prefix.shared_cache`: views, nothing stored). None when a prefix
+    is not so, or the model fills another cache layout: then one pass per
+    prefix. Equal to one pass per prefix up to float noise
+    (tests/integration/test_snapshots.py)."""
+    from .query import KeptCache, cache_keyword, keep, new_cache
+    from .shared_prefix import shared_cache
+
+    full = _ids(model, messages, False)
+    cuts = []
+    for i, prefix in enumerate(prefixes):
+        end = _ids(model, messages[: i + 1], False)
+        cut = len(end)
+        if full[:cut] != end or prefix[:cut] != end:
+            return None
+        cuts.append(cut)
+    kwargs = {k: v for k, v in model._forward_kwargs.items() if k != "logits_to_keep"}
+    kwargs["use_cache"] = True
+    cache = new_cache()
+    ids = torch.as_tensor(full, device=model.device)[None]
+    with Hooks(model) as hooks:  # the states where a prefix needs no suffix
+        for source in sources:
+            hooks.record(SITE_OF[source], positions=[c - 1 for c in cuts])
+        model.hf_model(input_ids=ids, **{**kwargs, cache_keyword(model.hf_model): cache})
+    kept = keep(cache, np.asarray(full, dtype=np.int64), model.shape.n_layers)
+    if kept is None:
+        return None
+    whole = {
+        s: [hooks.values[(SITE_OF[s], layer)][0] for layer in range(model.shape.n_layers)]
+        for s in sources
+    }
+    out: dict[str, list[np.ndarray]] = {s: [] for s in sources}
+    for i, (prefix, cut) in enumerate(zip(prefixes, cuts, strict=True)):
+        suffix = prefix[cut:]
+        if not suffix:  # the prefix ends at the message's end: read from the whole pass
+            for s in sources:
+                out[s].append(torch.stack([v[i] for v in whole[s]]).float().cpu().numpy())
+            continue
+        cut_cache = KeptCache(
+            token_ids=kept.token_ids[:cut],
+            layers=tuple((k[:, :, :cut], v[:, :, :cut]) for k, v in kept.layers),
+        )
+        step = {
+            **kwargs,
+            cache_keyword(model.hf_model): shared_cache(cut_cache, 1),
+            "position_ids": torch.arange(cut, cut + len(suffix), device=model.device)[None],
+        }
+        with Hooks(model) as tail:
+            for source in sources:
+                tail.record(SITE_OF[source], positions=[len(suffix) - 1])
+            model.hf_model(input_ids=torch.as_tensor(suffix, device=model.device)[None], **step)
+        for s in sources:
+            per_layer = [
+                tail.values[(SITE_OF[s], layer)][0, 0] for layer in range(model.shape.n_layers)
+            ]
+            out[s].append(torch.stack(per_layer).float().cpu().numpy())
+    return {s: np.stack(v) for s, v in out.items()}
 
 
 def _read(
@@ -117,6 +184,10 @@ def _read(
     positions = np.array([len(p) - 1 for p in prefixes], dtype=np.int64)
     if one_pass:
         return _states_at(model, full, positions.tolist(), sources), positions, True
+    if single and readout == "gen_prompt":
+        served = _gen_prompt_on_cache(model, messages, prefixes, sources)
+        if served is not None:
+            return served, positions, False
     parts = [_states_at(model, p, [len(p) - 1], sources) for p in prefixes]
     states = {s: np.concatenate([part[s] for part in parts], axis=0) for s in sources}
     return states, positions, False

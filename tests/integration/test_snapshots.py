@@ -141,3 +141,39 @@ def test_the_scan_takes_regions_and_refuses_bad_conversations(model):
         model.conversation_scan([{"role": "narrator", "content": "Once"}])
     with pytest.raises(tw.ArgumentTypeError, match="must be a list"):
         model.conversation_scan("Hello")
+
+
+@pytest.mark.parametrize("model_type", ["llama", "mistral", "gemma2", "gpt_oss", "gpt2"])
+def test_gen_prompt_states_from_the_conversation_s_cache_equal_one_pass_per_prefix(
+    smol_tokenizer, model_type, monkeypatch
+):
+    """One pass of the conversation and its cache cut at each message's end,
+    the generation prompt run alone there, equals rendering and passing each
+    prefix (sliding windows, softcaps and sinks included)."""
+    from tealeaves_widgets.models import snapshots
+
+    model = tw.load_model(make_tiny_model(model_type), tokenizer=smol_tokenizer)
+    served = []
+    original = snapshots._gen_prompt_on_cache
+    monkeypatch.setattr(
+        snapshots,
+        "_gen_prompt_on_cache",
+        lambda *a: served.append(original(*a)) or served[-1],
+    )
+    cached = model.conversation_snapshots(CONVERSATION, REFERENCES, readout="gen_prompt")
+    assert served and served[0] is not None
+    per_prefix = snapshots.conversation_snapshots(
+        model, CONVERSATION, REFERENCES, readout="gen_prompt", single_pass=False
+    )
+    for source in cached.sources:
+        np.testing.assert_allclose(
+            cached.states[source], per_prefix.states[source], rtol=0, atol=1e-5, err_msg=source
+        )
+    np.testing.assert_array_equal(cached.positions, per_prefix.positions)
+    # a model whose cache is not plain full-length layers: one pass per prefix
+    monkeypatch.setattr("tealeaves_widgets.models.query.keep", lambda *a: None)
+    fallback = model.conversation_snapshots(CONVERSATION, readout="gen_prompt")
+    assert served[-1] is None
+    np.testing.assert_allclose(
+        fallback.states["hidden_out"], per_prefix.states["hidden_out"], rtol=0, atol=1e-6
+    )
