@@ -30,6 +30,7 @@ from tealeaves_widgets.core.conditions import (
     ValueAblation,
     as_conditions,
 )
+from tealeaves_widgets.core.generation import Generation
 from tealeaves_widgets.core.head_gates import HeadGates
 from tealeaves_widgets.core.prev_token import PrevTokenTest
 from tealeaves_widgets.core.residuals import CrossLayerCosine, ResidualDecomposition
@@ -42,6 +43,7 @@ from tealeaves_widgets.widgets import (
     attribution_payload,
     cross_layer_payload,
     diff_payload,
+    generation_payload,
     head_gates_payload,
     prev_token_payload,
     residual_payload,
@@ -445,6 +447,42 @@ BASE_TOKENS = ("<|s|>", "Be", " kind", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 VARIANT_TOKENS = ("<|s|>", "Be", " brief", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 
 
+def golden_generation() -> Generation:
+    """Three greedy-looking steps with top-3 log-probabilities in steps of
+    log(1/2) (p = 1/2, 1/4, 1/8); step 1 chose the second most probable token;
+    the tokens are markup and white space."""
+    run = golden_run(BASE_TOKENS)
+    top_ids = np.array([[10, 11, 12], [20, 21, 22], [30, 31, 32]], dtype=np.int64)
+    top_logprobs = np.log(np.array([[0.5, 0.25, 0.125]] * 3, dtype=np.float32))
+    chosen = np.array([10, 21, 30], dtype=np.int64)
+    vocab = {
+        10: " <b>x</b>",
+        11: "a",
+        12: "b",
+        20: "\n",
+        21: " y",
+        22: "c",
+        30: "z",
+        31: "d",
+        32: "e",
+    }
+    return Generation(
+        run=run,
+        prompt_length=len(BASE_TOKENS) - 2,
+        token_ids=chosen,
+        tokens=tuple(vocab[int(i)] for i in chosen),
+        logprobs=np.log(np.array([0.5, 0.25, 0.5], dtype=np.float32)),
+        argmax_ids=top_ids[:, 0].copy(),
+        argmax_logprobs=top_logprobs[:, 0].copy(),
+        top_ids=top_ids,
+        top_logprobs=top_logprobs,
+        entropy=np.array([1.0, 1.5, 2.0], dtype=np.float32),
+        vocab=vocab,
+        stop_reason="max_new_tokens",
+        options={"do_sample": False, "seed": 42},
+    )
+
+
 def payloads() -> dict[str, Any]:
     """Every synced payload and custom message, by fixture name."""
     base, variant = golden_run(BASE_TOKENS), golden_run(VARIANT_TOKENS, 0.5, "b")
@@ -478,6 +516,7 @@ def payloads() -> dict[str, Any]:
         "head_gates_payload": head_gates_payload(golden_head_gates()),
         "prev_token_payload": prev_token_payload(golden_prev_token()),
         "snapshots_payload": snapshots_payload(golden_snapshots()),
+        "generation_payload": generation_payload(golden_generation()),
         "residual_payload": residual_payload(golden_residual()),
         "cross_layer_payload": cross_layer_payload(golden_cross_layer()),
         "head_rows_reply": {"content": reply, "buffers": buffers},
@@ -646,6 +685,12 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
         }
     if name == "cross_layer_payload":
         return {"cosine": [float(v) for v in golden_cross_layer().cosine.ravel()]}
+    if name == "generation_payload":
+        gen = golden_generation()
+        return {
+            "probs": [float(v) for v in np.exp(gen.logprobs.astype(np.float64))],
+            "top_probs": [float(v) for v in np.exp(gen.top_logprobs.astype(np.float64)).ravel()],
+        }
     if name == "head_rows_reply":
         rows = {**payload["content"]["rows"], "data": payload["buffers"][0]}
         return {"rows": _values(rows)}
