@@ -123,6 +123,11 @@ def test_a_message_s_layer_chart_opens_with_compare_s_numbers(open_page, snapsho
     opened = page.locator("details.tw-snap-detail[data-message='3']")
     assert opened.get_attribute("open") is not None
     dots = opened.locator(".tw-snap-dot")
+    page.wait_for_function(  # the chart is drawn when the details open
+        "document.querySelectorAll(\"details.tw-snap-detail[data-message='3'] .tw-snap-dot\")"
+        ".length === 18",
+        timeout=5_000,
+    )
     assert dots.count() == 6 * 3
     table = snapshots.compare("hidden_out", center=True)
     for i in range(dots.count()):

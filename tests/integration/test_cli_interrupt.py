@@ -15,7 +15,7 @@ import pytest
 
 import tealeaves_widgets as tw
 from tealeaves_widgets import batch
-from tests.helpers.batch_fixtures import write_inputs, write_tiny_model
+from tests.helpers.batch_fixtures import conversations, write_inputs, write_tiny_model
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = (
@@ -30,7 +30,9 @@ def tiny_dir(tmp_path_factory):
 
 
 def test_sigint_stops_the_capture_and_a_rerun_resumes(tmp_path, tiny_dir, smol_tokenizer):
-    inputs = write_inputs(tmp_path / "inputs")
+    # 160 cases (about 2 s on a tiny model at 100 cases/s): the signal must land
+    # mid-run even when this poller waits a while (16 cases once finished first)
+    inputs = write_inputs(tmp_path / "inputs", conversations(160))
     cases = batch.prep(batch.PrepInputs.in_folder(inputs), smol_tokenizer)
     cases_file = cases.save(tmp_path / "cases.json")
     out = tmp_path / "runs"

@@ -426,9 +426,12 @@ def test_activation_labs_example_runs_on_the_embedded_model(smol_model, tmp_path
     # snapshots are those of the shorter conversation (fewer passes to check).
     snapshots = smol_model.conversation_snapshots(messages[:3], readout="gen_prompt")
     for source in snapshots.sources:
-        np.testing.assert_allclose(
-            result.snapshots.states[source][:3], snapshots.states[source], atol=1e-5
-        )
+        # both read from the conversation's cache, one 3 messages long, one 10: the
+        # prefix keys differ by float noise: up to 5e-6 of the state's largest dimension
+        # (|x| up to ~900 in late layers) against one pass per prefix on this model
+        got, want = result.snapshots.states[source][:3], snapshots.states[source]
+        scale = np.abs(want).max(axis=-1, keepdims=True)  # per message and layer
+        assert (np.abs(got - want) <= 1e-5 * scale).all(), source
     # the last message, against a plain forward pass of the whole conversation
     ids = smol_model.tokenizer.apply_chat_template(
         messages, tokenize=True, add_generation_prompt=True
