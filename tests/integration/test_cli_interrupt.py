@@ -30,9 +30,8 @@ def tiny_dir(tmp_path_factory):
 
 
 def test_sigint_stops_the_capture_and_a_rerun_resumes(tmp_path, tiny_dir, smol_tokenizer):
-    # 160 cases (about 2 s on a tiny model at 100 cases/s): the signal must land
-    # mid-run even when this poller waits a while (16 cases once finished first)
-    inputs = write_inputs(tmp_path / "inputs", conversations(160))
+    # 48 cases, so the signal lands mid-run even when this poller waits a while
+    inputs = write_inputs(tmp_path / "inputs", conversations(48))
     cases = batch.prep(batch.PrepInputs.in_folder(inputs), smol_tokenizer)
     cases_file = cases.save(tmp_path / "cases.json")
     out = tmp_path / "runs"
@@ -49,7 +48,15 @@ def test_sigint_stops_the_capture_and_a_rerun_resumes(tmp_path, tiny_dir, smol_t
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout, not an installed copy
     process = subprocess.Popen(
-        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as from a terminal: a test run in the background (a shell without job
+        # control) ignores SIGINT, and Python then installs no handler for it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 240
     while not list(out.glob("*.tlrun")) and process.poll() is None:
