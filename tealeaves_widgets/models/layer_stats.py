@@ -57,27 +57,32 @@ class LayerStatsReducer:
     def __call__(
         self, layer: int, positions: torch.Tensor, rows: torch.Tensor, allowed: torch.Tensor
     ) -> None:
-        w = rows.to(self.dtype) * allowed  # (batch, head, chunk, kv); 0 off the allowed entries
-        n_keys = allowed.sum(-1, dtype=self.dtype)  # (batch, 1, chunk)
-        n_rows = w.shape[0] * w.shape[2]
-        self.sum_w[layer] += w.sum((0, 2, 3))
-        self.sum_w2[layer] += (w * w).sum((0, 2, 3))
+        # elementwise work in float32 on the (batch, head, chunk, kv) chunk; every
+        # sum over it accumulates in float64
+        acc = self.dtype
+        w = rows.float() * allowed  # 0 off the allowed entries
+        n_keys = allowed.sum(-1, dtype=acc)  # (batch, 1, chunk)
+        self.sum_w[layer] += w.sum((0, 2, 3), dtype=acc)
+        self.sum_w2[layer] += (w * w).sum((0, 2, 3), dtype=acc)
         self.entries[layer] += n_keys.sum()
-        self.max_w[layer] = torch.maximum(self.max_w[layer], w.amax((0, 2, 3)))
-        total = w.sum(-1, keepdim=True)
-        p = w / total.clamp_min(torch.finfo(self.dtype).tiny)
-        plogp = torch.where(p > 0, p * torch.log(p.clamp_min(torch.finfo(self.dtype).tiny)), 0.0)
-        entropy = -plogp.sum(-1)  # (batch, head, chunk)
+        self.max_w[layer] = torch.maximum(self.max_w[layer], w.amax((0, 2, 3)).to(acc))
+        total = w.sum(-1, dtype=acc)  # (batch, head, chunk)
+        # entropy of p = w / total: log(total) - sum(w log w) / total
+        wlogw = torch.xlogy(w, w).sum(-1, dtype=acc)
+        tiny = torch.finfo(acc).tiny
+        entropy = torch.log(total.clamp_min(tiny)) - wlogw / total.clamp_min(tiny)
         chooses = n_keys >= 2
         normalised = torch.where(chooses, entropy / torch.log(n_keys.clamp_min(2)), 0.0)
         self.entropy[layer] += normalised.sum((0, 2))
-        self.entropy_rows[layer] += chooses.sum(dtype=self.dtype)
-        self.sink[layer] += w[..., 0].sum((0, 2))
+        self.entropy_rows[layer] += chooses.sum(dtype=acc)
+        self.sink[layer] += w[..., 0].sum((0, 2), dtype=acc)
+        # sum_j w_ij (i - j), each product in float32 (no cancellation between
+        # large terms on long prompts), summed in float64
         keys = torch.arange(w.shape[-1], device=w.device)
-        offset = (positions.to(w.device)[:, None] - keys[None, :]).clamp_min(0).to(self.dtype)
-        self.distance[layer] += (w * offset).sum(-1).sum((0, 2))
-        self.row_max[layer] += w.amax(-1).sum((0, 2))
-        self.rows[layer] += n_rows
+        offset = (positions.to(w.device)[:, None] - keys[None, :]).clamp_min(0).float()
+        self.distance[layer] += (w * offset).sum((0, 2, 3), dtype=acc)
+        self.row_max[layer] += w.amax(-1).sum((0, 2), dtype=acc)
+        self.rows[layer] += w.shape[0] * w.shape[2]
 
     def values(self) -> np.ndarray:
         """(statistic, layer, head) float64, as `STATISTICS`."""

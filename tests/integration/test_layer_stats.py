@@ -16,8 +16,8 @@ import torch
 import tealeaves_widgets as tw
 from tealeaves_widgets.core.layer_stats import STATISTICS
 from tealeaves_widgets.models import capture
-from tealeaves_widgets.models.layer_stats import reduce_pass
-from tests.helpers.tiny_models import make_tiny_model
+from tealeaves_widgets.models.layer_stats import LayerStatsReducer, reduce_pass
+from tests.helpers.tiny_models import make_tiny_input_ids, make_tiny_model
 
 CASE = tw.Case(
     system="Be brief and answer in one line.",
@@ -111,6 +111,23 @@ def test_every_statistic_equals_the_oracle_on_eager_weights(captured):
     per_head = stats.table(per_head=True)
     assert len(per_head) == stats.n_layers * stats.n_heads
     assert "LayerStats(" in repr(stats) and "causal entries only" in repr(stats)
+
+
+@pytest.mark.parametrize("model_type", ["llama", "mistral"])
+def test_a_long_prompt_keeps_the_precision(model_type, smol_tokenizer, monkeypatch):
+    monkeypatch.setattr(capture, "REDUCE_CHUNK", 256)  # the default, with a partial chunk
+    model = tw.load_model(make_tiny_model(model_type), tokenizer=smol_tokenizer)
+    ids = make_tiny_input_ids(700, seed=3)[0].numpy()
+    reducer = LayerStatsReducer(model.shape.n_layers, model.shape.n_heads, model.device)
+    reduce_pass(model, ids, [reducer])
+    values = reducer.values()
+    weights, masks = eager_rows(model_type, ids)
+    for layer, (A, M) in enumerate(zip(weights, masks, strict=True)):
+        expected = oracle_stats(A, M)
+        for k, name in enumerate(STATISTICS):
+            np.testing.assert_allclose(
+                values[k, layer], expected[name], atol=TOL, rtol=TOL, err_msg=name
+            )
 
 
 def test_the_reducers_get_the_eager_rows_chunk_by_chunk(captured):
