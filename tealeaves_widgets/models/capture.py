@@ -49,13 +49,18 @@ REDUCE_CHUNK = 256
 """Query rows per chunk handed to the reducers."""
 
 Reducer = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
-"""reduce(layer, positions, rows, allowed): `positions` (chunk,) the query
-positions of the chunk (a slice of arange(q) unless `reduce_positions` chose
-others), `rows` (batch, head, chunk, kv) float32 softmax rows (sink logits
-take part in the softmax but own no column), `allowed` (batch, 1, chunk, kv)
-bool, True where the query may attend (causal, within any sliding window,
-not padding). Called once per chunk per layer, in order; it keeps what it
-needs and must not keep `rows`."""
+"""reduce(layer, positions, rows, allowed):
+
+- `positions` (chunk,): the chunk's query positions, a slice of arange(q)
+  unless `reduce_positions` chose others; indices into the pass's query
+  block, so on a pass over a KV cache the key position is positions + (kv - q);
+- `rows` (batch, head, chunk, kv): float32 softmax rows (sink logits take
+  part in the softmax but own no column);
+- `allowed` (batch, 1, chunk, kv) bool: True where the query may attend
+  (causal, within any sliding window, not padding).
+
+Called once per chunk per layer, in order; it keeps what it needs and must
+not keep `rows`."""
 
 
 @dataclass
