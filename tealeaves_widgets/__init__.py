@@ -27,6 +27,7 @@ from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
 from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblation
 from .core.generation import Generation
 from .core.head_gates import HeadGates
+from .core.layer_stats import LayerStats, RegionAttention
 from .core.prev_token import PrevTokenTest
 from .core.residuals import CrossLayerCosine, ResidualDecomposition
 from .core.run import Lens, QueryReading, RegionInfo, Run
@@ -121,6 +122,9 @@ seam.PROVIDERS.update(
             ("residual_decomposition", "cross_layer_cosine"), "tealeaves_widgets.models.residuals"
         ),
         **dict.fromkeys(
+            ("layer_stats", "region_attention"), "tealeaves_widgets.models.layer_stats"
+        ),
+        **dict.fromkeys(
             ("save_png", "save_gif", "save_curves_png"), "tealeaves_widgets.present.render"
         ),
     }
@@ -149,6 +153,7 @@ __all__ = [
     "HeadGates",
     "InputFileError",
     "InsufficientMemoryError",
+    "LayerStats",
     "Lens",
     "MarkerNotFoundError",
     "MissingExtensionError",
@@ -158,6 +163,7 @@ __all__ = [
     "PromptTooLongError",
     "QueryNotFoundError",
     "QueryReading",
+    "RegionAttention",
     "Region",
     "RegionError",
     "RegionKnockout",

@@ -41,6 +41,7 @@ from .selection import check_index, resolve_query, resolve_regions
 if TYPE_CHECKING:  # figures live in tealeaves_widgets.present, reached through the seam
     import plotly.graph_objects as go
 
+    from .layer_stats import LayerStats, RegionAttention
     from .residuals import CrossLayerCosine, ResidualDecomposition
 
 
@@ -580,6 +581,29 @@ class Run:
             model=self._model_for("cross_layer_cosine", model),
             source=source,
             query=name,
+        )
+
+    def layer_stats(self, *, model: Any = None) -> LayerStats:
+        """Per layer and head, statistics of the attention weights over the
+        causal entries of every row of this prompt (mean, sd and max weight,
+        normalised entropy, sink mass, mean distance, mean row maximum; see
+        `tealeaves_widgets.core.layer_stats`). One forward pass of this run's
+        `token_ids` on `model`, by default the model that captured the run; a
+        run opened from a file needs `model=`. Returns `tw.LayerStats`."""
+        return seam.call("layer_stats", self, model=self._model_for("layer_stats", model))
+
+    def region_attention(self, src: str, dst: str, *, model: Any = None) -> RegionAttention:
+        """Per layer and head, the attention `src`'s tokens (as queries,
+        averaged over them) pay `dst`'s tokens (summed); `.table()` gives the
+        mean, max and sd over heads per layer. One forward pass of this run's
+        `token_ids` on `model`, by default the model that captured the run; a
+        run opened from a file needs `model=`. Returns `tw.RegionAttention`."""
+        return seam.call(
+            "region_attention",
+            self,
+            model=self._model_for("region_attention", model),
+            src=src,
+            dst=dst,
         )
 
     def _model_for(self, operation: str, model: Any) -> Any:

@@ -10,6 +10,15 @@ the side it recomputes softmax rows for the query positions only, per head, in
 float32: O(queries x pos) memory instead of the O(pos^2) of
 `output_attentions=True`. Forward hooks on the decoder blocks keep the
 residual stream at the query positions for the logit lens.
+
+Reducers. A capture may also hand every layer's softmax rows to reducers
+(`capturing(..., reducers=[...])`): the rows of all query positions (or of
+`reduce_positions`), computed in chunks of `REDUCE_CHUNK` query rows with the
+same mask, window, softcap and sink logic as the kept rows, float32, each
+chunk passed to every reducer and dropped. A reducer accumulates [layer,
+head] or [layer, head, D] statistics, so no (pos x pos) matrix is ever kept:
+memory O(chunk x pos) per layer. The layer's output is computed as without
+reducers.
 """
 
 from __future__ import annotations
@@ -36,6 +45,23 @@ EAGER_QUERY_CHUNK = 512
 """Query rows per block when the eager math has to compute a layer's output,
 so memory stays O(chunk x pos) rather than O(pos^2)."""
 
+REDUCE_CHUNK = 256
+"""Query rows per chunk handed to the reducers."""
+
+Reducer = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
+"""reduce(layer, positions, rows, allowed):
+
+- `positions` (chunk,): the chunk's query positions, a slice of arange(q)
+  unless `reduce_positions` chose others; indices into the pass's query
+  block, so on a pass over a KV cache the key position is positions + (kv - q);
+- `rows` (batch, head, chunk, kv): float32 softmax rows (sink logits take
+  part in the softmax but own no column);
+- `allowed` (batch, 1, chunk, kv) bool: True where the query may attend
+  (causal, within any sliding window, not padding).
+
+Called once per chunk per layer, in order; it keeps what it needs and must
+not keep `rows`."""
+
 
 @dataclass
 class Recorder:
@@ -53,6 +79,10 @@ class Recorder:
     on_layer: Callable[[int], None] | None = None
     edit: AttentionEdit | None = None
     """Changes a layer's attention inputs before it runs (models.interventions)."""
+    reducers: tuple[Reducer, ...] = ()
+    """Called with every layer's rows, chunk by chunk (see `Reducer`)."""
+    reduce_positions: torch.Tensor | None = None
+    """(n,) sorted query positions whose rows the reducers get; None: all."""
     rows: list[torch.Tensor | None] = field(default_factory=list)
     """Per layer: (batch, head, query, pos) float32 softmax rows."""
     residuals: list[torch.Tensor | None] = field(default_factory=list)
@@ -250,6 +280,8 @@ def capture_attention(
             module, layer, query, key, value, attention_mask
         )
     q_len, kv_len = query.shape[2], key.shape[2]
+    if recorder is not None and recorder.reducers and layer is not None:
+        _reduce(recorder, layer, query, key, attention_mask, scaling, softcap, sinks)
     keep = recorder is not None and recorder.keep_rows and layer is not None
     rows = None
     if keep:
@@ -270,6 +302,35 @@ def capture_attention(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     return output, None
+
+
+@torch.no_grad()
+def _reduce(
+    recorder: Recorder,
+    layer: int,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    softcap: float | None,
+    sinks: torch.Tensor | None,
+) -> None:
+    """Hand the rows of the reduced query positions to every reducer, chunk
+    by chunk; nothing is kept here."""
+    batch, q_len, kv_len = query.shape[0], query.shape[2], key.shape[2]
+    chosen = recorder.reduce_positions
+    if chosen is None:
+        chosen = torch.arange(q_len, device=query.device)
+    chosen = chosen.to(query.device)
+    for start in range(0, int(chosen.shape[0]), REDUCE_CHUNK):
+        positions = chosen[start : start + REDUCE_CHUNK]
+        batched = positions[None].expand(batch, -1)
+        allowed = _allowed_rows(attention_mask, batched, q_len, kv_len)
+        rows = _query_rows(query, key, allowed, batched, scaling, softcap, sinks)
+        allowed = allowed.expand(batch, 1, -1, -1)
+        for reducer in recorder.reducers:
+            reducer(layer, positions, rows, allowed)
+        del rows
 
 
 DECODE_BLOCK = 1
@@ -317,10 +378,14 @@ def capturing(
     keep_rows: bool = True,
     on_layer: Callable[[int], None] | None = None,
     edit: AttentionEdit | None = None,
+    reducers: tuple[Reducer, ...] | list[Reducer] = (),
+    reduce_positions: torch.Tensor | None = None,
 ) -> Iterator[Recorder]:
     """Within this context, forward passes of `model` record into the
     returned `Recorder`; the model's attention implementation is restored on
-    exit, also after an error."""
+    exit, also after an error. `reducers` get every layer's rows of all
+    query positions (or of `reduce_positions`) in chunks (see `Reducer`);
+    none by default, at no cost."""
     global _ACTIVE
     if _ACTIVE is not None:
         raise CaptureError(
@@ -336,6 +401,8 @@ def capturing(
         keep_rows=keep_rows,
         on_layer=on_layer,
         edit=edit,
+        reducers=tuple(reducers),
+        reduce_positions=reduce_positions,
     )
 
     def residual_hook(layer: int):

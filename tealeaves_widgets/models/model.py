@@ -23,6 +23,7 @@ from ..core.compare import Comparison, compare_options
 from ..core.deprecation import warn_renamed
 from ..core.generation import Generation
 from ..core.head_gates import HeadGates
+from ..core.layer_stats import LayerStats, RegionAttention
 from ..core.prev_token import PrevTokenTest
 from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Lens, QueryReading, Run
@@ -855,6 +856,29 @@ class Model:
         from .residuals import cross_layer_cosine
 
         return cross_layer_cosine(self, target, source, query, regions)
+
+    def layer_stats(self, target: Run | CaseLike, regions: RegionsLike = None) -> LayerStats:
+        """Per layer and head, statistics of the attention weights over the
+        causal entries of every row of `target` (a `Run`, read from its own
+        token ids, or a case): mean, sd and max weight, normalised entropy,
+        sink mass, mean attention distance, mean row maximum (see
+        `tealeaves_widgets.core.layer_stats`). One forward pass; the rows go
+        to reducers in chunks, no (pos x pos) matrix is kept. Returns
+        `tw.LayerStats`."""
+        from .layer_stats import layer_stats
+
+        return layer_stats(self, target, regions)
+
+    def region_attention(
+        self, target: Run | CaseLike, src: str, dst: str, regions: RegionsLike = None
+    ) -> RegionAttention:
+        """Per layer and head, the attention region `src`'s tokens (as
+        queries, averaged over them) pay region `dst`'s tokens (summed), in
+        `target` (a `Run`, or a case with `regions`). One forward pass
+        reducing only `src`'s rows. Returns `tw.RegionAttention`."""
+        from .layer_stats import region_attention
+
+        return region_attention(self, target, src, dst, regions)
 
     def head_means(
         self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None
