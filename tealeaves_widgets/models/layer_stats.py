@@ -24,10 +24,9 @@ import torch
 from ..core import seam
 from ..core.layer_stats import STATISTICS, LayerStats, RegionAttention
 from ..core.run import RegionInfo, Run
-from ..errors import ArgumentError, ArgumentTypeError, EmptyRegionError, SelectionError
-from ..prompt.resolve import resolve_regions
+from ..errors import ArgumentTypeError, EmptyRegionError, SelectionError
 from .capture import capturing
-from .residuals import _check_run
+from .targets import as_model, read_target
 
 if TYPE_CHECKING:
     from .model import Model
@@ -145,28 +144,9 @@ def reduce_pass(
         model.hf_model(input_ids=tensor, **model._forward_kwargs)
 
 
-def _target(
-    model: Model, target: Any, regions: Any
-) -> tuple[np.ndarray, dict[str, RegionInfo], str]:
-    """(token ids, regions, what) of a Run or of a case rendered with `regions`."""
-    if isinstance(target, Run):
-        if regions is not None:
-            raise ArgumentError(
-                "regions= is for a case; a Run has its regions already (run.regions). "
-                "Drop regions=, or pass the case."
-            )
-        _check_run(model, target)
-        return np.asarray(target.token_ids, np.int64), target.regions, "this run"
-    from .model import as_case
-
-    rendered = model.render(as_case(target))
-    resolved = resolve_regions(rendered, regions)
-    return np.asarray(rendered.token_ids, np.int64), resolved.regions, "this prompt"
-
-
 def layer_stats(model: Model, target: Any, regions: Any = None) -> LayerStats:
     """See `Model.layer_stats`."""
-    ids, _, _ = _target(model, target, regions)
+    ids = read_target(model, target, regions, "regions").ids
     s = model.shape
     reducer = LayerStatsReducer(s.n_layers, s.n_heads, model.device)
     reduce_pass(model, ids, [reducer])
@@ -197,7 +177,8 @@ def region_attention(
     model: Model, target: Any, src: str, dst: str, regions: Any = None
 ) -> RegionAttention:
     """See `Model.region_attention`."""
-    ids, found, what = _target(model, target, regions)
+    t = read_target(model, target, regions, "regions")
+    ids, found, what = t.ids, t.regions, t.what
     queries = _region_tokens(src, found, what, "src")
     keys = _region_tokens(dst, found, what, "dst")
     s = model.shape
@@ -214,26 +195,16 @@ def region_attention(
     )
 
 
-def _model(model: Any) -> Model:
-    from .model import Model
-
-    if not isinstance(model, Model):
-        raise ArgumentTypeError(
-            f"model must be a tw.Model (from tw.load_model), got {type(model).__name__}."
-        )
-    return model
-
-
 @seam.provide("layer_stats", Run)
 def _run_layer_stats(run: Run, model: Any) -> LayerStats:
     """`Run.layer_stats`."""
-    return layer_stats(_model(model), run)
+    return layer_stats(as_model(model), run)
 
 
 @seam.provide("region_attention", Run)
 def _run_region_attention(run: Run, model: Any, src: str, dst: str) -> RegionAttention:
     """`Run.region_attention`."""
-    return region_attention(_model(model), run, src, dst)
+    return region_attention(as_model(model), run, src, dst)
 
 
 __all__ = [

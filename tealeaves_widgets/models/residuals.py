@@ -34,9 +34,9 @@ from ..core.residuals import (
 )
 from ..core.run import Run
 from ..core.selection import resolve_query
-from ..errors import ArgumentError, ArgumentTypeError, CaptureError, PromptTooLongError
-from ..prompt.resolve import resolve_regions
+from ..errors import ArgumentError, CaptureError
 from .hooks import Hooks
+from .targets import as_model, read_target
 
 if TYPE_CHECKING:
     from .model import Model
@@ -112,60 +112,6 @@ def read_states(
     return out
 
 
-def _target(
-    model: Model, target: Any, regions: Any
-) -> tuple[np.ndarray, dict[str, int], tuple[str, ...], str]:
-    """(token ids, queries, tokens, what) of a Run or of a case rendered
-    with its regions' query positions."""
-    if isinstance(target, Run):
-        if regions is not None:
-            raise ArgumentError(
-                "regions= is for a case; a Run has its queries already (run.queries). "
-                "Drop regions=, or pass the case."
-            )
-        _check_run(model, target)
-        return np.asarray(target.token_ids, np.int64), target.queries, target.tokens, "this run"
-    from .model import as_case
-
-    rendered = model.render(as_case(target))
-    resolved = resolve_regions(rendered, regions)
-    return (
-        np.asarray(rendered.token_ids, np.int64),
-        resolved.queries,
-        rendered.tokens,
-        "this prompt",
-    )
-
-
-def _check_run(model: Model, run: Run) -> None:
-    """Refuse a run that `model` cannot read as it was captured."""
-    info, s = run.model_info, model.shape
-    mine = (model.model_id, model.arch.model_type, s.n_layers)
-    theirs = (
-        info.get("model_id"),
-        info.get("model_type", model.arch.model_type),
-        info.get("n_layers", s.n_layers),
-    )
-    if theirs != mine:
-        raise ArgumentError(
-            "This run was captured with {!r} ({}, {} layers); this model is {!r} ({}, {} "
-            "layers). Pass the model the run was captured with.".format(*theirs, *mine)
-        )
-    ids = np.asarray(run.token_ids)
-    vocab = int(model.hf_model.get_input_embeddings().num_embeddings)
-    if ids.ndim != 1 or ids.size == 0 or ids.min() < 0 or ids.max() >= vocab:
-        raise ArgumentError(
-            f"The run's token_ids must be a non-empty list of ids in 0..{vocab - 1} (this "
-            f"model's vocabulary); got {ids.size} ids"
-            + (f" in {int(ids.min())}..{int(ids.max())}." if ids.size else ".")
-        )
-    limit = s.context_length
-    if limit is not None and ids.size > limit:
-        raise PromptTooLongError(
-            f"The run has {ids.size} tokens but {model.model_id} accepts at most {limit}."
-        )
-
-
 def _check_identity(model: Model, states: dict[str, np.ndarray]) -> None:
     """Refuse parallel blocks whose output is not input + attention + MLP."""
     parts = [states[s] for s in ("hidden_in", "attn_term", "mlp_term", "hidden_out")]
@@ -192,7 +138,8 @@ def _query_tokens(tokens: Sequence[str], queries: dict[str, int]) -> list[str]:
 
 def residual_decomposition(model: Model, target: Any, regions: Any = None) -> ResidualDecomposition:
     """See `Model.residual_decomposition`."""
-    ids, queries, tokens, what = _target(model, target, regions)
+    t = read_target(model, target, regions, "queries")
+    ids, queries, tokens, what = t.ids, t.queries, t.tokens, t.what
     if not queries:
         raise ArgumentError(f"{what[:1].upper()}{what[1:]} has no query position to read.")
     positions = list(queries.values())
@@ -222,7 +169,8 @@ def cross_layer_cosine(
 ) -> CrossLayerCosine:
     """See `Model.cross_layer_cosine`."""
     check_source(source)
-    ids, queries, tokens, what = _target(model, target, regions)
+    t = read_target(model, target, regions, "queries")
+    ids, queries, tokens, what = t.ids, t.queries, t.tokens, t.what
     name = resolve_query(query, list(queries), what)
     position = queries[name]
     if not 0 <= position < len(ids):
@@ -238,26 +186,16 @@ def cross_layer_cosine(
     )
 
 
-def _model(model: Any) -> Model:
-    from .model import Model
-
-    if not isinstance(model, Model):
-        raise ArgumentTypeError(
-            f"model must be a tw.Model (from tw.load_model), got {type(model).__name__}."
-        )
-    return model
-
-
 @seam.provide("residual_decomposition", Run)
 def _run_residual_decomposition(run: Run, model: Any) -> ResidualDecomposition:
     """`Run.residual_decomposition`."""
-    return residual_decomposition(_model(model), run)
+    return residual_decomposition(as_model(model), run)
 
 
 @seam.provide("cross_layer_cosine", Run)
 def _run_cross_layer_cosine(run: Run, model: Any, source: str, query: Any) -> CrossLayerCosine:
     """`Run.cross_layer_cosine`."""
-    return cross_layer_cosine(_model(model), run, source, query)
+    return cross_layer_cosine(as_model(model), run, source, query)
 
 
 __all__ = ["CROSS_SOURCES", "cross_layer_cosine", "read_states", "residual_decomposition"]
