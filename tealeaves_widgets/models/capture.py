@@ -290,7 +290,7 @@ def capture_attention(
         row_allowed = _allowed_rows(attention_mask, positions, q_len, kv_len)
         rows = _query_rows(query, key, row_allowed, positions, scaling, softcap, sinks)
         recorder.rows[layer] = rows.detach()
-    if rows is not None and _rows_are_the_block(rows, q_len, dropout, module):
+    if rows is not None and _rows_are_the_block(recorder, rows, q_len, dropout, module):
         # a decode step (every position of the block is a query): the output is
         # the rows times the values, the eager math, with no second softmax
         output = _rows_times_values(rows, value, query.dtype)
@@ -338,10 +338,11 @@ DECODE_BLOCK = 1
 step), take their output from the rows they computed anyway."""
 
 
-def _rows_are_the_block(rows: torch.Tensor, q_len: int, dropout: float, module) -> bool:
+def _rows_are_the_block(
+    recorder: Recorder | None, rows: torch.Tensor, q_len: int, dropout: float, module
+) -> bool:
     """Whether the recorded rows are those of every position of the block, in
     order, so the layer's output is rows @ values."""
-    recorder = _ACTIVE
     if recorder is None or q_len > DECODE_BLOCK or rows.shape[2] != q_len:
         return False
     if dropout and getattr(module, "training", False):

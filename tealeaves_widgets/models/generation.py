@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -297,8 +296,12 @@ def _decode(
     seconds = {"prefill": 0.0, "decode": 0.0}
     input_ids = torch.as_tensor(prompt.token_ids, device=device)[None]
     last = torch.tensor([[n_prompt - 1]], dtype=torch.long, device=device)
-    bar = _bar(progress, max_new_tokens)
-    with capturing(hf, model.arch, last) as rec:
+    from .model import _count_progress
+
+    with (
+        _count_progress(progress, max_new_tokens, "generate", unit="tok") as advance,
+        capturing(hf, model.arch, last) as rec,
+    ):
         for step in range(max_new_tokens):
             started = time.perf_counter()
             output = hf(input_ids=input_ids, **kwargs)
@@ -320,13 +323,12 @@ def _decode(
             steps.ids.append(token)
             steps.readings.append(_reading(logits, token, top_k_probs))
             seconds["prefill" if step == 0 else "decode"] += time.perf_counter() - started
-            bar.update(1)
+            advance(1)
             if token in stop:
                 break
             input_ids = torch.tensor([[token]], dtype=torch.long, device=device)
             # the new token is the only query of the next pass: position 0 of its q block
             rec.query_positions = torch.zeros((1, 1), dtype=torch.long, device=device)
-    bar.close()
     return steps, cache, seconds
 
 
@@ -339,22 +341,6 @@ def _reading(logits: torch.Tensor, token: int, k: int) -> tuple[torch.Tensor, ..
     argmax_logp, argmax = logp.max(dim=-1)
     parts = (top_logp, top_ids, entropy, argmax_logp, argmax, logp[token])
     return tuple(part.cpu() for part in parts)
-
-
-def _bar(show: bool, total: int):
-    if show:
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc="generate", unit="tok")
-
-    class _Quiet:
-        def update(self, n: int) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-
-    return _Quiet()
 
 
 def _with_generated(model: Model, prompt: RenderedPrompt, ids: list[int]) -> RenderedPrompt:
@@ -487,7 +473,7 @@ def _generation(
     stop = eos_ids(model)
     reason = "eos" if steps.ids and steps.ids[-1] in stop else "max_new_tokens"
     return Generation(
-        run=replace(run, lens=replace(run.lens, vocab={**run.lens.vocab})),
+        run=run,
         prompt_length=n_prompt,
         token_ids=ids.numpy().astype(np.int64),
         tokens=tuple(model.tokenizer.decode([i]) for i in steps.ids),

@@ -1237,14 +1237,14 @@ def _layer_progress(show: bool, n_layers: int, on_layer: Callable[[int, np.ndarr
 
 
 @contextlib.contextmanager
-def _count_progress(show: bool, total: int, desc: str):
+def _count_progress(show: bool, total: int, desc: str, unit: str = "case"):
     """A callback `advance(n)` that moves a tqdm bar over `total` items when `show`."""
     if not show:
         yield lambda n: None
         return
     from tqdm.auto import tqdm
 
-    with tqdm(total=total, desc=desc, unit="case") as bar:
+    with tqdm(total=total, desc=desc, unit=unit) as bar:
         yield bar.update
 
 

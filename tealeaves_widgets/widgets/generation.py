@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
-from ..core.generation import Generation
+from ..core.generation import Generation, step_query
 from ..errors import ArgumentTypeError
 from ._bundle import esm
 from .explorer import Explorer
@@ -50,7 +50,7 @@ def generation_payload(gen: Generation) -> GenerationPayload:
         "prompt_length": int(gen.prompt_length),
         "n_steps": gen.n_steps,
         "k": k,
-        "queries": [f"step:{i}" for i in range(gen.n_steps)],
+        "queries": [step_query(i) for i in range(gen.n_steps)],
         "tokens": [str(token) for token in gen.tokens],
         "logprobs": encode_array(gen.logprobs.astype(np.float32)),
         "argmax": [vocab.get(int(i), f"<id {int(i)}>") for i in gen.argmax_ids],
