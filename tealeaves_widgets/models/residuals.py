@@ -19,7 +19,7 @@ A `Run` is read from its own `token_ids`, never re-rendered.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -80,10 +80,16 @@ def _sites(sources: Iterable[str], parallel: bool) -> list[str]:
 
 @torch.no_grad()
 def read_states(
-    model: Model, ids: Sequence[int] | np.ndarray, positions: Sequence[int], sources: Sequence[str]
+    model: Model,
+    ids: Sequence[int] | np.ndarray,
+    positions: Sequence[int],
+    sources: Sequence[str],
+    forward: Mapping[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """Source (`core.residuals.CROSS_SOURCES`) -> (position, layer, hidden)
-    float64 states at `positions` from one forward pass of `ids`."""
+    float64 states at `positions` (indices into `ids`) from one forward pass
+    of `ids`; `forward` adds or replaces the pass's keywords (a KV cache and
+    position_ids, for a pass that continues a prefix)."""
     for source in sources:
         check_source(source)
     parallel = is_parallel(model)
@@ -93,7 +99,7 @@ def read_states(
     with Hooks(model) as hooks:
         for site in sites:
             hooks.record(site, positions=list(positions))
-        model.hf_model(input_ids=tensor, **model._forward_kwargs)
+        model.hf_model(input_ids=tensor, **{**model._forward_kwargs, **(forward or {})})
     values = {
         site: np.stack(
             [hooks.values[(site, layer)][0].float().cpu().numpy() for layer in layers], axis=1

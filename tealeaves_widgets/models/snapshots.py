@@ -28,17 +28,11 @@ from ..core.runset import RunSet
 from ..core.states import READOUTS, SOURCES, Snapshots
 from ..errors import ArgumentError, ArgumentTypeError, ChatTemplateError
 from ..prompt.case import Case
-from .hooks import Hooks
+from .residuals import read_states
 
 if TYPE_CHECKING:
     from .model import Model
 
-SITE_OF = {
-    "hidden_in": "block_input",
-    "hidden_out": "block_output",
-    "attn_out": "attn_output",
-    "mlp_out": "mlp_output",
-}
 ROLES = ("system", "user", "assistant")
 
 
@@ -82,23 +76,13 @@ def _ids(model: Model, messages: list[dict], generation_prompt: bool) -> list[in
     return [int(i) for i in ids]
 
 
-@torch.no_grad()
-def _states_at(model: Model, ids: list[int], positions: list[int], sources: list[str]) -> dict:
-    """Source -> (position, layer, hidden) float32 states from one pass."""
-    tensor = torch.as_tensor(ids, device=model.device)[None]
-    with Hooks(model) as hooks:
-        for source in sources:
-            hooks.record(SITE_OF[source], positions=positions)
-        kwargs = {k: v for k, v in model._forward_kwargs.items() if k != "logits_to_keep"}
-        model.hf_model(input_ids=tensor, **kwargs)
-    out = {}
-    for source in sources:
-        per_layer = [
-            hooks.values[(SITE_OF[source], layer)][0].float().cpu()
-            for layer in range(model.shape.n_layers)
-        ]
-        out[source] = torch.stack(per_layer, dim=1).numpy()  # (position, layer, hidden)
-    return out
+def _states_at(
+    model: Model, ids: list[int], positions: list[int], sources: list[str], **forward: Any
+) -> dict[str, np.ndarray]:
+    """Source -> (position, layer, hidden) float32 states from one pass
+    (`residuals.read_states`, its module sources)."""
+    states = read_states(model, ids, positions, sources, forward)
+    return {source: value.astype(np.float32) for source, value in states.items()}
 
 
 @torch.no_grad()
@@ -124,46 +108,41 @@ def _gen_prompt_on_cache(
         if full[:cut] != end or prefix[:cut] != end:
             return None
         cuts.append(cut)
-    kwargs = {k: v for k, v in model._forward_kwargs.items() if k != "logits_to_keep"}
-    kwargs["use_cache"] = True
     cache = new_cache()
-    ids = torch.as_tensor(full, device=model.device)[None]
-    with Hooks(model) as hooks:  # the states where a prefix needs no suffix
-        for source in sources:
-            hooks.record(SITE_OF[source], positions=[c - 1 for c in cuts])
-        model.hf_model(input_ids=ids, **{**kwargs, cache_keyword(model.hf_model): cache})
+    # the states where a prefix needs no suffix, and the conversation's cache
+    whole = _states_at(
+        model,
+        full,
+        [c - 1 for c in cuts],
+        sources,
+        use_cache=True,
+        **{cache_keyword(model.hf_model): cache},
+    )
     kept = keep(cache, np.asarray(full, dtype=np.int64), model.shape.n_layers)
     if kept is None:
         return None
-    whole = {
-        s: [hooks.values[(SITE_OF[s], layer)][0] for layer in range(model.shape.n_layers)]
-        for s in sources
-    }
     out: dict[str, list[np.ndarray]] = {s: [] for s in sources}
     for i, (prefix, cut) in enumerate(zip(prefixes, cuts, strict=True)):
         suffix = prefix[cut:]
         if not suffix:  # the prefix ends at the message's end: read from the whole pass
             for s in sources:
-                out[s].append(torch.stack([v[i] for v in whole[s]]).float().cpu().numpy())
+                out[s].append(whole[s][i])
             continue
         cut_cache = KeptCache(
             token_ids=kept.token_ids[:cut],
             layers=tuple((k[:, :, :cut], v[:, :, :cut]) for k, v in kept.layers),
         )
-        step = {
-            **kwargs,
-            cache_keyword(model.hf_model): shared_cache(cut_cache, 1),
-            "position_ids": torch.arange(cut, cut + len(suffix), device=model.device)[None],
-        }
-        with Hooks(model) as tail:
-            for source in sources:
-                tail.record(SITE_OF[source], positions=[len(suffix) - 1])
-            model.hf_model(input_ids=torch.as_tensor(suffix, device=model.device)[None], **step)
+        tail = _states_at(
+            model,
+            suffix,
+            [len(suffix) - 1],
+            sources,
+            use_cache=True,
+            position_ids=torch.arange(cut, cut + len(suffix), device=model.device)[None],
+            **{cache_keyword(model.hf_model): shared_cache(cut_cache, 1)},
+        )
         for s in sources:
-            per_layer = [
-                tail.values[(SITE_OF[s], layer)][0, 0] for layer in range(model.shape.n_layers)
-            ]
-            out[s].append(torch.stack(per_layer).float().cpu().numpy())
+            out[s].append(tail[s][0])
     return {s: np.stack(v) for s, v in out.items()}
 
 
