@@ -26,6 +26,7 @@ from .core.attribution import Attribution
 from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
 from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblation
 from .core.generation import Generation
+from .core.head_atlas import HeadAtlas
 from .core.head_gates import HeadGates
 from .core.layer_stats import LayerStats, RegionAttention
 from .core.prev_token import PrevTokenTest
@@ -69,6 +70,7 @@ from .models.batching import Generate
 from .models.loading import load_model
 from .models.scenario import load_scenario
 from .prompt.case import Case, load_cases
+from .prompt.probes import ProbeSizes
 from .prompt.regions import Region, RegionSpec, load_regions
 from .prompt.render import RenderedPrompt
 from .prompt.scenario import read_scenario
@@ -150,6 +152,7 @@ __all__ = [
     "Generation",
     "Generate",
     "HeadAblation",
+    "HeadAtlas",
     "HeadGates",
     "InputFileError",
     "InsufficientMemoryError",
@@ -160,6 +163,7 @@ __all__ = [
     "ModelNotInstalledError",
     "PatternTimeoutError",
     "PrevTokenTest",
+    "ProbeSizes",
     "PromptTooLongError",
     "QueryNotFoundError",
     "QueryReading",

@@ -131,6 +131,9 @@ class HeadAtlas:
     model_info: dict
     notes: dict[str, str] = field(default_factory=dict)
     """metric name -> what was excluded or assumed in measuring it."""
+    ioi_positions: dict[str, list[int]] = field(default_factory=dict)
+    """IOI role ("io", "s1", "s2", "end") -> its position in each `probes["ioi"]`
+    sequence (as fed, so shifted by one where a BOS was prepended)."""
 
     def __post_init__(self) -> None:
         missing = [name for name in METRIC_NAMES if name not in self.scores]

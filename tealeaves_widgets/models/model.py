@@ -22,6 +22,7 @@ from ..core.attribution import Attribution
 from ..core.compare import Comparison, compare_options
 from ..core.deprecation import warn_renamed
 from ..core.generation import Generation
+from ..core.head_atlas import HeadAtlas
 from ..core.head_gates import HeadGates
 from ..core.layer_stats import LayerStats, RegionAttention
 from ..core.prev_token import PrevTokenTest
@@ -37,6 +38,7 @@ from ..errors import (
     TealeavesError,
 )
 from ..prompt.case import Case
+from ..prompt.probes import ProbeSizes
 from ..prompt.regions import SPEC_KEYS, RegionSpec
 from ..prompt.render import RenderedPrompt, render_case
 from ..prompt.resolve import ResolvedRegions, resolve_regions, tracked_token_ids
@@ -868,6 +870,40 @@ class Model:
         from .layer_stats import layer_stats
 
         return layer_stats(self, target, regions)
+
+    def head_atlas(
+        self,
+        probes: str | Mapping[str, Any] = "default",
+        texts: Sequence[str] | None = None,
+        seed: int = 0,
+        *,
+        prepend_bos: bool = True,
+        sizes: ProbeSizes | None = None,
+        progress: bool = True,
+    ) -> HeadAtlas:
+        """Per layer and head, how strongly each head acts as a previous-token,
+        induction, duplicate-token, positional-offset, BOS, delimiter,
+        successor, S2 or copy head, and its attention entropy, on probe
+        sequences (`tealeaves_widgets.core.head_atlas.METRICS` says what each
+        score measures). `probes="default"` builds the probe sets from the
+        tokenizer (seeded by `seed`; sizes in `ProbeSizes`); a dict gives your
+        own token-id sequences per set (`prompt.probes.SETS`; sets not named
+        are built in), `texts=` your own natural-text probes. Every probe is
+        tokenized without special tokens and the BOS put in front when
+        `prepend_bos` (a tokenizer without one needs `prepend_bos=False`). One
+        forward pass per probe batch, rows reduced in chunks (no pos x pos
+        matrix kept). Returns `tw.HeadAtlas`, holding the probes it used."""
+        from .head_atlas import head_atlas
+
+        return head_atlas(
+            self,
+            probes,
+            texts,
+            seed,
+            prepend_bos=prepend_bos,
+            sizes=sizes,
+            progress=progress,
+        )
 
     def region_attention(
         self, target: Run | CaseLike, src: str, dst: str, regions: RegionsLike = None
