@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from ..core.head_atlas import METRIC_NAMES, HeadAtlas
-from ..prompt.probes import ProbeSizes, Probes, build_probes, delimiter_ids
+from ..prompt.probes import Probes, ProbeSizes, build_probes, delimiter_ids
 from .capture import capturing
 
 if TYPE_CHECKING:
@@ -176,7 +176,8 @@ class PatternReducer:
 
     def __init__(self, n_layers: int, n_heads: int, length: int, device: torch.device) -> None:
         self.dtype = _accumulator_dtype(device)
-        self.sums = torch.zeros((n_layers, n_heads, length, length), dtype=self.dtype, device=device)
+        shape = (n_layers, n_heads, length, length)
+        self.sums = torch.zeros(shape, dtype=self.dtype, device=device)
 
     @torch.no_grad()
     def __call__(
