@@ -17,8 +17,8 @@ layer. The reducers:
 - `PatternReducer`: the summed rows of the "repeated" probes (one P x P per
   layer and head: the mean pattern).
 
-The OV metrics (successor, ov_copy) come from `models.ov.ov_score` when that
-module is present; otherwise they are NaN, with a note saying so.
+The OV metrics (successor, ov_copy) come from `models.ov.ov_score` (one
+plain forward pass per distinct probe, no attention rows).
 
 Positions: with a prepended BOS (`Probes.first` = 1) the probe's own tokens
 start at position 1. Exact definitions, with first = 1 after a BOS, else 0,
@@ -50,6 +50,7 @@ import torch
 from ..core.head_atlas import METRIC_NAMES, HeadAtlas
 from ..prompt.probes import Probes, ProbeSizes, build_probes, delimiter_ids
 from .capture import capturing
+from .ov import ov_score
 
 if TYPE_CHECKING:
     from .model import Model
@@ -308,7 +309,8 @@ def head_atlas(
     found = delimiter_ids(model.tokenizer, [i for seq in built.sets["text"] for i in seq])
     masks = [np.isin(seq, list(found)) for seq in built.sets["text"]]
     batches = plan_batches(built, batch_tokens)
-    with _count_progress(progress, len(batches), "head atlas", "batch") as advance:
+    steps = len(batches) + ov_steps(built)
+    with _count_progress(progress, steps, "head atlas", "batch") as advance:
         for batch in batches:
             seqs = [built.sets[batch.name][k] for k in batch.members]
             picks.set_batch(*pick_entries(built, batch))
@@ -320,7 +322,7 @@ def head_atlas(
                 reducers.append(pattern)
             _reduce_batch(model, np.asarray(seqs, np.int64), reducers)
             advance(1)
-    ov_scores, ov_notes = _ov_metrics(model, built)
+        ov_scores, ov_notes = _ov_metrics(model, built, advance)
     return _assemble(
         model, built, picks, delimiter, entropy, pattern, masks, found, seed, ov_scores, ov_notes
     )
@@ -402,11 +404,52 @@ def _notes(model: Model, probes: Probes, found: set[int], baseline: float) -> di
     return notes
 
 
-def _ov_metrics(model: Model, probes: Probes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """successor and ov_copy from `models.ov.ov_score` (NaN with a note while that
-    module is not part of the package)."""
-    missing = "models.ov (the OV-circuit scores) is not part of this build: no score (NaN)"
-    return {}, {"successor": missing, "ov_copy": missing}
+def ov_steps(probes: Probes) -> int:
+    """Progress steps of the OV metrics: one per ordinal sequence, one per IOI probe."""
+    return sum(len(probes.sets[name]) for name in ("ordinal", "ordinal_control", "ioi"))
+
+
+def _successor_part(model: Model, seqs: list[list[int]], first: int, advance: Any) -> np.ndarray:
+    """Mean over the items k of every sequence (but its last) of the OV z-score
+    of item k + 1 read at item k, against the sequence's items."""
+    total, count = 0.0, 0
+    for seq in seqs:
+        items = np.asarray(seq[first:], np.int64)
+        examples = [(seq, first + k, int(items[k + 1])) for k in range(items.size - 1)]
+        total = total + ov_score(model, examples, np.unique(items)) * len(examples)
+        count += len(examples)
+        advance(1)
+    return total / count
+
+
+def _ov_metrics(
+    model: Model, probes: Probes, advance: Any
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """successor and ov_copy from `models.ov.ov_score`."""
+    first = probes.first
+    successor = _successor_part(model, probes.sets["ordinal"], first, advance) - _successor_part(
+        model, probes.sets["ordinal_control"], first, advance
+    )
+    ioi, at = probes.sets["ioi"], probes.ioi
+    names = np.unique(
+        [seq[p] for seq, p in zip(ioi, at["io"], strict=True)]
+        + [seq[p] for seq, p in zip(ioi, at["s1"], strict=True)]
+    )
+    examples = [(seq, p, seq[p]) for seq, p in zip(ioi, at["io"], strict=True)]
+    ov_copy = ov_score(model, examples, names)
+    advance(len(ioi))
+    notes = {
+        "successor": (
+            "OV z-score of item k+1 read at item k against the sequence's items, mean over "
+            "the ordinal sequences minus the same over the random-word controls "
+            "('ordinal_control')"
+        ),
+        "ov_copy": (
+            f"OV z-score of the IO name read at its own position, against the {names.size} "
+            "names of the IOI probes (KV head h // n_rep)"
+        ),
+    }
+    return {"successor": successor, "ov_copy": ov_copy}, notes
 
 
 __all__ = [
