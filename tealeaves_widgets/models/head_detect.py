@@ -117,14 +117,22 @@ class DetectionReducer:
             error = (weights - detection).abs() * kept
             self.numerator[layer] += error.sum((1, 2), dtype=self.dtype)
 
-    def values(self, n_tokens: int) -> np.ndarray:
-        """(layer, head) float64 scores."""
+    def raw(self, n_tokens: int) -> np.ndarray:
+        """(layer, head) float64 scores before TL's rounding: "mul" the score,
+        "abs" the error mean(E) * T = sum(E) / T."""
         numerator = self.numerator.double().cpu().numpy()
+        if self.error_measure == "abs":
+            return numerator / n_tokens
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return numerator / self.denominator.double().cpu().numpy()
+
+    def values(self, n_tokens: int) -> np.ndarray:
+        """(layer, head) float64 scores: "mul" as `raw`, "abs" 1 - round(raw, 3)."""
+        raw = self.raw(n_tokens)
         if self.error_measure == "mul":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return numerator / self.denominator.double().cpu().numpy()
-        # TL: 1 - round(mean(E) * T, 3), mean over the T x T entries
-        return 1.0 - np.round(numerator / n_tokens, 3)
+            return raw
+        # Python's round, as TL (np.round scales by 1000 first and can differ at a tie)
+        return 1.0 - np.array([[round(float(v), 3) for v in row] for row in raw])
 
 
 def _check_flag(name: str, value: object) -> bool:
