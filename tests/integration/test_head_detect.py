@@ -197,8 +197,9 @@ def test_closed_forms_on_synthetic_rows():
 
 
 def test_reducers_sharing_a_pass_do_not_touch_each_others_rows(smol_tokenizer):
-    """TL < 4.3 zeroed column 0 / the diagonal of the cached pattern in place
-    (a second call on the same cache read the damaged pattern). Ours only
+    """Older TransformerLens releases zeroed column 0 / the diagonal of the
+    cached pattern in place in "mul" mode (a second call on the same cache
+    read the damaged pattern; 4.3 clones first). Ours only
     reads its rows: two reducers with different flags in one pass, in either
     order, score as in separate passes."""
     model = tw.load_model(make_tiny_model("llama", vocab_size=VOCAB), tokenizer=smol_tokenizer)
