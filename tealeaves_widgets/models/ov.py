@@ -44,14 +44,15 @@ Weights = tuple[torch.Tensor, torch.Tensor | None]
 """(n_kv, head_dim, hidden) value weights and (n_kv, head_dim) bias or None."""
 
 
-def _linear_weight(module: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _linear_weight(module: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(out, in) weight and (out,) bias of a Linear, or of a Conv1D (GPT-2,
     whose weight is stored (in, out))."""
-    weight = module.weight
+    weight: torch.Tensor = module.weight
+    bias: torch.Tensor | None = getattr(module, "bias", None)
     if isinstance(module, torch.nn.Linear):
-        return weight, module.bias
+        return weight, bias
     if hasattr(module, "nf"):  # transformers.pytorch_utils.Conv1D
-        return weight.T, module.bias
+        return weight.T, bias
     raise CaptureError(
         f"The OV logits need a Linear or Conv1D projection; got {type(module).__name__}. "
         "Register the architecture with a layout in tealeaves_widgets.models.ov.VALUE_LAYOUTS."

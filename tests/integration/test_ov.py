@@ -1,8 +1,8 @@
 """`models.ov`: each head's OV logits equal an oracle that materialises the
 full (hidden x hidden) OV matrix W_O,h W_V,kv from the HF weights and reads
 the eager pass's hidden states through the block's input norm by hand
-(float64), on GQA (n_rep = 2), biased-value (qwen2), fused (phi3, GPT-2's
-Conv1D, GPT-NeoX's interleaved) and LayerNorm models. The oracle's value
+(float64), on GQA (n_rep = 2: llama, qwen3), biased-value (qwen2, gpt_oss),
+fused (phi3, GPT-2's Conv1D, GPT-NeoX's interleaved) and LayerNorm models. The oracle's value
 weights are checked first against the model's own head outputs (eager
 attention weights x values = the o_proj input), which pins the KV head map
 h // n_rep. The study's buggy map h % n_kv_heads gives other numbers on a
@@ -21,7 +21,7 @@ from tealeaves_widgets.models.ov import ov_logits, ov_score
 from tests.helpers.tiny_models import make_tiny_input_ids, make_tiny_model
 
 VOCAB = 256
-TYPES = ["llama", "qwen2", "phi3", "gpt2", "gpt_neox"]
+TYPES = ["llama", "qwen2", "qwen3", "phi3", "gpt2", "gpt_neox", "gpt_oss"]
 TOL = 1e-5
 T = 12
 
