@@ -5,15 +5,14 @@ the same probe tokens, and its peak memory.
     python benchmarks/head_atlas.py --reps 5 --no-memory
 
 Time. Atlas = `model.head_atlas()` with the default probes (seed 0): the
-batched reducer passes of the text, random, repeated and IOI probes, then
-the OV scores (`models.ov.ov_score`: one plain pass per ordinal, control and
-IOI probe, read at the chosen positions). Plain = the model's own SDPA
+batched reducer passes of the text, random, repeated and IOI probes, plain
+batched passes of the ordinal sets, the OV logits of the inputs kept at the
+chosen positions, building the probes and the result. Plain = the model's own SDPA
 forward pass (the keyword arguments the capture uses: `use_cache=False`,
 logits of the last position only) over every probe of every set, batched
 the way the atlas batches its attention sets (one length per batch, at most
 `BATCH_TOKENS` tokens). Measured interleaved (plain, atlas, plain, ...) in
-one process; medians of wall-clock seconds. The OV part is also timed on
-its own. Target (issue 14): atlas <= 3x plain.
+one process; medians of wall-clock seconds. Target (issue 14): atlas <= 3x plain.
 
 Memory. Each way runs in a fresh process: load the model, build the probes,
 note the peak resident set size (`ru_maxrss`), run, and report the new peak
@@ -75,11 +74,10 @@ def time_figures(reps: int) -> None:
     tokens = sum(b.size for b in batches)
     plain(model, batches)  # warm up
     model.head_atlas(progress=False)
-    times: dict[str, list[float]] = {"plain": [], "atlas": [], "ov": []}
+    times: dict[str, list[float]] = {"plain": [], "atlas": []}
     for _ in range(reps):
         times["plain"].append(timed(lambda: plain(model, batches)))
         times["atlas"].append(timed(lambda: model.head_atlas(progress=False)))
-        times["ov"].append(timed(lambda: atlas_module._ov_metrics(model, probes, lambda n: None)))
     med = {k: statistics.median(v) for k, v in times.items()}
     sets = ", ".join(f"{k} {len(v)}x{len(v[0])}" for k, v in probes.sets.items())
     print(
@@ -92,11 +90,6 @@ def time_figures(reps: int) -> None:
     print(
         f"head_atlas           : {med['atlas']:.3f} s = {med['atlas'] / med['plain']:.2f}x "
         "plain (target <= 3x)"
-    )
-    print(
-        f"  of which OV scores : {med['ov']:.3f} s (successor + ov_copy, "
-        f"{atlas_module.ov_steps(probes)} single-probe passes); attention part "
-        f"{(med['atlas'] - med['ov']) / med['plain']:.2f}x plain"
     )
     pairs = zip(times["plain"], times["atlas"], strict=True)
     print("per rep, plain / atlas s:", ", ".join(f"{p:.2f} / {a:.2f}" for p, a in pairs))

@@ -17,8 +17,10 @@ layer. The reducers:
 - `PatternReducer`: the summed rows of the "repeated" probes (one P x P per
   layer and head: the mean pattern).
 
-The OV metrics (successor, ov_copy) come from `models.ov.ov_score` (one
-plain forward pass per distinct probe, no attention rows).
+The OV metrics (successor, ov_copy) are `models.ov.ov_score`'s z-scores,
+read from the attention inputs kept by pre-hooks during the same batched
+passes (IOI) or plain batched passes (ordinal sets), through
+`models.ov.ov_logits_from_inputs`: no pass per probe.
 
 Positions: with a prepended BOS (`Probes.first` = 1) the probe's own tokens
 start at position 1. Exact definitions, with first = 1 after a BOS, else 0,
@@ -49,8 +51,9 @@ import torch
 
 from ..core.head_atlas import METRIC_NAMES, HeadAtlas
 from ..prompt.probes import Probes, ProbeSizes, build_probes, delimiter_ids
+from .architectures import get_path
 from .capture import capturing
-from .ov import ov_score
+from .ov import ov_logits_from_inputs
 
 if TYPE_CHECKING:
     from .model import Model
@@ -59,8 +62,11 @@ BATCH_TOKENS = 2048
 """Most tokens (batch x length) in one probe batch."""
 
 ATTENTION_SETS: tuple[str, ...] = ("text", "random", "repeated", "ioi")
-"""The probe sets read through attention rows (the ordinal sets feed only the
-OV scores)."""
+"""The probe sets read through attention rows."""
+
+OV_SETS: tuple[str, ...] = ("ordinal", "ordinal_control", "ioi")
+"""The probe sets whose attention inputs feed the OV scores (the ordinal sets
+run plain passes with the input hooks only)."""
 
 _SLOTS: tuple[str, ...] = (
     "previous_token",
@@ -196,10 +202,10 @@ class _Batch:
 
 
 def plan_batches(probes: Probes, batch_tokens: int = BATCH_TOKENS) -> list[_Batch]:
-    """The forward passes: each attention set's probes grouped by length,
-    at most `batch_tokens` tokens (batch x length) per pass."""
+    """The forward passes: each set's probes grouped by length, at most
+    `batch_tokens` tokens (batch x length) per pass."""
     batches = []
-    for name in ATTENTION_SETS:
+    for name in (*ATTENTION_SETS, "ordinal", "ordinal_control"):
         by_length: dict[int, list[int]] = {}
         for k, seq in enumerate(probes.sets[name]):
             by_length.setdefault(len(seq), []).append(k)
@@ -256,11 +262,65 @@ def pick_entries(
 
 @torch.no_grad()
 def _reduce_batch(model: Model, ids: np.ndarray, reducers: list[Any]) -> None:
-    """One forward pass of (batch, pos) `ids` whose rows go to `reducers`."""
+    """One forward pass of (batch, pos) `ids` whose rows go to `reducers`
+    (a plain pass when there are none)."""
     tensor = torch.as_tensor(ids, dtype=torch.long, device=model.device)
+    if not reducers:
+        model.hf_model(input_ids=tensor, **model._forward_kwargs)
+        return
     nothing = torch.zeros((tensor.shape[0], 1), dtype=torch.long, device=model.device)
     with capturing(model.hf_model, model.arch, nothing, keep_rows=False, reducers=reducers):
         model.hf_model(input_ids=tensor, **model._forward_kwargs)
+
+
+class AttentionInputs:
+    """Keeps, per layer, the input of the attention module (the normed
+    residual the OV circuit reads) at chosen (sequence, position) pairs of
+    each pass, through forward pre-hooks: what `models.ov` reads, batched."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.kept: dict[str, list[list[torch.Tensor]]] = {}
+        self._where: tuple[str, torch.Tensor, torch.Tensor] | None = None
+
+    def select(self, name: str, b: np.ndarray, positions: np.ndarray) -> None:
+        """Keep rows (b, position) of the next pass, in this order, under `name`."""
+        device = self.model.device
+        self._where = (
+            name,
+            torch.as_tensor(np.asarray(b, np.int64), device=device),
+            torch.as_tensor(np.asarray(positions, np.int64), device=device),
+        )
+
+    def skip(self) -> None:
+        self._where = None
+
+    def __enter__(self) -> AttentionInputs:
+        self._handles = []
+        for layer, block in enumerate(self.model.layers):
+            attention = get_path(block, self.model.arch.attention)
+            hook = attention.register_forward_pre_hook(self._hook(layer), with_kwargs=True)
+            self._handles.append(hook)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+    def _hook(self, layer: int):
+        def pre(_module: Any, args: tuple, kwargs: dict) -> None:
+            if self._where is None:
+                return
+            name, b, positions = self._where
+            x = args[0] if args else kwargs["hidden_states"]
+            per_layer = self.kept.setdefault(name, [[] for _ in self.model.layers])
+            per_layer[layer].append(x[b.to(x.device), positions.to(x.device)].detach())
+
+        return pre
+
+    def inputs(self, name: str) -> list[torch.Tensor]:
+        """Per layer the (example, hidden) inputs kept under `name`, in order."""
+        return [torch.cat(parts) for parts in self.kept[name]]
 
 
 def _vocab_size(model: Model) -> int:
@@ -309,20 +369,29 @@ def head_atlas(
     found = delimiter_ids(model.tokenizer, [i for seq in built.sets["text"] for i in seq])
     masks = [np.isin(seq, list(found)) for seq in built.sets["text"]]
     batches = plan_batches(built, batch_tokens)
-    steps = len(batches) + ov_steps(built)
-    with _count_progress(progress, steps, "head atlas", "batch") as advance:
+    ov = OvExamples(built)
+    with (
+        _count_progress(progress, len(batches), "head atlas", "batch") as advance,
+        AttentionInputs(model) as inputs,
+    ):
         for batch in batches:
             seqs = [built.sets[batch.name][k] for k in batch.members]
-            picks.set_batch(*pick_entries(built, batch))
-            reducers: list[Any] = [picks]
+            reducers: list[Any] = []
+            if batch.name in ATTENTION_SETS:
+                picks.set_batch(*pick_entries(built, batch))
+                reducers.append(picks)
             if batch.name == "text":
                 delimiter.set_batch(np.stack([masks[k] for k in batch.members]))
                 reducers += [delimiter, entropy]
             elif batch.name == "repeated":
                 reducers.append(pattern)
+            if batch.name in OV_SETS:
+                inputs.select(batch.name, *ov.positions(batch))
+            else:
+                inputs.skip()
             _reduce_batch(model, np.asarray(seqs, np.int64), reducers)
             advance(1)
-        ov_scores, ov_notes = _ov_metrics(model, built, advance)
+    ov_scores, ov_notes = ov.scores(model, inputs)
     return _assemble(
         model, built, picks, delimiter, entropy, pattern, masks, found, seed, ov_scores, ov_notes
     )
@@ -404,57 +473,81 @@ def _notes(model: Model, probes: Probes, found: set[int], baseline: float) -> di
     return notes
 
 
-def ov_steps(probes: Probes) -> int:
-    """Progress steps of the OV metrics: one per ordinal sequence, one per IOI probe."""
-    return sum(len(probes.sets[name]) for name in ("ordinal", "ordinal_control", "ioi"))
+class OvExamples:
+    """The OV examples of the probes, in pass order: per ordinal (and control)
+    sequence item k read at its position with target item k + 1 against the
+    sequence's items; per IOI probe the IO name read at its own position
+    against every name of the IOI probes."""
 
+    def __init__(self, probes: Probes) -> None:
+        self.probes = probes
+        self.examples: dict[str, list[tuple[int, int, np.ndarray]]] = {n: [] for n in OV_SETS}
+        """set -> (position, target id, candidate ids) per kept row, in pass order."""
+        at = probes.ioi
+        ioi = probes.sets["ioi"]
+        self.names = np.unique(
+            [seq[p] for seq, p in zip(ioi, at["io"], strict=True)]
+            + [seq[p] for seq, p in zip(ioi, at["s1"], strict=True)]
+        )
 
-def _successor_part(model: Model, seqs: list[list[int]], first: int, advance: Any) -> np.ndarray:
-    """Mean over the items k of every sequence (but its last) of the OV z-score
-    of item k + 1 read at item k, against the sequence's items."""
-    total, count = 0.0, 0
-    for seq in seqs:
-        items = np.asarray(seq[first:], np.int64)
-        examples = [(seq, first + k, int(items[k + 1])) for k in range(items.size - 1)]
-        total = total + ov_score(model, examples, np.unique(items)) * len(examples)
-        count += len(examples)
-        advance(1)
-    return total / count
+    def positions(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray]:
+        """(b, position) rows to keep in this batch's pass; notes their examples."""
+        first, b_all, at_all = self.probes.first, [], []
+        for b, k in enumerate(batch.members):
+            seq = self.probes.sets[batch.name][k]
+            if batch.name == "ioi":
+                io = self.probes.ioi["io"][k]
+                rows = [(io, seq[io], self.names)]
+            else:
+                items = np.unique(seq[first:])
+                rows = [(p, seq[p + 1], items) for p in range(first, len(seq) - 1)]
+            self.examples[batch.name] += rows
+            b_all += [b] * len(rows)
+            at_all += [p for p, _, _ in rows]
+        return np.asarray(b_all, np.int64), np.asarray(at_all, np.int64)
 
+    def mean_z(self, model: Model, inputs: AttentionInputs, name: str) -> np.ndarray:
+        """(layer, head) mean over the set's examples of the target's OV logit
+        z-scored over its candidates (population sd; 0 where the sd is 0), as
+        `models.ov.ov_score`."""
+        examples = self.examples[name]
+        pool = np.unique(np.concatenate([c for _, _, c in examples]))
+        logits = ov_logits_from_inputs(model, inputs.inputs(name), pool).astype(np.float64)
+        total = np.zeros(logits.shape[:2])
+        for row, (_, target, candidates) in enumerate(examples):
+            own = np.unique(np.append(candidates, target))
+            values = logits[:, :, row, np.searchsorted(pool, own)]
+            mean, sd = values.mean(-1), values.std(-1)
+            picked = logits[:, :, row, np.searchsorted(pool, target)]
+            total += np.where(sd > 0, (picked - mean) / np.where(sd > 0, sd, 1.0), 0.0)
+        return total / len(examples)
 
-def _ov_metrics(
-    model: Model, probes: Probes, advance: Any
-) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """successor and ov_copy from `models.ov.ov_score`."""
-    first = probes.first
-    successor = _successor_part(model, probes.sets["ordinal"], first, advance) - _successor_part(
-        model, probes.sets["ordinal_control"], first, advance
-    )
-    ioi, at = probes.sets["ioi"], probes.ioi
-    names = np.unique(
-        [seq[p] for seq, p in zip(ioi, at["io"], strict=True)]
-        + [seq[p] for seq, p in zip(ioi, at["s1"], strict=True)]
-    )
-    examples = [(seq, p, seq[p]) for seq, p in zip(ioi, at["io"], strict=True)]
-    ov_copy = ov_score(model, examples, names)
-    advance(len(ioi))
-    notes = {
-        "successor": (
-            "OV z-score of item k+1 read at item k against the sequence's items, mean over "
-            "the ordinal sequences minus the same over the random-word controls "
-            "('ordinal_control')"
-        ),
-        "ov_copy": (
-            f"OV z-score of the IO name read at its own position, against the {names.size} "
-            "names of the IOI probes (KV head h // n_rep)"
-        ),
-    }
-    return {"successor": successor, "ov_copy": ov_copy}, notes
+    def scores(
+        self, model: Model, inputs: AttentionInputs
+    ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """successor and ov_copy, and their notes."""
+        successor = self.mean_z(model, inputs, "ordinal") - self.mean_z(
+            model, inputs, "ordinal_control"
+        )
+        notes = {
+            "successor": (
+                "OV z-score of item k+1 read at item k against the sequence's items, mean over "
+                "the ordinal sequences minus the same over the random-word controls "
+                "('ordinal_control')"
+            ),
+            "ov_copy": (
+                f"OV z-score of the IO name read at its own position, against the "
+                f"{self.names.size} names of the IOI probes (KV head h // n_rep)"
+            ),
+        }
+        return {"successor": successor, "ov_copy": self.mean_z(model, inputs, "ioi")}, notes
 
 
 __all__ = [
+    "AttentionInputs",
     "DelimiterReducer",
     "EntropyReducer",
+    "OvExamples",
     "PatternReducer",
     "PickReducer",
     "delimiter_baseline",

@@ -227,6 +227,22 @@ def ov_logits(
     ids = _check_ids(model, ids, "ids")
     positions = _check_positions(positions, ids.size)
     candidates = _check_ids(model, candidates, "candidates")
+    inputs = _attention_inputs(model, ids, positions)
+    return ov_logits_from_inputs(model, inputs, candidates, kv_head=kv_head)
+
+
+@torch.no_grad()
+def ov_logits_from_inputs(
+    model: Model,
+    inputs: Sequence[torch.Tensor],
+    candidates: np.ndarray,
+    *,
+    kv_head: Callable[[int], int] | None = None,
+) -> np.ndarray:
+    """`ov_logits` from attention inputs already read: per layer the (position,
+    hidden) input of the attention module (e.g. kept by a pre-hook during a
+    batched pass, as the head atlas does)."""
+    candidates = _check_ids(model, candidates, "candidates")
     s = model.shape
     n_rep = s.n_heads // s.n_kv_heads
     kv_of = kv_head if kv_head is not None else (lambda h: h // n_rep)
@@ -236,7 +252,6 @@ def ov_logits(
             f"kv_head must map heads 0..{s.n_heads - 1} to KV heads 0..{s.n_kv_heads - 1}; "
             f"got {kv_index}."
         )
-    inputs = _attention_inputs(model, ids, positions)
     device = execution_device(model.unembedding, model.hf_model)
     rows = model.unembedding.weight[torch.as_tensor(candidates, device=device)].float()
     bias = getattr(model.unembedding, "bias", None)
@@ -310,4 +325,12 @@ def ov_score(model: Model, examples: Sequence[Example], candidates: np.ndarray) 
     return total / len(examples)
 
 
-__all__ = ["VALUE_LAYOUTS", "head_dim", "output_weights", "ov_logits", "ov_score", "value_weights"]
+__all__ = [
+    "VALUE_LAYOUTS",
+    "head_dim",
+    "output_weights",
+    "ov_logits",
+    "ov_logits_from_inputs",
+    "ov_score",
+    "value_weights",
+]

@@ -29,7 +29,7 @@ from tealeaves_widgets.models.head_atlas import (
     _Batch,
     pick_entries,
 )
-from tealeaves_widgets.models.ov import ov_logits
+from tealeaves_widgets.models.ov import ov_logits, ov_score
 from tealeaves_widgets.prompt.probes import (
     IOI_ROLES,
     NAMES,
@@ -476,3 +476,27 @@ def test_the_embedded_model_has_a_real_previous_token_head(smol_model):
     assert int(atlas.score("offset_peak")[layer, head]) == 1
     top_induction = atlas.top("induction", 1).iloc[0]
     assert top_induction["induction"] > 0.3
+
+
+def test_the_ov_metrics_are_ov_scores_of_the_probes(built):
+    """successor and ov_copy, read from the batched passes' attention inputs,
+    equal `models.ov.ov_score` called probe by probe (one pass each)."""
+    model, _, atlas = built
+    first = 1
+    parts = []
+    for name in ("ordinal", "ordinal_control"):
+        total, count = 0.0, 0
+        for ids in atlas.probes[name]:
+            examples = [(ids, p, ids[p + 1]) for p in range(first, len(ids) - 1)]
+            total = total + ov_score(model, examples, np.unique(ids[first:])) * len(examples)
+            count += len(examples)
+        parts.append(total / count)
+    np.testing.assert_allclose(atlas.score("successor"), parts[0] - parts[1], atol=1e-6)
+    at = atlas.ioi_positions
+    ioi = atlas.probes["ioi"]
+    names = np.unique(
+        [s[p] for s, p in zip(ioi, at["io"], strict=True)]
+        + [s[p] for s, p in zip(ioi, at["s1"], strict=True)]
+    )
+    examples = [(s, p, s[p]) for s, p in zip(ioi, at["io"], strict=True)]
+    np.testing.assert_allclose(atlas.score("ov_copy"), ov_score(model, examples, names), atol=1e-6)
