@@ -75,7 +75,8 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "successor",
-        "OV successor score on ordinal sequences minus the same on random-word controls",
+        "OV successor score on ordinal sequences minus the same on random-word controls "
+        "(the probe set 'ordinal_control')",
         "ordinal",
         signed=True,
     ),
