@@ -302,6 +302,39 @@ export interface PrevTokenPayload {
   cos_sd: WireArray;
 }
 
+/** One metric of the atlas (`core.head_atlas.METRICS`), with the atlas's note on it. */
+export interface AtlasMetricEntry {
+  name: string;
+  description: string;
+  probe_set: string;
+  signed: boolean;
+  note: string;
+}
+
+/** One probe set of the atlas: how many sequences, of what lengths. */
+export interface ProbeSetEntry {
+  name: string;
+  count: number;
+  min_length: number;
+  max_length: number;
+}
+
+/** What the head atlas view renders (`HeadAtlas`), as one synced value. */
+export interface HeadAtlasPayload {
+  schema_version: number;
+  kind: "head_atlas";
+  model: ModelName;
+  n_layers: number;
+  n_heads: number;
+  metrics: AtlasMetricEntry[];
+  scores: WireArray;
+  profiles: WireArray;
+  patterns: WireArray;
+  probes: ProbeSetEntry[];
+  bos_prepended: boolean;
+  seed: number;
+}
+
 /** What the generation panel of `GenerationView` renders (`Generation`): the steps; the run over prompt + generation travels as the explorer's payload. */
 export interface GenerationPayload {
   schema_version: number;

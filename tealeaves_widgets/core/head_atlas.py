@@ -13,12 +13,14 @@ score can be recomputed from them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from ..errors import ArgumentError
+from . import seam
 from .selection import check_index
 
 
@@ -209,6 +211,10 @@ class HeadAtlas:
                 f"  top {name}: L{int(best['layer'])}H{int(best['head'])} {best[name]:.3f}"
             )
         return "\n".join(lines)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel an atlas displays as `tw.HeadAtlasView(atlas)`."""
+        return seam.display_bundle(self, include, exclude)
 
 
 __all__ = ["METRICS", "METRIC_NAMES", "HeadAtlas", "Metric", "metric"]

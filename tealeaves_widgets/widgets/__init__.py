@@ -1,6 +1,6 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
 `CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`,
-`AttributionView`, `HeadGatesView`, `PrevTokenView`, `GenerationView`,
+`AttributionView`, `HeadGatesView`, `HeadAtlasView`, `PrevTokenView`, `GenerationView`,
 `SnapshotsView`, `ResidualView`, `CrossLayerView`, `ScenarioView`), the wire format
 and its schema, standalone HTML export, and the live explorer of a capture
 in progress.
@@ -20,6 +20,7 @@ from .diff import DiffOptions, VariantDiff, diff_payload
 from .explorer import Explorer
 from .export import export_html
 from .generation import GenerationView, generation_payload
+from .head_atlas import HeadAtlasView, head_atlas_payload
 from .head_gates import HeadGatesView, head_gates_payload
 from .heatmap import TokenHeatmap
 from .linked import Linked
@@ -42,6 +43,7 @@ __all__ = [
     "DiffOptions",
     "Explorer",
     "GenerationView",
+    "HeadAtlasView",
     "HeadGatesView",
     "LensView",
     "Linked",
@@ -61,6 +63,7 @@ __all__ = [
     "diff_payload",
     "export_html",
     "generation_payload",
+    "head_atlas_payload",
     "head_gates_payload",
     "prev_token_payload",
     "residual_payload",

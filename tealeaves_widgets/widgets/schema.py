@@ -459,6 +459,53 @@ class PrevTokenPayload(TypedDict):
     cos_sd: WireArray
 
 
+# -- the head atlas view (HeadAtlasView) ---------------------------------------------------
+
+
+class AtlasMetricEntry(TypedDict):
+    """One metric of the atlas (`core.head_atlas.METRICS`), with the atlas's note on it."""
+
+    name: str
+    description: str
+    probe_set: str
+    signed: bool
+    """True: drawn with diverging colours centred at 0, ranked by |score|."""
+    note: str
+    """What was excluded or assumed in measuring it (`HeadAtlas.notes`), or ""."""
+
+
+class ProbeSetEntry(TypedDict):
+    """One probe set of the atlas: how many sequences, of what lengths."""
+
+    name: str
+    count: int
+    min_length: int
+    max_length: int
+
+
+class HeadAtlasPayload(TypedDict):
+    """What the head atlas view renders (`HeadAtlas`), as one synced value."""
+
+    schema_version: int
+    kind: Literal["head_atlas"]
+    model: ModelName
+    n_layers: int
+    n_heads: int
+    metrics: list[AtlasMetricEntry]
+    """In the order of `scores`' first axis (`METRICS`)."""
+    scores: WireArray
+    """(metric, layer, head) float32; NaN where a head has no score."""
+    profiles: WireArray
+    """(layer, head, offset) float32: mean weight at distance d = 0.. on the random probes."""
+    patterns: WireArray
+    """(layer, head, P, P) float16: the mean pattern over the repeated random-token
+    probes (query row, key column; zeros above the diagonal)."""
+    probes: list[ProbeSetEntry]
+    bos_prepended: bool
+    """Whether each probe starts with the BOS (so key 0 of a pattern is the BOS)."""
+    seed: int
+
+
 # -- the generation view (GenerationView) -------------------------------------------------
 
 
@@ -734,6 +781,7 @@ PAYLOADS = (
     AttributionPayload,
     HeadGatesPayload,
     PrevTokenPayload,
+    HeadAtlasPayload,
     GenerationPayload,
     SnapshotsPayload,
     ResidualPayload,

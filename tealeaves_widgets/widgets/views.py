@@ -2,8 +2,8 @@
 (`core.seam`). `display(run)` shows `Explorer(run)`, `display(runset)` an
 `AggregateView`, `display(cmp)` a `VariantDiff`, `display(ablation)` an
 `AblationView`, `display(attribution)` an `AttributionView`,
-`display(gates)` a `HeadGatesView`, `display(test)` (a previous-token
-test) a `PrevTokenView`, `display(gen)` a `GenerationView`,
+`display(gates)` a `HeadGatesView`, `display(atlas)` a `HeadAtlasView`,
+`display(test)` (a previous-token test) a `PrevTokenView`, `display(gen)` a `GenerationView`,
 `display(snapshots)` a `SnapshotsView`, `display(result)` (a scenario's) a
 `ScenarioView`, `display(decomposition)` a
 `ResidualView`, `display(cross_layer)` a `CrossLayerView`; the deprecated
@@ -19,6 +19,7 @@ from ..core.ablation import Ablation
 from ..core.attribution import Attribution
 from ..core.compare import Comparison
 from ..core.generation import Generation
+from ..core.head_atlas import HeadAtlas
 from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
 from ..core.residuals import CrossLayerCosine, ResidualDecomposition
@@ -32,6 +33,7 @@ from .attribution import AttributionView
 from .diff import VariantDiff
 from .explorer import Explorer
 from .generation import GenerationView
+from .head_atlas import HeadAtlasView
 from .head_gates import HeadGatesView
 from .heatmap import TokenHeatmap
 from .live import explore
@@ -49,6 +51,7 @@ DEFAULT_VIEWS = {
     Ablation: AblationView,
     Attribution: AttributionView,
     HeadGates: HeadGatesView,
+    HeadAtlas: HeadAtlasView,
     PrevTokenTest: PrevTokenView,
     Generation: GenerationView,
     Snapshots: SnapshotsView,
