@@ -31,6 +31,7 @@ from tealeaves_widgets.core.conditions import (
     as_conditions,
 )
 from tealeaves_widgets.core.generation import Generation
+from tealeaves_widgets.core.head_atlas import METRIC_NAMES, METRICS, HeadAtlas
 from tealeaves_widgets.core.head_gates import HeadGates
 from tealeaves_widgets.core.prev_token import PrevTokenTest
 from tealeaves_widgets.core.residuals import CrossLayerCosine, ResidualDecomposition
@@ -44,6 +45,7 @@ from tealeaves_widgets.widgets import (
     cross_layer_payload,
     diff_payload,
     generation_payload,
+    head_atlas_payload,
     head_gates_payload,
     prev_token_payload,
     residual_payload,
@@ -349,6 +351,37 @@ def golden_head_gates() -> HeadGates:
     )
 
 
+def golden_head_atlas() -> HeadAtlas:
+    """An atlas of 3 layers x 2 heads with scores in steps of 1/16: metric i
+    of head (l, h) scores (i + 1 + 2l + h) / 16, negated at head 1 for the
+    signed metrics; s2_attention of (0, 1) is NaN. Offset profiles over d =
+    0..2 and 3 x 3 mean patterns (BOS, a token, the same again) in steps of
+    1/8; head (1, 0) attends to the previous token."""
+    layer, head = np.meshgrid(np.arange(3), np.arange(2), indexing="ij")
+    scores = {}
+    for i, m in enumerate(METRICS):
+        value = (i + 1 + 2 * layer + head) / 16
+        scores[m.name] = np.where(head == 1, -value, value) if m.signed else value
+    scores["s2_attention"] = scores["s2_attention"].astype(np.float64)
+    scores["s2_attention"][0, 1] = np.nan
+    sink = np.array([[1.0, 0.0, 0.0], [0.75, 0.25, 0.0], [0.5, 0.25, 0.25]], dtype=np.float32)
+    prev = np.array([[1.0, 0.0, 0.0], [0.125, 0.875, 0.0], [0.125, 0.75, 0.125]], dtype=np.float32)
+    patterns = np.stack([np.stack([sink, sink]), np.stack([prev, sink]), np.stack([sink, prev])])
+    profiles = np.stack(
+        [[np.diagonal(p, offset=-d).mean() for d in range(3)] for p in patterns.reshape(-1, 3, 3)]
+    ).reshape(3, 2, 3)
+    return HeadAtlas(
+        scores=scores,
+        profiles=profiles,
+        patterns=patterns,
+        probes={"random": [[1, 5, 6], [1, 7, 8]], "repeated": [[1, 9, 9]], "text": [[1, 2]]},
+        bos_prepended=True,
+        seed=3,
+        model_info={"model_id": "golden"},
+        notes={"delimiter": "no delimiters in <i>these</i> probes"},
+    )
+
+
 def golden_prev_token() -> PrevTokenTest:
     """A previous-token test of head (1, 0) over two texts, offsets 1 and 2,
     with outputs in steps of 1/4: at k = 1 the head's removal changes nothing
@@ -515,6 +548,7 @@ def payloads() -> dict[str, Any]:
         "attribution_payload": attribution_payload(golden_attribution()),
         "head_gates_payload": head_gates_payload(golden_head_gates()),
         "prev_token_payload": prev_token_payload(golden_prev_token()),
+        "head_atlas_payload": head_atlas_payload(golden_head_atlas()),
         "snapshots_payload": snapshots_payload(golden_snapshots()),
         "generation_payload": generation_payload(golden_generation()),
         "residual_payload": residual_payload(golden_residual()),
@@ -646,6 +680,17 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
             "redundancy": [float(v) for v in sweep["redundancy"]],
             "inner_mean_k2": _values(payload["inner_mean"])[len(table) :],
             "table_k2": [float(v) for v in table["inner_mean"]],
+        }
+    if name == "head_atlas_payload":
+        atlas = golden_head_atlas()
+        return {
+            "scores": {m: _floats(atlas.scores[m]) for m in METRIC_NAMES},
+            "signed": [m.name for m in METRICS if m.signed],
+            "profiles": _floats(atlas.profiles.astype(np.float32)),
+            "patterns": _floats(atlas.patterns),
+            "top_ov_copy": [
+                [int(r.layer), int(r.head)] for r in atlas.top("ov_copy", 3).itertuples()
+            ],
         }
     if name == "snapshots_payload":
         snapshots = golden_snapshots()
