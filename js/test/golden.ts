@@ -11,6 +11,7 @@ import diffPayload from "./golden/diff_payload.json";
 import diffSetsPayload from "./golden/diff_sets_payload.json";
 import errorReply from "./golden/error_reply.json";
 import generationPayload from "./golden/generation_payload.json";
+import headAtlasPayload from "./golden/head_atlas_payload.json";
 import headGatesPayload from "./golden/head_gates_payload.json";
 import headRowsReply from "./golden/head_rows_reply.json";
 import queryAtReply from "./golden/query_at_reply.json";
@@ -30,6 +31,7 @@ const FIXTURES = {
   diff_sets_payload: diffSetsPayload,
   error_reply: errorReply,
   generation_payload: generationPayload,
+  head_atlas_payload: headAtlasPayload,
   head_gates_payload: headGatesPayload,
   head_rows_reply: headRowsReply,
   query_at_reply: queryAtReply,

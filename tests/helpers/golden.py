@@ -684,6 +684,7 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
     if name == "head_atlas_payload":
         atlas = golden_head_atlas()
         return {
+            "metric_names": list(METRIC_NAMES),
             "scores": {m: _floats(atlas.scores[m]) for m in METRIC_NAMES},
             "signed": [m.name for m in METRICS if m.signed],
             "profiles": _floats(atlas.profiles.astype(np.float32)),
