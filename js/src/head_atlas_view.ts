@@ -35,6 +35,7 @@ import {
   score,
   slotOf,
   thresholdMax,
+  thresholdStep,
   topHeads,
 } from "./head_atlas_wire";
 import { type AnyModel, type RenderProps, h, mount } from "./model";
@@ -72,7 +73,7 @@ const ATLAS_CSS = `
 .tw-atlas-top ol { margin: 0; padding: 0 0 0 2.2em; font-size: 12px; font-variant-numeric: tabular-nums; }
 .tw-atlas-top li { cursor: pointer; padding: 0 4px; border-radius: 2px; }
 .tw-atlas-top li:hover { outline: 1px solid var(--tw-border-strong); }
-.tw-atlas-top li.tw-selected { background: color-mix(in srgb, var(--tw-accent) 18%, transparent); font-weight: 600; }
+.tw-atlas-top li.tw-selected { outline: 2px solid var(--tw-accent); outline-offset: -1px; font-weight: 600; }
 .tw-atlas-top li.tw-dim { color: var(--tw-fg-muted); }
 .tw-atlas-detail { flex: 1 1 560px; min-width: 300px; }
 .tw-atlas-detail-body { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
@@ -342,8 +343,9 @@ export class HeadAtlasViewUI {
     this.description.append(`${metric.description} (probe set: ${metric.probeSet})`);
     if (metric.note) this.description.append(` \u2014 note: ${metric.note}`);
     const max = thresholdMax(values, metric.signed);
-    this.slider.max = String(max);
-    this.slider.step = String(max > 0 ? max / 200 : 0.01);
+    const step = thresholdStep(max);
+    this.slider.step = String(step);
+    this.slider.max = String(Math.ceil(max / step) * step);
     this.slider.value = String(Math.min(this.threshold, max));
     this.sliderValue.textContent = this.threshold > 0 ? `${metric.signed ? "|score| " : ""}< ${format(this.threshold)}` : "off";
     this.drawTop(values);

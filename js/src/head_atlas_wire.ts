@@ -289,3 +289,10 @@ export function slotOf(order: Int32Array, nHeads: number, layer: number, head: n
   for (let s = 0; s < nHeads; s++) if (order[layer * nHeads + s] === head) return s;
   return -1;
 }
+
+/** Step of the threshold slider up to `max`: a power of ten, about a
+ * hundredth of the range or finer (so typed values like 0.3 or 1 land exactly). */
+export function thresholdStep(max: number): number {
+  if (!(max > 0) || !Number.isFinite(max)) return 0.01;
+  return 10 ** Math.floor(Math.log10(max / 100));
+}

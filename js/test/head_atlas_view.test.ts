@@ -28,6 +28,7 @@ import {
   rankOf,
   slotOf,
   thresholdMax,
+  thresholdStep,
   topHeads,
 } from "../src/head_atlas_wire";
 import { FakeModel } from "./fake-model";
@@ -104,6 +105,7 @@ describe("colours, threshold and order", () => {
     expect(dimmed(NaN, 0.2, true)).toBe(true);
     expect(thresholdMax([-3, 1, NaN], true)).toBe(3);
     expect(thresholdMax([-3, 1, NaN], false)).toBe(1);
+    expect([thresholdStep(3), thresholdStep(0.97), thresholdStep(0), thresholdStep(250)]).toEqual([0.01, 0.001, 0.01, 1]);
   });
 
   it("orders each layer's heads by score, NaN last, and ranks as HeadAtlas.top does", () => {

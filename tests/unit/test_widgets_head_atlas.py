@@ -47,7 +47,9 @@ def test_the_payload_holds_the_atlas_numbers(atlas):
     patterns = decode_array(payload["patterns"])
     assert patterns.dtype == np.float16 and patterns.shape == atlas.patterns.shape
     # float16: 11 significant bits, weights below its normal range kept to 2**-24
-    np.testing.assert_allclose(patterns.astype(np.float32), atlas.patterns, rtol=2**-11, atol=2**-24)
+    np.testing.assert_allclose(
+        patterns.astype(np.float32), atlas.patterns, rtol=2**-11, atol=2**-24
+    )
     # the planted previous-token head's rows sit one key to the left
     layer, head = PREV_HEAD
     rows = patterns[layer, head].astype(np.float32)
@@ -62,7 +64,12 @@ def test_the_payload_describes_the_metrics_and_probes(atlas):
     notes = {m["name"]: m["note"] for m in payload["metrics"]}
     assert notes["delimiter"] == atlas.notes["delimiter"] and notes["induction"] == ""
     probes = {p["name"]: p for p in payload["probes"]}
-    assert probes["repeated"] == {"name": "repeated", "count": 1, "min_length": 17, "max_length": 17}
+    assert probes["repeated"] == {
+        "name": "repeated",
+        "count": 1,
+        "min_length": 17,
+        "max_length": 17,
+    }
     assert probes["text"]["count"] == 3 and probes["text"]["max_length"] == 13
     assert payload["bos_prepended"] is True and payload["seed"] == 0
 
@@ -82,9 +89,13 @@ def test_the_view_starts_at_the_metric_s_top_head(atlas):
 
 def test_the_selection_is_checked(atlas):
     view = HeadAtlasView(atlas)
-    with pytest.raises(tw.SelectionError, match=r"layer=6 is out of range; this atlas has layers 0..5"):
+    with pytest.raises(
+        tw.SelectionError, match=r"layer=6 is out of range; this atlas has layers 0..5"
+    ):
         view.layer = 6
-    with pytest.raises(tw.SelectionError, match=r"head=4 is out of range; this atlas has heads 0..3"):
+    with pytest.raises(
+        tw.SelectionError, match=r"head=4 is out of range; this atlas has heads 0..3"
+    ):
         view.head = 4
     view.head = None  # no head selected (a linked explorer's average)
     with pytest.raises(tw.ArgumentError, match="threshold must be a finite number >= 0"):
