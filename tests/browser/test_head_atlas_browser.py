@@ -16,7 +16,14 @@ from tealeaves_widgets.core.head_atlas import METRIC_NAMES
 from tealeaves_widgets.widgets import HeadAtlasView
 from tealeaves_widgets.widgets.export import page_html
 from tests.browser.test_causal_views_browser import CONTRAST, screenshot
-from tests.helpers.fake_atlas import INDUCTION_HEAD, NAN_HEAD, OV_COPY_HEAD, PREV_HEAD, fake_atlas
+from tests.helpers.fake_atlas import (
+    DUPLICATE_HEAD,
+    INDUCTION_HEAD,
+    NAN_HEAD,
+    OV_COPY_HEAD,
+    PREV_HEAD,
+    fake_atlas,
+)
 from tests.helpers.synthetic import synthetic_run
 from tests.helpers.themes import themed
 
@@ -138,7 +145,7 @@ def test_the_linked_explorer_follows_the_click(open_page, atlas, tmp_path):
     head_select = page.locator("select.tw-head-select")
     slider = page.locator("input.tw-layer")
     assert (slider.input_value(), head_select.input_value()) == ("3", "1")
-    click_cell(page, *DUPLICATE)
+    click_cell(page, *DUPLICATE_HEAD)
     page.wait_for_function(
         "document.querySelector('select.tw-head-select').value === '0' && "
         "document.querySelector('input.tw-layer').value === '2'",
@@ -153,9 +160,6 @@ def test_the_linked_explorer_follows_the_click(open_page, atlas, tmp_path):
     slider.fill("7")
     page.wait_for_function(f"{VIEW}.model.get('layer') === 7", timeout=5_000)
     assert log.requests == [] and log.errors == []
-
-
-DUPLICATE = (2, 0)
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
