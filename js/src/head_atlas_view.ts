@@ -338,6 +338,7 @@ export class HeadAtlasViewUI {
     const metric = a.metrics[m];
     const values = metricScores(a, m);
     this.order = headOrder(values, a.nLayers, a.nHeads, this.sort, metric.signed);
+    this.tip.style.display = "none"; // it described the cell under the pointer before the change
     this.description.replaceChildren();
     this.description.appendChild(h("b", "", `${metric.name}: `));
     this.description.append(`${metric.description} (probe set: ${metric.probeSet})`);

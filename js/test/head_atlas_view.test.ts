@@ -190,10 +190,17 @@ describe("head atlas view", () => {
     const { model, el, view } = mount({ threshold: 0.3 });
     expect(view.cell(2, 1).dimmed).toBe(false);
     expect(view.cell(0, 0).dimmed).toBe(true);
+    // hover names the head, its metric and score; a metric change hides that stale tip
+    const { x, y } = view.cellCentre(2, 1);
+    el.querySelector("canvas.tw-atlas-grid")!.dispatchEvent(new MouseEvent("mousemove", { clientX: x, clientY: y, bubbles: true }));
+    const tip = el.querySelector<HTMLElement>(".tw-tip")!;
+    expect(tip.style.display).toBe("block");
+    expect(tip.textContent).toBe("L2H1previous_token: 0.375rank: 1 of 6");
     const select = el.querySelector<HTMLSelectElement>("select.tw-metric-select")!;
     select.value = "ov_copy";
     select.dispatchEvent(new Event("change"));
     expect([model.get("metric"), model.get("threshold")]).toEqual(["ov_copy", 0]);
+    expect(tip.style.display).toBe("none");
     expect(el.querySelector(".tw-atlas-description")!.textContent).toContain("ov_copy: on IOI prompts");
     expect(el.querySelector(".tw-legend-low")!.textContent).toBe("-1.000");
     expect(el.querySelector(".tw-legend-high")!.textContent).toBe("1.000");
