@@ -194,9 +194,11 @@ class HeadAtlas:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ArgumentError(f"k must be a positive int; got {k!r}.")
         frame = self.table()[["layer", "head", m.name]]
-        key = frame[m.name].abs() if m.signed else frame[m.name]
-        order = key.sort_values(ascending=False, na_position="last").index
-        return frame.loc[order].head(int(k)).reset_index(drop=True)
+        values = np.asarray(self.scores[m.name], np.float64).ravel()
+        key = np.abs(values) if m.signed else values
+        # best first, NaN last; a stable sort keeps (layer, head) order on ties
+        order = np.argsort(np.where(np.isnan(key), np.inf, -key), kind="stable")
+        return frame.iloc[order[: int(k)]].reset_index(drop=True)
 
     def __repr__(self) -> str:
         model = self.model_info.get("model_id", "unknown model")
