@@ -12,6 +12,7 @@ import diffSetsPayload from "./golden/diff_sets_payload.json";
 import errorReply from "./golden/error_reply.json";
 import generationPayload from "./golden/generation_payload.json";
 import headGatesPayload from "./golden/head_gates_payload.json";
+import headGridPayload from "./golden/head_grid_payload.json";
 import headRowsReply from "./golden/head_rows_reply.json";
 import queryAtReply from "./golden/query_at_reply.json";
 import prevTokenPayload from "./golden/prev_token_payload.json";
@@ -31,6 +32,7 @@ const FIXTURES = {
   error_reply: errorReply,
   generation_payload: generationPayload,
   head_gates_payload: headGatesPayload,
+  head_grid_payload: headGridPayload,
   head_rows_reply: headRowsReply,
   query_at_reply: queryAtReply,
   prev_token_payload: prevTokenPayload,

@@ -1,6 +1,6 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
 `CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`,
-`AttributionView`, `HeadGatesView`, `PrevTokenView`, `GenerationView`,
+`AttributionView`, `HeadGatesView`, `HeadGridView`, `PrevTokenView`, `GenerationView`,
 `SnapshotsView`, `ResidualView`, `CrossLayerView`, `ScenarioView`), the wire format
 and its schema, standalone HTML export, and the live explorer of a capture
 in progress.
@@ -21,6 +21,7 @@ from .explorer import Explorer
 from .export import export_html
 from .generation import GenerationView, generation_payload
 from .head_gates import HeadGatesView, head_gates_payload
+from .head_grid import HeadGridView, head_grid_payload
 from .heatmap import TokenHeatmap
 from .linked import Linked
 from .panels import CurvesView, LensView
@@ -43,6 +44,7 @@ __all__ = [
     "Explorer",
     "GenerationView",
     "HeadGatesView",
+    "HeadGridView",
     "LensView",
     "Linked",
     "PayloadOptions",
@@ -62,6 +64,7 @@ __all__ = [
     "export_html",
     "generation_payload",
     "head_gates_payload",
+    "head_grid_payload",
     "prev_token_payload",
     "residual_payload",
     "run_payload",

@@ -2,8 +2,8 @@
 (`core.seam`). `display(run)` shows `Explorer(run)`, `display(runset)` an
 `AggregateView`, `display(cmp)` a `VariantDiff`, `display(ablation)` an
 `AblationView`, `display(attribution)` an `AttributionView`,
-`display(gates)` a `HeadGatesView`, `display(test)` (a previous-token
-test) a `PrevTokenView`, `display(gen)` a `GenerationView`,
+`display(gates)` a `HeadGatesView`, `display(grid)` a `HeadGridView`,
+`display(test)` (a previous-token test) a `PrevTokenView`, `display(gen)` a `GenerationView`,
 `display(snapshots)` a `SnapshotsView`, `display(result)` (a scenario's) a
 `ScenarioView`, `display(decomposition)` a
 `ResidualView`, `display(cross_layer)` a `CrossLayerView`; the deprecated
@@ -20,6 +20,7 @@ from ..core.attribution import Attribution
 from ..core.compare import Comparison
 from ..core.generation import Generation
 from ..core.head_gates import HeadGates
+from ..core.head_grid import HeadGrid
 from ..core.prev_token import PrevTokenTest
 from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Run
@@ -33,6 +34,7 @@ from .diff import VariantDiff
 from .explorer import Explorer
 from .generation import GenerationView
 from .head_gates import HeadGatesView
+from .head_grid import HeadGridView
 from .heatmap import TokenHeatmap
 from .live import explore
 from .panels import CurvesView, LensView
@@ -49,6 +51,7 @@ DEFAULT_VIEWS = {
     Ablation: AblationView,
     Attribution: AttributionView,
     HeadGates: HeadGatesView,
+    HeadGrid: HeadGridView,
     PrevTokenTest: PrevTokenView,
     Generation: GenerationView,
     Snapshots: SnapshotsView,

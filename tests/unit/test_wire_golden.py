@@ -27,6 +27,7 @@ TYPES = {
     "attribution_payload": schema.AttributionPayload,
     "head_gates_payload": schema.HeadGatesPayload,
     "prev_token_payload": schema.PrevTokenPayload,
+    "head_grid_payload": schema.HeadGridPayload,
     "generation_payload": schema.GenerationPayload,
     "snapshots_payload": schema.SnapshotsPayload,
     "residual_payload": schema.ResidualPayload,
