@@ -43,6 +43,8 @@ const SCALE_LABELS: Record<GridScale, string> = {
   "no-first": "linear, first key column left out",
   linear: "linear, 0 to the head's max",
 };
+/** Said under every scale: what the range leaves out. */
+const FIRST_ROW = "The range leaves out the first query row (it can attend only to itself).";
 /** Most blocks per side of a thumbnail (pooled further above it). */
 export const THUMB_BLOCKS = 96;
 const THUMB_PX = 96;
@@ -62,8 +64,8 @@ const GRID_CSS = `
 .tw-head-large-panel { flex: 0 1 auto; }
 .tw-head-large { display: grid; grid-template-columns: auto ${LARGE_PX}px; grid-template-rows: auto ${LARGE_PX}px; }
 .tw-head-corner { font-size: 10px; color: var(--tw-fg-muted); align-self: end; justify-self: end; padding: 0 4px 4px 0; text-align: right; }
-.tw-head-keys { position: relative; height: 72px; overflow: hidden; }
-.tw-head-queries { position: relative; width: 92px; overflow: hidden; }
+.tw-head-keys { position: relative; height: 72px; }
+.tw-head-queries { position: relative; width: 92px; }
 .tw-head-label { position: absolute; font-size: 10px; line-height: 1; white-space: pre; color: var(--tw-fg); font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
 .tw-head-queries .tw-head-label { right: 4px; transform: translateY(-50%); }
 .tw-head-keys .tw-head-label { bottom: 4px; writing-mode: vertical-rl; transform: translateX(-50%) rotate(180deg); }
@@ -157,6 +159,12 @@ export class HeadGridViewUI {
     this.onModel("change:head", () => this.showHead());
     this.onModel("change:scale", () => this.paint(true));
     this.cleanups.push(watchTheme(() => this.paint()));
+    // the theme is known once the view is laid out on the page (the first resize)
+    if (typeof ResizeObserver !== "undefined") {
+      const observer = new ResizeObserver(() => this.paint());
+      observer.observe(this.root);
+      this.cleanups.push(() => observer.disconnect());
+    }
     this.paint(true);
   }
 
@@ -252,9 +260,11 @@ export class HeadGridViewUI {
 
   private hover(event: MouseEvent): void {
     const g = this.g;
-    const box = this.large.getBoundingClientRect();
-    const i = this.blockAt(event.clientY - box.top, box.height);
-    const j = this.blockAt(event.clientX - box.left, box.width);
+    // the image fills the content box, inside the border
+    const canvas = this.large;
+    const box = canvas.getBoundingClientRect();
+    const i = this.blockAt(event.clientY - box.top - canvas.clientTop, canvas.clientHeight || box.height);
+    const j = this.blockAt(event.clientX - box.left - canvas.clientLeft, canvas.clientWidth || box.width);
     const w = headMatrix(g, this.head)[i * g.size + j];
     const after = blockTokens(g.nTokens, g.pool, j)[0] > blockTokens(g.nTokens, g.pool, i)[1] - 1;
     const lines: [string, string][] = [
@@ -340,7 +350,7 @@ export class HeadGridViewUI {
       linear: `Linear: a strong first-token sink leaves the rest of the map faint. ${sink}`,
     };
     const pooled = g.pool > 1 ? ` Blocks of ${g.pool} tokens: a cell is the mean over its queries of the summed weight on its keys, so rows still sum to 1.` : "";
-    this.note.textContent = notes[scale] + pooled;
+    this.note.textContent = `${notes[scale]} ${FIRST_ROW}${pooled}`;
   }
 
   destroy(): void {

@@ -91,13 +91,14 @@ export function factorFor(size: number, maxSide: number): number {
   return Math.max(1, Math.ceil(size / maxSide));
 }
 
-/** What a scale maps to the darkest colour: the largest weight of the matrix,
- * over the columns after the first under "no-first" (the first column, the
- * sink, is left out of the range; when nothing else is left, every column). */
+/** What a scale maps to the darkest colour: the largest weight of the matrix
+ * outside the first row (query 0 can attend only to itself, so its weight of
+ * 1 says nothing of the head), and under "no-first" outside the first column
+ * too (the sink; when nothing else is left, every cell counts). */
 export function scaleTop(values: Float32Array, side: number, scale: GridScale): number {
   let top = 0;
   let rest = 0;
-  for (let i = 0; i < side; i++) {
+  for (let i = side > 1 ? 1 : 0; i < side; i++) {
     const row = i * side;
     for (let j = 0; j < side; j++) {
       const w = values[row + j];

@@ -78,7 +78,7 @@ describe("head grid wire", () => {
     expect(gridIndex(1e-9, 1, "linear")).toBe(1); // any weight shows
     expect(gridIndex(2, 1, "linear")).toBe(255); // clipped
     const matrix = new Float32Array([1, 0, 0.8, 0.2]); // a sink of 1 and 0.8 in column 0
-    expect(scaleTop(matrix, 2, "linear")).toBe(1);
+    expect(scaleTop(matrix, 2, "linear")).toBeCloseTo(0.8, 6); // the first row (query 0) left out
     expect(scaleTop(matrix, 2, "no-first")).toBeCloseTo(0.2, 6);
     expect(Array.from(gridIndices(matrix, 2, "no-first"))).toEqual([255, 0, 255, 255]);
     expect(scaleTop(new Float32Array([1]), 1, "no-first")).toBe(1); // nothing but the first column
@@ -101,8 +101,12 @@ describe("head grid view", () => {
     expect(thumbs.map((b) => b.textContent)).toEqual(["H0 (KV 0)", "H1 (KV 0)"]);
     expect(thumbs[0].classList.contains("tw-selected")).toBe(true);
     const T = 7;
-    // head 0 on the sqrt scale: index round(255 sqrt(w / max)), max = 1 (row 0's sink)
-    const expected = want.patterns.slice(0, T * T).map((w: number) => (w > 0 ? Math.max(1, Math.round(255 * Math.sqrt(w))) : 0));
+    // head 0 on the sqrt scale: index round(255 sqrt(w / max)), max over the rows after
+    // the first: row 1's sink, 15/16 (row 0's 1 is clipped)
+    const top = 15 / 16;
+    const expected = want.patterns
+      .slice(0, T * T)
+      .map((w: number) => (w > 0 ? Math.max(1, Math.round(255 * Math.sqrt(Math.min(w / top, 1)))) : 0));
     expect(Array.from(view.largeIndices)).toEqual(expected);
     expect(el.querySelector(".tw-head-title")!.textContent).toBe("Head 0 (KV 0) of layer 1");
     thumbs[1].dispatchEvent(new MouseEvent("click", { bubbles: true }));
@@ -111,7 +115,8 @@ describe("head grid view", () => {
     expect(el.querySelector(".tw-head-canvas")!.getAttribute("data-head")).toBe("1");
     expect(thumbs[1].classList.contains("tw-selected")).toBe(true);
     const head1 = want.patterns.slice(T * T);
-    expect(view.largeIndices[3 * T + 2]).toBe(Math.round(255 * Math.sqrt(head1[3 * T + 2]))); // t-1 of " <b>x</b>"
+    // t-1 of " <b>x</b>"; head 1's max after the first row: 14/16 (row 1's sink and t-1)
+    expect(view.largeIndices[3 * T + 2]).toBe(Math.round(255 * Math.sqrt(head1[3 * T + 2] / (14 / 16))));
     view.destroy();
     expect(model.listenerCount()).toBe(0);
   });

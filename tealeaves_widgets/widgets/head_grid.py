@@ -9,13 +9,15 @@ The patterns travel as one binary float16 array of at most `MAX_DISPLAY` x
 thumbnails are pooled further in the browser, the same way.
 
 Colour scales (`SCALES`), each per head from 0 (the background) to the
-head's largest weight: the first-token sink takes most of the weight of most
-heads (FACTS.md: a mean of 0.43 at T=512), so a linear scale leaves the rest
-of the matrix nearly blank. "sqrt" (the default) colours by the square root
-of the weight, which keeps the small weights visible while the sink stays
-the darkest; "no-first" is linear with the first key column (the sink) left
-out of the range, its cells clipped at the darkest colour, and says so under
-the map; "linear" is the plain scale.
+head's largest weight outside the first query row (query 0 can attend only
+to itself, so its weight of 1 says nothing of the head). The first-token
+sink takes most of the weight of most heads (FACTS.md: a mean of 0.43 at
+T=512), so a linear scale leaves the rest of the matrix nearly blank.
+"sqrt" (the default) colours by the square root of the weight, which keeps
+the small weights visible while the sink stays the darkest; "no-first" is
+linear with the first key column (the sink) left out of the range, its
+cells clipped at the darkest colour, and says so under the map; "linear" is
+the plain scale.
 """
 
 from __future__ import annotations
