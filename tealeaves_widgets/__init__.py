@@ -27,6 +27,7 @@ from .core.compare import CompareOptions, Comparison, TokenAlignment, compare
 from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblation
 from .core.generation import Generation
 from .core.head_gates import HeadGates
+from .core.head_grid import HeadGrid
 from .core.layer_stats import LayerStats, RegionAttention
 from .core.prev_token import PrevTokenTest
 from .core.residuals import CrossLayerCosine, ResidualDecomposition
@@ -84,6 +85,7 @@ if TYPE_CHECKING:  # at run time `__getattr__` below imports them on first use
         GenerationView,
         HeadAtlasView,
         HeadGatesView,
+        HeadGridView,
         LensView,
         Linked,
         PrevTokenView,
@@ -125,6 +127,7 @@ seam.PROVIDERS.update(
         **dict.fromkeys(
             ("layer_stats", "region_attention"), "tealeaves_widgets.models.layer_stats"
         ),
+        "head_grid": "tealeaves_widgets.models.head_grid",
         **dict.fromkeys(
             ("save_png", "save_gif", "save_curves_png"), "tealeaves_widgets.present.render"
         ),
@@ -152,6 +155,7 @@ __all__ = [
     "Generate",
     "HeadAblation",
     "HeadGates",
+    "HeadGrid",
     "InputFileError",
     "InsufficientMemoryError",
     "LayerStats",
@@ -208,6 +212,7 @@ __all__ = [
     "GenerationView",
     "HeadAtlasView",
     "HeadGatesView",
+    "HeadGridView",
     "LensView",
     "Linked",
     "PrevTokenView",
@@ -230,6 +235,7 @@ _WIDGETS = (
     "GenerationView",
     "HeadAtlasView",
     "HeadGatesView",
+    "HeadGridView",
     "LensView",
     "Linked",
     "PrevTokenView",

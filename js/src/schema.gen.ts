@@ -415,6 +415,21 @@ export interface CrossLayerPayload {
   cosine: WireArray;
 }
 
+/** What the head grid view renders (`HeadGrid`), as one synced value. */
+export interface HeadGridPayload {
+  schema_version: number;
+  kind: "head_grid";
+  model: ModelName;
+  layer: number;
+  n_layers: number | null;
+  n_heads: number;
+  n_kv_heads: number | null;
+  n_tokens: number;
+  pool: number;
+  tokens: string[];
+  patterns: WireArray;
+}
+
 /** What every message from the front end carries. */
 export interface Request {
   v: number;

@@ -13,6 +13,7 @@ import errorReply from "./golden/error_reply.json";
 import generationPayload from "./golden/generation_payload.json";
 import headAtlasPayload from "./golden/head_atlas_payload.json";
 import headGatesPayload from "./golden/head_gates_payload.json";
+import headGridPayload from "./golden/head_grid_payload.json";
 import headRowsReply from "./golden/head_rows_reply.json";
 import queryAtReply from "./golden/query_at_reply.json";
 import prevTokenPayload from "./golden/prev_token_payload.json";
@@ -33,6 +34,7 @@ const FIXTURES = {
   generation_payload: generationPayload,
   head_atlas_payload: headAtlasPayload,
   head_gates_payload: headGatesPayload,
+  head_grid_payload: headGridPayload,
   head_rows_reply: headRowsReply,
   query_at_reply: queryAtReply,
   prev_token_payload: prevTokenPayload,

@@ -41,6 +41,7 @@ from .selection import check_index, resolve_query, resolve_regions
 if TYPE_CHECKING:  # figures live in tealeaves_widgets.present, reached through the seam
     import plotly.graph_objects as go
 
+    from .head_grid import HeadGrid
     from .layer_stats import LayerStats, RegionAttention
     from .residuals import CrossLayerCosine, ResidualDecomposition
 
@@ -604,6 +605,21 @@ class Run:
             model=self._model_for("region_attention", model),
             src=src,
             dst=dst,
+        )
+
+    def head_grid(self, layer: int, *, full: bool = False, model: Any = None) -> HeadGrid:
+        """Every head's (query, key) attention matrix at `layer` (negative
+        counts from the end), as a `tw.HeadGrid` of float16 (head, T', T')
+        patterns; `display(grid)` shows the heads as small multiples, one
+        enlarged. A prompt longer than 1,024 tokens is pooled into blocks
+        (T' <= 1,024; see `tealeaves_widgets.core.head_grid`) unless
+        `full=True`, which keeps the exact T x T of every head (head x T^2 x
+        2 bytes; the view still pools it for display). One forward pass of
+        this run's `token_ids` on `model` that keeps that layer's matrix
+        only; by default the model that captured the run; a run opened from
+        a file needs `model=`."""
+        return seam.call(
+            "head_grid", self, model=self._model_for("head_grid", model), layer=layer, full=full
         )
 
     def _model_for(self, operation: str, model: Any) -> Any:

@@ -23,6 +23,7 @@ from ..core.compare import Comparison, compare_options
 from ..core.deprecation import warn_renamed
 from ..core.generation import Generation
 from ..core.head_gates import HeadGates
+from ..core.head_grid import HeadGrid
 from ..core.layer_stats import LayerStats, RegionAttention
 from ..core.prev_token import PrevTokenTest
 from ..core.residuals import CrossLayerCosine, ResidualDecomposition
@@ -879,6 +880,26 @@ class Model:
         from .layer_stats import region_attention
 
         return region_attention(self, target, src, dst, regions)
+
+    def head_grid(
+        self,
+        target: Run | CaseLike,
+        layer: int,
+        *,
+        full: bool = False,
+        regions: RegionsLike = None,
+    ) -> HeadGrid:
+        """Every head's (query, key) attention matrix at `layer` of `target`
+        (a `Run`, read from its own token ids, or a case with `regions`), as
+        a `tw.HeadGrid` of float16 (head, T', T') patterns. Above 1,024
+        tokens the matrices are pooled into blocks (rows averaged, keys
+        summed, so rows still sum to 1; T' <= 1,024) unless `full=True`,
+        which keeps the exact T x T per head. One forward pass that hands
+        only that layer's rows to a reducer; nothing is kept for the other
+        layers. `display(grid)` shows a `tw.HeadGridView`."""
+        from .head_grid import head_grid
+
+        return head_grid(self, target, layer, full=full, regions=regions)
 
     def head_means(
         self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None

@@ -1,8 +1,8 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
 `CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`,
-`AttributionView`, `HeadGatesView`, `HeadAtlasView`, `PrevTokenView`, `GenerationView`,
-`SnapshotsView`, `ResidualView`, `CrossLayerView`, `ScenarioView`), the wire format
-and its schema, standalone HTML export, and the live explorer of a capture
+`AttributionView`, `HeadGatesView`, `HeadAtlasView`, `HeadGridView`, `PrevTokenView`,
+`GenerationView`, `SnapshotsView`, `ResidualView`, `CrossLayerView`, `ScenarioView`), the
+wire format and its schema, standalone HTML export, and the live explorer of a capture
 in progress.
 
 May import: numpy, pandas, anywidget, ipywidgets, `tealeaves_widgets.errors`,
@@ -22,6 +22,7 @@ from .export import export_html
 from .generation import GenerationView, generation_payload
 from .head_atlas import HeadAtlasView, head_atlas_payload
 from .head_gates import HeadGatesView, head_gates_payload
+from .head_grid import HeadGridView, head_grid_payload
 from .heatmap import TokenHeatmap
 from .linked import Linked
 from .panels import CurvesView, LensView
@@ -45,6 +46,7 @@ __all__ = [
     "GenerationView",
     "HeadAtlasView",
     "HeadGatesView",
+    "HeadGridView",
     "LensView",
     "Linked",
     "PayloadOptions",
@@ -65,6 +67,7 @@ __all__ = [
     "generation_payload",
     "head_atlas_payload",
     "head_gates_payload",
+    "head_grid_payload",
     "prev_token_payload",
     "residual_payload",
     "run_payload",

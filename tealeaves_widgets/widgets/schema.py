@@ -635,6 +635,31 @@ class CrossLayerPayload(TypedDict):
     """(layer, layer) float32, symmetric."""
 
 
+# -- every head of one layer (HeadGridView) -----------------------------------------------
+
+
+class HeadGridPayload(TypedDict):
+    """What the head grid view renders (`HeadGrid`), as one synced value."""
+
+    schema_version: int
+    kind: Literal["head_grid"]
+    model: ModelName
+    layer: int
+    n_layers: int | None
+    """Layers of the model, when the result knows them."""
+    n_heads: int
+    n_kv_heads: int | None
+    """KV heads (query head h reads KV head h // (n_heads / n_kv_heads)), when known."""
+    n_tokens: int
+    """T, the prompt's tokens (`tokens` holds every one)."""
+    pool: int
+    """Tokens per block on both axes (1: one cell per token); size = ceil(T / pool) <= 1024."""
+    tokens: list[str]
+    patterns: WireArray
+    """(head, size, size) float16: query block rows, key block columns; a pooled cell
+    is the mean over its query tokens of the summed weight on its key tokens."""
+
+
 # -- messages ----------------------------------------------------------------------
 
 
@@ -786,6 +811,7 @@ PAYLOADS = (
     SnapshotsPayload,
     ResidualPayload,
     CrossLayerPayload,
+    HeadGridPayload,
 )
 MESSAGES = (
     HeadRowsRequest,

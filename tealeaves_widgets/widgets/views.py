@@ -3,6 +3,7 @@
 `AggregateView`, `display(cmp)` a `VariantDiff`, `display(ablation)` an
 `AblationView`, `display(attribution)` an `AttributionView`,
 `display(gates)` a `HeadGatesView`, `display(atlas)` a `HeadAtlasView`,
+`display(grid)` a `HeadGridView`,
 `display(test)` (a previous-token test) a `PrevTokenView`, `display(gen)` a `GenerationView`,
 `display(snapshots)` a `SnapshotsView`, `display(result)` (a scenario's) a
 `ScenarioView`, `display(decomposition)` a
@@ -21,6 +22,7 @@ from ..core.compare import Comparison
 from ..core.generation import Generation
 from ..core.head_atlas import HeadAtlas
 from ..core.head_gates import HeadGates
+from ..core.head_grid import HeadGrid
 from ..core.prev_token import PrevTokenTest
 from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Run
@@ -35,6 +37,7 @@ from .explorer import Explorer
 from .generation import GenerationView
 from .head_atlas import HeadAtlasView
 from .head_gates import HeadGatesView
+from .head_grid import HeadGridView
 from .heatmap import TokenHeatmap
 from .live import explore
 from .panels import CurvesView, LensView
@@ -52,6 +55,7 @@ DEFAULT_VIEWS = {
     Attribution: AttributionView,
     HeadGates: HeadGatesView,
     HeadAtlas: HeadAtlasView,
+    HeadGrid: HeadGridView,
     PrevTokenTest: PrevTokenView,
     Generation: GenerationView,
     Snapshots: SnapshotsView,

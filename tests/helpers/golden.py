@@ -33,6 +33,7 @@ from tealeaves_widgets.core.conditions import (
 from tealeaves_widgets.core.generation import Generation
 from tealeaves_widgets.core.head_atlas import METRIC_NAMES, METRICS, HeadAtlas
 from tealeaves_widgets.core.head_gates import HeadGates
+from tealeaves_widgets.core.head_grid import HeadGrid
 from tealeaves_widgets.core.prev_token import PrevTokenTest
 from tealeaves_widgets.core.residuals import CrossLayerCosine, ResidualDecomposition
 from tealeaves_widgets.core.run import Lens, QueryReading, RegionInfo, Run
@@ -47,6 +48,7 @@ from tealeaves_widgets.widgets import (
     generation_payload,
     head_atlas_payload,
     head_gates_payload,
+    head_grid_payload,
     prev_token_payload,
     residual_payload,
     run_payload,
@@ -405,6 +407,34 @@ def golden_prev_token() -> PrevTokenTest:
     )
 
 
+HEAD_GRID_TOKENS = ("<|s|>", "The", " cat", " <b>x</b>", " sat", "\n", " on")
+
+
+def golden_head_grid() -> HeadGrid:
+    """Layer 1 of 3, two heads over `HEAD_GRID_TOKENS` in steps of 1/16 (exact
+    in float16): head 0 a sink (1/16 on each earlier token, the rest on the
+    first), head 1 a previous-token head (12/16 on t-1, 2/16 on itself, the
+    rest on the first token)."""
+    T = len(HEAD_GRID_TOKENS)
+    patterns = np.zeros((2, T, T))
+    for i in range(T):
+        patterns[0, i, 1 : i + 1] = 1 / 16
+        patterns[0, i, 0] = 1 - i / 16
+        if i >= 1:
+            patterns[1, i, i - 1] += 12 / 16
+            patterns[1, i, i] += 2 / 16
+            patterns[1, i, 0] += 2 / 16
+        else:
+            patterns[1, 0, 0] = 1.0
+    return HeadGrid(
+        layer=1,
+        patterns=patterns.astype(np.float16),
+        tokens=HEAD_GRID_TOKENS,
+        pool=1,
+        model_info={"model_id": "golden", "n_layers": N_LAYERS, "n_kv_heads": 1},
+    )
+
+
 def golden_snapshots() -> Snapshots:
     """Three messages (user, assistant, user; the second's text is markup)
     against references "calm" and "<i>rage</i>", two sources, two layers of
@@ -549,6 +579,7 @@ def payloads() -> dict[str, Any]:
         "head_gates_payload": head_gates_payload(golden_head_gates()),
         "prev_token_payload": prev_token_payload(golden_prev_token()),
         "head_atlas_payload": head_atlas_payload(golden_head_atlas()),
+        "head_grid_payload": head_grid_payload(golden_head_grid()),
         "snapshots_payload": snapshots_payload(golden_snapshots()),
         "generation_payload": generation_payload(golden_generation()),
         "residual_payload": residual_payload(golden_residual()),
@@ -692,6 +723,15 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
             "top_ov_copy": [
                 [int(r.layer), int(r.head)] for r in atlas.top("ov_copy", 3).itertuples()
             ],
+        }
+    if name == "head_grid_payload":
+        grid = golden_head_grid()
+        return {
+            "patterns": [float(v) for v in grid.patterns.ravel()],
+            # what the thumbnails pool to: blocks of 2 and of 3 tokens
+            "pooled_2": [float(v) for v in grid.pooled(4).patterns.ravel()],
+            "pooled_3": [float(v) for v in grid.pooled(3).patterns.ravel()],
+            "table": {c: [float(v) for v in grid.table()[c]] for c in ("first_block", "diagonal")},
         }
     if name == "snapshots_payload":
         snapshots = golden_snapshots()

@@ -28,6 +28,7 @@ TYPES = {
     "head_gates_payload": schema.HeadGatesPayload,
     "prev_token_payload": schema.PrevTokenPayload,
     "head_atlas_payload": schema.HeadAtlasPayload,
+    "head_grid_payload": schema.HeadGridPayload,
     "generation_payload": schema.GenerationPayload,
     "snapshots_payload": schema.SnapshotsPayload,
     "residual_payload": schema.ResidualPayload,
