@@ -870,6 +870,37 @@ class Model:
 
         return layer_stats(self, target, regions)
 
+    def detect_head(
+        self,
+        target: Any,
+        pattern: str | np.ndarray,
+        *,
+        exclude_bos: bool = False,
+        exclude_current_token: bool = False,
+        error_measure: str = "mul",
+    ) -> np.ndarray:
+        """(layer, head) float64 TransformerLens `detect_head` scores, in its
+        own mode, on `target` (token ids as given, a `Run` or a case).
+
+        `pattern`: "previous_token_head", "duplicate_token_head",
+        "induction_head", or a (T, T) lower-triangular array. "mul" (default):
+        the share of each head's attention on the pattern's entries; "abs":
+        1 - round(sum |attention - pattern| / T, 3). `exclude_bos` /
+        `exclude_current_token` leave out column 0 / the diagonal. One forward
+        pass; rows go to a reducer in chunks, no (pos x pos) matrix is kept.
+        TransformerLens prepends a BOS to a string: pass the ids it scores.
+        See `tealeaves_widgets.models.head_detect`."""
+        from .head_detect import detect_head
+
+        return detect_head(
+            self,
+            target,
+            pattern,
+            exclude_bos=exclude_bos,
+            exclude_current_token=exclude_current_token,
+            error_measure=error_measure,
+        )
+
     def region_attention(
         self, target: Run | CaseLike, src: str, dst: str, regions: RegionsLike = None
     ) -> RegionAttention:
