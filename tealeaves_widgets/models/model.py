@@ -685,8 +685,8 @@ class Model:
         positions: Sequence[int] | None = None,
     ) -> Trace:
         """The values of named sites (default all: block input, o_proj input
-        per head, attention output, post-attention residual, MLP input and
-        output, block output, final norm, logits) over one plain forward pass
+        per head, attention output, post-attention residual, MLP input,
+        activations and output, block output, final norm, logits) over one plain forward pass
         of `case`, at `layers` and `positions` (default all), as numpy arrays
         (`tw.Trace`, indexed by site)."""
         from .hooks import SITES, trace
