@@ -28,6 +28,7 @@ from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblat
 from .core.generation import Generation
 from .core.head_gates import HeadGates
 from .core.layer_stats import LayerStats, RegionAttention
+from .core.neurons import Activations, NeuronActivations, NeuronComparison, compare_neurons
 from .core.prev_token import PrevTokenTest
 from .core.residuals import CrossLayerCosine, ResidualDecomposition
 from .core.run import Lens, QueryReading, RegionInfo, Run
@@ -124,6 +125,7 @@ seam.PROVIDERS.update(
         **dict.fromkeys(
             ("layer_stats", "region_attention"), "tealeaves_widgets.models.layer_stats"
         ),
+        "activations": "tealeaves_widgets.models.neurons",
         **dict.fromkeys(
             ("save_png", "save_gif", "save_curves_png"), "tealeaves_widgets.present.render"
         ),
@@ -132,6 +134,7 @@ seam.PROVIDERS.update(
 
 __all__ = [
     "Ablation",
+    "Activations",
     "Architecture",
     "ArgumentError",
     "Attribution",
@@ -154,6 +157,8 @@ __all__ = [
     "InputFileError",
     "InsufficientMemoryError",
     "LayerStats",
+    "NeuronActivations",
+    "NeuronComparison",
     "Lens",
     "MarkerNotFoundError",
     "MissingExtensionError",
@@ -189,6 +194,7 @@ __all__ = [
     "WireError",
     "__version__",
     "compare",
+    "compare_neurons",
     "load_cases",
     "load_model",
     "load_regions",
