@@ -1,7 +1,8 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
 `CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`,
 `AttributionView`, `HeadGatesView`, `PrevTokenView`, `GenerationView`,
-`SnapshotsView`, `ResidualView`, `CrossLayerView`, `ScenarioView`), the wire format
+`SnapshotsView`, `ResidualView`, `CrossLayerView`, `ScenarioView`, `NeuronView`,
+`NeuronCompareView`), the wire format
 and its schema, standalone HTML export, and the live explorer of a capture
 in progress.
 
@@ -23,6 +24,7 @@ from .generation import GenerationView, generation_payload
 from .head_gates import HeadGatesView, head_gates_payload
 from .heatmap import TokenHeatmap
 from .linked import Linked
+from .neurons import NeuronCompareView, NeuronView, neuron_compare_payload, neurons_payload
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView, prev_token_payload
 from .residuals import CrossLayerView, ResidualView, cross_layer_payload, residual_payload
@@ -45,6 +47,8 @@ __all__ = [
     "HeadGatesView",
     "LensView",
     "Linked",
+    "NeuronCompareView",
+    "NeuronView",
     "PayloadOptions",
     "PrevTokenView",
     "ResidualView",
@@ -62,6 +66,8 @@ __all__ = [
     "export_html",
     "generation_payload",
     "head_gates_payload",
+    "neuron_compare_payload",
+    "neurons_payload",
     "prev_token_payload",
     "residual_payload",
     "run_payload",

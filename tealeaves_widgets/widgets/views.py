@@ -6,7 +6,8 @@
 test) a `PrevTokenView`, `display(gen)` a `GenerationView`,
 `display(snapshots)` a `SnapshotsView`, `display(result)` (a scenario's) a
 `ScenarioView`, `display(decomposition)` a
-`ResidualView`, `display(cross_layer)` a `CrossLayerView`; the deprecated
+`ResidualView`, `display(cross_layer)` a `CrossLayerView`, `display(neurons)`
+a `NeuronView`, `display(comparison)` (of neurons) a `NeuronCompareView`; the deprecated
 `run.explorer()`-style methods reach the classes named here; `Model.explore`
 is `live.explore`."""
 
@@ -20,6 +21,7 @@ from ..core.attribution import Attribution
 from ..core.compare import Comparison
 from ..core.generation import Generation
 from ..core.head_gates import HeadGates
+from ..core.neurons import NeuronActivations, NeuronComparison
 from ..core.prev_token import PrevTokenTest
 from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Run
@@ -35,6 +37,7 @@ from .generation import GenerationView
 from .head_gates import HeadGatesView
 from .heatmap import TokenHeatmap
 from .live import explore
+from .neurons import NeuronCompareView, NeuronView
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView
 from .report_page import save_report
@@ -55,6 +58,8 @@ DEFAULT_VIEWS = {
     ScenarioResult: ScenarioView,
     ResidualDecomposition: ResidualView,
     CrossLayerCosine: CrossLayerView,
+    NeuronActivations: NeuronView,
+    NeuronComparison: NeuronCompareView,
 }
 """Result type -> the view `display(result)` shows."""
 
