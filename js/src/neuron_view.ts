@@ -100,7 +100,7 @@ export class NeuronViewUI {
     const what = SOURCE_TEXT[m.source] ?? m.source;
     const where = m.positionsLabel === "all" ? "all tokens" : m.positionsLabel;
     const title = compare
-      ? `Neurons across ${m.columns.length} prompts \u2014 layer ${m.layer} ${m.source} (${what}); mean over each prompt's ${where}; ${m.rule} \u2014 ${m.modelId}`
+      ? `Neurons across ${m.columns.length} prompts \u2014 layer ${m.layer} ${m.source} (${what}); mean over ${m.positionsLabel === "all" ? "each prompt's tokens" : `each prompt's ${where}`}; ${m.rule} \u2014 ${m.modelId}`
       : `Neurons \u00d7 tokens \u2014 layer ${m.layer} ${m.source} (${what}) over ${where}; ${m.rule} \u2014 ${m.modelId}`;
     this.root.appendChild(h("div", "tw-diff-title", title));
     const bar = this.root.appendChild(h("div", "tw-controls"));
@@ -113,6 +113,12 @@ export class NeuronViewUI {
     Object.defineProperty(this.root, "tealeavesView", { value: this, configurable: true });
     this.onModel("change:neuron", () => this.showMark());
     this.cleanups.push(watchTheme(() => this.paint()));
+    if (typeof ResizeObserver !== "undefined") {
+      // built before it is on the page: the theme is read again once laid out
+      const observer = new ResizeObserver(() => this.paint());
+      observer.observe(this.root);
+      this.cleanups.push(() => observer.disconnect());
+    }
     this.paint(true);
     this.showMark();
   }
