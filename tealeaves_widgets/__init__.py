@@ -29,6 +29,7 @@ from .core.generation import Generation
 from .core.head_gates import HeadGates
 from .core.head_grid import HeadGrid
 from .core.layer_stats import LayerStats, RegionAttention
+from .core.neurons import Activations, NeuronActivations, NeuronComparison, compare_neurons
 from .core.prev_token import PrevTokenTest
 from .core.residuals import CrossLayerCosine, ResidualDecomposition
 from .core.run import Lens, QueryReading, RegionInfo, Run
@@ -88,6 +89,8 @@ if TYPE_CHECKING:  # at run time `__getattr__` below imports them on first use
         HeadGridView,
         LensView,
         Linked,
+        NeuronCompareView,
+        NeuronView,
         PrevTokenView,
         ResidualView,
         ScenarioView,
@@ -128,6 +131,7 @@ seam.PROVIDERS.update(
             ("layer_stats", "region_attention"), "tealeaves_widgets.models.layer_stats"
         ),
         "head_grid": "tealeaves_widgets.models.head_grid",
+        "activations": "tealeaves_widgets.models.neurons",
         **dict.fromkeys(
             ("save_png", "save_gif", "save_curves_png"), "tealeaves_widgets.present.render"
         ),
@@ -136,6 +140,7 @@ seam.PROVIDERS.update(
 
 __all__ = [
     "Ablation",
+    "Activations",
     "Architecture",
     "ArgumentError",
     "Attribution",
@@ -159,6 +164,8 @@ __all__ = [
     "InputFileError",
     "InsufficientMemoryError",
     "LayerStats",
+    "NeuronActivations",
+    "NeuronComparison",
     "Lens",
     "MarkerNotFoundError",
     "MissingExtensionError",
@@ -194,6 +201,7 @@ __all__ = [
     "WireError",
     "__version__",
     "compare",
+    "compare_neurons",
     "load_cases",
     "load_model",
     "load_regions",
@@ -215,6 +223,8 @@ __all__ = [
     "HeadGridView",
     "LensView",
     "Linked",
+    "NeuronCompareView",
+    "NeuronView",
     "PrevTokenView",
     "SnapshotsView",
     "ResidualView",
@@ -238,6 +248,8 @@ _WIDGETS = (
     "HeadGridView",
     "LensView",
     "Linked",
+    "NeuronCompareView",
+    "NeuronView",
     "PrevTokenView",
     "SnapshotsView",
     "ResidualView",

@@ -430,6 +430,45 @@ export interface HeadGridPayload {
   patterns: WireArray;
 }
 
+/** What the neuron view renders (`NeuronActivations`), as one synced value. */
+export interface NeuronsPayload {
+  schema_version: number;
+  kind: "neurons";
+  model: ModelName;
+  layer: number;
+  source: string;
+  rule: string;
+  note: string;
+  positions_label: string;
+  n_neurons: number;
+  neurons: WireArray;
+  sd: WireArray;
+  positions: WireArray;
+  tokens: string[];
+  scored: WireArray;
+  values: WireArray;
+  vmax: number;
+}
+
+/** What the neuron comparison view renders (`NeuronComparison`), as one synced value. */
+export interface NeuronComparePayload {
+  schema_version: number;
+  kind: "neuron_compare";
+  model: ModelName;
+  layer: number;
+  source: string;
+  rule: string;
+  note: string;
+  positions_label: string;
+  n_neurons: number;
+  neurons: WireArray;
+  spread: WireArray;
+  labels: string[];
+  n_positions: number[];
+  means: WireArray;
+  vmax: number;
+}
+
 /** What every message from the front end carries. */
 export interface Request {
   v: number;

@@ -660,6 +660,66 @@ class HeadGridPayload(TypedDict):
     is the mean over its query tokens of the summed weight on its key tokens."""
 
 
+# -- neuron views (NeuronView, NeuronCompareView) ---------------------------------------
+
+
+class NeuronsPayload(TypedDict):
+    """What the neuron view renders (`NeuronActivations`), as one synced value."""
+
+    schema_version: int
+    kind: Literal["neurons"]
+    model: ModelName
+    layer: int
+    source: str
+    """"mlp_act" or "hidden_out"."""
+    rule: str
+    """How the neurons were picked, in words (NeuronActivations.rule)."""
+    note: str
+    positions_label: str
+    n_neurons: int
+    """Neurons the source has at this layer (the rows are the top k of them)."""
+    neurons: WireArray
+    """(k,) int32 neuron indices, the rows, most variable first."""
+    sd: WireArray
+    """(k,) float32 sd over the scored positions that ranked them."""
+    positions: WireArray
+    """(position,) int32 token positions of the columns."""
+    tokens: list[str]
+    """(position,) the text of each column's token."""
+    scored: WireArray
+    """(position,) uint8 1 where the column entered the ranking and the colour scale."""
+    values: WireArray
+    """(k, position) float32 activations."""
+    vmax: float
+    """The colour scale spans -vmax..vmax (the largest |value| over the scored columns)."""
+
+
+class NeuronComparePayload(TypedDict):
+    """What the neuron comparison view renders (`NeuronComparison`), as one synced value."""
+
+    schema_version: int
+    kind: Literal["neuron_compare"]
+    model: ModelName
+    layer: int
+    source: str
+    rule: str
+    note: str
+    positions_label: str
+    n_neurons: int
+    neurons: WireArray
+    """(k,) int32 neuron indices, the rows, largest spread first."""
+    spread: WireArray
+    """(k,) float32 sd of each neuron's means across the prompts."""
+    labels: list[str]
+    """(prompt,) the columns."""
+    n_positions: list[int]
+    """(prompt,) positions each mean is over."""
+    means: WireArray
+    """(k, prompt) float32 mean activation over each prompt's scored positions."""
+    vmax: float
+    """The colour scale spans -vmax..vmax (the largest |mean|)."""
+
+
 # -- messages ----------------------------------------------------------------------
 
 
@@ -807,6 +867,8 @@ PAYLOADS = (
     HeadGatesPayload,
     PrevTokenPayload,
     HeadAtlasPayload,
+    NeuronsPayload,
+    NeuronComparePayload,
     GenerationPayload,
     SnapshotsPayload,
     ResidualPayload,

@@ -7,7 +7,8 @@
 `display(test)` (a previous-token test) a `PrevTokenView`, `display(gen)` a `GenerationView`,
 `display(snapshots)` a `SnapshotsView`, `display(result)` (a scenario's) a
 `ScenarioView`, `display(decomposition)` a
-`ResidualView`, `display(cross_layer)` a `CrossLayerView`; the deprecated
+`ResidualView`, `display(cross_layer)` a `CrossLayerView`, `display(neurons)`
+a `NeuronView`, `display(comparison)` (of neurons) a `NeuronCompareView`; the deprecated
 `run.explorer()`-style methods reach the classes named here; `Model.explore`
 is `live.explore`."""
 
@@ -23,6 +24,7 @@ from ..core.generation import Generation
 from ..core.head_atlas import HeadAtlas
 from ..core.head_gates import HeadGates
 from ..core.head_grid import HeadGrid
+from ..core.neurons import NeuronActivations, NeuronComparison
 from ..core.prev_token import PrevTokenTest
 from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Run
@@ -40,6 +42,7 @@ from .head_gates import HeadGatesView
 from .head_grid import HeadGridView
 from .heatmap import TokenHeatmap
 from .live import explore
+from .neurons import NeuronCompareView, NeuronView
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView
 from .report_page import save_report
@@ -62,6 +65,8 @@ DEFAULT_VIEWS = {
     ScenarioResult: ScenarioView,
     ResidualDecomposition: ResidualView,
     CrossLayerCosine: CrossLayerView,
+    NeuronActivations: NeuronView,
+    NeuronComparison: NeuronCompareView,
 }
 """Result type -> the view `display(result)` shows."""
 

@@ -34,6 +34,7 @@ from tealeaves_widgets.core.generation import Generation
 from tealeaves_widgets.core.head_atlas import METRIC_NAMES, METRICS, HeadAtlas
 from tealeaves_widgets.core.head_gates import HeadGates
 from tealeaves_widgets.core.head_grid import HeadGrid
+from tealeaves_widgets.core.neurons import NeuronActivations, NeuronComparison
 from tealeaves_widgets.core.prev_token import PrevTokenTest
 from tealeaves_widgets.core.residuals import CrossLayerCosine, ResidualDecomposition
 from tealeaves_widgets.core.run import Lens, QueryReading, RegionInfo, Run
@@ -49,6 +50,8 @@ from tealeaves_widgets.widgets import (
     head_atlas_payload,
     head_gates_payload,
     head_grid_payload,
+    neuron_compare_payload,
+    neurons_payload,
     prev_token_payload,
     residual_payload,
     run_payload,
@@ -506,6 +509,45 @@ def golden_cross_layer() -> CrossLayerCosine:
     )
 
 
+def golden_neurons() -> NeuronActivations:
+    """The 3 most variable of 4 neurons over 5 positions, in quarters (exact
+    in float32): position 0 is a sink of 40 on neuron 0 (left out of the
+    ranking, so neuron 0, flat elsewhere, ranks last); the tokens are markup
+    and white space."""
+    values = np.array(
+        [
+            [40.0, 0.0, 0.0, 0.0],
+            [1.0, -2.0, 0.5, 0.25],
+            [1.0, 2.0, -0.5, 0.0],
+            [1.0, -1.0, 1.5, -0.25],
+            [1.0, 1.0, -1.5, 0.0],
+        ]
+    )
+    return NeuronActivations.select(
+        values,
+        2,
+        "mlp_act",
+        np.arange(5),
+        ("<|s|>", "<b>x</b>", " kind", "\n", " so"),
+        3,
+        model_info={"model_id": "golden"},
+    )
+
+
+def golden_neuron_compare() -> NeuronComparison:
+    """The 2 of 3 neurons whose means spread most over 3 prompts (quarters)."""
+    means = np.array([[0.5, -1.0, 2.0], [0.5, 1.0, 2.25], [0.5, 0.0, 1.75]])
+    return NeuronComparison.select(
+        means,
+        1,
+        "hidden_out",
+        ("baseline", "<b>terse</b>", "long"),
+        (7, 5, 9),
+        2,
+        model_info={"model_id": "golden"},
+    )
+
+
 BASE_TOKENS = ("<|s|>", "Be", " kind", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 VARIANT_TOKENS = ("<|s|>", "Be", " brief", "Why", " so", " <b>?</b>", "<|a|>", "\n")
 
@@ -584,6 +626,8 @@ def payloads() -> dict[str, Any]:
         "generation_payload": generation_payload(golden_generation()),
         "residual_payload": residual_payload(golden_residual()),
         "cross_layer_payload": cross_layer_payload(golden_cross_layer()),
+        "neurons_payload": neurons_payload(golden_neurons()),
+        "neuron_compare_payload": neuron_compare_payload(golden_neuron_compare()),
         "head_rows_reply": {"content": reply, "buffers": buffers},
         "error_reply": {"content": error, "buffers": []},
         "query_at_reply": {"content": query_reply, "buffers": query_buffers},
@@ -771,6 +815,23 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
         }
     if name == "cross_layer_payload":
         return {"cosine": [float(v) for v in golden_cross_layer().cosine.ravel()]}
+    if name == "neurons_payload":
+        result = golden_neurons()
+        return {
+            "neurons": [int(n) for n in result.neurons],
+            "values": [float(v) for v in result.values.ravel()],
+            "sd": [float(v) for v in result.sd.astype(np.float32)],
+            "scored": [bool(v) for v in result.scored],
+            "vmax": result.vmax,
+        }
+    if name == "neuron_compare_payload":
+        result = golden_neuron_compare()
+        return {
+            "neurons": [int(n) for n in result.neurons],
+            "means": [float(v) for v in result.means.ravel()],
+            "spread": [float(v) for v in result.spread.astype(np.float32)],
+            "vmax": result.vmax,
+        }
     if name == "generation_payload":
         gen = golden_generation()
         return {

@@ -33,6 +33,8 @@ TYPES = {
     "snapshots_payload": schema.SnapshotsPayload,
     "residual_payload": schema.ResidualPayload,
     "cross_layer_payload": schema.CrossLayerPayload,
+    "neurons_payload": schema.NeuronsPayload,
+    "neuron_compare_payload": schema.NeuronComparePayload,
     "head_rows_reply": schema.HeadRowsReply,
     "error_reply": schema.ErrorReply,
     "query_at_reply": schema.QueryAtReply,
