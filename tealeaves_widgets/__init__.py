@@ -28,7 +28,9 @@ from .core.conditions import Condition, HeadAblation, RegionKnockout, ValueAblat
 from .core.generation import Generation
 from .core.head_atlas import HeadAtlas
 from .core.head_gates import HeadGates
+from .core.head_grid import HeadGrid
 from .core.layer_stats import LayerStats, RegionAttention
+from .core.neurons import Activations, NeuronActivations, NeuronComparison, compare_neurons
 from .core.prev_token import PrevTokenTest
 from .core.residuals import CrossLayerCosine, ResidualDecomposition
 from .core.run import Lens, QueryReading, RegionInfo, Run
@@ -84,9 +86,13 @@ if TYPE_CHECKING:  # at run time `__getattr__` below imports them on first use
         CurvesView,
         Explorer,
         GenerationView,
+        HeadAtlasView,
         HeadGatesView,
+        HeadGridView,
         LensView,
         Linked,
+        NeuronCompareView,
+        NeuronView,
         PrevTokenView,
         ResidualView,
         ScenarioView,
@@ -126,6 +132,8 @@ seam.PROVIDERS.update(
         **dict.fromkeys(
             ("layer_stats", "region_attention"), "tealeaves_widgets.models.layer_stats"
         ),
+        "head_grid": "tealeaves_widgets.models.head_grid",
+        "activations": "tealeaves_widgets.models.neurons",
         **dict.fromkeys(
             ("save_png", "save_gif", "save_curves_png"), "tealeaves_widgets.present.render"
         ),
@@ -134,6 +142,7 @@ seam.PROVIDERS.update(
 
 __all__ = [
     "Ablation",
+    "Activations",
     "Architecture",
     "ArgumentError",
     "Attribution",
@@ -154,9 +163,12 @@ __all__ = [
     "HeadAblation",
     "HeadAtlas",
     "HeadGates",
+    "HeadGrid",
     "InputFileError",
     "InsufficientMemoryError",
     "LayerStats",
+    "NeuronActivations",
+    "NeuronComparison",
     "Lens",
     "MarkerNotFoundError",
     "MissingExtensionError",
@@ -193,6 +205,7 @@ __all__ = [
     "WireError",
     "__version__",
     "compare",
+    "compare_neurons",
     "load_cases",
     "load_model",
     "load_regions",
@@ -209,9 +222,13 @@ __all__ = [
     "CurvesView",
     "Explorer",
     "GenerationView",
+    "HeadAtlasView",
     "HeadGatesView",
+    "HeadGridView",
     "LensView",
     "Linked",
+    "NeuronCompareView",
+    "NeuronView",
     "PrevTokenView",
     "SnapshotsView",
     "ResidualView",
@@ -230,9 +247,13 @@ _WIDGETS = (
     "CurvesView",
     "Explorer",
     "GenerationView",
+    "HeadAtlasView",
     "HeadGatesView",
+    "HeadGridView",
     "LensView",
     "Linked",
+    "NeuronCompareView",
+    "NeuronView",
     "PrevTokenView",
     "SnapshotsView",
     "ResidualView",

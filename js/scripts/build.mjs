@@ -12,7 +12,7 @@ const root = resolve(here, "..");
 const out = resolve(root, "../tealeaves_widgets/static");
 const require = createRequire(import.meta.url);
 
-export const ENTRIES = ["heatmap", "explorer", "curves_view", "lens_view", "variant_diff", "aggregate_view", "ablation_view", "attribution_view", "head_gates_view", "prev_token_view", "generation_view", "snapshots_view", "residual_view", "cross_layer_view"];
+export const ENTRIES = ["heatmap", "explorer", "curves_view", "lens_view", "variant_diff", "aggregate_view", "ablation_view", "attribution_view", "head_gates_view", "head_atlas_view", "prev_token_view", "generation_view", "snapshots_view", "residual_view", "cross_layer_view", "head_grid_view", "neuron_view"];
 
 mkdirSync(join(out, "vendor"), { recursive: true });
 await esbuild.build({

@@ -302,6 +302,39 @@ export interface PrevTokenPayload {
   cos_sd: WireArray;
 }
 
+/** One metric of the atlas (`core.head_atlas.METRICS`), with the atlas's note on it. */
+export interface AtlasMetricEntry {
+  name: string;
+  description: string;
+  probe_set: string;
+  signed: boolean;
+  note: string;
+}
+
+/** One probe set of the atlas: how many sequences, of what lengths. */
+export interface ProbeSetEntry {
+  name: string;
+  count: number;
+  min_length: number;
+  max_length: number;
+}
+
+/** What the head atlas view renders (`HeadAtlas`), as one synced value. */
+export interface HeadAtlasPayload {
+  schema_version: number;
+  kind: "head_atlas";
+  model: ModelName;
+  n_layers: number;
+  n_heads: number;
+  metrics: AtlasMetricEntry[];
+  scores: WireArray;
+  profiles: WireArray;
+  patterns: WireArray;
+  probes: ProbeSetEntry[];
+  bos_prepended: boolean;
+  seed: number;
+}
+
 /** What the generation panel of `GenerationView` renders (`Generation`): the steps; the run over prompt + generation travels as the explorer's payload. */
 export interface GenerationPayload {
   schema_version: number;
@@ -380,6 +413,60 @@ export interface CrossLayerPayload {
   query: QueryEntry;
   token: string;
   cosine: WireArray;
+}
+
+/** What the head grid view renders (`HeadGrid`), as one synced value. */
+export interface HeadGridPayload {
+  schema_version: number;
+  kind: "head_grid";
+  model: ModelName;
+  layer: number;
+  n_layers: number | null;
+  n_heads: number;
+  n_kv_heads: number | null;
+  n_tokens: number;
+  pool: number;
+  tokens: string[];
+  patterns: WireArray;
+}
+
+/** What the neuron view renders (`NeuronActivations`), as one synced value. */
+export interface NeuronsPayload {
+  schema_version: number;
+  kind: "neurons";
+  model: ModelName;
+  layer: number;
+  source: string;
+  rule: string;
+  note: string;
+  positions_label: string;
+  n_neurons: number;
+  neurons: WireArray;
+  sd: WireArray;
+  positions: WireArray;
+  tokens: string[];
+  scored: WireArray;
+  values: WireArray;
+  vmax: number;
+}
+
+/** What the neuron comparison view renders (`NeuronComparison`), as one synced value. */
+export interface NeuronComparePayload {
+  schema_version: number;
+  kind: "neuron_compare";
+  model: ModelName;
+  layer: number;
+  source: string;
+  rule: string;
+  note: string;
+  positions_label: string;
+  n_neurons: number;
+  neurons: WireArray;
+  spread: WireArray;
+  labels: string[];
+  n_positions: number[];
+  means: WireArray;
+  vmax: number;
 }
 
 /** What every message from the front end carries. */

@@ -11,9 +11,13 @@ import diffPayload from "./golden/diff_payload.json";
 import diffSetsPayload from "./golden/diff_sets_payload.json";
 import errorReply from "./golden/error_reply.json";
 import generationPayload from "./golden/generation_payload.json";
+import headAtlasPayload from "./golden/head_atlas_payload.json";
 import headGatesPayload from "./golden/head_gates_payload.json";
+import headGridPayload from "./golden/head_grid_payload.json";
 import headRowsReply from "./golden/head_rows_reply.json";
 import queryAtReply from "./golden/query_at_reply.json";
+import neuronComparePayload from "./golden/neuron_compare_payload.json";
+import neuronsPayload from "./golden/neurons_payload.json";
 import prevTokenPayload from "./golden/prev_token_payload.json";
 import residualPayload from "./golden/residual_payload.json";
 import runPayload from "./golden/run_payload.json";
@@ -30,9 +34,13 @@ const FIXTURES = {
   diff_sets_payload: diffSetsPayload,
   error_reply: errorReply,
   generation_payload: generationPayload,
+  head_atlas_payload: headAtlasPayload,
   head_gates_payload: headGatesPayload,
+  head_grid_payload: headGridPayload,
   head_rows_reply: headRowsReply,
   query_at_reply: queryAtReply,
+  neuron_compare_payload: neuronComparePayload,
+  neurons_payload: neuronsPayload,
   prev_token_payload: prevTokenPayload,
   residual_payload: residualPayload,
   run_payload: runPayload,

@@ -13,12 +13,14 @@ score can be recomputed from them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from ..errors import ArgumentError
+from . import seam
 from .selection import check_index
 
 
@@ -196,9 +198,11 @@ class HeadAtlas:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ArgumentError(f"k must be a positive int; got {k!r}.")
         frame = self.table()[["layer", "head", m.name]]
-        key = frame[m.name].abs() if m.signed else frame[m.name]
-        order = key.sort_values(ascending=False, na_position="last").index
-        return frame.loc[order].head(int(k)).reset_index(drop=True)
+        values = np.asarray(self.scores[m.name], np.float64).ravel()
+        key = np.abs(values) if m.signed else values
+        # best first, NaN last; a stable sort keeps (layer, head) order on ties
+        order = np.argsort(np.where(np.isnan(key), np.inf, -key), kind="stable")
+        return frame.iloc[order[: int(k)]].reset_index(drop=True)
 
     def __repr__(self) -> str:
         model = self.model_info.get("model_id", "unknown model")
@@ -213,6 +217,10 @@ class HeadAtlas:
                 f"  top {name}: L{int(best['layer'])}H{int(best['head'])} {best[name]:.3f}"
             )
         return "\n".join(lines)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel an atlas displays as `tw.HeadAtlasView(atlas)`."""
+        return seam.display_bundle(self, include, exclude)
 
 
 __all__ = ["METRICS", "METRIC_NAMES", "HeadAtlas", "Metric", "metric"]

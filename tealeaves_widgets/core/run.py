@@ -41,7 +41,9 @@ from .selection import check_index, resolve_query, resolve_regions
 if TYPE_CHECKING:  # figures live in tealeaves_widgets.present, reached through the seam
     import plotly.graph_objects as go
 
+    from .head_grid import HeadGrid
     from .layer_stats import LayerStats, RegionAttention
+    from .neurons import Activations, NeuronActivations
     from .residuals import CrossLayerCosine, ResidualDecomposition
 
 
@@ -604,6 +606,76 @@ class Run:
             model=self._model_for("region_attention", model),
             src=src,
             dst=dst,
+        )
+
+    def head_grid(self, layer: int, *, full: bool = False, model: Any = None) -> HeadGrid:
+        """Every head's (query, key) attention matrix at `layer` (negative
+        counts from the end), as a `tw.HeadGrid` of float16 (head, T', T')
+        patterns; `display(grid)` shows the heads as small multiples, one
+        enlarged. A prompt longer than 1,024 tokens is pooled into blocks
+        (T' <= 1,024; see `tealeaves_widgets.core.head_grid`) unless
+        `full=True`, which keeps the exact T x T of every head (head x T^2 x
+        2 bytes; the view still pools it for display). One forward pass of
+        this run's `token_ids` on `model` that keeps that layer's matrix
+        only; by default the model that captured the run; a run opened from
+        a file needs `model=`."""
+        return seam.call(
+            "head_grid", self, model=self._model_for("head_grid", model), layer=layer, full=full
+        )
+
+    def activations(
+        self,
+        positions: Any = "all",
+        sources: Any = None,
+        layers: Any = None,
+        *,
+        model: Any = None,
+    ) -> Activations:
+        """The residual stream leaving each block ("hidden_out"), the MLP
+        activations ("mlp_act") and each head's output ("head_out", the
+        output projection's input split per head) at `positions` ("all",
+        "queries", a region name or token indices) and `layers` (default
+        all), from one plain forward pass of this run's `token_ids` on
+        `model` (by default the model that captured the run). `sources`:
+        names of `core.neurons.ACTIVATION_SOURCES` (default every one the
+        architecture has). Returns `tw.Activations` (numpy, float32)."""
+        from .neurons import check_layers, check_sources, resolve_positions
+
+        found, _ = resolve_positions(
+            positions, self.n_tokens, self.queries, self.regions, "this run"
+        )
+        return seam.call(
+            "activations",
+            self,
+            model=self._model_for("activations", model),
+            positions=found,
+            sources=None if sources is None else check_sources(sources),
+            layers=check_layers(layers, self.n_layers, "this run"),
+        )
+
+    def neurons(
+        self,
+        layer: int,
+        source: str = "mlp_act",
+        positions: Any = "all",
+        top_k: int = 50,
+        *,
+        include_first: bool = False,
+        model: Any = None,
+    ) -> NeuronActivations:
+        """The `top_k` most variable neurons of `layer` (highest population
+        sd over the chosen positions) as a neurons x tokens matrix: `source`
+        "mlp_act" (the MLP's activations) or "hidden_out" (the residual
+        stream after the block), `positions` "all" or a region name.
+        Position 0 (the first token, often a sink with huge activations)
+        is left out of the ranking unless `include_first=True` (the
+        result's `note` says so). One forward pass of this run's
+        `token_ids` on `model`, by default the model that captured the run.
+        Returns `tw.NeuronActivations` (`display(result)` shows a heatmap)."""
+        from .neurons import run_neurons
+
+        return run_neurons(
+            self, layer, source, positions, top_k, include_first=include_first, model=model
         )
 
     def _model_for(self, operation: str, model: Any) -> Any:

@@ -36,6 +36,11 @@ class Architecture:
     columns h*head_dim .. (h+1)*head_dim); head ablation edits that input."""
     mlp: str = "mlp"
     """Attribute of one decoder block that holds its MLP (`model.trace` sites)."""
+    mlp_down: str | None = "down_proj"
+    """Attribute of the MLP that projects its activations back to the residual
+    stream; its input is the "mlp_act" site (act(gate) * up in a gated MLP,
+    act(fc) in a plain one). None where the MLP has no single one (a mixture
+    of experts)."""
     mlp_norm: str | None = "post_attention_layernorm"
     """Attribute of the norm before the MLP, whose input is the residual stream
     after attention ("post_attn_residual"); None where the block has no such
@@ -87,6 +92,7 @@ TABLE: dict[str, Architecture] = {
             final_norm="transformer.ln_f",
             attention="attn",
             output_projection="c_proj",
+            mlp_down="c_proj",
             mlp_norm="ln_2",
             n_heads="n_head",
             n_kv_heads=None,
@@ -98,10 +104,11 @@ TABLE: dict[str, Architecture] = {
             final_norm="gpt_neox.final_layer_norm",
             attention="attention",
             output_projection="dense",
+            mlp_down="dense_4h_to_h",
             mlp_norm=None,
             n_kv_heads=None,
         ),
-        Architecture("gpt_oss", attention_sinks=True),
+        Architecture("gpt_oss", attention_sinks=True, mlp_down=None),
     ]
 }
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -83,6 +83,9 @@ class Recorder:
     """Called with every layer's rows, chunk by chunk (see `Reducer`)."""
     reduce_positions: torch.Tensor | None = None
     """(n,) sorted query positions whose rows the reducers get; None: all."""
+    reduce_layers: frozenset[int] | None = None
+    """Layers whose rows the reducers get; None: all. Other layers compute no
+    rows for them."""
     rows: list[torch.Tensor | None] = field(default_factory=list)
     """Per layer: (batch, head, query, pos) float32 softmax rows."""
     residuals: list[torch.Tensor | None] = field(default_factory=list)
@@ -280,7 +283,7 @@ def capture_attention(
             module, layer, query, key, value, attention_mask
         )
     q_len, kv_len = query.shape[2], key.shape[2]
-    if recorder is not None and recorder.reducers and layer is not None:
+    if recorder is not None and layer is not None and _reduces(recorder, layer):
         _reduce(recorder, layer, query, key, attention_mask, scaling, softcap, sinks)
     keep = recorder is not None and recorder.keep_rows and layer is not None
     rows = None
@@ -302,6 +305,13 @@ def capture_attention(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     return output, None
+
+
+def _reduces(recorder: Recorder, layer: int) -> bool:
+    """Whether any reducer gets `layer`'s rows."""
+    if not recorder.reducers:
+        return False
+    return recorder.reduce_layers is None or layer in recorder.reduce_layers
 
 
 @torch.no_grad()
@@ -381,12 +391,13 @@ def capturing(
     edit: AttentionEdit | None = None,
     reducers: tuple[Reducer, ...] | list[Reducer] = (),
     reduce_positions: torch.Tensor | None = None,
+    reduce_layers: Iterable[int] | None = None,
 ) -> Iterator[Recorder]:
     """Within this context, forward passes of `model` record into the
     returned `Recorder`; the model's attention implementation is restored on
     exit, also after an error. `reducers` get every layer's rows of all
-    query positions (or of `reduce_positions`) in chunks (see `Reducer`);
-    none by default, at no cost."""
+    query positions (or of `reduce_positions`) in chunks (see `Reducer`),
+    of every layer or of `reduce_layers` only; none by default, at no cost."""
     global _ACTIVE
     if _ACTIVE is not None:
         raise CaptureError(
@@ -404,6 +415,7 @@ def capturing(
         edit=edit,
         reducers=tuple(reducers),
         reduce_positions=reduce_positions,
+        reduce_layers=None if reduce_layers is None else frozenset(reduce_layers),
     )
 
     def residual_hook(layer: int):

@@ -12,6 +12,10 @@ Sites (per layer unless said otherwise), found through the model's
   the norm before the MLP (not in blocks that run attention and MLP in
   parallel, as GPT-NeoX);
 - "mlp_input": the MLP's input; "mlp_output": its output;
+- "mlp_act": the MLP's activations, the input of its down projection
+  (`Architecture.mlp_down`): act(gate) * up in a gated MLP (Llama, Gemma,
+  Phi-3), act(fc) in a plain one (GPT-2, GPT-NeoX); not in a mixture of
+  experts (gpt-oss), which has no single down projection;
 - "block_output": the residual stream leaving the block;
 - "final_norm": the final norm's output (no layer);
 - "logits": the unembedding's output (no layer; before a final softcap that
@@ -25,11 +29,14 @@ Sites (per layer unless said otherwise), found through the model's
     hk.values[("attn_output", 3)], hk.grads[("block_output", 2)]
 
 Every hook is removed when the block ends, also after an error.
+`read_sites` is the one "record some sites at some positions over one plain
+pass, as numpy" that `trace`, `residuals.read_states` and
+`neurons.activations` share.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +55,7 @@ LAYER_SITES = (
     "attn_output",
     "post_attn_residual",
     "mlp_input",
+    "mlp_act",
     "mlp_output",
     "block_output",
 )
@@ -109,6 +117,15 @@ class Hooks:
                     "residual stream between them. Use block_input, attn_output or mlp_output."
                 )
             return get_path(block, arch.mlp_norm), True
+        if site == "mlp_act":
+            if arch.mlp_down is None:
+                raise SelectionError(
+                    f"{arch.model_type}'s MLP has no single down projection (a mixture of "
+                    "experts): it has no 'mlp_act' site. Use mlp_input or mlp_output, or "
+                    "register an Architecture entry naming the MLP's down projection "
+                    "(mlp_down=...)."
+                )
+            return get_path(get_path(block, arch.mlp), arch.mlp_down), True
         return get_path(block, arch.mlp), site == "mlp_input"
 
     def _layers(self, site: str, layers: Iterable[int] | int | None) -> list[int | None]:
@@ -232,10 +249,8 @@ def trace(
         raise SelectionError(
             f"Unknown site(s) {unknown or site_list}; the sites are {list(SITES)}."
         )
-    if model.arch.mlp_norm is None:
-        site_list = (
-            [s for s in site_list if s != "post_attn_residual"] if sites is SITES else site_list
-        )
+    if sites is SITES:  # the default: every site this architecture has
+        site_list = [s for s in site_list if has_site(model, s)]
     rendered = model.render(as_case(case))
     n = len(rendered.token_ids)
     layer_list = list(range(model.shape.n_layers)) if layers is None else sorted(set(layers))
@@ -249,26 +264,54 @@ def trace(
         if positions is None
         else np.array(sorted({p % n for p in _checked(positions, n)}))
     )
-    ids = torch.as_tensor(rendered.token_ids, device=model.device)[None]
-    with Hooks(model) as hooks:
-        for site in site_list:
-            hooks.record(site, None if site in MODEL_SITES else layer_list)
-        kwargs = {k: v for k, v in model._forward_kwargs.items() if k != "logits_to_keep"}
-        model.hf_model(input_ids=ids, **kwargs)
-    index = torch.as_tensor(kept)
-    arrays: dict[str, np.ndarray] = {}
-    n_heads = model.shape.n_heads
-    for site in site_list:
-        if site in MODEL_SITES:
-            arrays[site] = hooks.values[(site, None)][0].float().cpu()[index].numpy()
-            continue
-        stacked = torch.stack(
-            [hooks.values[(site, layer)][0].float().cpu()[index] for layer in layer_list]
-        )
-        if site == "o_proj_input":
-            stacked = stacked.reshape(*stacked.shape[:-1], n_heads, -1)
-        arrays[site] = stacked.numpy()
+    arrays = read_sites(model, rendered.token_ids, site_list, layer_list, kept)
     return Trace(list(rendered.tokens), kept, layer_list, arrays)
+
+
+def has_site(model: Model, site: str) -> bool:
+    """Whether `model`'s architecture has `site` (every block has most; see
+    the module docstring for "post_attn_residual" and "mlp_act")."""
+    if site == "post_attn_residual":
+        return model.arch.mlp_norm is not None
+    if site == "mlp_act":
+        return model.arch.mlp_down is not None
+    return site in SITES
+
+
+@torch.no_grad()
+def read_sites(
+    model: Model,
+    ids: Sequence[int] | np.ndarray,
+    sites: Sequence[str],
+    layers: Sequence[int],
+    positions: Sequence[int] | np.ndarray,
+    forward: Mapping[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """Site -> float32 values at token `positions` (indices into `ids`, in the
+    order given) from one plain forward pass of `ids` (batch 1): a layer site
+    (layer, position, dim) over `layers` in their order, "o_proj_input"
+    (layer, position, head, head_dim), a model site (position, dim). Only the
+    positions asked for are kept. `forward` adds or replaces the pass's
+    keywords (a KV cache and position_ids, for a pass that continues a prefix)."""
+    index = [int(p) for p in positions]
+    tensor = torch.tensor(np.asarray(ids, dtype=np.int64), device=model.device)[None]
+    kwargs = {**model._forward_kwargs, **(forward or {})}
+    if "logits" in sites:  # every position's logits, not only the last
+        kwargs.pop("logits_to_keep", None)
+    with Hooks(model) as hooks:
+        for site in sites:
+            hooks.record(site, None if site in MODEL_SITES else list(layers), positions=index)
+        model.hf_model(input_ids=tensor, **kwargs)
+    arrays: dict[str, np.ndarray] = {}
+    for site in sites:
+        if site in MODEL_SITES:
+            arrays[site] = hooks.values[(site, None)][0].float().cpu().numpy()
+            continue
+        stacked = torch.stack([hooks.values[(site, layer)][0].float().cpu() for layer in layers])
+        if site == "o_proj_input":
+            stacked = stacked.reshape(*stacked.shape[:-1], model.shape.n_heads, -1)
+        arrays[site] = stacked.numpy()
+    return arrays
 
 
 def _checked(positions: Iterable[int], n: int) -> list[int]:

@@ -129,8 +129,10 @@ def reduce_pass(
     ids: np.ndarray,
     reducers: list[Any],
     reduce_positions: torch.Tensor | None = None,
+    reduce_layers: list[int] | None = None,
 ) -> None:
-    """One forward pass of `ids` whose rows go to `reducers` (no rows kept)."""
+    """One forward pass of `ids` whose rows go to `reducers` (no rows kept),
+    those of every layer or of `reduce_layers` only."""
     tensor = torch.as_tensor(np.asarray(ids, np.int64), device=model.device)[None]
     nothing = torch.zeros((1, 1), dtype=torch.long, device=model.device)
     with capturing(
@@ -140,6 +142,7 @@ def reduce_pass(
         keep_rows=False,
         reducers=reducers,
         reduce_positions=reduce_positions,
+        reduce_layers=reduce_layers,
     ):
         model.hf_model(input_ids=tensor, **model._forward_kwargs)
 

@@ -24,7 +24,9 @@ from ..core.deprecation import warn_renamed
 from ..core.generation import Generation
 from ..core.head_atlas import HeadAtlas
 from ..core.head_gates import HeadGates
+from ..core.head_grid import HeadGrid
 from ..core.layer_stats import LayerStats, RegionAttention
+from ..core.neurons import Activations, NeuronActivations
 from ..core.prev_token import PrevTokenTest
 from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Lens, QueryReading, Run
@@ -687,8 +689,8 @@ class Model:
         positions: Sequence[int] | None = None,
     ) -> Trace:
         """The values of named sites (default all: block input, o_proj input
-        per head, attention output, post-attention residual, MLP input and
-        output, block output, final norm, logits) over one plain forward pass
+        per head, attention output, post-attention residual, MLP input,
+        activations and output, block output, final norm, logits) over one plain forward pass
         of `case`, at `layers` and `positions` (default all), as numpy arrays
         (`tw.Trace`, indexed by site)."""
         from .hooks import SITES, trace
@@ -946,6 +948,75 @@ class Model:
         from .layer_stats import region_attention
 
         return region_attention(self, target, src, dst, regions)
+
+    def head_grid(
+        self,
+        target: Run | CaseLike,
+        layer: int,
+        *,
+        full: bool = False,
+        regions: RegionsLike = None,
+    ) -> HeadGrid:
+        """Every head's (query, key) attention matrix at `layer` of `target`
+        (a `Run`, read from its own token ids, or a case with `regions`), as
+        a `tw.HeadGrid` of float16 (head, T', T') patterns. Above 1,024
+        tokens the matrices are pooled into blocks (rows averaged, keys
+        summed, so rows still sum to 1; T' <= 1,024) unless `full=True`,
+        which keeps the exact T x T per head. One forward pass that hands
+        only that layer's rows to a reducer; nothing is kept for the other
+        layers. `display(grid)` shows a `tw.HeadGridView`."""
+        from .head_grid import head_grid
+
+        return head_grid(self, target, layer, full=full, regions=regions)
+
+    def activations(
+        self,
+        target: Run | CaseLike,
+        positions: Any = "all",
+        sources: Sequence[str] | str | None = None,
+        layers: Sequence[int] | int | None = None,
+        regions: RegionsLike = None,
+    ) -> Activations:
+        """The residual stream leaving each block ("hidden_out"), the MLP
+        activations ("mlp_act", the input of its down projection) and each
+        head's output ("head_out", the output projection's input as (head,
+        head_dim)) at `positions` ("all", "queries", a region name or token
+        indices) and `layers` (default all), from one plain forward pass of
+        a Run's `token_ids` or a case rendered with `regions`. `sources`:
+        names of `core.neurons.ACTIVATION_SOURCES` (default every one this
+        architecture has). Returns `tw.Activations` (numpy, float32; only
+        the positions asked for are kept)."""
+        from .neurons import activations
+
+        return activations(self, target, positions, sources, layers, regions)
+
+    def neurons(
+        self,
+        target: Run | CaseLike,
+        layer: int,
+        source: str = "mlp_act",
+        positions: Any = "all",
+        top_k: int = 50,
+        *,
+        include_first: bool = False,
+        regions: RegionsLike = None,
+    ) -> NeuronActivations:
+        """`Run.neurons` for a Run or a case rendered with `regions`: the
+        `top_k` neurons of `layer` with the highest sd over `positions`
+        (position 0 left out of the ranking unless `include_first=True`),
+        as a neurons x tokens matrix (`tw.NeuronActivations`)."""
+        from .neurons import neurons
+
+        return neurons(
+            self,
+            target,
+            layer,
+            source,
+            positions,
+            top_k,
+            include_first=include_first,
+            regions=regions,
+        )
 
     def head_means(
         self, cases: Sequence[CaseLike], positions: Sequence[int] | None = None

@@ -35,7 +35,7 @@ from ..core.residuals import (
 from ..core.run import Run
 from ..core.selection import resolve_query
 from ..errors import ArgumentError, CaptureError
-from .hooks import Hooks
+from .hooks import read_sites
 from .targets import as_model, read_target
 
 if TYPE_CHECKING:
@@ -94,17 +94,10 @@ def read_states(
         check_source(source)
     parallel = is_parallel(model)
     sites = _sites(sources, parallel)
-    tensor = torch.tensor(np.asarray(ids, dtype=np.int64), device=model.device)[None]
-    layers = range(model.shape.n_layers)
-    with Hooks(model) as hooks:
-        for site in sites:
-            hooks.record(site, positions=list(positions))
-        model.hf_model(input_ids=tensor, **{**model._forward_kwargs, **(forward or {})})
+    layers = list(range(model.shape.n_layers))
     values = {
-        site: np.stack(
-            [hooks.values[(site, layer)][0].float().cpu().numpy() for layer in layers], axis=1
-        ).astype(np.float64)
-        for site in sites
+        site: array.transpose(1, 0, 2).astype(np.float64)  # (position, layer, hidden)
+        for site, array in read_sites(model, ids, sites, layers, positions, forward).items()
     }
     out: dict[str, np.ndarray] = {}
     for source in sources:

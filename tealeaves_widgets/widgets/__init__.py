@@ -1,8 +1,9 @@
 """Jupyter views of results: anywidget classes (`Explorer`, `TokenHeatmap`,
 `CurvesView`, `LensView`, `VariantDiff`, `AggregateView`, `AblationView`,
-`AttributionView`, `HeadGatesView`, `PrevTokenView`, `GenerationView`,
-`SnapshotsView`, `ResidualView`, `CrossLayerView`, `ScenarioView`), the wire format
-and its schema, standalone HTML export, and the live explorer of a capture
+`AttributionView`, `HeadGatesView`, `HeadAtlasView`, `HeadGridView`, `PrevTokenView`,
+`GenerationView`, `SnapshotsView`, `ResidualView`, `CrossLayerView`, `ScenarioView`,
+`NeuronView`, `NeuronCompareView`), the wire format and its schema, standalone HTML
+export, and the live explorer of a capture
 in progress.
 
 May import: numpy, pandas, anywidget, ipywidgets, `tealeaves_widgets.errors`,
@@ -20,9 +21,12 @@ from .diff import DiffOptions, VariantDiff, diff_payload
 from .explorer import Explorer
 from .export import export_html
 from .generation import GenerationView, generation_payload
+from .head_atlas import HeadAtlasView, head_atlas_payload
 from .head_gates import HeadGatesView, head_gates_payload
+from .head_grid import HeadGridView, head_grid_payload
 from .heatmap import TokenHeatmap
 from .linked import Linked
+from .neurons import NeuronCompareView, NeuronView, neuron_compare_payload, neurons_payload
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView, prev_token_payload
 from .residuals import CrossLayerView, ResidualView, cross_layer_payload, residual_payload
@@ -42,9 +46,13 @@ __all__ = [
     "DiffOptions",
     "Explorer",
     "GenerationView",
+    "HeadAtlasView",
     "HeadGatesView",
+    "HeadGridView",
     "LensView",
     "Linked",
+    "NeuronCompareView",
+    "NeuronView",
     "PayloadOptions",
     "PrevTokenView",
     "ResidualView",
@@ -61,7 +69,11 @@ __all__ = [
     "diff_payload",
     "export_html",
     "generation_payload",
+    "head_atlas_payload",
     "head_gates_payload",
+    "head_grid_payload",
+    "neuron_compare_payload",
+    "neurons_payload",
     "prev_token_payload",
     "residual_payload",
     "run_payload",

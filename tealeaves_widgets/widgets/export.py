@@ -36,6 +36,7 @@ from ..core.ablation import Ablation
 from ..core.attribution import Attribution
 from ..core.compare import Comparison
 from ..core.generation import Generation
+from ..core.head_atlas import HeadAtlas
 from ..core.head_gates import HeadGates
 from ..core.prev_token import PrevTokenTest
 from ..core.residuals import CrossLayerCosine, ResidualDecomposition
@@ -58,6 +59,7 @@ RESULTS = (
     Ablation,
     Attribution,
     HeadGates,
+    HeadAtlas,
     PrevTokenTest,
     Generation,
     Snapshots,
@@ -138,14 +140,15 @@ def _widgets(obj: Any) -> list[ipywidgets.Widget]:
     if isinstance(obj, RESULTS):  # a RunSet before the iterables below
         return [seam.call("view", obj)]
     if isinstance(obj, ipywidgets.Widget):
-        return [obj]
+        # a view shown with its companions (HeadAtlasView with run=) says which widget holds them
+        return [getattr(obj, "_tw_display", obj)]
     if isinstance(obj, Iterable) and not isinstance(obj, (str, bytes)):
         widgets = [w for item in obj for w in _widgets(item)]
         if widgets:
             return widgets
     raise ExportError(
         "export_html expects a widget, a Run, a RunSet, a Comparison, an Ablation, an "
-        "Attribution, HeadGates, a PrevTokenTest, a Generation, Snapshots, a "
+        "Attribution, HeadGates, a HeadAtlas, a PrevTokenTest, a Generation, Snapshots, a "
         "ResidualDecomposition, a CrossLayerCosine, a ScenarioResult or a list of them, got "
         f"{type(obj).__name__}."
     )

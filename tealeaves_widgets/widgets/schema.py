@@ -459,6 +459,53 @@ class PrevTokenPayload(TypedDict):
     cos_sd: WireArray
 
 
+# -- the head atlas view (HeadAtlasView) ---------------------------------------------------
+
+
+class AtlasMetricEntry(TypedDict):
+    """One metric of the atlas (`core.head_atlas.METRICS`), with the atlas's note on it."""
+
+    name: str
+    description: str
+    probe_set: str
+    signed: bool
+    """True: drawn with diverging colours centred at 0, ranked by |score|."""
+    note: str
+    """What was excluded or assumed in measuring it (`HeadAtlas.notes`), or ""."""
+
+
+class ProbeSetEntry(TypedDict):
+    """One probe set of the atlas: how many sequences, of what lengths."""
+
+    name: str
+    count: int
+    min_length: int
+    max_length: int
+
+
+class HeadAtlasPayload(TypedDict):
+    """What the head atlas view renders (`HeadAtlas`), as one synced value."""
+
+    schema_version: int
+    kind: Literal["head_atlas"]
+    model: ModelName
+    n_layers: int
+    n_heads: int
+    metrics: list[AtlasMetricEntry]
+    """In the order of `scores`' first axis (`METRICS`)."""
+    scores: WireArray
+    """(metric, layer, head) float32; NaN where a head has no score."""
+    profiles: WireArray
+    """(layer, head, offset) float32: mean weight at distance d = 0.. on the random probes."""
+    patterns: WireArray
+    """(layer, head, P, P) float16: the mean pattern over the repeated random-token
+    probes (query row, key column; zeros above the diagonal)."""
+    probes: list[ProbeSetEntry]
+    bos_prepended: bool
+    """Whether each probe starts with the BOS (so key 0 of a pattern is the BOS)."""
+    seed: int
+
+
 # -- the generation view (GenerationView) -------------------------------------------------
 
 
@@ -586,6 +633,91 @@ class CrossLayerPayload(TypedDict):
     """The text of the query's token."""
     cosine: WireArray
     """(layer, layer) float32, symmetric."""
+
+
+# -- every head of one layer (HeadGridView) -----------------------------------------------
+
+
+class HeadGridPayload(TypedDict):
+    """What the head grid view renders (`HeadGrid`), as one synced value."""
+
+    schema_version: int
+    kind: Literal["head_grid"]
+    model: ModelName
+    layer: int
+    n_layers: int | None
+    """Layers of the model, when the result knows them."""
+    n_heads: int
+    n_kv_heads: int | None
+    """KV heads (query head h reads KV head h // (n_heads / n_kv_heads)), when known."""
+    n_tokens: int
+    """T, the prompt's tokens (`tokens` holds every one)."""
+    pool: int
+    """Tokens per block on both axes (1: one cell per token); size = ceil(T / pool) <= 1024."""
+    tokens: list[str]
+    patterns: WireArray
+    """(head, size, size) float16: query block rows, key block columns; a pooled cell
+    is the mean over its query tokens of the summed weight on its key tokens."""
+
+
+# -- neuron views (NeuronView, NeuronCompareView) ---------------------------------------
+
+
+class NeuronsPayload(TypedDict):
+    """What the neuron view renders (`NeuronActivations`), as one synced value."""
+
+    schema_version: int
+    kind: Literal["neurons"]
+    model: ModelName
+    layer: int
+    source: str
+    """"mlp_act" or "hidden_out"."""
+    rule: str
+    """How the neurons were picked, in words (NeuronActivations.rule)."""
+    note: str
+    positions_label: str
+    n_neurons: int
+    """Neurons the source has at this layer (the rows are the top k of them)."""
+    neurons: WireArray
+    """(k,) int32 neuron indices, the rows, most variable first."""
+    sd: WireArray
+    """(k,) float32 sd over the scored positions that ranked them."""
+    positions: WireArray
+    """(position,) int32 token positions of the columns."""
+    tokens: list[str]
+    """(position,) the text of each column's token."""
+    scored: WireArray
+    """(position,) uint8 1 where the column entered the ranking and the colour scale."""
+    values: WireArray
+    """(k, position) float32 activations."""
+    vmax: float
+    """The colour scale spans -vmax..vmax (the largest |value| over the scored columns)."""
+
+
+class NeuronComparePayload(TypedDict):
+    """What the neuron comparison view renders (`NeuronComparison`), as one synced value."""
+
+    schema_version: int
+    kind: Literal["neuron_compare"]
+    model: ModelName
+    layer: int
+    source: str
+    rule: str
+    note: str
+    positions_label: str
+    n_neurons: int
+    neurons: WireArray
+    """(k,) int32 neuron indices, the rows, largest spread first."""
+    spread: WireArray
+    """(k,) float32 sd of each neuron's means across the prompts."""
+    labels: list[str]
+    """(prompt,) the columns."""
+    n_positions: list[int]
+    """(prompt,) positions each mean is over."""
+    means: WireArray
+    """(k, prompt) float32 mean activation over each prompt's scored positions."""
+    vmax: float
+    """The colour scale spans -vmax..vmax (the largest |mean|)."""
 
 
 # -- messages ----------------------------------------------------------------------
@@ -734,10 +866,14 @@ PAYLOADS = (
     AttributionPayload,
     HeadGatesPayload,
     PrevTokenPayload,
+    HeadAtlasPayload,
+    NeuronsPayload,
+    NeuronComparePayload,
     GenerationPayload,
     SnapshotsPayload,
     ResidualPayload,
     CrossLayerPayload,
+    HeadGridPayload,
 )
 MESSAGES = (
     HeadRowsRequest,

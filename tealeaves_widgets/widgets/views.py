@@ -2,11 +2,13 @@
 (`core.seam`). `display(run)` shows `Explorer(run)`, `display(runset)` an
 `AggregateView`, `display(cmp)` a `VariantDiff`, `display(ablation)` an
 `AblationView`, `display(attribution)` an `AttributionView`,
-`display(gates)` a `HeadGatesView`, `display(test)` (a previous-token
-test) a `PrevTokenView`, `display(gen)` a `GenerationView`,
+`display(gates)` a `HeadGatesView`, `display(atlas)` a `HeadAtlasView`,
+`display(grid)` a `HeadGridView`,
+`display(test)` (a previous-token test) a `PrevTokenView`, `display(gen)` a `GenerationView`,
 `display(snapshots)` a `SnapshotsView`, `display(result)` (a scenario's) a
 `ScenarioView`, `display(decomposition)` a
-`ResidualView`, `display(cross_layer)` a `CrossLayerView`; the deprecated
+`ResidualView`, `display(cross_layer)` a `CrossLayerView`, `display(neurons)`
+a `NeuronView`, `display(comparison)` (of neurons) a `NeuronCompareView`; the deprecated
 `run.explorer()`-style methods reach the classes named here; `Model.explore`
 is `live.explore`."""
 
@@ -19,7 +21,10 @@ from ..core.ablation import Ablation
 from ..core.attribution import Attribution
 from ..core.compare import Comparison
 from ..core.generation import Generation
+from ..core.head_atlas import HeadAtlas
 from ..core.head_gates import HeadGates
+from ..core.head_grid import HeadGrid
+from ..core.neurons import NeuronActivations, NeuronComparison
 from ..core.prev_token import PrevTokenTest
 from ..core.residuals import CrossLayerCosine, ResidualDecomposition
 from ..core.run import Run
@@ -32,9 +37,12 @@ from .attribution import AttributionView
 from .diff import VariantDiff
 from .explorer import Explorer
 from .generation import GenerationView
+from .head_atlas import HeadAtlasView
 from .head_gates import HeadGatesView
+from .head_grid import HeadGridView
 from .heatmap import TokenHeatmap
 from .live import explore
+from .neurons import NeuronCompareView, NeuronView
 from .panels import CurvesView, LensView
 from .prev_token import PrevTokenView
 from .report_page import save_report
@@ -49,12 +57,16 @@ DEFAULT_VIEWS = {
     Ablation: AblationView,
     Attribution: AttributionView,
     HeadGates: HeadGatesView,
+    HeadAtlas: HeadAtlasView,
+    HeadGrid: HeadGridView,
     PrevTokenTest: PrevTokenView,
     Generation: GenerationView,
     Snapshots: SnapshotsView,
     ScenarioResult: ScenarioView,
     ResidualDecomposition: ResidualView,
     CrossLayerCosine: CrossLayerView,
+    NeuronActivations: NeuronView,
+    NeuronComparison: NeuronCompareView,
 }
 """Result type -> the view `display(result)` shows."""
 

@@ -31,7 +31,10 @@ from tealeaves_widgets.core.conditions import (
     as_conditions,
 )
 from tealeaves_widgets.core.generation import Generation
+from tealeaves_widgets.core.head_atlas import METRIC_NAMES, METRICS, HeadAtlas
 from tealeaves_widgets.core.head_gates import HeadGates
+from tealeaves_widgets.core.head_grid import HeadGrid
+from tealeaves_widgets.core.neurons import NeuronActivations, NeuronComparison
 from tealeaves_widgets.core.prev_token import PrevTokenTest
 from tealeaves_widgets.core.residuals import CrossLayerCosine, ResidualDecomposition
 from tealeaves_widgets.core.run import Lens, QueryReading, RegionInfo, Run
@@ -44,7 +47,11 @@ from tealeaves_widgets.widgets import (
     cross_layer_payload,
     diff_payload,
     generation_payload,
+    head_atlas_payload,
     head_gates_payload,
+    head_grid_payload,
+    neuron_compare_payload,
+    neurons_payload,
     prev_token_payload,
     residual_payload,
     run_payload,
@@ -349,6 +356,37 @@ def golden_head_gates() -> HeadGates:
     )
 
 
+def golden_head_atlas() -> HeadAtlas:
+    """An atlas of 3 layers x 2 heads with scores in steps of 1/16: metric i
+    of head (l, h) scores (i + 1 + 2l + h) / 16, negated at head 1 for the
+    signed metrics; s2_attention of (0, 1) is NaN. Offset profiles over d =
+    0..2 and 3 x 3 mean patterns (BOS, a token, the same again) in steps of
+    1/8; head (1, 0) attends to the previous token."""
+    layer, head = np.meshgrid(np.arange(3), np.arange(2), indexing="ij")
+    scores = {}
+    for i, m in enumerate(METRICS):
+        value = (i + 1 + 2 * layer + head) / 16
+        scores[m.name] = np.where(head == 1, -value, value) if m.signed else value
+    scores["s2_attention"] = scores["s2_attention"].astype(np.float64)
+    scores["s2_attention"][0, 1] = np.nan
+    sink = np.array([[1.0, 0.0, 0.0], [0.75, 0.25, 0.0], [0.5, 0.25, 0.25]], dtype=np.float32)
+    prev = np.array([[1.0, 0.0, 0.0], [0.125, 0.875, 0.0], [0.125, 0.75, 0.125]], dtype=np.float32)
+    patterns = np.stack([np.stack([sink, sink]), np.stack([prev, sink]), np.stack([sink, prev])])
+    profiles = np.stack(
+        [[np.diagonal(p, offset=-d).mean() for d in range(3)] for p in patterns.reshape(-1, 3, 3)]
+    ).reshape(3, 2, 3)
+    return HeadAtlas(
+        scores=scores,
+        profiles=profiles,
+        patterns=patterns,
+        probes={"random": [[1, 5, 6], [1, 7, 8]], "repeated": [[1, 9, 9]], "text": [[1, 2]]},
+        bos_prepended=True,
+        seed=3,
+        model_info={"model_id": "golden"},
+        notes={"delimiter": "no delimiters in <i>these</i> probes"},
+    )
+
+
 def golden_prev_token() -> PrevTokenTest:
     """A previous-token test of head (1, 0) over two texts, offsets 1 and 2,
     with outputs in steps of 1/4: at k = 1 the head's removal changes nothing
@@ -369,6 +407,34 @@ def golden_prev_token() -> PrevTokenTest:
         positions=np.array([3, 5], dtype=np.int64),
         outputs={"base": base, "A": ablated, "B": b.astype(np.float32), "A+B": ab},
         model_info={"model_id": "golden"},
+    )
+
+
+HEAD_GRID_TOKENS = ("<|s|>", "The", " cat", " <b>x</b>", " sat", "\n", " on")
+
+
+def golden_head_grid() -> HeadGrid:
+    """Layer 1 of 3, two heads over `HEAD_GRID_TOKENS` in steps of 1/16 (exact
+    in float16): head 0 a sink (1/16 on each earlier token, the rest on the
+    first), head 1 a previous-token head (12/16 on t-1, 2/16 on itself, the
+    rest on the first token)."""
+    T = len(HEAD_GRID_TOKENS)
+    patterns = np.zeros((2, T, T))
+    for i in range(T):
+        patterns[0, i, 1 : i + 1] = 1 / 16
+        patterns[0, i, 0] = 1 - i / 16
+        if i >= 1:
+            patterns[1, i, i - 1] += 12 / 16
+            patterns[1, i, i] += 2 / 16
+            patterns[1, i, 0] += 2 / 16
+        else:
+            patterns[1, 0, 0] = 1.0
+    return HeadGrid(
+        layer=1,
+        patterns=patterns.astype(np.float16),
+        tokens=HEAD_GRID_TOKENS,
+        pool=1,
+        model_info={"model_id": "golden", "n_layers": N_LAYERS, "n_kv_heads": 1},
     )
 
 
@@ -439,6 +505,45 @@ def golden_cross_layer() -> CrossLayerCosine:
         query="final",
         position=5,
         token="<b>x</b>",
+        model_info={"model_id": "golden"},
+    )
+
+
+def golden_neurons() -> NeuronActivations:
+    """The 3 most variable of 4 neurons over 5 positions, in quarters (exact
+    in float32): position 0 is a sink of 40 on neuron 0 (left out of the
+    ranking, so neuron 0, flat elsewhere, ranks last); the tokens are markup
+    and white space."""
+    values = np.array(
+        [
+            [40.0, 0.0, 0.0, 0.0],
+            [1.0, -2.0, 0.5, 0.25],
+            [1.0, 2.0, -0.5, 0.0],
+            [1.0, -1.0, 1.5, -0.25],
+            [1.0, 1.0, -1.5, 0.0],
+        ]
+    )
+    return NeuronActivations.select(
+        values,
+        2,
+        "mlp_act",
+        np.arange(5),
+        ("<|s|>", "<b>x</b>", " kind", "\n", " so"),
+        3,
+        model_info={"model_id": "golden"},
+    )
+
+
+def golden_neuron_compare() -> NeuronComparison:
+    """The 2 of 3 neurons whose means spread most over 3 prompts (quarters)."""
+    means = np.array([[0.5, -1.0, 2.0], [0.5, 1.0, 2.25], [0.5, 0.0, 1.75]])
+    return NeuronComparison.select(
+        means,
+        1,
+        "hidden_out",
+        ("baseline", "<b>terse</b>", "long"),
+        (7, 5, 9),
+        2,
         model_info={"model_id": "golden"},
     )
 
@@ -515,10 +620,14 @@ def payloads() -> dict[str, Any]:
         "attribution_payload": attribution_payload(golden_attribution()),
         "head_gates_payload": head_gates_payload(golden_head_gates()),
         "prev_token_payload": prev_token_payload(golden_prev_token()),
+        "head_atlas_payload": head_atlas_payload(golden_head_atlas()),
+        "head_grid_payload": head_grid_payload(golden_head_grid()),
         "snapshots_payload": snapshots_payload(golden_snapshots()),
         "generation_payload": generation_payload(golden_generation()),
         "residual_payload": residual_payload(golden_residual()),
         "cross_layer_payload": cross_layer_payload(golden_cross_layer()),
+        "neurons_payload": neurons_payload(golden_neurons()),
+        "neuron_compare_payload": neuron_compare_payload(golden_neuron_compare()),
         "head_rows_reply": {"content": reply, "buffers": buffers},
         "error_reply": {"content": error, "buffers": []},
         "query_at_reply": {"content": query_reply, "buffers": query_buffers},
@@ -647,6 +756,27 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
             "inner_mean_k2": _values(payload["inner_mean"])[len(table) :],
             "table_k2": [float(v) for v in table["inner_mean"]],
         }
+    if name == "head_atlas_payload":
+        atlas = golden_head_atlas()
+        return {
+            "metric_names": list(METRIC_NAMES),
+            "scores": {m: _floats(atlas.scores[m]) for m in METRIC_NAMES},
+            "signed": [m.name for m in METRICS if m.signed],
+            "profiles": _floats(atlas.profiles.astype(np.float32)),
+            "patterns": _floats(atlas.patterns),
+            "top_ov_copy": [
+                [int(r.layer), int(r.head)] for r in atlas.top("ov_copy", 3).itertuples()
+            ],
+        }
+    if name == "head_grid_payload":
+        grid = golden_head_grid()
+        return {
+            "patterns": [float(v) for v in grid.patterns.ravel()],
+            # what the thumbnails pool to: blocks of 2 and of 3 tokens
+            "pooled_2": [float(v) for v in grid.pooled(4).patterns.ravel()],
+            "pooled_3": [float(v) for v in grid.pooled(3).patterns.ravel()],
+            "table": {c: [float(v) for v in grid.table()[c]] for c in ("first_block", "diagonal")},
+        }
     if name == "snapshots_payload":
         snapshots = golden_snapshots()
 
@@ -685,6 +815,23 @@ def expectations(name: str, payload: Any) -> dict[str, Any]:
         }
     if name == "cross_layer_payload":
         return {"cosine": [float(v) for v in golden_cross_layer().cosine.ravel()]}
+    if name == "neurons_payload":
+        result = golden_neurons()
+        return {
+            "neurons": [int(n) for n in result.neurons],
+            "values": [float(v) for v in result.values.ravel()],
+            "sd": [float(v) for v in result.sd.astype(np.float32)],
+            "scored": [bool(v) for v in result.scored],
+            "vmax": result.vmax,
+        }
+    if name == "neuron_compare_payload":
+        result = golden_neuron_compare()
+        return {
+            "neurons": [int(n) for n in result.neurons],
+            "means": [float(v) for v in result.means.ravel()],
+            "spread": [float(v) for v in result.spread.astype(np.float32)],
+            "vmax": result.vmax,
+        }
     if name == "generation_payload":
         gen = golden_generation()
         return {
