@@ -77,8 +77,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "successor",
-        "OV successor score on ordinal sequences minus the same on random-word controls "
-        "(the probe set 'ordinal_control')",
+        "OV successor score on ordinal sequences minus the same on random-word controls",
         "ordinal",
         signed=True,
     ),

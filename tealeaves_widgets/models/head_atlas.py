@@ -398,7 +398,7 @@ def head_atlas(
 
 
 def _mean(sums: torch.Tensor, count: int | np.integer) -> np.ndarray:
-    values = sums.double().cpu().numpy()
+    values = sums.cpu().double().numpy()
     return values / count if count else np.full(values.shape, np.nan)
 
 
@@ -425,13 +425,13 @@ def _assemble(
     baseline = delimiter_baseline(masks)
     observed = _mean(delimiter.sums, delimiter.rows)
     scores["delimiter"] = observed / baseline if baseline > 0 else np.full_like(observed, np.nan)
-    rows = entropy.rows.double().cpu().numpy()
+    rows = entropy.rows.cpu().double().numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        scores["entropy"] = np.where(rows > 0, entropy.sums.double().cpu().numpy() / rows, np.nan)
+        scores["entropy"] = np.where(rows > 0, entropy.sums.cpu().double().numpy() / rows, np.nan)
     shape = scores["previous_token"].shape
     for name in ("successor", "ov_copy"):
         scores[name] = ov_scores.get(name, np.full(shape, np.nan))
-    patterns = (pattern.sums.double().cpu().numpy() / len(probes.sets["repeated"])).astype(
+    patterns = (pattern.sums.cpu().double().numpy() / len(probes.sets["repeated"])).astype(
         np.float32
     )
     return HeadAtlas(
