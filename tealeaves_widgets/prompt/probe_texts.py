@@ -55,4 +55,5 @@ PARAGRAPHS: tuple[str, ...] = (
     "speak quietly near the nesting areas. Volunteers count the birds each week and share "
     "the results on a board by the gate.",
 )
-"""Ten paragraphs, about 850 words (over 1,000 tokens for the embedded model)."""
+"""Ten paragraphs, 673 words (793 tokens for the embedded model: six windows of the
+default 128 tokens, so `ProbeSizes.n_text` = 8 yields 6 text probes there)."""
