@@ -20,7 +20,7 @@ EXECUTE_HINT = (
 )
 
 
-EXAMPLES = ("quickstart", "compare_variants", "causal", "conversation")
+EXAMPLES = ("quickstart", "compare_variants", "causal", "conversation", "heads")
 """The example notebooks (notebooks/<name>.ipynb), executed by the tests."""
 
 

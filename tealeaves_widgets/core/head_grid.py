@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from ..errors import ArgumentError, ArgumentTypeError
+from . import seam
 from .selection import check_index
 
 MAX_DISPLAY = 1024
@@ -192,6 +194,10 @@ class HeadGrid:
                 text += f", previous {row['previous']:.3f}"
             lines.append(text + f", row max {row['row_max']:.3f}")
         return "\n".join(lines)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel it displays as its view (`display(result)`)."""
+        return seam.display_bundle(self, include, exclude)
 
 
 __all__ = ["MAX_DISPLAY", "SUMMARY", "HeadGrid", "block_counts", "block_pool", "pool_factor"]

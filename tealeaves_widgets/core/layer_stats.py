@@ -16,6 +16,9 @@ of keys row i may attend and T the number of rows:
 
 - `mean`, `sd`, `max`: of the weights over all allowed entries, pooled (each
   entry counts once: mean = sum w / sum n_i; sd is the population sd);
+  when every row sums to 1 over its allowed keys (no sink logit) the mean
+  is T / sum n_i, 2/(T+1) under a plain causal mask: the same at every
+  layer, so it tells heads apart only where a window or sinks change it;
 - `entropy`: the mean over rows with n_i >= 2 of H_i / log(n_i), H_i the
   entropy of row i's weights renormalised over its positions (p = w / sum w,
   the same as w without sinks); 0 = one key takes everything, 1 = uniform.

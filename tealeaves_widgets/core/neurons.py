@@ -38,6 +38,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ..errors import ArgumentError, ArgumentTypeError, EmptyRegionError, SelectionError
+from . import seam
 from .selection import check_index
 
 if TYPE_CHECKING:
@@ -209,13 +210,22 @@ def _first_note(values: NDArray, positions: NDArray, scored: NDArray, token: str
         return ""
     rest = np.abs(values[~first]).max() if (~first).any() else 0.0
     top = np.abs(values[first]).max()
-    here = (
-        f" Here its largest |activation| is {top / rest:.3g}x the other positions'." if rest else ""
-    )
+    if not rest:
+        here = ""
+    elif top > rest:
+        here = (
+            f" Here it does: its largest |activation| is {top / rest:.3g}x the other "
+            "positions' largest."
+        )
+    else:
+        here = (
+            f" Here it does not (its largest |activation| is {top / rest:.3g}x the other "
+            "positions' largest), so include_first=True would change little."
+        )
     return (
         f"Position 0 {token!r} is left out of the ranking and the colour scale: the first "
-        "token often carries activations far larger than the rest (an attention sink) and "
-        f"would pick the neurons by itself.{here} Its column is still shown; pass "
+        "token can carry activations far larger than the rest (an attention sink) and then "
+        f"picks the neurons by itself.{here} Its column is still shown; pass "
         "include_first=True to count it."
     )
 
@@ -361,6 +371,10 @@ class NeuronActivations:
             lines.append(f"  note: {self.note}")
         return "\n".join(lines)
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel it displays as its view (`display(result)`)."""
+        return seam.display_bundle(self, include, exclude)
+
 
 @dataclass(frozen=True, repr=False)
 class NeuronComparison:
@@ -460,6 +474,10 @@ class NeuronComparison:
         if self.note:
             lines.append(f"  note: {self.note}")
         return "\n".join(lines)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
+        """In a Jupyter kernel it displays as its view (`display(result)`)."""
+        return seam.display_bundle(self, include, exclude)
 
 
 def check_neuron_request(
