@@ -203,6 +203,18 @@ def top_variable(values: NDArray, scored: NDArray[np.bool_], k: int) -> tuple[ND
     return order.astype(np.int64), sd[order]
 
 
+def _neuron_repr(
+    header: str, heading: str, neurons: NDArray, score: str, scores: NDArray, note: str
+) -> str:
+    """The repr of a neuron result: `header`, its first five neurons with
+    their `score` under `heading`, and its `note` when it has one."""
+    top = ", ".join(f"{n} ({score} {s:.3g})" for n, s in zip(neurons[:5], scores[:5], strict=True))
+    lines = [header, f"  {heading}: {top}"]
+    if note:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
 def _first_note(values: NDArray, positions: NDArray, scored: NDArray, token: str) -> str:
     """The note on position 0 left out of the ranking ("" when it was not)."""
     first = np.asarray(positions) == 0
@@ -358,18 +370,12 @@ class NeuronActivations:
     def __repr__(self) -> str:
         model = self.model_info.get("model_id", "unknown model")
         where = "all tokens" if self.positions_label == "all" else repr(self.positions_label)
-        lines = [
+        header = (
             f"NeuronActivations({model}: layer {self.layer} {self.source}, "
             f"{len(self.neurons)} neurons x {len(self.positions)} positions ({where}); "
             f"{self.rule})"
-        ]
-        top = ", ".join(
-            f"{n} (sd {s:.3g})" for n, s in zip(self.neurons[:5], self.sd[:5], strict=True)
         )
-        lines.append(f"  most variable: {top}")
-        if self.note:
-            lines.append(f"  note: {self.note}")
-        return "\n".join(lines)
+        return _neuron_repr(header, "most variable", self.neurons, "sd", self.sd, self.note)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
         """In a Jupyter kernel it displays as its view (`display(result)`)."""
@@ -463,17 +469,13 @@ class NeuronComparison:
 
     def __repr__(self) -> str:
         model = self.model_info.get("model_id", "unknown model")
-        lines = [
+        header = (
             f"NeuronComparison({model}: layer {self.layer} {self.source}, "
             f"{len(self.neurons)} neurons x {len(self.labels)} prompts; {self.rule})"
-        ]
-        top = ", ".join(
-            f"{n} (spread {s:.3g})" for n, s in zip(self.neurons[:5], self.spread[:5], strict=True)
         )
-        lines.append(f"  most different: {top}")
-        if self.note:
-            lines.append(f"  note: {self.note}")
-        return "\n".join(lines)
+        return _neuron_repr(
+            header, "most different", self.neurons, "spread", self.spread, self.note
+        )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
         """In a Jupyter kernel it displays as its view (`display(result)`)."""
