@@ -328,6 +328,32 @@ class NeuronActivations:
             model_info=dict(model_info or {}),
         )
 
+    @classmethod
+    def from_activations(
+        cls,
+        acts: Activations,
+        layer: int,
+        source: str,
+        top_k: int,
+        *,
+        include_first: bool,
+        positions_label: str,
+    ) -> NeuronActivations:
+        """`select` on the values of `source` at `layer` read into `acts` (its
+        positions, tokens and model info): the last step of `Run.neurons` and
+        `Model.neurons`."""
+        return cls.select(
+            acts.at(source, layer),
+            layer,
+            source,
+            acts.positions,
+            acts.tokens,
+            top_k,
+            include_first=include_first,
+            positions_label=positions_label,
+            model_info=acts.model_info,
+        )
+
     @property
     def rule(self) -> str:
         """How the neurons were picked, in words."""
@@ -483,12 +509,22 @@ class NeuronComparison:
 
 
 def check_neuron_request(
-    layer: object, source: object, count: object, n_layers: int, owner: str, what: str = "top_k"
+    layer: object,
+    source: object,
+    count: object,
+    n_layers: int,
+    owner: str,
+    what: str = "top_k",
+    *,
+    include_first: object,
 ) -> tuple[int, str, int]:
-    """The checked (layer, source, top_k) of a neuron request, before any pass."""
+    """The checked (layer, source, top_k) of a neuron request, `include_first`
+    checked too, before any pass (`Run.neurons`, `Model.neurons`, `compare_neurons`)."""
     source = check_neuron_source(source)
     layer = check_index(layer, n_layers, "layer", owner)
-    return layer, source, check_count(count, what)
+    count = check_count(count, what)
+    check_include_first(include_first)
+    return layer, source, count
 
 
 def run_neurons(
@@ -502,20 +538,13 @@ def run_neurons(
     model: Any = None,
 ) -> NeuronActivations:
     """See `Run.neurons`."""
-    layer, source, top_k = check_neuron_request(layer, source, top_k, run.n_layers, "this run")
-    check_include_first(include_first)
+    layer, source, top_k = check_neuron_request(
+        layer, source, top_k, run.n_layers, "this run", include_first=include_first
+    )
     found, label = resolve_positions(positions, run.n_tokens, run.queries, run.regions, "this run")
     acts = run.activations(found, sources=[source], layers=[layer], model=model)
-    return NeuronActivations.select(
-        acts.at(source, layer),
-        layer,
-        source,
-        acts.positions,
-        acts.tokens,
-        top_k,
-        include_first=include_first,
-        positions_label=label,
-        model_info=acts.model_info,
+    return NeuronActivations.from_activations(
+        acts, layer, source, top_k, include_first=include_first, positions_label=label
     )
 
 
@@ -580,8 +609,9 @@ def compare_neurons(
     Returns a `tw.NeuronComparison` (`display(result)` shows a neurons x
     prompts heatmap)."""
     labels, items = _labelled_runs(runs)
-    layer, source, k = check_neuron_request(layer, source, k, items[0].n_layers, "these runs", "k")
-    check_include_first(include_first)
+    layer, source, k = check_neuron_request(
+        layer, source, k, items[0].n_layers, "these runs", "k", include_first=include_first
+    )
     found = [
         resolve_positions(positions, r.n_tokens, r.queries, r.regions, f"run {label!r}")
         for label, r in zip(labels, items, strict=True)
