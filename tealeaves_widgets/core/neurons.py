@@ -203,6 +203,18 @@ def top_variable(values: NDArray, scored: NDArray[np.bool_], k: int) -> tuple[ND
     return order.astype(np.int64), sd[order]
 
 
+def _neuron_repr(
+    header: str, heading: str, neurons: NDArray, score: str, scores: NDArray, note: str
+) -> str:
+    """The repr of a neuron result: `header`, its first five neurons with
+    their `score` under `heading`, and its `note` when it has one."""
+    top = ", ".join(f"{n} ({score} {s:.3g})" for n, s in zip(neurons[:5], scores[:5], strict=True))
+    lines = [header, f"  {heading}: {top}"]
+    if note:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
 def _first_note(values: NDArray, positions: NDArray, scored: NDArray, token: str) -> str:
     """The note on position 0 left out of the ranking ("" when it was not)."""
     first = np.asarray(positions) == 0
@@ -316,6 +328,32 @@ class NeuronActivations:
             model_info=dict(model_info or {}),
         )
 
+    @classmethod
+    def from_activations(
+        cls,
+        acts: Activations,
+        layer: int,
+        source: str,
+        top_k: int,
+        *,
+        include_first: bool,
+        positions_label: str,
+    ) -> NeuronActivations:
+        """`select` on the values of `source` at `layer` read into `acts` (its
+        positions, tokens and model info): the last step of `Run.neurons` and
+        `Model.neurons`."""
+        return cls.select(
+            acts.at(source, layer),
+            layer,
+            source,
+            acts.positions,
+            acts.tokens,
+            top_k,
+            include_first=include_first,
+            positions_label=positions_label,
+            model_info=acts.model_info,
+        )
+
     @property
     def rule(self) -> str:
         """How the neurons were picked, in words."""
@@ -358,18 +396,12 @@ class NeuronActivations:
     def __repr__(self) -> str:
         model = self.model_info.get("model_id", "unknown model")
         where = "all tokens" if self.positions_label == "all" else repr(self.positions_label)
-        lines = [
+        header = (
             f"NeuronActivations({model}: layer {self.layer} {self.source}, "
             f"{len(self.neurons)} neurons x {len(self.positions)} positions ({where}); "
             f"{self.rule})"
-        ]
-        top = ", ".join(
-            f"{n} (sd {s:.3g})" for n, s in zip(self.neurons[:5], self.sd[:5], strict=True)
         )
-        lines.append(f"  most variable: {top}")
-        if self.note:
-            lines.append(f"  note: {self.note}")
-        return "\n".join(lines)
+        return _neuron_repr(header, "most variable", self.neurons, "sd", self.sd, self.note)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
         """In a Jupyter kernel it displays as its view (`display(result)`)."""
@@ -463,17 +495,13 @@ class NeuronComparison:
 
     def __repr__(self) -> str:
         model = self.model_info.get("model_id", "unknown model")
-        lines = [
+        header = (
             f"NeuronComparison({model}: layer {self.layer} {self.source}, "
             f"{len(self.neurons)} neurons x {len(self.labels)} prompts; {self.rule})"
-        ]
-        top = ", ".join(
-            f"{n} (spread {s:.3g})" for n, s in zip(self.neurons[:5], self.spread[:5], strict=True)
         )
-        lines.append(f"  most different: {top}")
-        if self.note:
-            lines.append(f"  note: {self.note}")
-        return "\n".join(lines)
+        return _neuron_repr(
+            header, "most different", self.neurons, "spread", self.spread, self.note
+        )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | tuple:
         """In a Jupyter kernel it displays as its view (`display(result)`)."""
@@ -481,12 +509,22 @@ class NeuronComparison:
 
 
 def check_neuron_request(
-    layer: object, source: object, count: object, n_layers: int, owner: str, what: str = "top_k"
+    layer: object,
+    source: object,
+    count: object,
+    n_layers: int,
+    owner: str,
+    what: str = "top_k",
+    *,
+    include_first: object,
 ) -> tuple[int, str, int]:
-    """The checked (layer, source, top_k) of a neuron request, before any pass."""
+    """The checked (layer, source, top_k) of a neuron request, `include_first`
+    checked too, before any pass (`Run.neurons`, `Model.neurons`, `compare_neurons`)."""
     source = check_neuron_source(source)
     layer = check_index(layer, n_layers, "layer", owner)
-    return layer, source, check_count(count, what)
+    count = check_count(count, what)
+    check_include_first(include_first)
+    return layer, source, count
 
 
 def run_neurons(
@@ -500,20 +538,13 @@ def run_neurons(
     model: Any = None,
 ) -> NeuronActivations:
     """See `Run.neurons`."""
-    layer, source, top_k = check_neuron_request(layer, source, top_k, run.n_layers, "this run")
-    check_include_first(include_first)
+    layer, source, top_k = check_neuron_request(
+        layer, source, top_k, run.n_layers, "this run", include_first=include_first
+    )
     found, label = resolve_positions(positions, run.n_tokens, run.queries, run.regions, "this run")
     acts = run.activations(found, sources=[source], layers=[layer], model=model)
-    return NeuronActivations.select(
-        acts.at(source, layer),
-        layer,
-        source,
-        acts.positions,
-        acts.tokens,
-        top_k,
-        include_first=include_first,
-        positions_label=label,
-        model_info=acts.model_info,
+    return NeuronActivations.from_activations(
+        acts, layer, source, top_k, include_first=include_first, positions_label=label
     )
 
 
@@ -578,8 +609,9 @@ def compare_neurons(
     Returns a `tw.NeuronComparison` (`display(result)` shows a neurons x
     prompts heatmap)."""
     labels, items = _labelled_runs(runs)
-    layer, source, k = check_neuron_request(layer, source, k, items[0].n_layers, "these runs", "k")
-    check_include_first(include_first)
+    layer, source, k = check_neuron_request(
+        layer, source, k, items[0].n_layers, "these runs", "k", include_first=include_first
+    )
     found = [
         resolve_positions(positions, r.n_tokens, r.queries, r.regions, f"run {label!r}")
         for label, r in zip(labels, items, strict=True)

@@ -19,7 +19,6 @@ from ..core.neurons import (
     ACTIVATION_SOURCES,
     Activations,
     NeuronActivations,
-    check_include_first,
     check_layers,
     check_neuron_request,
     check_sources,
@@ -107,22 +106,13 @@ def neurons(
             layer, source, positions, top_k, include_first=include_first, model=model
         )
     layer, source, top_k = check_neuron_request(
-        layer, source, top_k, model.shape.n_layers, "this model"
+        layer, source, top_k, model.shape.n_layers, "this model", include_first=include_first
     )
-    check_include_first(include_first)
     t = _target(model, target, regions)
     found, label = resolve_positions(positions, len(t.ids), t.queries, t.regions, t.what)
     acts = read_activations(model, t.ids, t.tokens, found, (source,), [layer])
-    return NeuronActivations.select(
-        acts.at(source, layer),
-        layer,
-        source,
-        acts.positions,
-        acts.tokens,
-        top_k,
-        include_first=include_first,
-        positions_label=label,
-        model_info=acts.model_info,
+    return NeuronActivations.from_activations(
+        acts, layer, source, top_k, include_first=include_first, positions_label=label
     )
 
 

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import anywidget
 import numpy as np
 import traitlets as t
 
 from ..core.attribution import Attribution, innermost_region
-from ..errors import ArgumentTypeError
 from ..present.palette import colors_of_regions
 from ._bundle import esm
-from .base import TraitSelectionError, _reject_unknown
+from .base import ResultView, TraitSelectionError
 from .schema import SCHEMA_VERSION, AttributionPayload
 from .wire import encode_array
 
@@ -89,7 +87,7 @@ def attribution_payload(attribution: Attribution) -> AttributionPayload:
     }
 
 
-class AttributionView(anywidget.AnyWidget):
+class AttributionView(ResultView[Attribution]):
     """A `tw.Attribution` as the prompt's tokens shaded by their gradient
     norm (or, `shading="grad_x_input"`, by the signed gradient x input on a
     diverging scale), with a bar per region of its share of the gradient norm
@@ -101,9 +99,11 @@ class AttributionView(anywidget.AnyWidget):
     scale) and `region`. `display(attribution)` shows one."""
 
     _esm = esm("attribution_view")
+    _result_type = Attribution
+    _result_from = "model.attribute"
+    _payload_of = staticmethod(attribution_payload)
+    """The attribution on the wire."""
 
-    payload = t.Dict().tag(sync=True)
-    """The attribution on the wire (`attribution_payload`); set at construction."""
     shading = t.Enum(SHADINGS, default_value="grad_norm").tag(sync=True, echo_update=False)
     """What the tokens are shaded by, one of `SHADINGS`."""
     scale = t.Enum(SCALES, default_value="linear").tag(sync=True, echo_update=False)
@@ -114,26 +114,11 @@ class AttributionView(anywidget.AnyWidget):
     region = t.Unicode(None, allow_none=True).tag(sync=True, echo_update=False)
     """Region whose tokens are marked, or None."""
 
-    def __init__(self, attribution: Attribution, **kwargs: Any) -> None:
-        if not isinstance(attribution, Attribution):
-            raise ArgumentTypeError(
-                f"AttributionView expects a tw.Attribution (from model.attribute), got "
-                f"{type(attribution).__name__}."
-            )
-        _reject_unknown(type(self), kwargs)
-        self._attribution = attribution
-        super().__init__(payload=dict(attribution_payload(attribution)), **kwargs)
-
-    @property
-    def result(self) -> Attribution:
-        """The attribution shown."""
-        return self._attribution
-
     @t.validate("region")
     def _check_region(self, proposal: t.Bunch) -> str | None:
         region = proposal["value"]
-        if region is not None and region not in self._attribution.regions:
-            names = list(self._attribution.regions)
+        if region is not None and region not in self._result.regions:
+            names = list(self._result.regions)
             raise TraitSelectionError(
                 f"Unknown region {region!r}; this attribution has regions {names} "
                 "(or None: no selection)."

@@ -7,6 +7,7 @@ front end sends (`{v, kind, id, ...}`), answered with a reply of the same
 `id` or an error reply that the front end shows.
 
 `RunView`: a view of one `Run` (the run on the wire, head and region).
+`ResultView`: a view of one other core result, drawn from one synced payload.
 `CurvesOptions` and `HiddenRegions`: options several views share.
 `check_exclude`: the `exclude` option of the views, checked as
 `core.masses.resolve_exclusion` does and against the regions they have.
@@ -14,8 +15,8 @@ front end sends (`{v, kind, id, ...}`), answered with a reply of the same
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
 
 import anywidget
 import traitlets as t
@@ -177,6 +178,53 @@ def _reject_unknown(cls: type, kwargs: dict[str, Any]) -> None:
 
 _INTERNAL = {"payload", "comm", "keys", "log", "ablation", "runs", "detail"}
 """Traits the user does not set at construction (the payload is built from the result)."""
+
+
+R = TypeVar("R")
+"""The result type a `ResultView` shows."""
+
+
+class ResultView(anywidget.AnyWidget, Generic[R]):
+    """Base of the views of one core result (not a `Run`) drawn from one
+    synced payload built at construction: the result's type checked, unknown
+    keyword arguments refused (`_reject_unknown`), the result kept (`result`).
+
+    Subclasses set `_result_type` (the result class accepted), `_result_from`
+    (where such a result comes from, for the error message) and `_payload_of`
+    (result -> payload, a `staticmethod`), and may override `_initial_options`
+    (options that default from the result)."""
+
+    _result_type: ClassVar[type]
+    """The result class the view accepts."""
+    _result_from: ClassVar[str]
+    """Where such a result comes from, e.g. "run.neurons(layer)"."""
+    _payload_of: ClassVar[Callable[[Any], Mapping[str, Any]]]
+    """Result -> what `payload` holds (a `staticmethod` of the view's payload function)."""
+
+    payload = t.Dict().tag(sync=True)
+    """The result on the wire (`_payload_of(result)`); set at construction."""
+
+    def __init__(self, result: R, **kwargs: Any) -> None:
+        if not isinstance(result, self._result_type):
+            raise ArgumentTypeError(
+                f"{type(self).__name__} expects a tw.{self._result_type.__name__} "
+                f"(from {self._result_from}), got {type(result).__name__}."
+            )
+        _reject_unknown(type(self), kwargs)
+        self._result = result
+        kwargs = self._initial_options(result, kwargs)
+        # through the class: pyright would bind a callable ClassVar read on the instance
+        super().__init__(payload=dict(type(self)._payload_of(result)), **kwargs)
+
+    @property
+    def result(self) -> R:
+        """The result shown (the one the view was made from)."""
+        return self._result
+
+    def _initial_options(self, result: R, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The user's checked keyword arguments with the options that default
+        from `result` filled in (a hook; `self._result` is set)."""
+        return kwargs
 
 
 class RunView(View):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import anywidget
 import numpy as np
 import traitlets as t
 
@@ -27,7 +26,7 @@ from ..core.head_atlas import METRIC_NAMES, METRICS, HeadAtlas
 from ..core.run import Run
 from ..errors import ArgumentError, ArgumentTypeError
 from ._bundle import esm
-from .base import TraitArgumentError, TraitSelectionError, _reject_unknown
+from .base import ResultView, TraitArgumentError, TraitSelectionError
 from .schema import SCHEMA_VERSION, HeadAtlasPayload
 from .wire import encode_array
 
@@ -75,7 +74,7 @@ def head_atlas_payload(atlas: HeadAtlas) -> HeadAtlasPayload:
     }
 
 
-class HeadAtlasView(anywidget.AnyWidget):
+class HeadAtlasView(ResultView[HeadAtlas]):
     """A `tw.HeadAtlas` as a layer x head grid (layers as rows) coloured by
     the metric picked, with its description and the colour range; heads
     ordered by index or by score within each layer; a threshold that dims
@@ -98,9 +97,11 @@ class HeadAtlasView(anywidget.AnyWidget):
     """
 
     _esm = esm("head_atlas_view")
+    _result_type = HeadAtlas
+    _result_from = "model.head_atlas()"
+    _payload_of = staticmethod(head_atlas_payload)
+    """The atlas on the wire."""
 
-    payload = t.Dict().tag(sync=True)
-    """The atlas on the wire (`head_atlas_payload`); set at construction."""
     metric = t.Enum(METRIC_NAMES, default_value="previous_token").tag(sync=True, echo_update=False)
     """The metric the grid is coloured by."""
     layer = t.Int(0).tag(sync=True, echo_update=False)
@@ -113,19 +114,9 @@ class HeadAtlasView(anywidget.AnyWidget):
     """Heads whose score (|score| for a signed metric) is below it are dimmed."""
 
     def __init__(self, atlas: HeadAtlas, run: Run | None = None, **kwargs: Any) -> None:
-        if not isinstance(atlas, HeadAtlas):
-            raise ArgumentTypeError(
-                f"HeadAtlasView expects a tw.HeadAtlas (from model.head_atlas()), got "
-                f"{type(atlas).__name__}."
-            )
-        if run is not None:
+        if run is not None and isinstance(atlas, HeadAtlas):  # not an atlas: the base says so
             _check_run(atlas, run)
-        _reject_unknown(type(self), kwargs)
-        self._atlas = atlas
-        if "layer" not in kwargs and "head" not in kwargs:
-            top = atlas.top(kwargs.get("metric", "previous_token"), 1).iloc[0]
-            kwargs["layer"], kwargs["head"] = int(top["layer"]), int(top["head"])
-        super().__init__(payload=dict(head_atlas_payload(atlas)), **kwargs)
+        super().__init__(atlas, **kwargs)
         self.explorer: Any = None
         """The `Explorer` of `run` that follows the selection, or None without `run`."""
         self.linked: Any = None
@@ -133,10 +124,12 @@ class HeadAtlasView(anywidget.AnyWidget):
         if run is not None:
             self._link(run)
 
-    @property
-    def result(self) -> HeadAtlas:
-        """The atlas shown."""
-        return self._atlas
+    def _initial_options(self, result: HeadAtlas, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The strongest head of the metric shown is selected unless `layer` or `head` is given."""
+        if "layer" not in kwargs and "head" not in kwargs:
+            top = result.top(kwargs.get("metric", "previous_token"), 1).iloc[0]
+            kwargs["layer"], kwargs["head"] = int(top["layer"]), int(top["head"])
+        return kwargs
 
     def _link(self, run: Run) -> None:
         from .explorer import Explorer
@@ -158,7 +151,7 @@ class HeadAtlasView(anywidget.AnyWidget):
 
     @t.validate("layer")
     def _check_layer(self, proposal: t.Bunch) -> int:
-        layer, n = proposal["value"], self._atlas.n_layers
+        layer, n = proposal["value"], self._result.n_layers
         if not 0 <= layer < n:
             raise TraitSelectionError(
                 f"layer={layer} is out of range; this atlas has layers 0..{n - 1}."
@@ -167,7 +160,7 @@ class HeadAtlasView(anywidget.AnyWidget):
 
     @t.validate("head")
     def _check_head(self, proposal: t.Bunch) -> int | None:
-        head, n = proposal["value"], self._atlas.n_heads
+        head, n = proposal["value"], self._result.n_heads
         if head is not None and not 0 <= head < n:
             raise TraitSelectionError(
                 f"head={head} is out of range; this atlas has heads 0..{n - 1} (or None: "

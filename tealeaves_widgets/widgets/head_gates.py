@@ -9,16 +9,12 @@ Numbers travel as binary float32 arrays.
 
 from __future__ import annotations
 
-from typing import Any
-
-import anywidget
 import numpy as np
 import traitlets as t
 
 from ..core.head_gates import LABELS, PHASES, HeadGates
-from ..errors import ArgumentTypeError
 from ._bundle import esm
-from .base import _reject_unknown
+from .base import ResultView
 from .schema import SCHEMA_VERSION, HeadGatesPayload
 from .wire import encode_array
 
@@ -56,7 +52,7 @@ def head_gates_payload(gates: HeadGates) -> HeadGatesPayload:
     }
 
 
-class HeadGatesView(anywidget.AnyWidget):
+class HeadGatesView(ResultView[HeadGates]):
     """A `tw.HeadGates` as a layer x head grid of gate values with a phase
     toggle (plain, retention, removal, or the label each head gets), the
     taxonomy's legend, and the task loss of each phase per update step beside
@@ -66,23 +62,10 @@ class HeadGatesView(anywidget.AnyWidget):
     shows one."""
 
     _esm = esm("head_gates_view")
+    _result_type = HeadGates
+    _result_from = "model.fit_head_gates"
+    _payload_of = staticmethod(head_gates_payload)
+    """The gates on the wire."""
 
-    payload = t.Dict().tag(sync=True)
-    """The gates on the wire (`head_gates_payload`); set at construction."""
     phase = t.Enum(GRID_PHASES, default_value="label").tag(sync=True, echo_update=False)
     """What the grid shows: a phase's gates, or "label" (the taxonomy)."""
-
-    def __init__(self, gates: HeadGates, **kwargs: Any) -> None:
-        if not isinstance(gates, HeadGates):
-            raise ArgumentTypeError(
-                f"HeadGatesView expects a tw.HeadGates (from model.fit_head_gates), got "
-                f"{type(gates).__name__}."
-            )
-        _reject_unknown(type(self), kwargs)
-        self._gates = gates
-        super().__init__(payload=dict(head_gates_payload(gates)), **kwargs)
-
-    @property
-    def result(self) -> HeadGates:
-        """The gates shown."""
-        return self._gates

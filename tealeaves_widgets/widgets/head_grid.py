@@ -22,16 +22,12 @@ the plain scale.
 
 from __future__ import annotations
 
-from typing import Any
-
-import anywidget
 import numpy as np
 import traitlets as t
 
 from ..core.head_grid import MAX_DISPLAY, HeadGrid
-from ..errors import ArgumentTypeError
 from ._bundle import esm
-from .base import TraitSelectionError, _reject_unknown
+from .base import ResultView, TraitSelectionError
 from .schema import SCHEMA_VERSION, HeadGridPayload
 from .wire import encode_array
 
@@ -62,7 +58,7 @@ def head_grid_payload(grid: HeadGrid, max_side: int = MAX_DISPLAY) -> HeadGridPa
     }
 
 
-class HeadGridView(anywidget.AnyWidget):
+class HeadGridView(ResultView[HeadGrid]):
     """A `tw.HeadGrid` as one small heatmap per head (query rows, key
     columns) and the head picked enlarged, with token labels and a tooltip
     (query, key, weight). Click a thumbnail to enlarge its head. Synced with
@@ -70,35 +66,22 @@ class HeadGridView(anywidget.AnyWidget):
     `display(grid)` shows one."""
 
     _esm = esm("head_grid_view")
+    _result_type = HeadGrid
+    _result_from = "run.head_grid(layer) or model.head_grid"
+    _payload_of = staticmethod(head_grid_payload)
+    """The grid on the wire."""
 
-    payload = t.Dict().tag(sync=True)
-    """The grid on the wire (`head_grid_payload`); set at construction."""
     head = t.Int(0).tag(sync=True, echo_update=False)
     """The head enlarged."""
     scale = t.Enum(SCALES, default_value=SCALES[0]).tag(sync=True, echo_update=False)
     """The colour scale, one of `SCALES`."""
 
-    def __init__(self, grid: HeadGrid, **kwargs: Any) -> None:
-        if not isinstance(grid, HeadGrid):
-            raise ArgumentTypeError(
-                f"HeadGridView expects a tw.HeadGrid (from run.head_grid(layer) or "
-                f"model.head_grid), got {type(grid).__name__}."
-            )
-        _reject_unknown(type(self), kwargs)
-        self._grid = grid
-        super().__init__(payload=dict(head_grid_payload(grid)), **kwargs)
-
-    @property
-    def result(self) -> HeadGrid:
-        """The grid shown."""
-        return self._grid
-
     @t.validate("head")
     def _check_head(self, proposal: t.Bunch) -> int:
         head = proposal["value"]
-        if not 0 <= head < self._grid.n_heads:
+        if not 0 <= head < self._result.n_heads:
             raise TraitSelectionError(
-                f"head={head} is out of range; this grid has {self._grid.n_heads} heads, "
-                f"0..{self._grid.n_heads - 1}."
+                f"head={head} is out of range; this grid has {self._result.n_heads} heads, "
+                f"0..{self._result.n_heads - 1}."
             )
         return head

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import anywidget
 import numpy as np
 import traitlets as t
 
 from ..core.neurons import NeuronActivations, NeuronComparison
-from ..errors import ArgumentTypeError
 from ._bundle import esm
-from .base import TraitSelectionError, _reject_unknown
+from .base import ResultView, TraitSelectionError
 from .schema import SCHEMA_VERSION, ModelName, NeuronComparePayload, NeuronsPayload
 from .wire import encode_array
 
@@ -91,7 +89,7 @@ def _check_neuron(value: object, neurons: np.ndarray) -> int:
     return int(value)
 
 
-class NeuronView(anywidget.AnyWidget):
+class NeuronView(ResultView[NeuronActivations]):
     """A `tw.NeuronActivations` as a neurons x tokens heatmap centred at 0
     (diverging colours, -vmax..vmax over the scored columns), the rows
     labelled with the neuron index and sd, the columns with the tokens;
@@ -101,33 +99,20 @@ class NeuronView(anywidget.AnyWidget):
     `display(result)` shows one."""
 
     _esm = esm("neuron_view")
+    _result_type = NeuronActivations
+    _result_from = "run.neurons(layer)"
+    _payload_of = staticmethod(neurons_payload)
+    """The matrix on the wire."""
 
-    payload = t.Dict().tag(sync=True)
-    """The matrix on the wire (`neurons_payload`); set at construction."""
     neuron = t.Int(-1).tag(sync=True, echo_update=False)
     """The marked neuron (an index in `result.neurons`), -1 for none."""
-
-    def __init__(self, result: NeuronActivations, **kwargs: Any) -> None:
-        if not isinstance(result, NeuronActivations):
-            raise ArgumentTypeError(
-                "NeuronView expects a tw.NeuronActivations (from run.neurons(layer)), got "
-                f"{type(result).__name__}."
-            )
-        _reject_unknown(type(self), kwargs)
-        self._result = result
-        super().__init__(payload=dict(neurons_payload(result)), **kwargs)
-
-    @property
-    def result(self) -> NeuronActivations:
-        """The neurons shown."""
-        return self._result
 
     @t.validate("neuron")
     def _valid_neuron(self, proposal: t.Bunch) -> int:
         return _check_neuron(proposal["value"], self._result.neurons)
 
 
-class NeuronCompareView(anywidget.AnyWidget):
+class NeuronCompareView(ResultView[NeuronComparison]):
     """A `tw.NeuronComparison` as a neurons x prompts heatmap of each
     neuron's mean activation, centred at 0 (diverging colours), rows by
     spread; hover a cell for its value; click a row to mark its neuron.
@@ -136,26 +121,13 @@ class NeuronCompareView(anywidget.AnyWidget):
     `display(result)` shows one."""
 
     _esm = esm("neuron_view")
+    _result_type = NeuronComparison
+    _result_from = "tw.compare_neurons"
+    _payload_of = staticmethod(neuron_compare_payload)
+    """The matrix on the wire."""
 
-    payload = t.Dict().tag(sync=True)
-    """The matrix on the wire (`neuron_compare_payload`); set at construction."""
     neuron = t.Int(-1).tag(sync=True, echo_update=False)
     """The marked neuron (an index in `result.neurons`), -1 for none."""
-
-    def __init__(self, result: NeuronComparison, **kwargs: Any) -> None:
-        if not isinstance(result, NeuronComparison):
-            raise ArgumentTypeError(
-                "NeuronCompareView expects a tw.NeuronComparison (from tw.compare_neurons), "
-                f"got {type(result).__name__}."
-            )
-        _reject_unknown(type(self), kwargs)
-        self._result = result
-        super().__init__(payload=dict(neuron_compare_payload(result)), **kwargs)
-
-    @property
-    def result(self) -> NeuronComparison:
-        """The comparison shown."""
-        return self._result
 
     @t.validate("neuron")
     def _valid_neuron(self, proposal: t.Bunch) -> int:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import anywidget
 import numpy as np
 import traitlets as t
 
 from ..core.prev_token import PAIRS, PrevTokenTest
-from ..errors import ArgumentTypeError
 from ._bundle import esm
-from .base import TraitSelectionError, _reject_unknown
+from .base import ResultView, TraitSelectionError
 from .schema import SCHEMA_VERSION, PrevTokenPayload
 from .wire import encode_array
 
@@ -61,7 +59,7 @@ def prev_token_payload(test: PrevTokenTest) -> PrevTokenPayload:
     }
 
 
-class PrevTokenView(anywidget.AnyWidget):
+class PrevTokenView(ResultView[PrevTokenTest]):
     """A `tw.PrevTokenTest` as bars of the head's redundancy with the values
     at t-k per offset k (a previous-token head peaks at k = 1), and the
     per-layer table of the passes compared at the offset picked (click a
@@ -69,35 +67,25 @@ class PrevTokenView(anywidget.AnyWidget):
     `display(test)` shows one."""
 
     _esm = esm("prev_token_view")
+    _result_type = PrevTokenTest
+    _result_from = "model.prev_token_test"
+    _payload_of = staticmethod(prev_token_payload)
+    """The test on the wire."""
 
-    payload = t.Dict().tag(sync=True)
-    """The test on the wire (`prev_token_payload`); set at construction."""
     offset = t.Int(1).tag(sync=True, echo_update=False)
     """The offset k whose per-layer table is shown."""
     measure = t.Enum(MEASURES, default_value="inner").tag(sync=True, echo_update=False)
     """What the table shows, one of `MEASURES`."""
 
-    def __init__(self, test: PrevTokenTest, **kwargs: Any) -> None:
-        if not isinstance(test, PrevTokenTest):
-            raise ArgumentTypeError(
-                f"PrevTokenView expects a tw.PrevTokenTest (from model.prev_token_test), got "
-                f"{type(test).__name__}."
-            )
-        _reject_unknown(type(self), kwargs)
-        self._test = test
-        kwargs.setdefault("offset", int(test.offsets[0]))
-        super().__init__(payload=dict(prev_token_payload(test)), **kwargs)
-
-    @property
-    def result(self) -> PrevTokenTest:
-        """The test shown."""
-        return self._test
+    def _initial_options(self, result: PrevTokenTest, kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs.setdefault("offset", int(result.offsets[0]))
+        return kwargs
 
     @t.validate("offset")
     def _check_offset(self, proposal: t.Bunch) -> int:
         offset = proposal["value"]
-        if offset not in self._test.offsets:
+        if offset not in self._result.offsets:
             raise TraitSelectionError(
-                f"offset={offset} was not tested; the offsets are {list(self._test.offsets)}."
+                f"offset={offset} was not tested; the offsets are {list(self._result.offsets)}."
             )
         return offset

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import anywidget
 import numpy as np
 import traitlets as t
 
 from ..core.residuals import COMPONENTS, CrossLayerCosine, ResidualDecomposition
 from ..core.selection import resolve_query
-from ..errors import ArgumentTypeError
 from ._bundle import esm
-from .base import TraitSelectionError, _reject_unknown
+from .base import ResultView, TraitSelectionError
 from .schema import SCHEMA_VERSION, CrossLayerPayload, ModelName, ResidualPayload
 from .wire import encode_array
 
@@ -95,7 +93,7 @@ def _check_layer(layer: object, n_layers: int) -> int:
     return int(layer)
 
 
-class ResidualView(anywidget.AnyWidget):
+class ResidualView(ResultView[ResidualDecomposition]):
     """A `tw.ResidualDecomposition` as two line charts over the layers: the
     norms of the block input, attention term, MLP term and block output, and
     the cosine of each contribution with the output; a layer cursor (slider,
@@ -106,9 +104,11 @@ class ResidualView(anywidget.AnyWidget):
     of `NORM_SCALES`). `display(result)` shows one."""
 
     _esm = esm("residual_view")
+    _result_type = ResidualDecomposition
+    _result_from = "run.residual_decomposition()"
+    _payload_of = staticmethod(residual_payload)
+    """The decomposition on the wire."""
 
-    payload = t.Dict().tag(sync=True)
-    """The decomposition on the wire (`residual_payload`); set at construction."""
     layer = t.Int(0).tag(sync=True, echo_update=False)
     """The layer under the cursor."""
     query = t.Unicode("").tag(sync=True, echo_update=False)
@@ -116,24 +116,14 @@ class ResidualView(anywidget.AnyWidget):
     norm_scale = t.Enum(NORM_SCALES, default_value="linear").tag(sync=True, echo_update=False)
     """The norms chart's y axis, one of `NORM_SCALES`."""
 
-    def __init__(self, decomposition: ResidualDecomposition, **kwargs: Any) -> None:
-        if not isinstance(decomposition, ResidualDecomposition):
-            raise ArgumentTypeError(
-                "ResidualView expects a tw.ResidualDecomposition (from "
-                f"run.residual_decomposition()), got {type(decomposition).__name__}."
-            )
-        _reject_unknown(type(self), kwargs)
-        self._result = decomposition
-        kwargs.setdefault("layer", decomposition.n_layers - 1)
+    def _initial_options(
+        self, result: ResidualDecomposition, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        kwargs.setdefault("layer", result.n_layers - 1)
         kwargs["query"] = resolve_query(
-            kwargs.get("query"), list(decomposition.queries), "this decomposition"
+            kwargs.get("query"), list(result.queries), "this decomposition"
         )
-        super().__init__(payload=dict(residual_payload(decomposition)), **kwargs)
-
-    @property
-    def result(self) -> ResidualDecomposition:
-        """The decomposition shown."""
-        return self._result
+        return kwargs
 
     @t.validate("layer")
     def _valid_layer(self, proposal: t.Bunch) -> int:
@@ -149,7 +139,7 @@ class ResidualView(anywidget.AnyWidget):
         return name
 
 
-class CrossLayerView(anywidget.AnyWidget):
+class CrossLayerView(ResultView[CrossLayerCosine]):
     """A `tw.CrossLayerCosine` as a layer x layer heatmap; hover a cell for
     its value; the layer cursor (slider, or click a cell) frames a row and
     a column and lists that layer's cosines with every other layer.
@@ -158,29 +148,19 @@ class CrossLayerView(anywidget.AnyWidget):
     `display(result)` shows one."""
 
     _esm = esm("cross_layer_view")
+    _result_type = CrossLayerCosine
+    _result_from = "run.cross_layer_cosine()"
+    _payload_of = staticmethod(cross_layer_payload)
+    """The matrix on the wire."""
 
-    payload = t.Dict().tag(sync=True)
-    """The matrix on the wire (`cross_layer_payload`); set at construction."""
     layer = t.Int(0).tag(sync=True, echo_update=False)
     """The layer under the cursor."""
     scale = t.Enum(CROSS_LAYER_SCALES, default_value="range").tag(sync=True, echo_update=False)
     """How values map to colours, one of `CROSS_LAYER_SCALES`."""
 
-    def __init__(self, result: CrossLayerCosine, **kwargs: Any) -> None:
-        if not isinstance(result, CrossLayerCosine):
-            raise ArgumentTypeError(
-                "CrossLayerView expects a tw.CrossLayerCosine (from run.cross_layer_cosine()), "
-                f"got {type(result).__name__}."
-            )
-        _reject_unknown(type(self), kwargs)
-        self._result = result
+    def _initial_options(self, result: CrossLayerCosine, kwargs: dict[str, Any]) -> dict[str, Any]:
         kwargs.setdefault("layer", result.n_layers - 1)
-        super().__init__(payload=dict(cross_layer_payload(result)), **kwargs)
-
-    @property
-    def result(self) -> CrossLayerCosine:
-        """The matrix shown."""
-        return self._result
+        return kwargs
 
     @t.validate("layer")
     def _valid_layer(self, proposal: t.Bunch) -> int:

@@ -15,15 +15,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import anywidget
 import numpy as np
 import traitlets as t
 
 from ..core.states import METRICS, ROLE_MEANS, Snapshots, layer_average, role_average
-from ..errors import ArgumentTypeError
 from ..present.palette import REGION_PALETTE
 from ._bundle import esm
-from .base import TraitSelectionError, _reject_unknown
+from .base import ResultView, TraitSelectionError
 from .schema import SCHEMA_VERSION, SnapshotsPayload
 from .wire import encode_array
 
@@ -106,7 +104,7 @@ def snapshots_payload(snapshots: Snapshots) -> SnapshotsPayload:
     }
 
 
-class SnapshotsView(anywidget.AnyWidget):
+class SnapshotsView(ResultView[Snapshots]):
     """A `tw.Snapshots` as a message x reference heatmap of `metric`
     ("cosine", "mae" or "jaccard") for one `source`, raw or centred
     (`center=True` subtracts the per-layer mean over every snapshot and
@@ -119,9 +117,11 @@ class SnapshotsView(anywidget.AnyWidget):
     `display(snapshots)` shows one."""
 
     _esm = esm("snapshots_view")
+    _result_type = Snapshots
+    _result_from = "model.conversation_snapshots"
+    _payload_of = staticmethod(snapshots_payload)
+    """The snapshots on the wire."""
 
-    payload = t.Dict().tag(sync=True)
-    """The snapshots on the wire (`snapshots_payload`); set at construction."""
     source = t.Unicode("hidden_out").tag(sync=True, echo_update=False)
     """The source shown in the heatmap, one of the snapshots' sources."""
     metric = t.Enum(METRICS, default_value="cosine").tag(sync=True, echo_update=False)
@@ -132,36 +132,24 @@ class SnapshotsView(anywidget.AnyWidget):
     layer = t.Int(None, allow_none=True).tag(sync=True, echo_update=False)
     """The layer shown in the heatmap, lines and averages; None: the mean over the layers."""
 
-    def __init__(self, snapshots: Snapshots, **kwargs: Any) -> None:
-        if not isinstance(snapshots, Snapshots):
-            raise ArgumentTypeError(
-                "SnapshotsView expects a tw.Snapshots (from model.conversation_snapshots), "
-                f"got {type(snapshots).__name__}."
-            )
-        _reject_unknown(type(self), kwargs)
-        self._snapshots = snapshots
-        if "hidden_out" not in snapshots.sources:
-            kwargs.setdefault("source", snapshots.sources[0])
-        super().__init__(payload=dict(snapshots_payload(snapshots)), **kwargs)
-
-    @property
-    def result(self) -> Snapshots:
-        """The snapshots shown."""
-        return self._snapshots
+    def _initial_options(self, result: Snapshots, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if "hidden_out" not in result.sources:
+            kwargs.setdefault("source", result.sources[0])
+        return kwargs
 
     @t.validate("source")
     def _check_source(self, proposal: t.Bunch) -> str:
         source = proposal["value"]
-        if source not in self._snapshots.sources:
+        if source not in self._result.sources:
             raise TraitSelectionError(
-                f"source={source!r} was not read; these snapshots have {self._snapshots.sources}."
+                f"source={source!r} was not read; these snapshots have {self._result.sources}."
             )
         return source
 
     @t.validate("layer")
     def _check_layer(self, proposal: t.Bunch) -> int | None:
         layer = proposal["value"]
-        n_layers = int(next(iter(self._snapshots.states.values())).shape[1])
+        n_layers = int(next(iter(self._result.states.values())).shape[1])
         if layer is not None and not 0 <= layer < n_layers:
             raise TraitSelectionError(
                 f"layer={layer} is out of range: use 0..{n_layers - 1}, or None for the mean "
