@@ -38,10 +38,11 @@ import { CurvesPanel, format } from "./curves";
 import { type ExplorerState, ExplorerView } from "./explorer";
 import { displayText } from "./heatmap";
 import { showToken } from "./lens";
+import { Listeners } from "./listeners";
 import { type AnyModel, type Callback, type RenderProps, h, mount, showError, showTip } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, markDark, readTheme, sameTheme, watchTheme } from "./theme";
+import { type Theme, markDark, readTheme, sameTheme } from "./theme";
 import { type Payload, decodePayload } from "./wire";
 
 /** `selected` of the unablated run's row (AblationView.BASELINE in Python). */
@@ -155,12 +156,13 @@ export class AblationViewUI {
   private palette: Palette = divergingPalette([255, 255, 255], [31, 35, 40]);
   private atQuery: number;
   private selects: { destroy(): void }[] = [];
-  private cleanups: (() => void)[] = [];
+  private readonly listeners: Listeners;
 
   constructor(
     private model: AnyModel<AblationState>,
     el: HTMLElement,
   ) {
+    this.listeners = new Listeners(model);
     const a = (this.a = decodeAblation(model.get("ablation")));
     const p = (this.p = decodePayload(model.get("payload")));
     this.atQuery = Math.max(p.queryNames.indexOf(a.at), 0);
@@ -199,7 +201,7 @@ export class AblationViewUI {
       if (this.scrollStripToQuery()) observer.disconnect();
     });
     observer.observe(this.strip);
-    this.cleanups.push(() => observer.disconnect());
+    this.listeners.add(() => observer.disconnect());
   }
 
   // -- building ------------------------------------------------------------------
@@ -253,11 +255,11 @@ export class AblationViewUI {
     }
     const tail = p.gaps.get(p.nTokens);
     if (tail) this.strip.append(tail);
-    this.on(this.strip, "mouseover", (event: MouseEvent) => {
+    this.listeners.on(this.strip, "mouseover", (event: MouseEvent) => {
       const target = (event.target as HTMLElement).closest?.(".tw-tok") as HTMLElement | null;
       if (target) this.tokenTip(target);
     });
-    this.on(this.strip, "mouseleave", () => (this.tip.style.display = "none"));
+    this.listeners.on(this.strip, "mouseleave", () => (this.tip.style.display = "none"));
   }
 
   private tokenTip(target: HTMLElement): void {
@@ -310,29 +312,29 @@ export class AblationViewUI {
     this.table = scroll.appendChild(h("table", "tw-lens-table tw-ablation-table"));
     this.headRow = this.table.appendChild(h("thead")).appendChild(h("tr"));
     this.body = this.table.appendChild(h("tbody"));
-    this.on(this.headRow, "click", (event: MouseEvent) => {
+    this.listeners.on(this.headRow, "click", (event: MouseEvent) => {
       const th = (event.target as HTMLElement).closest("th") as HTMLTableCellElement | null;
       const key = th?.dataset.sort;
       if (key === undefined || !isSortKey(key)) return;
       this.sortBy(key);
     });
     const rowOf = (event: Event) => (event.target as HTMLElement).closest?.("tr[data-condition]") as HTMLTableRowElement | null;
-    this.on(this.body, "click", (event: MouseEvent) => {
+    this.listeners.on(this.body, "click", (event: MouseEvent) => {
       const row = rowOf(event);
       if (row) this.toggle(row.dataset.condition!);
     });
-    this.on(this.body, "keydown", (event: KeyboardEvent) => {
+    this.listeners.on(this.body, "keydown", (event: KeyboardEvent) => {
       const row = rowOf(event);
       if (row && (event.key === "Enter" || event.key === " ")) {
         event.preventDefault();
         this.toggle(row.dataset.condition!);
       }
     });
-    this.on(this.body, "mouseover", (event: MouseEvent) => {
+    this.listeners.on(this.body, "mouseover", (event: MouseEvent) => {
       const row = rowOf(event);
       this.markTouched(row ? row.dataset.condition! : null);
     });
-    this.on(this.body, "mouseleave", () => this.markTouched(null));
+    this.listeners.on(this.body, "mouseleave", () => this.markTouched(null));
   }
 
   private buildKnockout(): CurvesPanel {
@@ -399,23 +401,23 @@ export class AblationViewUI {
       }
     }
     const pick = (event: Event) => (event.target as HTMLElement).closest?.("tr[data-condition]") as HTMLTableRowElement | null;
-    this.on(this.knockoutBody, "click", (event: MouseEvent) => {
+    this.listeners.on(this.knockoutBody, "click", (event: MouseEvent) => {
       const row = pick(event);
       if (row) this.toggle(row.dataset.condition!);
     });
-    this.on(this.knockoutBody, "keydown", (event: KeyboardEvent) => {
+    this.listeners.on(this.knockoutBody, "keydown", (event: KeyboardEvent) => {
       const row = pick(event);
       if (row && (event.key === "Enter" || event.key === " ")) {
         event.preventDefault();
         this.toggle(row.dataset.condition!);
       }
     });
-    this.on(this.knockoutBody, "mouseover", (event: MouseEvent) => {
+    this.listeners.on(this.knockoutBody, "mouseover", (event: MouseEvent) => {
       const row = pick(event);
       this.markTouched(row ? row.dataset.condition! : null);
     });
-    this.on(this.knockoutBody, "mouseleave", () => this.markTouched(null));
-    this.cleanups.push(() => curves.destroy());
+    this.listeners.on(this.knockoutBody, "mouseleave", () => this.markTouched(null));
+    this.listeners.add(() => curves.destroy());
     return curves;
   }
 
@@ -427,7 +429,7 @@ export class AblationViewUI {
     const close = header.appendChild(h("button", "tw-close", "\u00d7 close"));
     close.type = "button";
     close.title = "Close the explorer";
-    this.on(close, "click", () => this.select(null));
+    this.listeners.on(close, "click", () => this.select(null));
     this.explorerBody = this.explorerBox.appendChild(h("div", "tw-explorer-body"));
     this.explorerBox.style.display = "none";
   }
@@ -471,29 +473,14 @@ export class AblationViewUI {
     this.model.save_changes();
   }
 
-  private on(target: EventTarget, type: string, handler: (event: any) => void): void {
-    target.addEventListener(type, handler);
-    this.cleanups.push(() => target.removeEventListener(type, handler));
-  }
-
-  private onModel(event: string, handler: () => void): void {
-    this.model.on(event, handler);
-    this.cleanups.push(() => this.model.off(event, handler));
-  }
-
   private listen(): void {
-    for (const key of ["sort", "descending", "changes"]) this.onModel(`change:${key}`, () => this.renderTable());
-    this.onModel("change:selected", () => this.showSelected());
-    this.onModel("change:detail", () => this.showSelected());
-    this.onModel("change:region", () => this.updateRegion());
-    for (const key of ["layer", "normalize", "hidden", "head"]) this.onModel(`change:${key}`, () => this.updateKnockout());
+    for (const key of ["sort", "descending", "changes"]) this.listeners.onModel(`change:${key}`, () => this.renderTable());
+    this.listeners.onModel("change:selected", () => this.showSelected());
+    this.listeners.onModel("change:detail", () => this.showSelected());
+    this.listeners.onModel("change:region", () => this.updateRegion());
+    for (const key of ["layer", "normalize", "hidden", "head"]) this.listeners.onModel(`change:${key}`, () => this.updateKnockout());
     // the palette follows the theme: JupyterLab switching it, or the view first laid out in the page
-    this.cleanups.push(watchTheme(() => this.paintCells()));
-    if (typeof ResizeObserver !== "undefined") {
-      const observer = new ResizeObserver(() => this.paintCells());
-      observer.observe(this.root);
-      this.cleanups.push(() => observer.disconnect());
-    }
+    this.listeners.onThemeOrLayout(this.root, () => this.paintCells());
   }
 
   // -- the table -----------------------------------------------------------------
@@ -720,7 +707,7 @@ export class AblationViewUI {
 
   destroy(): void {
     this.closeExplorer();
-    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.listeners.dispose();
     for (const select of this.selects) select.destroy();
   }
 }

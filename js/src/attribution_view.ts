@@ -30,10 +30,11 @@ import { ModelSelect } from "./controls";
 import { format } from "./curves";
 import { displayText } from "./heatmap";
 import { showToken } from "./lens";
+import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, readTheme, sameTheme, watchTheme } from "./theme";
+import { type Theme, readTheme, sameTheme } from "./theme";
 
 export interface AttributionState {
   payload: unknown;
@@ -70,12 +71,13 @@ export class AttributionViewUI {
   private heat: Palette = heatPalette([255, 255, 255], [31, 35, 40]);
   private diverging: Palette = divergingPalette([255, 255, 255], [31, 35, 40]);
   private selects: { destroy(): void }[] = [];
-  private cleanups: (() => void)[] = [];
+  private readonly listeners: Listeners;
 
   constructor(
     private model: AnyModel<AttributionState>,
     el: HTMLElement,
   ) {
+    this.listeners = new Listeners(model);
     const a = (this.a = decodeAttribution(model.get("payload")));
     this.root = h("div", "tw-root tw-attribution-view");
     addStyle(this.root);
@@ -99,14 +101,9 @@ export class AttributionViewUI {
     this.tip = this.root.appendChild(h("div", "tw-tip"));
     el.replaceChildren(this.root);
     Object.defineProperty(this.root, "tealeavesView", { value: this, configurable: true });
-    for (const key of ["shading", "scale", "mask_sink"]) this.onModel(`change:${key}`, () => this.paint(true));
-    this.onModel("change:region", () => this.updateRegion());
-    this.cleanups.push(watchTheme(() => this.paint()));
-    if (typeof ResizeObserver !== "undefined") {
-      const observer = new ResizeObserver(() => this.paint());
-      observer.observe(this.root);
-      this.cleanups.push(() => observer.disconnect());
-    }
+    for (const key of ["shading", "scale", "mask_sink"]) this.listeners.onModel(`change:${key}`, () => this.paint(true));
+    this.listeners.onModel("change:region", () => this.updateRegion());
+    this.listeners.onThemeOrLayout(this.root, () => this.paint());
     this.paint(true);
     this.updateRegion();
   }
@@ -130,7 +127,7 @@ export class AttributionViewUI {
     this.sinkBox = sink.appendChild(h("input", "tw-mask-sink"));
     this.sinkBox.type = "checkbox";
     sink.title = "The first token (an attention sink) often takes a large gradient; leave it out so the rest get the colour range (it is then drawn in the darkest shade)";
-    this.on(this.sinkBox, "change", () => {
+    this.listeners.on(this.sinkBox, "change", () => {
       this.model.set("mask_sink", this.sinkBox.checked);
       this.model.save_changes();
     });
@@ -150,11 +147,11 @@ export class AttributionViewUI {
       span.dataset.i = String(i);
       this.spans.push(span);
     });
-    this.on(this.text, "mouseover", (event: MouseEvent) => {
+    this.listeners.on(this.text, "mouseover", (event: MouseEvent) => {
       const target = (event.target as HTMLElement).closest?.(".tw-tok") as HTMLElement | null;
       if (target) this.tokenTip(target);
     });
-    this.on(this.text, "mouseleave", () => (this.tip.style.display = "none"));
+    this.listeners.on(this.text, "mouseleave", () => (this.tip.style.display = "none"));
   }
 
   private tokenTip(target: HTMLElement): void {
@@ -224,11 +221,11 @@ export class AttributionViewUI {
       this.model.set("region", this.model.get("region") === name ? null : name);
       this.model.save_changes();
     };
-    this.on(this.regionBody, "click", (event: MouseEvent) => {
+    this.listeners.on(this.regionBody, "click", (event: MouseEvent) => {
       const row = pick(event);
       if (row) toggle(row);
     });
-    this.on(this.regionBody, "keydown", (event: KeyboardEvent) => {
+    this.listeners.on(this.regionBody, "keydown", (event: KeyboardEvent) => {
       const row = pick(event);
       if (row && (event.key === "Enter" || event.key === " ")) {
         event.preventDefault();
@@ -247,16 +244,6 @@ export class AttributionViewUI {
   get scale(): AttributionScale {
     const value = this.model.get("scale");
     return ATTRIBUTION_SCALES.includes(value) ? value : "linear";
-  }
-
-  private on(target: EventTarget, type: string, handler: (event: any) => void): void {
-    target.addEventListener(type, handler);
-    this.cleanups.push(() => target.removeEventListener(type, handler));
-  }
-
-  private onModel(event: string, handler: () => void): void {
-    this.model.on(event, handler);
-    this.cleanups.push(() => this.model.off(event, handler));
   }
 
   // -- drawing -------------------------------------------------------------------
@@ -327,7 +314,7 @@ export class AttributionViewUI {
   }
 
   destroy(): void {
-    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.listeners.dispose();
     for (const select of this.selects) select.destroy();
   }
 }

@@ -8,11 +8,12 @@
 import { DIVERGING_CENTRE, type Palette, divergingIndex, divergingPalette, heatPalette } from "./colour";
 import { LayerSlider, ModelSelect } from "./controls";
 import { format, svg } from "./curves";
+import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
 import { CROSS_SCALES, type CrossLayer, type CrossScale, crossAt, decodeCrossLayer, offDiagonalRange, scaleBounds } from "./residual_wire";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, readTheme, sameTheme, watchTheme } from "./theme";
+import { type Theme, readTheme, sameTheme } from "./theme";
 
 export interface CrossLayerState {
   payload: unknown;
@@ -56,12 +57,13 @@ export class CrossLayerViewUI {
   private heat: Palette = heatPalette([255, 255, 255], [31, 35, 40]);
   private diverging: Palette = divergingPalette([255, 255, 255], [31, 35, 40]);
   private destroyables: { destroy(): void }[] = [];
-  private cleanups: (() => void)[] = [];
+  private readonly listeners: Listeners;
 
   constructor(
     private model: AnyModel<CrossLayerState>,
     el: HTMLElement,
   ) {
+    this.listeners = new Listeners(model);
     const c = (this.c = decodeCrossLayer(model.get("payload")));
     this.root = h("div", "tw-root tw-cross-layer-view");
     addStyle(this.root);
@@ -87,14 +89,9 @@ export class CrossLayerViewUI {
     this.tip = this.root.appendChild(h("div", "tw-tip"));
     el.replaceChildren(this.root);
     Object.defineProperty(this.root, "tealeavesView", { value: this, configurable: true });
-    this.onModel("change:layer", () => this.moveCursor());
-    this.onModel("change:scale", () => this.paint(true));
-    this.cleanups.push(watchTheme(() => this.paint()));
-    if (typeof ResizeObserver !== "undefined") {
-      const observer = new ResizeObserver(() => this.paint());
-      observer.observe(this.root);
-      this.cleanups.push(() => observer.disconnect());
-    }
+    this.listeners.onModel("change:layer", () => this.moveCursor());
+    this.listeners.onModel("change:scale", () => this.paint(true));
+    this.listeners.onThemeOrLayout(this.root, () => this.paint());
     this.paint(true);
     this.moveCursor();
   }
@@ -135,7 +132,7 @@ export class CrossLayerViewUI {
         this.cells[i * c.nLayers + j] = td;
       }
     }
-    this.on(table, "mouseover", (event: MouseEvent) => {
+    this.listeners.on(table, "mouseover", (event: MouseEvent) => {
       const td = (event.target as HTMLElement).closest?.("td.tw-cross-cell") as HTMLTableCellElement | null;
       if (!td) return;
       const i = Number(td.dataset.row);
@@ -145,8 +142,8 @@ export class CrossLayerViewUI {
         ["cosine", format(crossAt(c, i, j))],
       ]);
     });
-    this.on(table, "mouseleave", () => (this.tip.style.display = "none"));
-    this.on(table, "click", (event: MouseEvent) => {
+    this.listeners.on(table, "mouseleave", () => (this.tip.style.display = "none"));
+    this.listeners.on(table, "click", (event: MouseEvent) => {
       const td = (event.target as HTMLElement).closest?.("td.tw-cross-cell") as HTMLTableCellElement | null;
       if (!td) return;
       this.model.set("layer", Number(td.dataset.row));
@@ -173,16 +170,6 @@ export class CrossLayerViewUI {
         "The cosine between the state at the cursor's layer and at every layer. Residual states share a few large dimensions, so raw cosines are often high everywhere; the map's colours span the matrix's own range by default.",
       ),
     );
-  }
-
-  private on(target: EventTarget, type: string, handler: (event: any) => void): void {
-    target.addEventListener(type, handler);
-    this.cleanups.push(() => target.removeEventListener(type, handler));
-  }
-
-  private onModel(event: string, handler: () => void): void {
-    this.model.on(event, handler);
-    this.cleanups.push(() => this.model.off(event, handler));
   }
 
   /** Colour the cells on the scale shown (`force`: even when the theme did not change). */
@@ -264,7 +251,7 @@ export class CrossLayerViewUI {
   }
 
   destroy(): void {
-    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.listeners.dispose();
     for (const item of this.destroyables.splice(0)) item.destroy();
   }
 }

@@ -3,6 +3,7 @@
 // raw masses; normalisation happens here, with Run.curves' definitions.
 
 import { fitWidth, heightFor, nearestCurve } from "./fit";
+import { Listeners } from "./listeners";
 import type { AnyModel } from "./model";
 import { h, option } from "./model";
 import { type Payload, layersDone } from "./wire";
@@ -330,7 +331,7 @@ export class CurvesPanel {
   private own: boolean[];
   private names: Text[] = [];
   private note: HTMLSpanElement;
-  private cleanups: (() => void)[] = [];
+  private readonly listeners: Listeners;
 
   constructor(
     private model: AnyModel<CurvesState>,
@@ -338,6 +339,7 @@ export class CurvesPanel {
     private queryIndex: () => number,
     private headIndex: () => number | null,
   ) {
+    this.listeners = new Listeners(model);
     this.root = h("div", "tw-panel tw-curves");
     const header = this.root.appendChild(h("div", "tw-panel-header"));
     header.appendChild(h("b", "", "Cooking curves"));
@@ -361,7 +363,7 @@ export class CurvesPanel {
       this.lines.push(line);
     }
     this.cursor = this.chart.appendChild(svg("line", { y1: MARGIN.top, y2: HEIGHT - MARGIN.bottom, stroke: "#1f6feb", "stroke-width": 1.5, class: "tw-cursor" }));
-    this.cleanups.push(fitWidth(this.chart, (width) => this.layout(width)));
+    this.listeners.add(fitWidth(this.chart, (width) => this.layout(width)));
     this.buildLegend();
     this.readout = this.root.appendChild(h("div", "tw-readout"));
     this.listen();
@@ -432,10 +434,10 @@ export class CurvesPanel {
       pick.title = "Select this region: its tokens are highlighted in the heatmap (click again to clear)";
       pick.appendChild(h("span", "tw-swatch")).style.backgroundColor = region.color;
       this.names.push(pick.appendChild(document.createTextNode(region.name)));
-      this.on(box, "change", () => this.setHidden(r, !box.checked));
-      this.on(chip, "mouseenter", () => this.hover(r));
-      this.on(chip, "mouseleave", () => this.hover(-1));
-      this.on(pick, "click", () => {
+      this.listeners.on(box, "change", () => this.setHidden(r, !box.checked));
+      this.listeners.on(chip, "mouseenter", () => this.hover(r));
+      this.listeners.on(chip, "mouseleave", () => this.hover(-1));
+      this.listeners.on(pick, "click", () => {
         this.model.set("region", this.model.get("region") === region.name ? null : region.name);
         this.model.save_changes();
       });
@@ -461,17 +463,12 @@ export class CurvesPanel {
     this.model.save_changes();
   }
 
-  private on(target: EventTarget, type: string, handler: (event: any) => void): void {
-    target.addEventListener(type, handler);
-    this.cleanups.push(() => target.removeEventListener(type, handler));
-  }
-
   private listen(): void {
-    this.on(this.select, "change", () => {
+    this.listeners.on(this.select, "change", () => {
       this.model.set("normalize", this.select.value as Normalize);
       this.model.save_changes();
     });
-    this.on(this.excludeSelect, "change", () => {
+    this.listeners.on(this.excludeSelect, "change", () => {
       this.model.set("exclude", JSON.parse(this.excludeSelect.value) as ExcludeSpec);
       this.model.save_changes();
     });
@@ -484,8 +481,8 @@ export class CurvesPanel {
       const layer = Math.round(((x - MARGIN.left) / span) * (this.p.nLayers - 1));
       return { layer: Math.min(Math.max(layer, 0), this.p.nLayers - 1), y };
     };
-    this.on(this.chart, "pointerdown", (event: PointerEvent) => this.setLayer(at(event).layer));
-    this.on(this.chart, "pointermove", (event: PointerEvent) => {
+    this.listeners.on(this.chart, "pointerdown", (event: PointerEvent) => this.setLayer(at(event).layer));
+    this.listeners.on(this.chart, "pointermove", (event: PointerEvent) => {
       const { layer, y } = at(event);
       if (event.buttons & 1) return this.setLayer(layer);
       // with many regions, the curve under the pointer is drawn bold and read first
@@ -494,18 +491,14 @@ export class CurvesPanel {
       this.hover(nearestCurve(R, layer, y, (r, l) => (hidden[r] ? NaN : this.y(this.values[l * R + r]))));
       this.showReadout(layer);
     });
-    this.on(this.chart, "pointerleave", () => {
+    this.listeners.on(this.chart, "pointerleave", () => {
       this.hover(-1);
       this.showReadout(this.layer);
     });
     for (const name of ["change:query", "change:head", "change:normalize", "change:exclude", "change:hidden", "change:region"]) {
-      const handler = () => this.update();
-      this.model.on(name, handler);
-      this.cleanups.push(() => this.model.off(name, handler));
+      this.listeners.onModel(name, () => this.update());
     }
-    const moved = () => this.moveCursor();
-    this.model.on("change:layer", moved);
-    this.cleanups.push(() => this.model.off("change:layer", moved));
+    this.listeners.onModel("change:layer", () => this.moveCursor());
   }
 
   private get layer(): number {
@@ -519,7 +512,7 @@ export class CurvesPanel {
   }
 
   destroy(): void {
-    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.listeners.dispose();
   }
 
   /** Recompute the curves (query, head, normalisation, hidden or selected

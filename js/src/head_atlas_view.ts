@@ -38,10 +38,11 @@ import {
   thresholdStep,
   topHeads,
 } from "./head_atlas_wire";
+import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, parseColour, readTheme, sameTheme, watchTheme } from "./theme";
+import { type Theme, parseColour, readTheme, sameTheme } from "./theme";
 
 export interface HeadAtlasState {
   payload: unknown;
@@ -107,12 +108,13 @@ export class HeadAtlasViewUI {
   private heat: Palette = heatPalette([255, 255, 255], [31, 35, 40]);
   private diverging: Palette = divergingPalette([255, 255, 255], [31, 35, 40]);
   private destroyables: { destroy(): void }[] = [];
-  private cleanups: (() => void)[] = [];
+  private readonly listeners: Listeners;
 
   constructor(
     private model: AnyModel<HeadAtlasState>,
     el: HTMLElement,
   ) {
+    this.listeners = new Listeners(model);
     const a = (this.a = decodeHeadAtlas(model.get("payload")));
     this.layout = gridLayout(a.nLayers, a.nHeads);
     this.order = headOrder(metricScores(a, 0), a.nLayers, a.nHeads, "head", false);
@@ -133,17 +135,12 @@ export class HeadAtlasViewUI {
     this.tip = this.root.appendChild(h("div", "tw-tip"));
     el.replaceChildren(this.root);
     Object.defineProperty(this.root, "tealeavesView", { value: this, configurable: true });
-    this.onModel("change:metric", () => this.update());
-    this.onModel("change:sort", () => this.update());
-    this.onModel("change:threshold", () => this.update());
-    this.onModel("change:layer", () => this.update());
-    this.onModel("change:head", () => this.update());
-    this.cleanups.push(watchTheme(() => this.paint()));
-    if (typeof ResizeObserver !== "undefined") {
-      const observer = new ResizeObserver(() => this.paint());
-      observer.observe(this.root);
-      this.cleanups.push(() => observer.disconnect());
-    }
+    this.listeners.onModel("change:metric", () => this.update());
+    this.listeners.onModel("change:sort", () => this.update());
+    this.listeners.onModel("change:threshold", () => this.update());
+    this.listeners.onModel("change:layer", () => this.update());
+    this.listeners.onModel("change:head", () => this.update());
+    this.listeners.onThemeOrLayout(this.root, () => this.paint());
     this.update();
   }
 
@@ -217,7 +214,7 @@ export class HeadAtlasViewUI {
       a.metrics.map((m) => [m.name, m.signed ? `${m.name} (signed)` : m.name] as [string, string]),
     );
     // another metric has other units: its threshold starts at 0 (nothing dimmed)
-    this.on(metric.select, "change", () => {
+    this.listeners.on(metric.select, "change", () => {
       this.model.set("threshold", 0);
       this.model.save_changes();
     });
@@ -231,7 +228,7 @@ export class HeadAtlasViewUI {
     this.slider.min = "0";
     this.slider.setAttribute("aria-label", "threshold");
     this.sliderValue = label.appendChild(h("span", "tw-atlas-threshold-value"));
-    this.on(this.slider, "input", () => {
+    this.listeners.on(this.slider, "input", () => {
       this.model.set("threshold", Number(this.slider.value));
       this.model.save_changes();
     });
@@ -250,9 +247,9 @@ export class HeadAtlasViewUI {
     this.canvas.style.height = `${g.height}px`;
     this.canvas.setAttribute("role", "img");
     this.canvas.setAttribute("aria-label", "layer by head grid of the metric");
-    this.on(this.canvas, "mousemove", (event: MouseEvent) => this.hover(event));
-    this.on(this.canvas, "mouseleave", () => (this.tip.style.display = "none"));
-    this.on(this.canvas, "click", (event: MouseEvent) => {
+    this.listeners.on(this.canvas, "mousemove", (event: MouseEvent) => this.hover(event));
+    this.listeners.on(this.canvas, "mouseleave", () => (this.tip.style.display = "none"));
+    this.listeners.on(this.canvas, "click", (event: MouseEvent) => {
       const hit = this.hit(event);
       if (hit) this.select(hit.layer, hit.head);
     });
@@ -264,7 +261,7 @@ export class HeadAtlasViewUI {
     header.appendChild(h("b", "", "Top heads"));
     this.topCaption = header.appendChild(h("span"));
     this.topList = panel.appendChild(h("ol", "tw-atlas-top-list"));
-    this.on(this.topList, "click", (event: MouseEvent) => {
+    this.listeners.on(this.topList, "click", (event: MouseEvent) => {
       const li = (event.target as HTMLElement).closest?.("li[data-layer]") as HTMLLIElement | null;
       if (li) this.select(Number(li.dataset.layer), Number(li.dataset.head));
     });
@@ -276,16 +273,6 @@ export class HeadAtlasViewUI {
     header.appendChild(h("b", "", "Head"));
     this.detailTitle = header.appendChild(h("span", "tw-atlas-detail-title"));
     this.detailBody = panel.appendChild(h("div", "tw-atlas-detail-body"));
-  }
-
-  private on(target: EventTarget, type: string, handler: (event: any) => void): void {
-    target.addEventListener(type, handler);
-    this.cleanups.push(() => target.removeEventListener(type, handler));
-  }
-
-  private onModel(event: string, handler: () => void): void {
-    this.model.on(event, handler);
-    this.cleanups.push(() => this.model.off(event, handler));
   }
 
   // -- hit testing and the tooltip ------------------------------------------------------
@@ -519,7 +506,7 @@ export class HeadAtlasViewUI {
     canvas.dataset.layer = String(layer);
     canvas.dataset.head = String(head);
     this.patternNote = box.appendChild(h("div", "tw-overview-note tw-atlas-pattern-note"));
-    this.on(canvas, "mousemove", (event: MouseEvent) => {
+    this.listeners.on(canvas, "mousemove", (event: MouseEvent) => {
       const r = canvas.getBoundingClientRect();
       const k = Math.floor(((event.clientX - r.left) / r.width) * a.P);
       const q = Math.floor(((event.clientY - r.top) / r.height) * a.P);
@@ -532,7 +519,7 @@ export class HeadAtlasViewUI {
         ["weight", k > q ? "\u2013 (after the query)" : format(w)],
       ]);
     });
-    this.on(canvas, "mouseleave", () => (this.tip.style.display = "none"));
+    this.listeners.on(canvas, "mouseleave", () => (this.tip.style.display = "none"));
   }
 
   /** Paint the selected head's pattern (in the theme's heat palette). */
@@ -618,7 +605,7 @@ export class HeadAtlasViewUI {
       td.dataset.value = String(value);
       tr.appendChild(h("td", "tw-num", rank ? `${rank} / ${values.length}` : "\u2013"));
     });
-    this.on(body, "click", (event: MouseEvent) => {
+    this.listeners.on(body, "click", (event: MouseEvent) => {
       const tr = (event.target as HTMLElement).closest?.("tr[data-metric]") as HTMLTableRowElement | null;
       if (!tr || tr.dataset.metric === this.model.get("metric")) return;
       this.model.set("metric", tr.dataset.metric!);
@@ -628,7 +615,7 @@ export class HeadAtlasViewUI {
   }
 
   destroy(): void {
-    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.listeners.dispose();
     for (const item of this.destroyables.splice(0)) item.destroy();
   }
 }

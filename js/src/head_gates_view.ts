@@ -21,10 +21,11 @@ import {
   phaseStart,
   totalSteps,
 } from "./head_gates_wire";
+import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, readTheme, sameTheme, watchTheme } from "./theme";
+import { type Theme, readTheme, sameTheme } from "./theme";
 
 export interface HeadGatesState {
   payload: unknown;
@@ -74,12 +75,13 @@ export class HeadGatesViewUI {
   private heat: Palette = heatPalette([255, 255, 255], [31, 35, 40]);
   private labels = labelColours({ background: [255, 255, 255], text: [31, 35, 40], dark: false });
   private selects: { destroy(): void }[] = [];
-  private cleanups: (() => void)[] = [];
+  private readonly listeners: Listeners;
 
   constructor(
     private model: AnyModel<HeadGatesState>,
     el: HTMLElement,
   ) {
+    this.listeners = new Listeners(model);
     const g = (this.g = decodeHeadGates(model.get("payload")));
     this.root = h("div", "tw-root tw-head-gates-view");
     addStyle(this.root);
@@ -107,13 +109,8 @@ export class HeadGatesViewUI {
     this.tip = this.root.appendChild(h("div", "tw-tip"));
     el.replaceChildren(this.root);
     Object.defineProperty(this.root, "tealeavesView", { value: this, configurable: true });
-    this.onModel("change:phase", () => this.paint(true));
-    this.cleanups.push(watchTheme(() => this.paint()));
-    if (typeof ResizeObserver !== "undefined") {
-      const observer = new ResizeObserver(() => this.paint());
-      observer.observe(this.root);
-      this.cleanups.push(() => observer.disconnect());
-    }
+    this.listeners.onModel("change:phase", () => this.paint(true));
+    this.listeners.onThemeOrLayout(this.root, () => this.paint());
     this.paint(true);
   }
 
@@ -151,11 +148,11 @@ export class HeadGatesViewUI {
         this.cells[layer * g.nHeads + head_] = td;
       }
     }
-    this.on(table, "mouseover", (event: MouseEvent) => {
+    this.listeners.on(table, "mouseover", (event: MouseEvent) => {
       const td = (event.target as HTMLElement).closest?.("td.tw-gate") as HTMLTableCellElement | null;
       if (td) this.cellTip(td);
     });
-    this.on(table, "mouseleave", () => (this.tip.style.display = "none"));
+    this.listeners.on(table, "mouseleave", () => (this.tip.style.display = "none"));
   }
 
   private cellTip(td: HTMLTableCellElement): void {
@@ -246,16 +243,6 @@ export class HeadGatesViewUI {
     );
   }
 
-  private on(target: EventTarget, type: string, handler: (event: any) => void): void {
-    target.addEventListener(type, handler);
-    this.cleanups.push(() => target.removeEventListener(type, handler));
-  }
-
-  private onModel(event: string, handler: () => void): void {
-    this.model.on(event, handler);
-    this.cleanups.push(() => this.model.off(event, handler));
-  }
-
   // -- drawing -------------------------------------------------------------------
 
   /** Colour the cells for the phase shown (`force`: even when the theme did not change). */
@@ -328,7 +315,7 @@ export class HeadGatesViewUI {
   }
 
   destroy(): void {
-    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.listeners.dispose();
     for (const select of this.selects) select.destroy();
   }
 }

@@ -27,10 +27,11 @@ import {
   scaleTop,
   tokenLabel,
 } from "./head_grid_wire";
+import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, parseColour, readTheme, sameTheme, watchTheme } from "./theme";
+import { type Theme, parseColour, readTheme, sameTheme } from "./theme";
 
 export interface HeadGridState {
   payload: unknown;
@@ -128,12 +129,13 @@ export class HeadGridViewUI {
   private colours: Uint8ClampedArray;
   private palette: Palette;
   private destroyables: { destroy(): void }[] = [];
-  private cleanups: (() => void)[] = [];
+  private readonly listeners: Listeners;
 
   constructor(
     private model: AnyModel<HeadGridState>,
     el: HTMLElement,
   ) {
+    this.listeners = new Listeners(model);
     const g = (this.g = decodeHeadGrid(model.get("payload")));
     this.palette = heatPalette([255, 255, 255], [31, 35, 40]);
     this.colours = paletteBytes(this.palette);
@@ -156,15 +158,9 @@ export class HeadGridViewUI {
     this.tip = this.root.appendChild(h("div", "tw-tip"));
     el.replaceChildren(this.root);
     Object.defineProperty(this.root, "tealeavesView", { value: this, configurable: true });
-    this.onModel("change:head", () => this.showHead());
-    this.onModel("change:scale", () => this.paint(true));
-    this.cleanups.push(watchTheme(() => this.paint()));
-    // the theme is known once the view is laid out on the page (the first resize)
-    if (typeof ResizeObserver !== "undefined") {
-      const observer = new ResizeObserver(() => this.paint());
-      observer.observe(this.root);
-      this.cleanups.push(() => observer.disconnect());
-    }
+    this.listeners.onModel("change:head", () => this.showHead());
+    this.listeners.onModel("change:scale", () => this.paint(true));
+    this.listeners.onThemeOrLayout(this.root, () => this.paint());
     this.paint(true);
   }
 
@@ -206,7 +202,7 @@ export class HeadGridViewUI {
       button.appendChild(h("span", "", this.headName(head)));
       this.thumbs.push({ button, canvas, side, values, indices: new Uint8Array(side * side) });
     }
-    this.on(grid, "click", (event: MouseEvent) => {
+    this.listeners.on(grid, "click", (event: MouseEvent) => {
       const button = (event.target as HTMLElement).closest?.("button.tw-head-thumb") as HTMLButtonElement | null;
       if (!button) return;
       this.model.set("head", Number(button.dataset.head));
@@ -230,8 +226,8 @@ export class HeadGridViewUI {
     this.buildLabels();
     this.legend = panel.appendChild(h("div", "tw-legend tw-scale tw-head-legend"));
     this.note = panel.appendChild(h("div", "tw-overview-note tw-head-note"));
-    this.on(this.large, "mousemove", (event: MouseEvent) => this.hover(event));
-    this.on(this.large, "mouseleave", () => (this.tip.style.display = "none"));
+    this.listeners.on(this.large, "mousemove", (event: MouseEvent) => this.hover(event));
+    this.listeners.on(this.large, "mouseleave", () => (this.tip.style.display = "none"));
   }
 
   /** Token labels on both axes: every block when they fit, else every k-th. */
@@ -285,16 +281,6 @@ export class HeadGridViewUI {
     this.tip.style.display = "block";
     this.tip.dataset.query = String(i);
     this.tip.dataset.key = String(j);
-  }
-
-  private on(target: EventTarget, type: string, handler: (event: any) => void): void {
-    target.addEventListener(type, handler);
-    this.cleanups.push(() => target.removeEventListener(type, handler));
-  }
-
-  private onModel(event: string, handler: () => void): void {
-    this.model.on(event, handler);
-    this.cleanups.push(() => this.model.off(event, handler));
   }
 
   /** Recolour everything on the scale shown (`force`: even when the theme did not change). */
@@ -354,7 +340,7 @@ export class HeadGridViewUI {
   }
 
   destroy(): void {
-    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.listeners.dispose();
     for (const item of this.destroyables.splice(0)) item.destroy();
   }
 }

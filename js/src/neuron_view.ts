@@ -14,11 +14,12 @@
 
 import { type Palette, divergingIndex, divergingPalette } from "./colour";
 import { format } from "./curves";
+import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
 import { type NeuronMatrix, decodeNeurons, valueAt } from "./neuron_wire";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, parseColour, readTheme, sameTheme, watchTheme } from "./theme";
+import { type Theme, parseColour, readTheme, sameTheme } from "./theme";
 
 export interface NeuronState {
   payload: unknown;
@@ -84,12 +85,13 @@ export class NeuronViewUI {
   private tip!: HTMLDivElement;
   private palette: Palette = divergingPalette([255, 255, 255], [31, 35, 40]);
   private theme: Theme | null = null;
-  private cleanups: (() => void)[] = [];
+  private readonly listeners: Listeners;
 
   constructor(
     private model: AnyModel<NeuronState>,
     el: HTMLElement,
   ) {
+    this.listeners = new Listeners(model);
     const m = (this.m = decodeNeurons(model.get("payload")));
     const compare = m.kind === "neuron_compare";
     this.cellWidth = columnWidth(m.columns.length, compare);
@@ -111,14 +113,8 @@ export class NeuronViewUI {
     this.tip = this.root.appendChild(h("div", "tw-tip"));
     el.replaceChildren(this.root);
     Object.defineProperty(this.root, "tealeavesView", { value: this, configurable: true });
-    this.onModel("change:neuron", () => this.showMark());
-    this.cleanups.push(watchTheme(() => this.paint()));
-    if (typeof ResizeObserver !== "undefined") {
-      // built before it is on the page: the theme is read again once laid out
-      const observer = new ResizeObserver(() => this.paint());
-      observer.observe(this.root);
-      this.cleanups.push(() => observer.disconnect());
-    }
+    this.listeners.onModel("change:neuron", () => this.showMark());
+    this.listeners.onThemeOrLayout(this.root, () => this.paint());
     this.paint(true);
     this.showMark();
   }
@@ -148,7 +144,7 @@ export class NeuronViewUI {
       row.dataset.rank = String(r);
       this.rows.push(row);
     });
-    this.on(rows, "click", (event: MouseEvent) => {
+    this.listeners.on(rows, "click", (event: MouseEvent) => {
       const row = (event.target as HTMLElement).closest?.(".tw-neuron-row") as HTMLElement | null;
       if (!row) return;
       const neuron = Number(row.dataset.neuron);
@@ -167,12 +163,12 @@ export class NeuronViewUI {
     this.mark = map.appendChild(h("div", "tw-neuron-mark"));
     this.mark.style.width = `${width}px`;
     this.mark.style.height = `${ROW_HEIGHT}px`;
-    this.on(canvas, "mousemove", (event: MouseEvent) => {
+    this.listeners.on(canvas, "mousemove", (event: MouseEvent) => {
       const box = canvas.getBoundingClientRect();
       this.hover(Math.floor((event.clientY - box.top) / ROW_HEIGHT), Math.floor((event.clientX - box.left) / cw));
     });
-    this.on(canvas, "mouseleave", () => this.hover(-1, -1));
-    this.on(canvas, "click", (event: MouseEvent) => {
+    this.listeners.on(canvas, "mouseleave", () => this.hover(-1, -1));
+    this.listeners.on(canvas, "click", (event: MouseEvent) => {
       const box = canvas.getBoundingClientRect();
       const r = Math.floor((event.clientY - box.top) / ROW_HEIGHT);
       if (r < 0 || r >= m.neurons.length) return;
@@ -257,18 +253,8 @@ export class NeuronViewUI {
     this.legend.appendChild(h("span", "tw-bar-label tw-scale-note", `0 = background; \u00b1${format(this.m.vmax)} = ${scope}`));
   }
 
-  private on(target: EventTarget, type: string, handler: (event: any) => void): void {
-    target.addEventListener(type, handler);
-    this.cleanups.push(() => target.removeEventListener(type, handler));
-  }
-
-  private onModel(event: string, handler: () => void): void {
-    this.model.on(event, handler);
-    this.cleanups.push(() => this.model.off(event, handler));
-  }
-
   destroy(): void {
-    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.listeners.dispose();
   }
 }
 

@@ -10,6 +10,7 @@
 import { type Palette, divergingIndex, divergingPalette, heatPalette } from "./colour";
 import { ModelSelect } from "./controls";
 import { format, svg } from "./curves";
+import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
 import { downloadButton } from "./snapshot";
 import {
@@ -28,7 +29,7 @@ import {
   score,
 } from "./snapshots_wire";
 import { addStyle } from "./style";
-import { type Theme, readTheme, sameTheme, watchTheme } from "./theme";
+import { type Theme, readTheme, sameTheme } from "./theme";
 
 export interface SnapshotsState {
   payload: unknown;
@@ -111,12 +112,13 @@ export class SnapshotsViewUI {
   private heat: Palette = heatPalette([255, 255, 255], [31, 35, 40]);
   private diverging: Palette = divergingPalette([255, 255, 255], [31, 35, 40]);
   private selects: { destroy(): void }[] = [];
-  private cleanups: (() => void)[] = [];
+  private readonly listeners: Listeners;
 
   constructor(
     private model: AnyModel<SnapshotsState>,
     el: HTMLElement,
   ) {
+    this.listeners = new Listeners(model);
     const s = (this.s = decodeSnapshots(model.get("payload")));
     this.root = h("div", "tw-root tw-snapshots-view");
     addStyle(this.root);
@@ -159,13 +161,8 @@ export class SnapshotsViewUI {
     this.tip = this.root.appendChild(h("div", "tw-tip"));
     el.replaceChildren(this.root);
     Object.defineProperty(this.root, "tealeavesView", { value: this, configurable: true });
-    for (const key of ["source", "metric", "center", "layer"]) this.onModel(`change:${key}`, () => this.update());
-    this.cleanups.push(watchTheme(() => this.paint()));
-    if (typeof ResizeObserver !== "undefined") {
-      const observer = new ResizeObserver(() => this.paint());
-      observer.observe(this.root);
-      this.cleanups.push(() => observer.disconnect());
-    }
+    for (const key of ["source", "metric", "center", "layer"]) this.listeners.onModel(`change:${key}`, () => this.update());
+    this.listeners.onThemeOrLayout(this.root, () => this.paint());
     this.update();
   }
 
@@ -218,13 +215,13 @@ export class SnapshotsViewUI {
         this.cells.push(td);
       });
     });
-    this.on(table, "mouseover", (event: MouseEvent) => {
+    this.listeners.on(table, "mouseover", (event: MouseEvent) => {
       const td = (event.target as HTMLElement).closest?.("td.tw-snap-cell") as HTMLTableCellElement | null;
       if (td) this.cellTip(td);
     });
-    this.on(table, "mouseleave", () => (this.tip.style.display = "none"));
+    this.listeners.on(table, "mouseleave", () => (this.tip.style.display = "none"));
     // a click on a row opens its message's layer chart
-    this.on(table, "click", (event: MouseEvent) => {
+    this.listeners.on(table, "click", (event: MouseEvent) => {
       const tr = (event.target as HTMLElement).closest?.("tr[data-message]") as HTMLTableRowElement | null;
       if (!tr) return;
       const details = this.details[Number(tr.dataset.message)];
@@ -297,7 +294,7 @@ export class SnapshotsViewUI {
       box.dataset.source = source;
       box.title = `show ${source} in the heatmap`;
       this.lineBoxes.push(box);
-      this.on(box, "click", () => {
+      this.listeners.on(box, "click", () => {
         this.model.set("source", source);
         this.model.save_changes();
       });
@@ -319,18 +316,8 @@ export class SnapshotsViewUI {
       summary.appendChild(h("span", "tw-snap-preview", message.preview));
       this.summaries.push(summary.appendChild(h("span", "tw-snap-closest")));
       this.details.push(details);
-      this.on(details, "toggle", () => details.open && this.drawLayers(m));
+      this.listeners.on(details, "toggle", () => details.open && this.drawLayers(m));
     });
-  }
-
-  private on(target: EventTarget, type: string, handler: (event: any) => void): void {
-    target.addEventListener(type, handler);
-    this.cleanups.push(() => target.removeEventListener(type, handler));
-  }
-
-  private onModel(event: string, handler: () => void): void {
-    this.model.on(event, handler);
-    this.cleanups.push(() => this.model.off(event, handler));
   }
 
   // -- drawing -------------------------------------------------------------------
@@ -489,7 +476,7 @@ export class SnapshotsViewUI {
   }
 
   destroy(): void {
-    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.listeners.dispose();
     for (const select of this.selects) select.destroy();
   }
 }

@@ -33,10 +33,11 @@ import {
 } from "./compare_wire";
 import { format } from "./curves";
 import { displayText } from "./heatmap";
+import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount, queryIndex, showTip } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, readTheme, sameTheme, watchTheme } from "./theme";
+import { type Theme, readTheme, sameTheme } from "./theme";
 
 export interface DiffState {
   payload: unknown;
@@ -103,12 +104,13 @@ export class VariantDiffView {
   private tableBody!: HTMLTableSectionElement;
   private tableTitle!: HTMLSpanElement;
   private lensBody: HTMLTableSectionElement | null = null;
-  private cleanups: (() => void)[] = [];
+  private readonly listeners: Listeners;
 
   constructor(
     private model: AnyModel<DiffState>,
     el: HTMLElement,
   ) {
+    this.listeners = new Listeners(model);
     this.p = decodeDiff(model.get("payload"));
     this.root = h("div", "tw-root tw-diff-view");
     addStyle(this.root);
@@ -231,7 +233,7 @@ export class VariantDiffView {
       box.title = `Show or hide the chart of ${region.name}`;
       chip.appendChild(h("span", "tw-swatch")).style.backgroundColor = region.color;
       chip.append(region.name);
-      this.on(box, "change", () => this.setHidden(r, !box.checked));
+      this.listeners.on(box, "change", () => this.setHidden(r, !box.checked));
       this.regionBoxes.push(box);
       const box2 = grid.appendChild(h("div", "tw-region-chart"));
       const title = box2.appendChild(h("div", "tw-region-title"));
@@ -280,47 +282,32 @@ export class VariantDiffView {
 
   // -- events ------------------------------------------------------------------------
 
-  private on(target: EventTarget, type: string, handler: (event: any) => void): void {
-    target.addEventListener(type, handler);
-    this.cleanups.push(() => target.removeEventListener(type, handler));
-  }
-
-  private onModel(event: string, handler: () => void): void {
-    this.model.on(event, handler);
-    this.cleanups.push(() => this.model.off(event, handler));
-  }
-
   private listen(): void {
-    this.on(this.maskBox, "change", () => {
+    this.listeners.on(this.maskBox, "change", () => {
       this.model.set("mask_sink", this.maskBox.checked);
       this.model.save_changes();
     });
-    this.on(this.tokenBox, "mouseover", (e: MouseEvent) => this.showTip(e));
-    this.on(this.tokenBox, "mouseleave", () => (this.tip.style.display = "none"));
+    this.listeners.on(this.tokenBox, "mouseover", (e: MouseEvent) => this.showTip(e));
+    this.listeners.on(this.tokenBox, "mouseleave", () => (this.tip.style.display = "none"));
     // the theme is known once the view is in the page (the first layout), and may change
     const themed = () => {
       if (!sameTheme(this.theme, readTheme(this.tokenBox))) this.paint();
     };
-    if (typeof ResizeObserver !== "undefined") {
-      const observer = new ResizeObserver(themed);
-      observer.observe(this.tokenBox);
-      this.cleanups.push(() => observer.disconnect());
-    }
-    this.cleanups.push(watchTheme(themed));
-    this.onModel("change:layer", () => {
+    this.listeners.onThemeOrLayout(this.tokenBox, themed);
+    this.listeners.onModel("change:layer", () => {
       this.paint(); // the sink line too
       for (const chart of this.charts) chart.setLayer(this.layer);
       this.updateTables();
     });
-    this.onModel("change:query", () => {
+    this.listeners.onModel("change:query", () => {
       this.markQueries();
       this.rescale(); // the sink line too
       this.updateCurves();
       this.updateTables();
     });
-    for (const key of ["variant", "case"]) this.onModel(`change:${key}`, () => this.buildTokens());
-    for (const key of ["scale", "token_colour", "mask_sink"]) this.onModel(`change:${key}`, () => this.rescale());
-    this.onModel("change:hidden", () => {
+    for (const key of ["variant", "case"]) this.listeners.onModel(`change:${key}`, () => this.buildTokens());
+    for (const key of ["scale", "token_colour", "mask_sink"]) this.listeners.onModel(`change:${key}`, () => this.rescale());
+    this.listeners.onModel("change:hidden", () => {
       this.updateCurves();
       this.updateTables();
     });
@@ -340,7 +327,7 @@ export class VariantDiffView {
   }
 
   destroy(): void {
-    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.listeners.dispose();
     for (const select of this.selects) select.destroy();
     for (const chart of this.charts) chart.destroy();
     this.slider.destroy();
