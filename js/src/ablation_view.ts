@@ -42,7 +42,7 @@ import { Listeners } from "./listeners";
 import { type AnyModel, type Callback, type RenderProps, h, mount, showError, showTip } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, markDark, readTheme, sameTheme } from "./theme";
+import { ThemeTracker, markDark } from "./theme";
 import { type Payload, decodePayload } from "./wire";
 
 /** `selected` of the unablated run's row (AblationView.BASELINE in Python). */
@@ -152,7 +152,7 @@ export class AblationViewUI {
   private shown: string | null = null;
   private unmarkExplorer = () => {};
   private tip!: HTMLDivElement;
-  private theme: Theme | null = null;
+  private readonly painted = new ThemeTracker();
   private palette: Palette = divergingPalette([255, 255, 255], [31, 35, 40]);
   private atQuery: number;
   private selects: { destroy(): void }[] = [];
@@ -569,12 +569,10 @@ export class AblationViewUI {
   /** Colour the change cells from the theme's diverging palette (`force`:
    * even when the theme did not change, e.g. new cells). */
   private paintCells(force = false): void {
-    const theme = readTheme(this.table);
-    if (!force && sameTheme(this.theme, theme)) return;
-    if (!sameTheme(this.theme, theme)) {
-      this.theme = theme;
+    const theme = this.painted.next(this.table, force, (theme) => {
       this.palette = divergingPalette(theme.background, theme.text);
-    }
+    });
+    if (!theme) return;
     const vmax = changeScale(this.a, this.k);
     for (const td of Array.from(this.body.querySelectorAll<HTMLTableCellElement>("td.tw-change"))) {
       const index = divergingIndex(Number(td.dataset.value), vmax);

@@ -34,7 +34,7 @@ import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, readTheme, sameTheme } from "./theme";
+import { ThemeTracker } from "./theme";
 
 export interface AttributionState {
   payload: unknown;
@@ -67,7 +67,7 @@ export class AttributionViewUI {
   private scaleSelect!: ModelSelect<AttributionState, "scale">;
   private sinkBox!: HTMLInputElement;
   private tip!: HTMLDivElement;
-  private theme: Theme | null = null;
+  private readonly painted = new ThemeTracker();
   private heat: Palette = heatPalette([255, 255, 255], [31, 35, 40]);
   private diverging: Palette = divergingPalette([255, 255, 255], [31, 35, 40]);
   private selects: { destroy(): void }[] = [];
@@ -250,13 +250,11 @@ export class AttributionViewUI {
 
   /** Shade the tokens (`force`: even when the theme did not change). */
   paint(force = false): void {
-    const theme = readTheme(this.root);
-    if (!force && sameTheme(this.theme, theme)) return;
-    if (!sameTheme(this.theme, theme)) {
-      this.theme = theme;
+    const theme = this.painted.next(this.root, force, (theme) => {
       this.heat = heatPalette(theme.background, theme.text);
       this.diverging = divergingPalette(theme.background, theme.text);
-    }
+    });
+    if (!theme) return;
     const shading = this.shading;
     const maskFirst = !!this.model.get("mask_sink");
     this.sinkBox.checked = maskFirst;

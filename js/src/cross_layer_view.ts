@@ -13,7 +13,7 @@ import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
 import { CROSS_SCALES, type CrossLayer, type CrossScale, crossAt, decodeCrossLayer, offDiagonalRange, scaleBounds } from "./residual_wire";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, readTheme, sameTheme } from "./theme";
+import { ThemeTracker } from "./theme";
 
 export interface CrossLayerState {
   payload: unknown;
@@ -53,7 +53,7 @@ export class CrossLayerViewUI {
   private profileMark!: SVGCircleElement;
   private caption!: HTMLSpanElement;
   private tip!: HTMLDivElement;
-  private theme: Theme | null = null;
+  private readonly painted = new ThemeTracker();
   private heat: Palette = heatPalette([255, 255, 255], [31, 35, 40]);
   private diverging: Palette = divergingPalette([255, 255, 255], [31, 35, 40]);
   private destroyables: { destroy(): void }[] = [];
@@ -174,13 +174,11 @@ export class CrossLayerViewUI {
 
   /** Colour the cells on the scale shown (`force`: even when the theme did not change). */
   paint(force = false): void {
-    const theme = readTheme(this.root);
-    if (!force && sameTheme(this.theme, theme)) return;
-    if (!sameTheme(this.theme, theme)) {
-      this.theme = theme;
+    const theme = this.painted.next(this.root, force, (theme) => {
       this.heat = heatPalette(theme.background, theme.text);
       this.diverging = divergingPalette(theme.background, theme.text);
-    }
+    });
+    if (!theme) return;
     const c = this.c;
     const scale = this.scale;
     const [low, high] = scaleBounds(c, scale);

@@ -42,7 +42,7 @@ import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, parseColour, readTheme, sameTheme } from "./theme";
+import { type Theme, ThemeTracker, parseColour } from "./theme";
 
 export interface HeadAtlasState {
   payload: unknown;
@@ -104,7 +104,7 @@ export class HeadAtlasViewUI {
   private detailTitle!: HTMLSpanElement;
   private detailBody!: HTMLDivElement;
   private tip!: HTMLDivElement;
-  private theme: Theme | null = null;
+  private readonly painted = new ThemeTracker();
   private heat: Palette = heatPalette([255, 255, 255], [31, 35, 40]);
   private diverging: Palette = divergingPalette([255, 255, 255], [31, 35, 40]);
   private destroyables: { destroy(): void }[] = [];
@@ -343,13 +343,11 @@ export class HeadAtlasViewUI {
 
   /** Paint the grid and the legend (`force`: even when the theme did not change). */
   paint(force = false): void {
-    const theme = readTheme(this.root);
-    if (!force && sameTheme(this.theme, theme)) return;
-    if (!sameTheme(this.theme, theme)) {
-      this.theme = theme;
+    const theme = this.painted.next(this.root, force, (theme) => {
       this.heat = heatPalette(theme.background, theme.text);
       this.diverging = divergingPalette(theme.background, theme.text);
-    }
+    });
+    if (!theme) return;
     this.drawGrid(theme);
     this.drawLegend();
     this.drawPattern();

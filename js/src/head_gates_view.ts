@@ -25,7 +25,7 @@ import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, readTheme, sameTheme } from "./theme";
+import { type Theme, ThemeTracker } from "./theme";
 
 export interface HeadGatesState {
   payload: unknown;
@@ -71,7 +71,7 @@ export class HeadGatesViewUI {
   private chart!: SVGSVGElement;
   private lines = new Map<string, SVGPolylineElement>();
   private tip!: HTMLDivElement;
-  private theme: Theme | null = null;
+  private readonly painted = new ThemeTracker();
   private heat: Palette = heatPalette([255, 255, 255], [31, 35, 40]);
   private labels = labelColours({ background: [255, 255, 255], text: [31, 35, 40], dark: false });
   private selects: { destroy(): void }[] = [];
@@ -247,13 +247,11 @@ export class HeadGatesViewUI {
 
   /** Colour the cells for the phase shown (`force`: even when the theme did not change). */
   paint(force = false): void {
-    const theme = readTheme(this.root);
-    if (!force && sameTheme(this.theme, theme)) return;
-    if (!sameTheme(this.theme, theme)) {
-      this.theme = theme;
+    const theme = this.painted.next(this.root, force, (theme) => {
       this.heat = heatPalette(theme.background, theme.text);
       this.labels = labelColours(theme);
-    }
+    });
+    if (!theme) return;
     const g = this.g;
     const phase = this.phase;
     for (let layer = 0; layer < g.nLayers; layer++) {

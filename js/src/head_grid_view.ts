@@ -31,7 +31,7 @@ import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, parseColour, readTheme, sameTheme } from "./theme";
+import { ThemeTracker, parseColour } from "./theme";
 
 export interface HeadGridState {
   payload: unknown;
@@ -125,7 +125,7 @@ export class HeadGridViewUI {
   private legend!: HTMLDivElement;
   private note!: HTMLDivElement;
   private tip!: HTMLDivElement;
-  private theme: Theme | null = null;
+  private readonly painted = new ThemeTracker();
   private colours: Uint8ClampedArray;
   private palette: Palette;
   private destroyables: { destroy(): void }[] = [];
@@ -285,13 +285,11 @@ export class HeadGridViewUI {
 
   /** Recolour everything on the scale shown (`force`: even when the theme did not change). */
   paint(force = false): void {
-    const theme = readTheme(this.root);
-    if (!force && sameTheme(this.theme, theme)) return;
-    if (!sameTheme(this.theme, theme)) {
-      this.theme = theme;
+    const theme = this.painted.next(this.root, force, (theme) => {
       this.palette = heatPalette(theme.background, theme.text);
       this.colours = paletteBytes(this.palette);
-    }
+    });
+    if (!theme) return;
     const scale = this.scale;
     for (const thumb of this.thumbs) {
       gridIndices(thumb.values, thumb.side, scale, thumb.indices);

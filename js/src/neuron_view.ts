@@ -19,7 +19,7 @@ import { type AnyModel, type RenderProps, h, mount, showTip } from "./model";
 import { type NeuronMatrix, decodeNeurons, valueAt } from "./neuron_wire";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
-import { type Theme, parseColour, readTheme, sameTheme } from "./theme";
+import { ThemeTracker, parseColour } from "./theme";
 
 export interface NeuronState {
   payload: unknown;
@@ -84,7 +84,7 @@ export class NeuronViewUI {
   private legend!: HTMLDivElement;
   private tip!: HTMLDivElement;
   private palette: Palette = divergingPalette([255, 255, 255], [31, 35, 40]);
-  private theme: Theme | null = null;
+  private readonly painted = new ThemeTracker();
   private readonly listeners: Listeners;
 
   constructor(
@@ -216,10 +216,10 @@ export class NeuronViewUI {
 
   /** Colour the cells from the theme's palette (`force`: even when the theme did not change). */
   paint(force = false): void {
-    const theme = readTheme(this.root);
-    if (!force && sameTheme(this.theme, theme)) return;
-    this.theme = theme;
-    this.palette = divergingPalette(theme.background, theme.text);
+    const theme = this.painted.next(this.root, force, (theme) => {
+      this.palette = divergingPalette(theme.background, theme.text);
+    });
+    if (!theme) return;
     this.drawLegend();
     const context = this.canvas.getContext?.("2d");
     if (!context) return; // no canvas (a DOM without one): the cells stay unpainted

@@ -29,7 +29,7 @@ import {
   score,
 } from "./snapshots_wire";
 import { addStyle } from "./style";
-import { type Theme, readTheme, sameTheme } from "./theme";
+import { ThemeTracker } from "./theme";
 
 export interface SnapshotsState {
   payload: unknown;
@@ -108,7 +108,7 @@ export class SnapshotsViewUI {
   private details: HTMLDetailsElement[] = [];
   private summaries: HTMLSpanElement[] = [];
   private tip!: HTMLDivElement;
-  private theme: Theme | null = null;
+  private readonly painted = new ThemeTracker();
   private heat: Palette = heatPalette([255, 255, 255], [31, 35, 40]);
   private diverging: Palette = divergingPalette([255, 255, 255], [31, 35, 40]);
   private selects: { destroy(): void }[] = [];
@@ -380,13 +380,11 @@ export class SnapshotsViewUI {
 
   /** Colour the cells (`force`: even when the theme did not change). */
   paint(force = false): void {
-    const theme = readTheme(this.root);
-    if (!force && sameTheme(this.theme, theme)) return;
-    if (!sameTheme(this.theme, theme)) {
-      this.theme = theme;
+    const theme = this.painted.next(this.root, force, (theme) => {
       this.heat = heatPalette(theme.background, theme.text);
       this.diverging = divergingPalette(theme.background, theme.text);
-    }
+    });
+    if (!theme) return;
     const { low, high, diverging } = this.scale();
     const palette = diverging ? this.diverging : this.heat;
     for (const td of this.cells) {

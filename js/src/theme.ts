@@ -50,6 +50,26 @@ export function sameTheme(a: Theme | null, b: Theme): boolean {
   return !!a && a.background.join() === b.background.join() && a.text.join() === b.text.join();
 }
 
+/** The theme a view last painted in, so that it repaints only when the theme
+ * changes and rebuilds its palettes only then. */
+export class ThemeTracker {
+  private last: Theme | null = null;
+
+  /** The theme to paint `el` in, or null when `force` is false and it is the
+   * one painted last (nothing to repaint). `rebuild` (the view's palettes) is
+   * called first when the theme changed. */
+  next(el: Element, force: boolean, rebuild: (theme: Theme) => void): Theme | null {
+    const theme = readTheme(el);
+    const same = sameTheme(this.last, theme);
+    if (!force && same) return null;
+    if (!same) {
+      this.last = theme;
+      rebuild(theme);
+    }
+    return theme;
+  }
+}
+
 /** Call `onChange` when the page may have changed theme: JupyterLab sets
  * data-jp-theme-* on <body> after loading a theme's CSS. Returns the cleanup. */
 export function watchTheme(onChange: () => void): () => void {
