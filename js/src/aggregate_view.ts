@@ -11,6 +11,7 @@ import { BandChart, type Series, variantChip, variantColour } from "./bands";
 import { type AggregatePayload, aggregateCurve, decodeAggregate } from "./compare_wire";
 import { LayerSlider, ModelSelect } from "./controls";
 import { format } from "./curves";
+import { Listeners } from "./listeners";
 import { type AnyModel, type RenderProps, h, mount, queryIndex } from "./model";
 import { downloadButton } from "./snapshot";
 import { addStyle } from "./style";
@@ -37,12 +38,13 @@ export class AggregateViewUI {
   private titles: Text[] = [];
   private sinkLine!: HTMLDivElement;
   private readoutBody!: HTMLTableSectionElement;
-  private cleanups: (() => void)[] = [];
+  private readonly listeners: Listeners;
 
   constructor(
     private model: AnyModel<AggregateState>,
     el: HTMLElement,
   ) {
+    this.listeners = new Listeners(model);
     const p = (this.p = decodeAggregate(model.get("payload")));
     this.root = h("div", "tw-root tw-aggregate-view");
     addStyle(this.root);
@@ -91,8 +93,8 @@ export class AggregateViewUI {
     this.buildReadout();
     el.replaceChildren(this.root);
     Object.defineProperty(this.root, "tealeavesView", { value: this, configurable: true });
-    for (const key of ["query", "normalize", "band", "hidden"]) this.onModel(`change:${key}`, () => this.update());
-    this.onModel("change:layer", () => {
+    for (const key of ["query", "normalize", "band", "hidden"]) this.listeners.onModel(`change:${key}`, () => this.update());
+    this.listeners.onModel("change:layer", () => {
       for (const chart of this.charts) chart.setLayer(this.layer);
       this.updateReadout();
       this.updateSink();
@@ -149,8 +151,7 @@ export class AggregateViewUI {
         this.model.set("hidden", p.regions.filter((_, i) => hidden[i]).map((x) => x.name));
         this.model.save_changes();
       };
-      box.addEventListener("change", change);
-      this.cleanups.push(() => box.removeEventListener("change", change));
+      this.listeners.on(box, "change", change);
       this.regionBoxes.push(box);
     });
   }
@@ -161,11 +162,6 @@ export class AggregateViewUI {
     const head = table.appendChild(h("thead")).appendChild(h("tr"));
     for (const name of ["region", "set", "layer", "mean", "band", "sd", "n"]) head.appendChild(h("th", "", name));
     this.readoutBody = table.appendChild(h("tbody"));
-  }
-
-  private onModel(event: string, handler: () => void): void {
-    this.model.on(event, handler);
-    this.cleanups.push(() => this.model.off(event, handler));
   }
 
   private setLayer(layer: number): void {
@@ -261,7 +257,7 @@ export class AggregateViewUI {
   }
 
   destroy(): void {
-    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.listeners.dispose();
     for (const select of this.selects) select.destroy();
     for (const chart of this.charts) chart.destroy();
     this.slider.destroy();
