@@ -54,6 +54,26 @@ PARAGRAPHS: tuple[str, ...] = (
     "Visitors are asked to keep to the wooden walkways, to leave their dogs at home, and to "
     "speak quietly near the nesting areas. Volunteers count the birds each week and share "
     "the results on a board by the gate.",
+    "My neighbour repairs old clocks in a small workshop behind his house. He keeps every "
+    "spring, screw and tiny wheel in labelled jars, and he writes down each step before he "
+    "takes anything apart. Last month a woman brought him a clock that had belonged to her "
+    "great-grandfather; it had not ticked for forty years. When he handed it back, running "
+    "again, she laughed and said the house would finally feel complete.",
+    "Learning a second language as an adult is slow at first. Words that seemed familiar in "
+    "the morning are gone by the evening, and the grammar has exceptions to every rule. "
+    "Still, small habits help: reading a page of a newspaper each day, labelling objects "
+    "around the kitchen, and talking with a patient friend, even when the sentences come out "
+    "wrong. After a year, many learners notice that they no longer translate in their heads.",
+    "The train left the city just after six, when the streets were still dark and quiet. "
+    "By the time the sun rose, the carriages were passing through wide fields of wheat, "
+    "small stations with painted benches, and rivers where mist hung low over the water. "
+    "A conductor walked slowly through the aisles, checking tickets and answering questions "
+    "about connections. Most passengers slept, read, or simply watched the hills roll by.",
+    "Good meetings usually start with a clear question. Before inviting anyone, the organiser "
+    "should write down what needs to be decided, who has to agree, and what information "
+    "people need to read beforehand. During the meeting, one person keeps notes; at the end, "
+    "the group repeats the decisions aloud and names who will do what, and by when. A short "
+    "summary, sent the same afternoon, prevents most of the confusion that follows.",
 )
-"""Ten paragraphs, 673 words (793 tokens for the embedded model: six windows of the
-default 128 tokens, so `ProbeSizes.n_text` = 8 yields 6 text probes there)."""
+"""Fourteen paragraphs, 962 words (1,141 tokens for the embedded model: eight
+windows of the default 128 tokens, the default `ProbeSizes.n_text`)."""
