@@ -9,7 +9,7 @@ to mark a neuron. Numbers travel as binary arrays.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import traitlets as t
@@ -89,7 +89,22 @@ def _check_neuron(value: object, neurons: np.ndarray) -> int:
     return int(value)
 
 
-class NeuronView(ResultView[NeuronActivations]):
+N = TypeVar("N", NeuronActivations, NeuronComparison)
+
+
+class _NeuronRowsView(ResultView[N]):
+    """What both neuron views share: a row per neuron (`result.neurons`),
+    one of which the user may mark."""
+
+    neuron = t.Int(-1).tag(sync=True, echo_update=False)
+    """The marked neuron (an index in `result.neurons`), -1 for none."""
+
+    @t.validate("neuron")
+    def _valid_neuron(self, proposal: t.Bunch) -> int:
+        return _check_neuron(proposal["value"], self._result.neurons)
+
+
+class NeuronView(_NeuronRowsView[NeuronActivations]):
     """A `tw.NeuronActivations` as a neurons x tokens heatmap centred at 0
     (diverging colours, -vmax..vmax over the scored columns), the rows
     labelled with the neuron index and sd, the columns with the tokens;
@@ -104,15 +119,8 @@ class NeuronView(ResultView[NeuronActivations]):
     _payload_of = staticmethod(neurons_payload)
     """The matrix on the wire."""
 
-    neuron = t.Int(-1).tag(sync=True, echo_update=False)
-    """The marked neuron (an index in `result.neurons`), -1 for none."""
 
-    @t.validate("neuron")
-    def _valid_neuron(self, proposal: t.Bunch) -> int:
-        return _check_neuron(proposal["value"], self._result.neurons)
-
-
-class NeuronCompareView(ResultView[NeuronComparison]):
+class NeuronCompareView(_NeuronRowsView[NeuronComparison]):
     """A `tw.NeuronComparison` as a neurons x prompts heatmap of each
     neuron's mean activation, centred at 0 (diverging colours), rows by
     spread; hover a cell for its value; click a row to mark its neuron.
@@ -125,10 +133,3 @@ class NeuronCompareView(ResultView[NeuronComparison]):
     _result_from = "tw.compare_neurons"
     _payload_of = staticmethod(neuron_compare_payload)
     """The matrix on the wire."""
-
-    neuron = t.Int(-1).tag(sync=True, echo_update=False)
-    """The marked neuron (an index in `result.neurons`), -1 for none."""
-
-    @t.validate("neuron")
-    def _valid_neuron(self, proposal: t.Bunch) -> int:
-        return _check_neuron(proposal["value"], self._result.neurons)
